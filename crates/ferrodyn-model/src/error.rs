@@ -1,0 +1,54 @@
+//! The error vocabulary of DynamoDB as seen by the engine.
+//!
+//! Every layer converts its own failures into [`Error`]; exactly one place (the server's wire
+//! module) turns an [`Error`] into an HTTP status, `__type` and `message`.
+
+use crate::value::Item;
+
+/// One reason in a `TransactionCanceledException`, in request order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancellationReason {
+    /// `None` for an action that did not fail.
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub item: Option<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Serialization(String),
+    #[error("{0}")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    ResourceInUse(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("The conditional request failed")]
+    ConditionalCheckFailed { item: Option<Item> },
+    #[error("Transaction cancelled")]
+    TransactionCanceled { reasons: Vec<CancellationReason> },
+    #[error("{0}")]
+    TransactionConflict(String),
+    #[error("{0}")]
+    IdempotentParameterMismatch(String),
+    #[error("{0}")]
+    ItemCollectionSizeLimitExceeded(String),
+    /// A bug or an I/O failure: answered as a 500 and logged with its source.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn validation(msg: impl Into<String>) -> Self {
+        Error::Validation(msg.into())
+    }
+    pub fn internal(msg: impl std::fmt::Display) -> Self {
+        Error::Internal(msg.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

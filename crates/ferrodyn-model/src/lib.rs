@@ -1,0 +1,16 @@
+//! Domain types of DynamoDB, shared by every other Ferrodyn crate.
+//!
+//! Owns: attribute values, exact decimal numbers, item size arithmetic, the order-preserving key
+//! encoding, and the error vocabulary of DynamoDB.
+//! Must not: do I/O, know HTTP, or expose JSON in its public API.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod keycodec;
+pub mod number;
+pub mod size;
+pub mod value;
+
+pub use error::{Error, Result};
+pub use number::{Number, NumberError};
+pub use value::{AttributeValue, Item, ScalarType};
