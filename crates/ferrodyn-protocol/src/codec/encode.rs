@@ -1,0 +1,183 @@
+//! Encoding attribute values and items as DynamoDB JSON.
+//!
+//! Output form: numbers in [`Number`]'s canonical text, binary as standard base64 with padding,
+//! sets as arrays in stored order, `BOOL` as a JSON boolean, `NULL` as `true`; map members in the
+//! item's (sorted) order.
+//!
+//! Invariant: [`write_item_json`] and [`write_value_json`] always append one complete, valid JSON
+//! value and produce exactly the text `serde_json` would for [`encode_item`] / [`encode_value`].
+//! Recursion follows the value's nesting, which DynamoDB's rules bound to 32 levels for any value
+//! that was accepted from a request or built by an update.
+
+use std::fmt;
+
+use base64::Engine as _;
+use ferrodyn_model::{AttributeValue, Item, Number};
+use serde_json::{Map, Value};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// One attribute value as a `serde_json::Value` (`{"S": "x"}`, ...).
+pub fn encode_value(v: &AttributeValue) -> Value {
+    let (tag, inner) = match v {
+        AttributeValue::S(s) => ("S", Value::String(s.clone())),
+        AttributeValue::N(n) => ("N", Value::String(n.to_string())),
+        AttributeValue::B(b) => ("B", Value::String(B64.encode(b))),
+        AttributeValue::Bool(b) => ("BOOL", Value::Bool(*b)),
+        AttributeValue::Null => ("NULL", Value::Bool(true)),
+        AttributeValue::M(m) => ("M", encode_item(m)),
+        AttributeValue::L(l) => ("L", Value::Array(l.iter().map(encode_value).collect())),
+        AttributeValue::SS(ss) => (
+            "SS",
+            Value::Array(ss.iter().map(|s| Value::String(s.clone())).collect()),
+        ),
+        AttributeValue::NS(ns) => (
+            "NS",
+            Value::Array(ns.iter().map(|n| Value::String(n.to_string())).collect()),
+        ),
+        AttributeValue::BS(bs) => (
+            "BS",
+            Value::Array(bs.iter().map(|b| Value::String(B64.encode(b))).collect()),
+        ),
+    };
+    let mut map = Map::with_capacity(1);
+    map.insert(tag.to_owned(), inner);
+    Value::Object(map)
+}
+
+/// An item (or a map value's members) as a JSON object of attribute values.
+pub fn encode_item(item: &Item) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(name, v)| (name.clone(), encode_value(v)))
+            .collect(),
+    )
+}
+
+/// Appends an item as JSON text, without building a `serde_json::Value`.
+pub fn write_item_json(item: &Item, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (name, v)) in item.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_string(name, out);
+        out.push(b':');
+        write_value_json(v, out);
+    }
+    out.push(b'}');
+}
+
+/// Appends one attribute value as JSON text.
+pub fn write_value_json(v: &AttributeValue, out: &mut Vec<u8>) {
+    match v {
+        AttributeValue::S(s) => {
+            out.extend_from_slice(b"{\"S\":");
+            write_json_string(s, out);
+        }
+        AttributeValue::N(n) => {
+            out.extend_from_slice(b"{\"N\":");
+            write_number(n, out);
+        }
+        AttributeValue::B(b) => {
+            out.extend_from_slice(b"{\"B\":");
+            write_base64(b, out);
+        }
+        AttributeValue::Bool(true) => out.extend_from_slice(b"{\"BOOL\":true"),
+        AttributeValue::Bool(false) => out.extend_from_slice(b"{\"BOOL\":false"),
+        AttributeValue::Null => out.extend_from_slice(b"{\"NULL\":true"),
+        AttributeValue::M(m) => {
+            out.extend_from_slice(b"{\"M\":");
+            write_item_json(m, out);
+        }
+        AttributeValue::L(l) => {
+            out.extend_from_slice(b"{\"L\":");
+            write_array(l, out, write_value_json);
+        }
+        AttributeValue::SS(ss) => {
+            out.extend_from_slice(b"{\"SS\":");
+            write_array(ss, out, |s, out| write_json_string(s, out));
+        }
+        AttributeValue::NS(ns) => {
+            out.extend_from_slice(b"{\"NS\":");
+            write_array(ns, out, write_number);
+        }
+        AttributeValue::BS(bs) => {
+            out.extend_from_slice(b"{\"BS\":");
+            write_array(bs, out, |b, out| write_base64(b, out));
+        }
+    }
+    out.push(b'}');
+}
+
+fn write_array<T>(items: &[T], out: &mut Vec<u8>, write: impl Fn(&T, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(b']');
+}
+
+/// Appends `s` as a JSON string literal: `"` and `\` escaped, control characters as short
+/// escapes or `\u00XX`, everything else (including non-ASCII UTF-8) copied as is.
+pub fn write_json_string(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run_start..i]);
+        out.extend_from_slice(escape);
+        run_start = i + 1;
+    }
+    out.extend_from_slice(&bytes[run_start..]);
+    out.push(b'"');
+}
+
+/// A number's canonical text is digits, `-` and `.` only, so it needs no escaping.
+fn write_number(n: &Number, out: &mut Vec<u8>) {
+    struct Sink<'a>(&'a mut Vec<u8>);
+    impl fmt::Write for Sink<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+    }
+    out.push(b'"');
+    // Writing into a Vec cannot fail; a failing Display would only shorten the text.
+    let _ = fmt::write(&mut Sink(out), format_args!("{n}"));
+    out.push(b'"');
+}
+
+fn write_base64(b: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    let start = out.len();
+    // Four output bytes per three input bytes, rounded up: cannot overflow for any real slice.
+    let len = b.len().div_ceil(3).saturating_mul(4);
+    out.resize(start + len, 0);
+    let written = B64.encode_slice(b, &mut out[start..]).unwrap_or(0);
+    out.truncate(start + written);
+    out.push(b'"');
+}
