@@ -1,1 +1,383 @@
-//! (to be written)
+//! Ordered key-value storage for Ferrodyn: a narrow, engine-agnostic [`Storage`] trait and two
+//! engines, [`FjallStorage`] (durable, LSM-tree on disk) and [`MemoryStorage`] (in-process,
+//! for `--in-memory` and tests).
+//!
+//! The model is a set of named *keyspaces*, each an ordered map from non-empty byte keys to byte
+//! values, compared lexicographically as unsigned bytes. The layer above stores one keyspace per
+//! table, per index, plus a catalog and a stream log, using order-preserving key encodings.
+//!
+//! # Invariants every engine upholds
+//!
+//! * **Ordering**: [`Storage::scan`] visits keys in strictly ascending (or, with `reverse`,
+//!   strictly descending) byte order, each live key once, and its cost is proportional to the
+//!   number of entries visited, never to the size of the keyspace.
+//! * **Atomicity**: [`Storage::write`] applies every operation of a [`WriteBatch`] or none of
+//!   them, across keyspaces, and also across a crash of the process or the machine. A scan or a
+//!   [`Snapshot`] never observes part of a batch. Within one batch a later operation on the
+//!   same `(keyspace, key)` overrides an earlier one.
+//! * **Validation before effect**: a batch naming a missing keyspace or holding an invalid key
+//!   (empty, or longer than [`MAX_KEY_LEN`]) is rejected as a whole before anything is applied.
+//! * **Read-your-writes**: once `write` returns `Ok`, every later `get`/`scan`/`snapshot` on the
+//!   same storage sees the batch.
+//! * **Durability**: with [`Durability::Sync`], `write` returns only after the batch is on stable
+//!   storage; concurrent callers share fsyncs (group commit). With [`Durability::Buffered`] the
+//!   batch survives a crash of the process but may be lost (atomically, never partially) on a
+//!   power failure until the next background sync or [`Storage::flush`].
+//! * **Callbacks must not re-enter**: `scan` callbacks run while the engine may hold internal
+//!   locks (the memory engine holds a read lock). A callback must not call back into the same
+//!   storage (no `write`, `create_keyspace`, ...); collect what it needs and act afterwards.
+//!
+//! Keyspace names are arbitrary non-empty UTF-8 strings of at most [`MAX_KEYSPACE_NAME_LEN`]
+//! bytes; the fjall engine maps them to internal names, so no character restrictions apply.
+#![forbid(unsafe_code)]
+
+mod fjall_engine;
+mod memory;
+
+use std::ops::Bound;
+
+pub use fjall_engine::{FjallOptions, FjallStorage, SyncMode};
+pub use memory::MemoryStorage;
+
+/// Longest accepted key, in bytes (limit of the on-disk engine, applied to both engines).
+pub const MAX_KEY_LEN: usize = 65_535;
+/// Longest accepted keyspace name, in bytes.
+pub const MAX_KEYSPACE_NAME_LEN: usize = 4_096;
+
+/// Result type of every storage operation.
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Errors reported by a storage engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// An operating-system I/O error.
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The data directory is damaged or is not a Ferrodyn data directory.
+    #[error("storage is corrupt: {0}")]
+    Corrupt(String),
+    /// The data directory was written by a newer, unknown format version.
+    #[error("unsupported storage format version {found}; this build supports up to {supported}")]
+    UnsupportedFormat {
+        /// Version found on disk.
+        found: u64,
+        /// Highest version this build understands.
+        supported: u64,
+    },
+    /// The named keyspace does not exist.
+    #[error("keyspace not found: {0}")]
+    KeyspaceNotFound(String),
+    /// A caller-supplied argument is invalid (empty or oversized key, bad keyspace name).
+    #[error("invalid storage argument: {0}")]
+    InvalidArgument(String),
+    /// Any other engine failure (including a failed fsync, after which the engine refuses writes).
+    #[error("storage engine error: {0}")]
+    Engine(String),
+}
+
+/// How durable a write must be before [`Storage::write`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// Acknowledged only after the data is on stable storage (fsync), via group commit.
+    Sync,
+    /// Applied and handed to the OS (survives a process crash); fsynced later in the background.
+    Buffered,
+}
+
+/// Cheap, engine-independent statistics of a keyspace; both numbers are approximate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyspaceStats {
+    /// Approximate number of keys (may count recently deleted or overwritten entries).
+    pub approximate_keys: u64,
+    /// Approximate size in bytes (on-disk size for fjall; keys + values for the memory engine).
+    pub approximate_bytes: u64,
+}
+
+/// One operation of a [`WriteBatch`], as seen by [`WriteBatch::iter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchOp<'a> {
+    /// Target keyspace.
+    pub keyspace: &'a str,
+    /// Key.
+    pub key: &'a [u8],
+    /// `Some(value)` for a put, `None` for a delete.
+    pub value: Option<&'a [u8]>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Op {
+    /// Index into `WriteBatch::keyspaces`.
+    pub(crate) ks: usize,
+    pub(crate) key: Vec<u8>,
+    /// `None` is a delete.
+    pub(crate) value: Option<Vec<u8>>,
+}
+
+/// Byte strings accepted by [`WriteBatch::put`]/[`WriteBatch::delete`]: owned buffers are
+/// moved without copying, borrowed ones are copied.
+pub trait IntoBytes {
+    /// The bytes as an owned vector.
+    fn into_bytes(self) -> Vec<u8>;
+}
+
+impl IntoBytes for Vec<u8> {
+    fn into_bytes(self) -> Vec<u8> {
+        self
+    }
+}
+impl IntoBytes for &Vec<u8> {
+    fn into_bytes(self) -> Vec<u8> {
+        self.clone()
+    }
+}
+impl IntoBytes for &[u8] {
+    fn into_bytes(self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+impl<const N: usize> IntoBytes for &[u8; N] {
+    fn into_bytes(self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+impl<const N: usize> IntoBytes for [u8; N] {
+    fn into_bytes(self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+impl IntoBytes for Box<[u8]> {
+    fn into_bytes(self) -> Vec<u8> {
+        self.into_vec()
+    }
+}
+impl IntoBytes for String {
+    fn into_bytes(self) -> Vec<u8> {
+        String::into_bytes(self)
+    }
+}
+impl IntoBytes for &String {
+    fn into_bytes(self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+impl IntoBytes for &str {
+    fn into_bytes(self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+
+/// An ordered list of puts and deletes applied atomically by [`Storage::write`].
+///
+/// Building a batch never fails and never touches the engine; validation happens in `write`.
+/// Keyspace names are stored once per distinct name.
+#[derive(Clone, Debug, Default)]
+pub struct WriteBatch {
+    keyspaces: Vec<String>,
+    ops: Vec<Op>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty batch with room for `ops` operations.
+    pub fn with_capacity(ops: usize) -> Self {
+        Self {
+            keyspaces: Vec::new(),
+            ops: Vec::with_capacity(ops),
+        }
+    }
+
+    fn keyspace_index(&mut self, keyspace: &str) -> usize {
+        // Batches touch few keyspaces; search the most recent first.
+        if let Some(i) = self.keyspaces.iter().rposition(|k| k == keyspace) {
+            return i;
+        }
+        self.keyspaces.push(keyspace.to_owned());
+        self.keyspaces.len() - 1
+    }
+
+    /// Sets `key` to `value` in `keyspace`. Owned `Vec<u8>`s are moved, borrowed bytes copied.
+    pub fn put(&mut self, keyspace: &str, key: impl IntoBytes, value: impl IntoBytes) {
+        let ks = self.keyspace_index(keyspace);
+        self.ops.push(Op {
+            ks,
+            key: key.into_bytes(),
+            value: Some(value.into_bytes()),
+        });
+    }
+
+    /// Removes `key` from `keyspace` (a no-op if absent).
+    pub fn delete(&mut self, keyspace: &str, key: impl IntoBytes) {
+        let ks = self.keyspace_index(keyspace);
+        self.ops.push(Op {
+            ks,
+            key: key.into_bytes(),
+            value: None,
+        });
+    }
+
+    /// Number of operations (before de-duplication).
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True if the batch holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The operations in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = BatchOp<'_>> + '_ {
+        self.ops.iter().map(|op| BatchOp {
+            keyspace: self.keyspaces.get(op.ks).map_or("", String::as_str),
+            key: &op.key,
+            value: op.value.as_deref(),
+        })
+    }
+
+    /// Distinct keyspace names referenced by the batch.
+    pub fn keyspaces(&self) -> &[String] {
+        &self.keyspaces
+    }
+
+    /// Validates every key and returns the effective operations: for each `(keyspace, key)`
+    /// only the last operation survives, in their original relative order.
+    pub(crate) fn into_effective(self) -> Result<(Vec<String>, Vec<Op>)> {
+        for op in &self.ops {
+            check_key(&op.key)?;
+        }
+        let WriteBatch { keyspaces, ops } = self;
+        if ops.len() <= 1 {
+            return Ok((keyspaces, ops));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(ops.len());
+        let mut keep = vec![false; ops.len()];
+        for (i, op) in ops.iter().enumerate().rev() {
+            keep[i] = seen.insert((op.ks, op.key.as_slice()));
+        }
+        let effective = ops
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(op, k)| k.then_some(op))
+            .collect();
+        Ok((keyspaces, effective))
+    }
+}
+
+/// A point-in-time, read-only view across all keyspaces.
+///
+/// It sees exactly the batches whose `write` completed before [`Storage::snapshot`] returned,
+/// and none of the later ones. Keep snapshots short-lived: they pin old versions in memory
+/// (memory engine) or delay garbage collection (fjall). A keyspace dropped after the snapshot
+/// was taken reads as [`StorageError::KeyspaceNotFound`]; one created afterwards reads as empty.
+pub trait Snapshot: Send + Sync {
+    /// Value of `key` at the snapshot's instant.
+    fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Same contract as [`Storage::scan`], at the snapshot's instant.
+    fn scan(
+        &self,
+        keyspace: &str,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()>;
+}
+
+/// The storage interface used by the engine above. See the crate docs for the invariants.
+pub trait Storage: Send + Sync + 'static {
+    /// Creates the keyspace if missing (idempotent). Durable when it returns.
+    fn create_keyspace(&self, name: &str) -> Result<()>;
+
+    /// Drops a keyspace and all its data (idempotent: dropping a missing keyspace is `Ok`).
+    /// Durable when it returns; space is reclaimed once in-flight readers finish.
+    fn drop_keyspace(&self, name: &str) -> Result<()>;
+
+    /// True if the keyspace exists.
+    fn keyspace_exists(&self, name: &str) -> bool;
+
+    /// Names of all keyspaces, sorted.
+    fn list_keyspaces(&self) -> Vec<String>;
+
+    /// Latest value of `key`, or `None`.
+    fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Ordered range scan over the keys between `lower` and `upper`, forward or reverse.
+    /// The callback gets each `(key, value)` in order and returns `false` to stop. Streams:
+    /// cost is proportional to what is visited. Never observes part of a batch. An empty or
+    /// inverted range visits nothing. The callback must not call back into the storage.
+    fn scan(
+        &self,
+        keyspace: &str,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()>;
+
+    /// Applies every op of the batch atomically (all or nothing, across keyspaces, also across
+    /// a crash). With [`Durability::Sync`] returns only once the batch is durable; concurrent
+    /// callers share fsyncs (group commit).
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()>;
+
+    /// A consistent point-in-time view over all keyspaces.
+    fn snapshot(&self) -> Box<dyn Snapshot>;
+
+    /// Approximate statistics of a keyspace, cheaply.
+    fn stats(&self, keyspace: &str) -> Result<KeyspaceStats>;
+
+    /// Makes everything written so far durable (clean shutdown, or after Buffered writes).
+    fn flush(&self) -> Result<()>;
+
+    /// Number of fsyncs the engine issued for writes and flushes (0 for in-memory engines).
+    fn fsync_count(&self) -> u64 {
+        0
+    }
+}
+
+/// Rejects keys the engines cannot store.
+pub(crate) fn check_key(key: &[u8]) -> Result<()> {
+    if key.is_empty() {
+        return Err(StorageError::InvalidArgument("empty key".into()));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(StorageError::InvalidArgument(format!(
+            "key of {} bytes exceeds the limit of {MAX_KEY_LEN}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// True if no key can be stored under `key` (reads of such keys answer `None`).
+pub(crate) fn key_unstorable(key: &[u8]) -> bool {
+    key.is_empty() || key.len() > MAX_KEY_LEN
+}
+
+pub(crate) fn check_keyspace_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_KEYSPACE_NAME_LEN {
+        return Err(StorageError::InvalidArgument(format!(
+            "keyspace name must be 1..={MAX_KEYSPACE_NAME_LEN} bytes, got {}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+/// True if the bounds describe an empty (or inverted) range. Engines return early on such
+/// ranges, because `BTreeMap::range` panics on inverted bounds.
+pub(crate) fn range_is_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+    use Bound::{Excluded, Included};
+    match (lower, upper) {
+        (Included(l), Included(u)) => l > u,
+        (Included(l), Excluded(u)) | (Excluded(l), Included(u)) | (Excluded(l), Excluded(u)) => {
+            l >= u
+        }
+        _ => false,
+    }
+}
