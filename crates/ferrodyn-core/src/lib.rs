@@ -1,1 +1,183 @@
-//! (to be written)
+//! The Ferrodyn engine: DynamoDB semantics on top of an ordered key-value store.
+//!
+//! Owns: the table catalog, item operations, conditional writes, capacity accounting.
+//! Must not: know HTTP or the JSON wire format (inputs and outputs are model types).
+//!
+//! Architecture invariants:
+//! - every DynamoDB write is exactly one atomic storage batch, acknowledged only once the storage
+//!   layer reports it durable (when the engine runs with `Durability::Sync`);
+//! - read-check-write sequences on one item run under that item's lock stripe, so conditional
+//!   writes are linearizable per item.
+#![forbid(unsafe_code)]
+
+pub mod capacity;
+pub mod control;
+pub mod itemcodec;
+pub mod items;
+pub mod keys;
+pub mod query;
+pub mod table;
+mod write;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use ferrodyn_model::Error;
+use ferrodyn_storage::{Durability, Storage, StorageError};
+use parking_lot::{Mutex, MutexGuard, RwLock};
+
+pub use table::{BillingMode, KeyAttr, TableDef, TableDescription, TableStatus};
+
+/// Keyspace holding one record per table (key: table name).
+pub(crate) const CATALOG: &str = "catalog";
+const LOCK_STRIPES: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub region: String,
+    pub account: String,
+    /// `Sync` for production: a write is acknowledged only once durable.
+    pub durability: Durability,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+            durability: Durability::Sync,
+        }
+    }
+}
+
+/// Live statistics of a table (DescribeTable's ItemCount and TableSizeBytes).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub items: AtomicI64,
+    pub bytes: AtomicI64,
+}
+
+/// A table as the engine holds it in memory: its definition plus live counters.
+#[derive(Debug)]
+pub struct Table {
+    pub def: TableDef,
+    pub counters: Arc<Counters>,
+}
+
+pub struct Engine {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) config: EngineConfig,
+    pub(crate) tables: RwLock<HashMap<String, Arc<Table>>>,
+    /// Serialises control-plane changes (create/delete/update table).
+    pub(crate) ddl: Mutex<()>,
+    stripes: Vec<Mutex<()>>,
+}
+
+pub(crate) fn storage_err(e: StorageError) -> Error {
+    Error::internal(format!("storage: {e}"))
+}
+
+impl Engine {
+    /// Opens the engine on a storage backend, loading the catalog.
+    pub fn open(storage: Arc<dyn Storage>, config: EngineConfig) -> Result<Engine, Error> {
+        storage.create_keyspace(CATALOG).map_err(storage_err)?;
+        let mut defs = Vec::new();
+        storage
+            .scan(
+                CATALOG,
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+                false,
+                &mut |_, v| {
+                    defs.push(v.to_vec());
+                    true
+                },
+            )
+            .map_err(storage_err)?;
+        let mut tables = HashMap::new();
+        for raw in defs {
+            let def: TableDef = serde_json::from_slice(&raw)
+                .map_err(|e| Error::internal(format!("catalog record: {e}")))?;
+            let table = Table {
+                def,
+                counters: Arc::new(Counters::default()),
+            };
+            tables.insert(table.def.name.clone(), Arc::new(table));
+        }
+        let engine = Engine {
+            storage,
+            config,
+            tables: RwLock::new(tables),
+            ddl: Mutex::new(()),
+            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        };
+        engine.recount()?;
+        Ok(engine)
+    }
+
+    /// Recomputes ItemCount/TableSizeBytes by scanning (at open; DynamoDB itself only refreshes
+    /// these figures periodically, so they are statistics, not part of any write batch).
+    fn recount(&self) -> Result<(), Error> {
+        let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
+        for t in tables {
+            let (mut n, mut bytes) = (0i64, 0i64);
+            self.storage
+                .scan(
+                    &t.def.keyspace,
+                    std::ops::Bound::Unbounded,
+                    std::ops::Bound::Unbounded,
+                    false,
+                    &mut |_, v| {
+                        n += 1;
+                        if let Ok(item) = itemcodec::decode_item(v) {
+                            bytes += ferrodyn_model::size::item_size(&item) as i64;
+                        }
+                        true
+                    },
+                )
+                .map_err(storage_err)?;
+            t.counters.items.store(n, Ordering::Relaxed);
+            t.counters.bytes.store(bytes, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// True when writes block until durable (the server then runs them off the async workers).
+    pub fn waits_for_durability(&self) -> bool {
+        matches!(self.config.durability, Durability::Sync)
+    }
+
+    pub(crate) fn table(&self, name: &str) -> Result<Arc<Table>, Error> {
+        self.tables
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::ResourceNotFound("Requested resource not found".into()))
+    }
+
+    /// Lock stripe for one item: held across read-check-write of that item.
+    pub(crate) fn lock_item(&self, table_id: &str, key: &[u8]) -> MutexGuard<'_, ()> {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in table_id.as_bytes().iter().chain(key) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.stripes[(h % LOCK_STRIPES as u64) as usize].lock()
+    }
+
+    pub fn flush(&self) -> Result<(), Error> {
+        self.storage.flush().map_err(storage_err)
+    }
+}
+
+pub(crate) fn now_epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

@@ -1,1 +1,161 @@
-//! (to be written)
+//! Test support: starts a real Ferrodyn server on a free loopback port, and gives clients for it
+//! (the official AWS SDK for Rust, and raw signed-looking HTTP for exact error bodies).
+//!
+//! Each [`TestServer`] runs in its own thread with its own Tokio runtime, so tests may use any
+//! runtime (or none) themselves. The server stops when the [`TestServer`] is dropped.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use ferrodyn_core::{Engine, EngineConfig};
+use ferrodyn_storage::{Durability, FjallStorage, MemoryStorage, Storage};
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// A server on in-memory storage.
+    pub fn in_memory() -> TestServer {
+        Self::with_storage(Arc::new(MemoryStorage::new()), Durability::Buffered)
+    }
+
+    /// A server on durable storage in `dir` (writes acknowledged after fsync).
+    pub fn durable(dir: &Path) -> TestServer {
+        let storage = FjallStorage::open(dir).expect("open storage");
+        Self::with_storage(Arc::new(storage), Durability::Sync)
+    }
+
+    pub fn with_storage(storage: Arc<dyn Storage>, durability: Durability) -> TestServer {
+        let config = EngineConfig {
+            durability,
+            ..EngineConfig::default()
+        };
+        let engine = Arc::new(Engine::open(storage, config).expect("open engine"));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let handle = ferrodyn_server::start(listener, engine.clone()).expect("start");
+                addr_tx.send(handle.addr).expect("send addr");
+                let _ = stop_rx.await;
+                handle.shutdown().await;
+                let _ = engine.flush();
+            });
+        });
+        let addr = addr_rx.recv().expect("server address");
+        TestServer {
+            addr,
+            url: format!("http://{addr}"),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// An SDK client pointed at this server with static test credentials.
+    pub fn client(&self) -> aws_sdk_dynamodb::Client {
+        let creds =
+            aws_credential_types::Credentials::new("ferrodyn", "ferrodyn", None, None, "test");
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(creds)
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    /// Sends a raw request for `op` with `body`; returns (status, headers, body text).
+    pub fn raw(&self, op: &str, body: &str) -> RawResponse {
+        self.raw_with(Some(&format!("DynamoDB_20120810.{op}")), body, true)
+    }
+
+    /// Raw request with full control over the target header and the Authorization header.
+    pub fn raw_with(&self, target: Option<&str>, body: &str, authorized: bool) -> RawResponse {
+        let client = reqwest::blocking::Client::new();
+        let mut req = client
+            .post(&self.url)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(body.to_owned());
+        if let Some(t) = target {
+            req = req.header("x-amz-target", t);
+        }
+        if authorized {
+            req = req.header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=ferrodyn/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+            );
+        }
+        let resp = req.send().expect("send raw request");
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = resp.text().unwrap_or_default();
+        RawResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    /// The error code after '#' in `__type`.
+    pub fn error_code(&self) -> String {
+        self.json()["__type"]
+            .as_str()
+            .and_then(|t| t.rsplit('#').next())
+            .unwrap_or("")
+            .to_owned()
+    }
+    pub fn message(&self) -> String {
+        let j = self.json();
+        j["message"]
+            .as_str()
+            .or(j["Message"].as_str())
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,1 +1,140 @@
-fn main() {}
+//! The `ferrodyn` command: serve a DynamoDB-compatible endpoint (and tools around it).
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ferrodyn_core::{Engine, EngineConfig};
+use ferrodyn_storage::{Durability, FjallStorage, MemoryStorage, Storage};
+
+#[derive(Parser)]
+#[command(
+    name = "ferrodyn",
+    version,
+    about = "A DynamoDB-compatible database server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the DynamoDB API (JSON 1.0 over HTTP) on a local port.
+    Serve(ServeArgs),
+    /// Load-test any DynamoDB endpoint (YCSB workloads and single operations, SigV4-signed).
+    Bench(ferrodyn_bench::BenchArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", env = "FERRODYN_HOST")]
+    host: String,
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, default_value_t = 8000, env = "FERRODYN_PORT")]
+    port: u16,
+    /// Directory of the durable on-disk store.
+    #[arg(
+        long,
+        default_value = "./ferrodyn-data",
+        env = "FERRODYN_DATA_DIR",
+        conflicts_with = "in_memory"
+    )]
+    data_dir: PathBuf,
+    /// Keep everything in memory (nothing survives a restart); for tests.
+    #[arg(long)]
+    in_memory: bool,
+    /// Region reported in ARNs.
+    #[arg(long, default_value = "us-east-1", env = "FERRODYN_REGION")]
+    region: String,
+    /// Account id reported in ARNs.
+    #[arg(long, default_value = "000000000000", env = "FERRODYN_ACCOUNT")]
+    account: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRODYN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Bench(args) => ferrodyn_bench::main_with_args(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (storage, durability): (Arc<dyn Storage>, Durability) = if args.in_memory {
+        (Arc::new(MemoryStorage::new()), Durability::Buffered)
+    } else {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+        let s = FjallStorage::open(&args.data_dir)
+            .with_context(|| format!("opening data directory {}", args.data_dir.display()))?;
+        (Arc::new(s), Durability::Sync)
+    };
+    let config = EngineConfig {
+        region: args.region,
+        account: args.account,
+        durability,
+    };
+    let engine = Arc::new(Engine::open(storage, config).context("opening the engine")?);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let serving = engine.clone();
+    runtime.block_on(async move {
+        let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+            .parse()
+            .or_else(|_| {
+                std::net::ToSocketAddrs::to_socket_addrs(&(args.host.as_str(), args.port))
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or(())
+            })
+            .map_err(|_| anyhow::anyhow!("invalid listen address {}:{}", args.host, args.port))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let handle = ferrodyn_server::start(listener, serving)?;
+        tracing::info!(addr = %handle.addr, in_memory = args.in_memory, "ferrodyn listening");
+        // Printed on stdout so scripts can discover the port when --port 0 is used.
+        println!("listening on http://{}", handle.addr);
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        handle.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    engine.flush().context("final flush")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -407,9 +407,10 @@ impl Validator {
         for (i, s) in strings.iter().enumerate() {
             if !seen.insert(*s) {
                 let listed = match self.layer {
-                    Layer::Current => duplicate_listing(&seen, s, &strings[i + 1..], ", ", |s| {
-                        serde_json::to_string(s).unwrap_or_default()
-                    }),
+                    // AWS (PutItem, checked by the Parity Suite) lists string members unquoted.
+                    Layer::Current => {
+                        duplicate_listing(&seen, s, &strings[i + 1..], ", ", |s| s.to_string())
+                    }
                     Layer::Older => strings.join(", "),
                 };
                 return Err(invalid(&format!(

@@ -1,0 +1,607 @@
+//! Control plane: CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable.
+//!
+//! Invariant: the in-memory catalog and the catalog keyspace change together, under the `ddl`
+//! lock; a table's item keyspace exists before its catalog record is visible.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use ferrodyn_model::{Error, ScalarType};
+use ferrodyn_storage::WriteBatch;
+
+use crate::table::{
+    BillingMode, IndexDef, KeyAttr, ProjectionType, StreamSpec, TableDef, TableDescription,
+    TableStatus, Throughput, TABLE_DEF_VERSION,
+};
+use crate::{now_epoch, storage_err, Counters, Engine, Table, CATALOG};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Hash,
+    Range,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeySchemaElement {
+    pub name: String,
+    pub key_type: KeyType,
+}
+
+#[derive(Debug, Clone)]
+pub struct IndexInput {
+    pub name: String,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub projection_type: Option<ProjectionType>,
+    pub non_key_attributes: Option<Vec<String>>,
+    pub provisioned: Option<(i64, i64)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateTableInput {
+    pub name: String,
+    pub attribute_definitions: Vec<KeyAttr>,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub billing_mode: Option<BillingMode>,
+    pub provisioned: Option<(i64, i64)>,
+    pub deletion_protection: Option<bool>,
+    pub table_class: Option<String>,
+    pub stream: Option<StreamSpec>,
+    pub local_indexes: Option<Vec<IndexInput>>,
+    pub global_indexes: Option<Vec<IndexInput>>,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpdateTableInput {
+    pub name: String,
+    pub attribute_definitions: Option<Vec<KeyAttr>>,
+    pub billing_mode: Option<BillingMode>,
+    pub provisioned: Option<(i64, i64)>,
+    pub deletion_protection: Option<bool>,
+    pub table_class: Option<String>,
+    pub stream: Option<StreamSpec>,
+    pub has_gsi_updates: bool,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Validation(format!(
+        "One or more parameter values were invalid: {}",
+        msg.into()
+    ))
+}
+
+const MAX_PROVISIONED: i64 = 40_000;
+
+/// Validates a key schema against attribute definitions; returns (hash, range).
+fn resolve_key_schema(
+    ks: &[KeySchemaElement],
+    defs: &[KeyAttr],
+    what: &str,
+) -> Result<(KeyAttr, Option<KeyAttr>), Error> {
+    let lookup = |name: &str| defs.iter().find(|d| d.name == name).cloned();
+    let first = ks.first().ok_or_else(|| {
+        Error::validation(format!(
+            "Invalid {what}: The number of key schema elements must be 1 or 2"
+        ))
+    })?;
+    if first.key_type != KeyType::Hash {
+        return Err(Error::validation(format!(
+            "Invalid {what}: The first KeySchemaElement is not a HASH key type"
+        )));
+    }
+    let range = ks.get(1);
+    if let Some(r) = range {
+        if r.key_type != KeyType::Range {
+            return Err(Error::validation(format!(
+                "Invalid {what}: The second KeySchemaElement is not a RANGE key type"
+            )));
+        }
+        if r.name == first.name {
+            return Err(Error::validation(format!(
+                "Invalid {what}: Both the Hash Key and the Range Key element in the KeySchema have the same name"
+            )));
+        }
+    }
+    let hash = lookup(&first.name).ok_or_else(|| {
+        Error::validation(format!(
+            "Invalid {what}: Some index key attribute have no definition"
+        ))
+    })?;
+    let range = match range {
+        Some(r) => Some(lookup(&r.name).ok_or_else(|| {
+            Error::validation(format!(
+                "Invalid {what}: Some index key attribute have no definition"
+            ))
+        })?),
+        None => None,
+    };
+    Ok((hash, range))
+}
+
+fn check_throughput(r: i64, w: i64) -> Result<(), Error> {
+    if r > MAX_PROVISIONED || w > MAX_PROVISIONED {
+        return Err(Error::LimitExceeded(format!(
+            "Subscriber limit exceeded: Provisioned throughput for the table can not exceed {MAX_PROVISIONED} read or write capacity units."
+        )));
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub fn create_table(&self, input: CreateTableInput) -> Result<TableDescription, Error> {
+        // Attribute definitions: no duplicates.
+        let mut seen = HashSet::new();
+        for d in &input.attribute_definitions {
+            if !seen.insert(d.name.as_str()) {
+                return Err(invalid(format!(
+                    "Duplicate AttributeName in AttributeDefinitions: {}",
+                    d.name
+                )));
+            }
+        }
+        let (hash_key, range_key) =
+            resolve_key_schema(&input.key_schema, &input.attribute_definitions, "KeySchema")?;
+
+        let billing_mode = input.billing_mode.unwrap_or(BillingMode::Provisioned);
+        let throughput = match (billing_mode, input.provisioned) {
+            (BillingMode::Provisioned, None) => {
+                return Err(invalid("ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED"))
+            }
+            (BillingMode::Provisioned, Some((r, w))) => {
+                check_throughput(r, w)?;
+                Throughput { read: r, write: w, last_increase: None, last_decrease: None, decreases_today: 0 }
+            }
+            (BillingMode::PayPerRequest, Some(_)) => {
+                return Err(invalid(
+                    "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+                ))
+            }
+            (BillingMode::PayPerRequest, None) => {
+                Throughput { read: 0, write: 0, last_increase: None, last_decrease: None, decreases_today: 0 }
+            }
+        };
+
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut used: HashSet<&str> = HashSet::new();
+        used.insert(hash_key.name.as_str());
+        if let Some(r) = &range_key {
+            used.insert(r.name.as_str());
+        }
+
+        // Secondary indexes: definitions are validated and recorded.
+        let mut names = HashSet::new();
+        let mut local_indexes = Vec::new();
+        if let Some(lsis) = &input.local_indexes {
+            if range_key.is_none() {
+                return Err(invalid(
+                    "Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+                ));
+            }
+            if lsis.is_empty() {
+                return Err(invalid("List of LocalSecondaryIndexes is empty"));
+            }
+            for ix in lsis {
+                if !names.insert(ix.name.clone()) {
+                    return Err(invalid(format!("Duplicate index name: {}", ix.name)));
+                }
+                let (h, r) =
+                    resolve_key_schema(&ix.key_schema, &input.attribute_definitions, "KeySchema")?;
+                if h.name != hash_key.name {
+                    return Err(invalid(format!(
+                        "Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
+                        ix.name, h.name, hash_key.name
+                    )));
+                }
+                let Some(r) = r else {
+                    return Err(invalid(format!(
+                        "Index KeySchema must have a range key for index: {}",
+                        ix.name
+                    )));
+                };
+                used.insert(
+                    input
+                        .attribute_definitions
+                        .iter()
+                        .find(|d| d.name == r.name)
+                        .map(|d| d.name.as_str())
+                        .unwrap_or(""),
+                );
+                local_indexes.push(index_def(ix, h, Some(r), None, &id)?);
+            }
+        }
+        let mut global_indexes = Vec::new();
+        if let Some(gsis) = &input.global_indexes {
+            if gsis.is_empty() {
+                return Err(invalid("List of GlobalSecondaryIndexes is empty"));
+            }
+            for ix in gsis {
+                if !names.insert(ix.name.clone()) {
+                    return Err(invalid(format!("Duplicate index name: {}", ix.name)));
+                }
+                let (h, r) =
+                    resolve_key_schema(&ix.key_schema, &input.attribute_definitions, "KeySchema")?;
+                for k in std::iter::once(&h).chain(r.as_ref()) {
+                    if let Some(d) = input
+                        .attribute_definitions
+                        .iter()
+                        .find(|d| d.name == k.name)
+                    {
+                        used.insert(d.name.as_str());
+                    }
+                }
+                let tp = match (billing_mode, ix.provisioned) {
+                    (BillingMode::Provisioned, None) => {
+                        return Err(invalid(format!(
+                            "ProvisionedThroughput is not specified for index: {}",
+                            ix.name
+                        )))
+                    }
+                    (BillingMode::Provisioned, Some((r, w))) => {
+                        check_throughput(r, w)?;
+                        Some(Throughput { read: r, write: w, last_increase: None, last_decrease: None, decreases_today: 0 })
+                    }
+                    (BillingMode::PayPerRequest, Some(_)) => {
+                        return Err(invalid(format!(
+                            "ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
+                            ix.name
+                        )))
+                    }
+                    (BillingMode::PayPerRequest, None) => Some(Throughput {
+                        read: 0,
+                        write: 0,
+                        last_increase: None,
+                        last_decrease: None,
+                        decreases_today: 0,
+                    }),
+                };
+                global_indexes.push(index_def(ix, h, r, tp, &id)?);
+            }
+        }
+        if input.attribute_definitions.len() != used.len() {
+            return Err(invalid(
+                "Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+            ));
+        }
+        if let Some(s) = &input.stream {
+            if s.enabled && s.view_type.is_none() {
+                return Err(invalid(
+                    "StreamSpecification: StreamViewType is required when streams are enabled",
+                ));
+            }
+            if !s.enabled && s.view_type.is_some() {
+                return Err(invalid(
+                    "Stream ViewType must not be specified if StreamEnabled is false",
+                ));
+            }
+        }
+
+        let created = now_epoch();
+        let stream = input.stream.filter(|s| s.enabled);
+        let stream_label = stream.as_ref().map(|_| stream_label(created));
+        let def = TableDef {
+            version: TABLE_DEF_VERSION,
+            name: input.name.clone(),
+            keyspace: format!("t-{id}"),
+            id,
+            hash_key,
+            range_key,
+            attribute_definitions: input.attribute_definitions,
+            billing_mode,
+            throughput,
+            billing_mode_last_update: (billing_mode == BillingMode::PayPerRequest)
+                .then_some(created),
+            created,
+            deletion_protection: input.deletion_protection.unwrap_or(false),
+            table_class: input.table_class.unwrap_or_else(|| "STANDARD".into()),
+            stream,
+            stream_label,
+            tags: input.tags,
+            local_indexes,
+            global_indexes,
+        };
+
+        let _ddl = self.ddl.lock();
+        if self.tables.read().contains_key(&def.name) {
+            return Err(Error::ResourceInUse(format!(
+                "Table already exists: {}",
+                def.name
+            )));
+        }
+        self.storage
+            .create_keyspace(&def.keyspace)
+            .map_err(storage_err)?;
+        for ix in def.local_indexes.iter().chain(&def.global_indexes) {
+            self.storage
+                .create_keyspace(&ix.keyspace)
+                .map_err(storage_err)?;
+        }
+        self.persist_def(&def)?;
+        let table = Arc::new(Table {
+            def,
+            counters: Arc::new(Counters::default()),
+        });
+        self.tables
+            .write()
+            .insert(table.def.name.clone(), table.clone());
+        Ok(self.describe(&table, TableStatus::Creating))
+    }
+
+    fn persist_def(&self, def: &TableDef) -> Result<(), Error> {
+        let raw = serde_json::to_vec(def).map_err(Error::internal)?;
+        let mut batch = WriteBatch::default();
+        batch.put(CATALOG, def.name.as_bytes(), &raw);
+        self.storage
+            .write(batch, self.config.durability)
+            .map_err(storage_err)
+    }
+
+    pub(crate) fn describe(&self, table: &Table, status: TableStatus) -> TableDescription {
+        let def = table.def.clone();
+        let arn = def.arn(&self.config.region, &self.config.account);
+        let stream_arn = def
+            .stream_label
+            .as_ref()
+            .map(|l| format!("{arn}/stream/{l}"));
+        TableDescription {
+            arn,
+            status,
+            item_count: table.counters.items.load(Ordering::Relaxed).max(0) as u64,
+            size_bytes: table.counters.bytes.load(Ordering::Relaxed).max(0) as u64,
+            stream_arn,
+            def,
+        }
+    }
+
+    pub fn describe_table(&self, name: &str) -> Result<TableDescription, Error> {
+        let table = self.tables.read().get(name).cloned().ok_or_else(|| {
+            Error::ResourceNotFound(format!(
+                "Requested resource not found: Table: {name} not found"
+            ))
+        })?;
+        Ok(self.describe(&table, TableStatus::Active))
+    }
+
+    /// Table names in lexicographic order, starting after `exclusive_start`.
+    pub fn list_tables(
+        &self,
+        exclusive_start: Option<&str>,
+        limit: usize,
+    ) -> (Vec<String>, Option<String>) {
+        let mut names: Vec<String> = self.tables.read().keys().cloned().collect();
+        names.sort();
+        let start = match exclusive_start {
+            Some(s) => names.partition_point(|n| n.as_str() <= s),
+            None => 0,
+        };
+        let page: Vec<String> = names[start..].iter().take(limit).cloned().collect();
+        let last = if start + page.len() < names.len() {
+            page.last().cloned()
+        } else {
+            None
+        };
+        (page, last)
+    }
+
+    pub fn delete_table(&self, name: &str) -> Result<TableDescription, Error> {
+        let _ddl = self.ddl.lock();
+        let table = self.tables.read().get(name).cloned().ok_or_else(|| {
+            Error::ResourceNotFound(format!(
+                "Requested resource not found: Table: {name} not found"
+            ))
+        })?;
+        if table.def.deletion_protection {
+            return Err(Error::validation(format!(
+                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."
+            )));
+        }
+        let desc = self.describe(&table, TableStatus::Deleting);
+        let mut batch = WriteBatch::default();
+        batch.delete(CATALOG, name.as_bytes());
+        self.storage
+            .write(batch, self.config.durability)
+            .map_err(storage_err)?;
+        self.tables.write().remove(name);
+        self.storage
+            .drop_keyspace(&table.def.keyspace)
+            .map_err(storage_err)?;
+        for ix in table
+            .def
+            .local_indexes
+            .iter()
+            .chain(&table.def.global_indexes)
+        {
+            self.storage
+                .drop_keyspace(&ix.keyspace)
+                .map_err(storage_err)?;
+        }
+        Ok(desc)
+    }
+
+    pub fn update_table(&self, input: UpdateTableInput) -> Result<TableDescription, Error> {
+        let _ddl = self.ddl.lock();
+        let table = self
+            .tables
+            .read()
+            .get(&input.name)
+            .cloned()
+            .ok_or_else(|| {
+                Error::ResourceNotFound(format!(
+                    "Requested resource not found: Table: {} not found",
+                    input.name
+                ))
+            })?;
+        let mut def = table.def.clone();
+        let now = now_epoch();
+        let mut changed = false;
+        if input.has_gsi_updates {
+            return Err(Error::validation(
+                "GlobalSecondaryIndexUpdates are not supported yet",
+            ));
+        }
+        if let Some(mode) = input.billing_mode {
+            if mode != def.billing_mode {
+                changed = true;
+                def.billing_mode = mode;
+                def.billing_mode_last_update = Some(now);
+                match mode {
+                    BillingMode::PayPerRequest => {
+                        if input.provisioned.is_some() {
+                            return Err(invalid(
+                                "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+                            ));
+                        }
+                        def.throughput.read = 0;
+                        def.throughput.write = 0;
+                    }
+                    BillingMode::Provisioned => {
+                        if input.provisioned.is_none() {
+                            return Err(invalid(
+                                "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((r, w)) = input.provisioned {
+            if def.billing_mode == BillingMode::PayPerRequest {
+                return Err(invalid(
+                    "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+                ));
+            }
+            check_throughput(r, w)?;
+            let (or, ow) = (def.throughput.read, def.throughput.write);
+            if (r, w) == (or, ow) && input.billing_mode.is_none() {
+                return Err(invalid(format!(
+                    "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: {or}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {ow}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+                )));
+            }
+            if r > or || w > ow {
+                def.throughput.last_increase = Some(now);
+            }
+            if r < or || w < ow {
+                def.throughput.last_decrease = Some(now);
+                def.throughput.decreases_today += 1;
+            }
+            def.throughput.read = r;
+            def.throughput.write = w;
+            changed = true;
+        }
+        if let Some(p) = input.deletion_protection {
+            def.deletion_protection = p;
+            changed = true;
+        }
+        if let Some(c) = input.table_class {
+            def.table_class = c;
+            changed = true;
+        }
+        if let Some(s) = input.stream {
+            let currently = def.stream.as_ref().is_some_and(|x| x.enabled);
+            if s.enabled && s.view_type.is_none() {
+                return Err(invalid(
+                    "StreamSpecification: StreamViewType is required when streams are enabled",
+                ));
+            }
+            if s.enabled && currently {
+                return Err(Error::validation(format!(
+                    "Table already has an enabled stream: {}",
+                    self.describe(&table, TableStatus::Active)
+                        .stream_arn
+                        .unwrap_or_default()
+                )));
+            }
+            if !s.enabled && !currently {
+                return Err(Error::validation("Table already has no stream enabled"));
+            }
+            if s.enabled {
+                def.stream_label = Some(stream_label(now));
+                def.stream = Some(s);
+            } else {
+                def.stream = None;
+            }
+            changed = true;
+        }
+        if !changed {
+            return Err(Error::validation(
+                "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+            ));
+        }
+        self.persist_def(&def)?;
+        let new = Arc::new(Table {
+            def,
+            counters: table.counters.clone(),
+        });
+        self.tables
+            .write()
+            .insert(new.def.name.clone(), new.clone());
+        Ok(self.describe(&new, TableStatus::Updating))
+    }
+}
+
+fn index_def(
+    ix: &IndexInput,
+    h: KeyAttr,
+    r: Option<KeyAttr>,
+    tp: Option<Throughput>,
+    table_id: &str,
+) -> Result<IndexDef, Error> {
+    let projection = ix.projection_type.unwrap_or(ProjectionType::All);
+    let nka = ix.non_key_attributes.clone().unwrap_or_default();
+    if projection != ProjectionType::Include && ix.non_key_attributes.is_some() {
+        return Err(invalid(
+            "ProjectionType is ALL, but NonKeyAttributes is specified"
+                .replace("ALL", projection.as_str()),
+        ));
+    }
+    let _ = ScalarType::S;
+    Ok(IndexDef {
+        name: ix.name.clone(),
+        hash_key: h,
+        range_key: r,
+        projection,
+        non_key_attributes: nka,
+        throughput: tp,
+        keyspace: format!("i-{table_id}-{}", ix.name),
+    })
+}
+
+/// Stream labels are ISO-8601 timestamps with milliseconds, as DynamoDB shows them.
+fn stream_label(epoch: f64) -> String {
+    let secs = epoch.floor() as i64;
+    let millis = ((epoch - secs as f64) * 1000.0).floor() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_label_format() {
+        assert_eq!(stream_label(0.0), "1970-01-01T00:00:00.000");
+        assert_eq!(stream_label(1_700_000_000.5), "2023-11-14T22:13:20.500");
+    }
+}

@@ -1,0 +1,509 @@
+//! Single-item operations: PutItem, GetItem, DeleteItem, UpdateItem.
+//!
+//! Invariant: a write is computed from (old item, request) under the item's lock stripe and
+//! applied as one storage batch; nothing is written when a condition fails or validation fails.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ferrodyn_expr::legacy::{AttributeValueUpdate, ExpectedAttributeValue};
+use ferrodyn_expr::{CondKind, Condition, Path, Resolver, Update};
+use ferrodyn_model::size::item_size;
+use ferrodyn_model::{AttributeValue, Error, Item};
+use ferrodyn_storage::WriteBatch;
+
+use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
+use crate::keys::{key_of_item, key_of_key_param};
+use crate::table::TableDef;
+use crate::{itemcodec, storage_err, Engine, Table};
+
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReturnValues {
+    #[default]
+    None,
+    AllOld,
+    UpdatedOld,
+    AllNew,
+    UpdatedNew,
+}
+
+/// Placeholder maps shared by all expressions of one request.
+#[derive(Debug, Clone, Default)]
+pub struct ExprParams {
+    pub names: Option<HashMap<String, String>>,
+    pub values: Option<HashMap<String, AttributeValue>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PutItemInput {
+    pub table: String,
+    pub item: Item,
+    pub condition_expression: Option<String>,
+    pub expected: Option<BTreeMap<String, ExpectedAttributeValue>>,
+    pub conditional_operator: Option<String>,
+    pub params: ExprParams,
+    pub return_values: ReturnValues,
+    pub return_old_on_condition_failure: bool,
+    pub return_consumed: ReturnConsumedCapacity,
+    pub return_item_collection_metrics: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeleteItemInput {
+    pub table: String,
+    pub key: Item,
+    pub condition_expression: Option<String>,
+    pub expected: Option<BTreeMap<String, ExpectedAttributeValue>>,
+    pub conditional_operator: Option<String>,
+    pub params: ExprParams,
+    pub return_values: ReturnValues,
+    pub return_old_on_condition_failure: bool,
+    pub return_consumed: ReturnConsumedCapacity,
+    pub return_item_collection_metrics: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpdateItemInput {
+    pub table: String,
+    pub key: Item,
+    pub update_expression: Option<String>,
+    pub attribute_updates: Option<BTreeMap<String, AttributeValueUpdate>>,
+    pub condition_expression: Option<String>,
+    pub expected: Option<BTreeMap<String, ExpectedAttributeValue>>,
+    pub conditional_operator: Option<String>,
+    pub params: ExprParams,
+    pub return_values: ReturnValues,
+    pub return_old_on_condition_failure: bool,
+    pub return_consumed: ReturnConsumedCapacity,
+    pub return_item_collection_metrics: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GetItemInput {
+    pub table: String,
+    pub key: Item,
+    pub consistent_read: bool,
+    pub projection_expression: Option<String>,
+    pub attributes_to_get: Option<Vec<String>>,
+    pub params: ExprParams,
+    pub return_consumed: ReturnConsumedCapacity,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WriteOutput {
+    /// The attributes requested by ReturnValues (None when nothing is to be returned).
+    pub attributes: Option<Item>,
+    pub consumed: Option<ConsumedCapacity>,
+    /// ItemCollectionMetrics (only for tables with local secondary indexes).
+    pub item_collection_key: Option<Item>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GetOutput {
+    pub item: Option<Item>,
+    pub consumed: Option<ConsumedCapacity>,
+}
+
+/// Which expression parameters a request used, for AWS's mixing rules.
+struct Usage<'a> {
+    legacy: Vec<&'static str>,
+    expressions: Vec<&'static str>,
+    params: &'a ExprParams,
+}
+
+impl<'a> Usage<'a> {
+    /// AWS checks: legacy and expression parameters never mix; placeholder maps are non-empty and
+    /// only given together with an expression.
+    fn check(&self) -> Result<(), Error> {
+        if !self.legacy.is_empty() && !self.expressions.is_empty() {
+            return Err(Error::validation(format!(
+                "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
+                self.legacy.join(", "),
+                self.expressions.join(", ")
+            )));
+        }
+        if let Some(n) = &self.params.names {
+            if n.is_empty() {
+                return Err(Error::validation(
+                    "ExpressionAttributeNames must not be empty",
+                ));
+            }
+        }
+        if let Some(v) = &self.params.values {
+            if v.is_empty() {
+                return Err(Error::validation(
+                    "ExpressionAttributeValues must not be empty",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// AWS names the missing expressions when placeholders come without any.
+    fn check_placeholders_need(&self, all: &[&str]) -> Result<(), Error> {
+        if self.expressions.is_empty() {
+            let missing = match all.len() {
+                1 => format!("{} is null", all[0]),
+                _ => format!("{} are null", all.join(" and ")),
+            };
+            if self.params.names.is_some() {
+                return Err(Error::validation(format!(
+                    "ExpressionAttributeNames can only be specified when using expressions: {missing}"
+                )));
+            }
+            if self.params.values.is_some() {
+                return Err(Error::validation(format!(
+                    "ExpressionAttributeValues can only be specified when using expressions: {missing}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn condition_from(
+    resolver: &mut Resolver<'_>,
+    expr: &Option<String>,
+    expected: &Option<BTreeMap<String, ExpectedAttributeValue>>,
+    conditional_operator: &Option<String>,
+) -> Result<Option<Condition>, Error> {
+    if let Some(text) = expr {
+        return Ok(Some(resolver.condition(text, CondKind::Condition)?));
+    }
+    if let Some(exp) = expected {
+        return Ok(Some(ferrodyn_expr::legacy::expected(
+            exp,
+            conditional_operator.as_deref(),
+        )?));
+    }
+    if conditional_operator.is_some() {
+        return Err(Error::validation(
+            "ConditionalOperator can only be used when Filter or Expected has two or more elements",
+        ));
+    }
+    Ok(None)
+}
+
+fn check_size(item: &Item) -> Result<usize, Error> {
+    let size = item_size(item);
+    if size > MAX_ITEM_BYTES {
+        return Err(Error::validation(
+            "Item size has exceeded the maximum allowed size",
+        ));
+    }
+    Ok(size)
+}
+
+impl Engine {
+    fn read_item(&self, def: &TableDef, key: &[u8]) -> Result<Option<Item>, Error> {
+        match self.storage.get(&def.keyspace, key).map_err(storage_err)? {
+            Some(raw) => Ok(Some(itemcodec::decode_item(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes (or deletes, with `new == None`) one item and updates the statistics.
+    fn commit_item(
+        &self,
+        table: &Table,
+        key: &[u8],
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Result<(), Error> {
+        let mut batch = WriteBatch::default();
+        let delta = crate::write::stage_item_change(table, key, old, new, &mut batch);
+        self.storage
+            .write(batch, self.config.durability)
+            .map_err(storage_err)?;
+        crate::write::apply_stats(table, delta);
+        Ok(())
+    }
+
+    pub fn put_item(&self, input: PutItemInput) -> Result<WriteOutput, Error> {
+        let usage = Usage {
+            legacy: input
+                .expected
+                .as_ref()
+                .map(|_| "Expected")
+                .into_iter()
+                .collect(),
+            expressions: input
+                .condition_expression
+                .as_ref()
+                .map(|_| "ConditionExpression")
+                .into_iter()
+                .collect(),
+            params: &input.params,
+        };
+        usage.check()?;
+        usage.check_placeholders_need(&["ConditionExpression"])?;
+        if !matches!(
+            input.return_values,
+            ReturnValues::None | ReturnValues::AllOld
+        ) {
+            return Err(Error::validation("Return values set to invalid value"));
+        }
+        let table = self.table(&input.table)?;
+        let def = &table.def;
+        let key = key_of_item(def, &input.item)?;
+        let mut resolver = Resolver::new(input.params.names.as_ref(), input.params.values.as_ref());
+        let cond = condition_from(
+            &mut resolver,
+            &input.condition_expression,
+            &input.expected,
+            &input.conditional_operator,
+        )?;
+        resolver.finish()?;
+        let new_size = check_size(&input.item)?;
+
+        let _guard = self.lock_item(&def.id, &key);
+        let old = self.read_item(def, &key)?;
+        if let Some(c) = &cond {
+            let empty = Item::new();
+            if !c.eval(old.as_ref().unwrap_or(&empty))? {
+                return Err(Error::ConditionalCheckFailed {
+                    item: if input.return_old_on_condition_failure {
+                        old
+                    } else {
+                        None
+                    },
+                });
+            }
+        }
+        self.commit_item(&table, &key, old.as_ref(), Some(&input.item))?;
+        let old_size = old.as_ref().map(item_size).unwrap_or(0);
+        Ok(WriteOutput {
+            consumed: ConsumedCapacity::write(
+                input.return_consumed,
+                &def.name,
+                write_units(old_size.max(new_size)),
+            ),
+            item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.item),
+            attributes: match input.return_values {
+                ReturnValues::AllOld => old,
+                _ => None,
+            },
+        })
+    }
+
+    fn icm(&self, def: &TableDef, wanted: bool, item: &Item) -> Option<Item> {
+        if !wanted || def.local_indexes.is_empty() {
+            return None;
+        }
+        let mut m = Item::new();
+        if let Some(v) = item.get(&def.hash_key.name) {
+            m.insert(def.hash_key.name.clone(), v.clone());
+        }
+        Some(m)
+    }
+
+    pub fn delete_item(&self, input: DeleteItemInput) -> Result<WriteOutput, Error> {
+        let usage = Usage {
+            legacy: input
+                .expected
+                .as_ref()
+                .map(|_| "Expected")
+                .into_iter()
+                .collect(),
+            expressions: input
+                .condition_expression
+                .as_ref()
+                .map(|_| "ConditionExpression")
+                .into_iter()
+                .collect(),
+            params: &input.params,
+        };
+        usage.check()?;
+        usage.check_placeholders_need(&["ConditionExpression"])?;
+        if !matches!(
+            input.return_values,
+            ReturnValues::None | ReturnValues::AllOld
+        ) {
+            return Err(Error::validation("Return values set to invalid value"));
+        }
+        let table = self.table(&input.table)?;
+        let def = &table.def;
+        let key = key_of_key_param(def, &input.key)?;
+        let mut resolver = Resolver::new(input.params.names.as_ref(), input.params.values.as_ref());
+        let cond = condition_from(
+            &mut resolver,
+            &input.condition_expression,
+            &input.expected,
+            &input.conditional_operator,
+        )?;
+        resolver.finish()?;
+
+        let _guard = self.lock_item(&def.id, &key);
+        let old = self.read_item(def, &key)?;
+        if let Some(c) = &cond {
+            let empty = Item::new();
+            if !c.eval(old.as_ref().unwrap_or(&empty))? {
+                return Err(Error::ConditionalCheckFailed {
+                    item: if input.return_old_on_condition_failure {
+                        old
+                    } else {
+                        None
+                    },
+                });
+            }
+        }
+        if old.is_some() {
+            self.commit_item(&table, &key, old.as_ref(), None)?;
+        }
+        let old_size = old.as_ref().map(item_size).unwrap_or(0);
+        Ok(WriteOutput {
+            consumed: ConsumedCapacity::write(
+                input.return_consumed,
+                &def.name,
+                write_units(old_size),
+            ),
+            item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.key),
+            attributes: match input.return_values {
+                ReturnValues::AllOld => old,
+                _ => None,
+            },
+        })
+    }
+
+    pub fn update_item(&self, input: UpdateItemInput) -> Result<WriteOutput, Error> {
+        let mut legacy = Vec::new();
+        if input.attribute_updates.is_some() {
+            legacy.push("AttributeUpdates");
+        }
+        if input.expected.is_some() {
+            legacy.push("Expected");
+        }
+        let mut expressions = Vec::new();
+        if input.update_expression.is_some() {
+            expressions.push("UpdateExpression");
+        }
+        if input.condition_expression.is_some() {
+            expressions.push("ConditionExpression");
+        }
+        let usage = Usage {
+            legacy,
+            expressions,
+            params: &input.params,
+        };
+        usage.check()?;
+        usage.check_placeholders_need(&["UpdateExpression", "ConditionExpression"])?;
+        let table = self.table(&input.table)?;
+        let def = &table.def;
+        let key = key_of_key_param(def, &input.key)?;
+        let mut resolver = Resolver::new(input.params.names.as_ref(), input.params.values.as_ref());
+        let update: Option<Update> = match (&input.update_expression, &input.attribute_updates) {
+            (Some(text), _) => Some(resolver.update(text)?),
+            (None, Some(au)) => Some(ferrodyn_expr::legacy::attribute_updates(au)?),
+            (None, None) => None,
+        };
+        let cond = condition_from(
+            &mut resolver,
+            &input.condition_expression,
+            &input.expected,
+            &input.conditional_operator,
+        )?;
+        resolver.finish()?;
+        if let Some(u) = &update {
+            for name in u.top_level_attributes() {
+                if def.is_key(name) {
+                    return Err(Error::validation(format!(
+                        "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+                    )));
+                }
+            }
+        }
+
+        let _guard = self.lock_item(&def.id, &key);
+        let old = self.read_item(def, &key)?;
+        if let Some(c) = &cond {
+            let empty = Item::new();
+            if !c.eval(old.as_ref().unwrap_or(&empty))? {
+                return Err(Error::ConditionalCheckFailed {
+                    item: if input.return_old_on_condition_failure {
+                        old
+                    } else {
+                        None
+                    },
+                });
+            }
+        }
+        let mut new = old.clone().unwrap_or_else(|| input.key.clone());
+        if let Some(u) = &update {
+            u.apply(&mut new)?;
+        }
+        let new_size = item_size(&new);
+        if new_size > MAX_ITEM_BYTES {
+            return Err(Error::validation(
+                "Item size to update has exceeded the maximum allowed size",
+            ));
+        }
+        self.commit_item(&table, &key, old.as_ref(), Some(&new))?;
+        let old_size = old.as_ref().map(item_size).unwrap_or(0);
+        let paths: Vec<Path> = update
+            .as_ref()
+            .map(|u| u.updated_paths())
+            .unwrap_or_default();
+        let attributes = match input.return_values {
+            ReturnValues::None => None,
+            ReturnValues::AllOld => old.clone(),
+            ReturnValues::AllNew => Some(new.clone()),
+            ReturnValues::UpdatedOld => old.as_ref().map(|o| ferrodyn_expr::project(o, &paths)),
+            ReturnValues::UpdatedNew => Some(ferrodyn_expr::project(&new, &paths)),
+        };
+        Ok(WriteOutput {
+            consumed: ConsumedCapacity::write(
+                input.return_consumed,
+                &def.name,
+                write_units(old_size.max(new_size)),
+            ),
+            item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.key),
+            attributes: attributes.filter(|a| !a.is_empty()),
+        })
+    }
+
+    pub fn get_item(&self, input: GetItemInput) -> Result<GetOutput, Error> {
+        let usage = Usage {
+            legacy: input
+                .attributes_to_get
+                .as_ref()
+                .map(|_| "AttributesToGet")
+                .into_iter()
+                .collect(),
+            expressions: input
+                .projection_expression
+                .as_ref()
+                .map(|_| "ProjectionExpression")
+                .into_iter()
+                .collect(),
+            params: &input.params,
+        };
+        usage.check()?;
+        usage.check_placeholders_need(&["ProjectionExpression"])?;
+        let table = self.table(&input.table)?;
+        let def = &table.def;
+        let key = key_of_key_param(def, &input.key)?;
+        let mut resolver = Resolver::new(input.params.names.as_ref(), input.params.values.as_ref());
+        let projection: Option<Vec<Path>> =
+            match (&input.projection_expression, &input.attributes_to_get) {
+                (Some(text), _) => Some(resolver.projection(text)?),
+                (None, Some(names)) => Some(ferrodyn_expr::legacy::attributes_to_get(names)),
+                (None, None) => None,
+            };
+        resolver.finish()?;
+        let item = self.read_item(def, &key)?;
+        let size = item.as_ref().map(item_size).unwrap_or(0);
+        let item = match (item, &projection) {
+            (Some(i), Some(p)) => Some(ferrodyn_expr::project(&i, p)),
+            (i, _) => i,
+        };
+        Ok(GetOutput {
+            item,
+            consumed: ConsumedCapacity::read(
+                input.return_consumed,
+                &def.name,
+                read_units(size, input.consistent_read),
+            ),
+        })
+    }
+}

@@ -1,0 +1,646 @@
+//! Query and Scan: key-range reads with filters, projections, paging and the 1 MB page cap.
+//!
+//! Invariants: Query reads only the key range of one partition (cost proportional to the items
+//! visited); Scan streams storage in key order (partition-hash order, then sort key) without
+//! materialising the table; both stop after `Limit` items visited or 1 MB of item data read
+//! (measured before filtering), and then report the last visited key as LastEvaluatedKey.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use ferrodyn_expr::legacy::Condition as LegacyCondition;
+use ferrodyn_expr::{CondKind, Condition, KeyCondition, Path, RangeCondition, Resolver};
+use ferrodyn_model::keycodec::encode_key_value;
+use ferrodyn_model::size::item_size;
+use ferrodyn_model::{AttributeValue, Error, Item};
+
+use crate::capacity::{read_units, ConsumedCapacity, ReturnConsumedCapacity};
+use crate::items::ExprParams;
+use crate::keys::{key_of_key_param, partition_prefix};
+use crate::table::TableDef;
+use crate::{itemcodec, storage_err, Engine};
+
+/// DynamoDB stops a page after this much item data has been read.
+pub const PAGE_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Select {
+    AllAttributes,
+    AllProjectedAttributes,
+    SpecificAttributes,
+    Count,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub index_name: Option<String>,
+    pub filter_expression: Option<String>,
+    /// QueryFilter / ScanFilter.
+    pub legacy_filter: Option<BTreeMap<String, LegacyCondition>>,
+    pub conditional_operator: Option<String>,
+    pub projection_expression: Option<String>,
+    pub attributes_to_get: Option<Vec<String>>,
+    pub select: Option<Select>,
+    pub limit: Option<usize>,
+    pub exclusive_start_key: Option<Item>,
+    pub consistent_read: bool,
+    pub params: ExprParams,
+    pub return_consumed: ReturnConsumedCapacity,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct QueryInput {
+    pub table: String,
+    pub key_condition_expression: Option<String>,
+    pub key_conditions: Option<BTreeMap<String, LegacyCondition>>,
+    pub scan_index_forward: bool,
+    pub read: ReadOptions,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ScanInput {
+    pub table: String,
+    pub segment: Option<u32>,
+    pub total_segments: Option<u32>,
+    pub read: ReadOptions,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReadOutput {
+    /// None with Select=COUNT.
+    pub items: Option<Vec<Item>>,
+    pub count: usize,
+    pub scanned_count: usize,
+    pub last_evaluated_key: Option<Item>,
+    pub consumed: Option<ConsumedCapacity>,
+}
+
+/// Everything about a read that is decided before touching storage.
+struct Plan {
+    filter: Option<Condition>,
+    projection: Option<Vec<Path>>,
+    count_only: bool,
+    limit: Option<usize>,
+}
+
+fn plan(
+    def: &TableDef,
+    r: &ReadOptions,
+    resolver: &mut Resolver<'_>,
+    key_cond_is_expr: Option<bool>,
+) -> Result<Plan, Error> {
+    // Mixing rules between legacy and expression parameters.
+    let mut legacy = Vec::new();
+    let mut exprs = Vec::new();
+    if r.attributes_to_get.is_some() {
+        legacy.push("AttributesToGet");
+    }
+    if r.legacy_filter.is_some() {
+        legacy.push(if key_cond_is_expr.is_some() {
+            "QueryFilter"
+        } else {
+            "ScanFilter"
+        });
+    }
+    if key_cond_is_expr == Some(false) {
+        legacy.push("KeyConditions");
+    }
+    if r.projection_expression.is_some() {
+        exprs.push("ProjectionExpression");
+    }
+    if r.filter_expression.is_some() {
+        exprs.push("FilterExpression");
+    }
+    if key_cond_is_expr == Some(true) {
+        exprs.push("KeyConditionExpression");
+    }
+    if !legacy.is_empty() && !exprs.is_empty() {
+        return Err(Error::validation(format!(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
+            legacy.join(", "),
+            exprs.join(", ")
+        )));
+    }
+    if let Some(n) = &r.params.names {
+        if n.is_empty() {
+            return Err(Error::validation(
+                "ExpressionAttributeNames must not be empty",
+            ));
+        }
+    }
+    if let Some(v) = &r.params.values {
+        if v.is_empty() {
+            return Err(Error::validation(
+                "ExpressionAttributeValues must not be empty",
+            ));
+        }
+    }
+    if exprs.is_empty() {
+        let missing = if key_cond_is_expr.is_some() {
+            "KeyConditionExpression and FilterExpression and ProjectionExpression are null"
+        } else {
+            "FilterExpression and ProjectionExpression are null"
+        };
+        if r.params.names.is_some() {
+            return Err(Error::validation(format!(
+                "ExpressionAttributeNames can only be specified when using expressions: {missing}"
+            )));
+        }
+        if r.params.values.is_some() {
+            return Err(Error::validation(format!(
+                "ExpressionAttributeValues can only be specified when using expressions: {missing}"
+            )));
+        }
+    }
+    if let Some(l) = r.limit {
+        if l == 0 {
+            return Err(Error::validation(
+                "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            ));
+        }
+    }
+    let has_projection = r.projection_expression.is_some() || r.attributes_to_get.is_some();
+    let which = if r.projection_expression.is_some() {
+        "ProjectionExpression"
+    } else {
+        "AttributesToGet"
+    };
+    match r.select {
+        Some(Select::AllAttributes) if has_projection => {
+            return Err(Error::validation(format!(
+                "Cannot specify the {which} when choosing to get ALL_ATTRIBUTES"
+            )));
+        }
+        Some(Select::Count) if has_projection => {
+            return Err(Error::validation(format!(
+                "Cannot specify the {which} when choosing to get only the COUNT"
+            )));
+        }
+        Some(Select::AllProjectedAttributes) if has_projection => {
+            return Err(Error::validation(format!(
+                "Cannot specify the {which} when choosing to get ALL_PROJECTED_ATTRIBUTES"
+            )));
+        }
+        Some(Select::AllProjectedAttributes) if r.index_name.is_none() => {
+            return Err(Error::validation(
+                "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
+            ));
+        }
+        Some(Select::SpecificAttributes) if !has_projection => {
+            return Err(Error::validation(
+                "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES",
+            ));
+        }
+        _ => {}
+    }
+    let filter = match (&r.filter_expression, &r.legacy_filter) {
+        (Some(text), _) => Some(resolver.condition(text, CondKind::Filter)?),
+        (None, Some(f)) => Some(ferrodyn_expr::legacy::filter(
+            f,
+            r.conditional_operator.as_deref(),
+        )?),
+        (None, None) => {
+            if r.conditional_operator.is_some() {
+                return Err(Error::validation(
+                    "ConditionalOperator can only be used when Filter or Expected has two or more elements",
+                ));
+            }
+            None
+        }
+    };
+    if key_cond_is_expr.is_some() {
+        if let Some(f) = &filter {
+            for path in f.paths() {
+                let name = path.top();
+                if def.is_key(name) {
+                    return Err(Error::validation(format!(
+                        "Filter Expression can only contain non-primary key attributes: Primary key attribute: {name}"
+                    )));
+                }
+            }
+        }
+    }
+    let projection = match (&r.projection_expression, &r.attributes_to_get) {
+        (Some(text), _) => Some(resolver.projection(text)?),
+        (None, Some(names)) => Some(ferrodyn_expr::legacy::attributes_to_get(names)),
+        (None, None) => None,
+    };
+    Ok(Plan {
+        filter,
+        projection,
+        count_only: r.select == Some(Select::Count),
+        limit: r.limit,
+    })
+}
+
+/// Smallest byte string greater than every string that starts with `prefix`.
+fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last != 0xff {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Accumulates one page of results while storage is visited in order.
+struct Page<'a> {
+    def: &'a TableDef,
+    plan: &'a Plan,
+    items: Vec<Item>,
+    count: usize,
+    scanned: usize,
+    bytes: usize,
+    last_key: Option<Item>,
+    error: Option<Error>,
+    extra_check: Option<&'a dyn Fn(&[u8]) -> bool>,
+}
+
+impl<'a> Page<'a> {
+    /// Visits one stored item; returns false when the page is complete.
+    fn visit(&mut self, key: &[u8], raw: &[u8]) -> bool {
+        if let Some(check) = self.extra_check {
+            if !check(key) {
+                return false;
+            }
+        }
+        let item = match itemcodec::decode_item(raw) {
+            Ok(i) => i,
+            Err(e) => {
+                self.error = Some(e);
+                return false;
+            }
+        };
+        self.scanned += 1;
+        self.bytes += item_size(&item);
+        let keep = match &self.plan.filter {
+            Some(f) => match f.eval(&item) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.error = Some(e);
+                    return false;
+                }
+            },
+            None => true,
+        };
+        let full = self.plan.limit.is_some_and(|l| self.scanned >= l) || self.bytes >= PAGE_BYTES;
+        if full {
+            self.last_key = Some(crate::keys::key_map(self.def, &item));
+        }
+        if keep {
+            self.count += 1;
+            if !self.plan.count_only {
+                let out = match &self.plan.projection {
+                    Some(p) => ferrodyn_expr::project(&item, p),
+                    None => item,
+                };
+                self.items.push(out);
+            }
+        }
+        !full
+    }
+}
+
+impl Engine {
+    pub fn query(&self, input: QueryInput) -> Result<ReadOutput, Error> {
+        let table = self.table(&input.table)?;
+        let def = &table.def;
+        if input.read.index_name.is_some() {
+            return Err(Error::validation(
+                "Query on secondary indexes is not supported yet",
+            ));
+        }
+        let mut resolver = Resolver::new(
+            input.read.params.names.as_ref(),
+            input.read.params.values.as_ref(),
+        );
+        let key_cond: KeyCondition = match (&input.key_condition_expression, &input.key_conditions) {
+            (Some(_), Some(_)) => {
+                return Err(Error::validation(
+                    "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {KeyConditions} Expression parameters: {KeyConditionExpression}",
+                ))
+            }
+            (Some(text), None) => {
+                let c = resolver.condition(text, CondKind::KeyCondition)?;
+                ferrodyn_expr::key_condition(&c, &def.hash_key.name, def.range_key.as_ref().map(|k| k.name.as_str()))?
+            }
+            (None, Some(kc)) => ferrodyn_expr::legacy::key_conditions(
+                kc,
+                &def.hash_key.name,
+                def.range_key.as_ref().map(|k| k.name.as_str()),
+            )?,
+            (None, None) => {
+                return Err(Error::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."))
+            }
+        };
+        let plan = plan(
+            def,
+            &input.read,
+            &mut resolver,
+            Some(input.key_condition_expression.is_some()),
+        )?;
+        resolver.finish()?;
+
+        // Types of the key condition values must match the schema.
+        let type_err = || {
+            Error::validation("One or more parameter values were invalid: Condition parameter type does not match schema type")
+        };
+        if key_cond.hash.scalar_type() != Some(def.hash_key.ty) {
+            return Err(type_err());
+        }
+        if let (Some(rc), Some(rk)) = (&key_cond.range, &def.range_key) {
+            let vals: Vec<&AttributeValue> = match rc {
+                RangeCondition::Eq(v)
+                | RangeCondition::Lt(v)
+                | RangeCondition::Le(v)
+                | RangeCondition::Gt(v)
+                | RangeCondition::Ge(v)
+                | RangeCondition::BeginsWith(v) => vec![v],
+                RangeCondition::Between(a, b) => vec![a, b],
+            };
+            for v in vals {
+                if v.scalar_type() != Some(rk.ty) {
+                    return Err(type_err());
+                }
+            }
+            if let RangeCondition::Between(a, b) = rc {
+                if compare_key_values(a, b) == std::cmp::Ordering::Greater {
+                    return Err(Error::validation(format!(
+                        "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {{{}}}, upper bound operand: AttributeValue: {{{}}}",
+                        display_value(a),
+                        display_value(b)
+                    )));
+                }
+            }
+        }
+
+        let prefix = partition_prefix(&key_cond.hash);
+        let enc = |v: &AttributeValue| {
+            let mut k = prefix.clone();
+            encode_key_value(v, &mut k);
+            k
+        };
+        let part_end = prefix_successor(&prefix);
+        let (mut lower, mut upper): (Bound<Vec<u8>>, Bound<Vec<u8>>) = (
+            Bound::Included(prefix.clone()),
+            part_end
+                .clone()
+                .map(Bound::Excluded)
+                .unwrap_or(Bound::Unbounded),
+        );
+        let mut begins: Option<Vec<u8>> = None;
+        match &key_cond.range {
+            None => {}
+            Some(RangeCondition::Eq(v)) => {
+                lower = Bound::Included(enc(v));
+                upper = Bound::Included(enc(v));
+            }
+            Some(RangeCondition::Lt(v)) => upper = Bound::Excluded(enc(v)),
+            Some(RangeCondition::Le(v)) => upper = Bound::Included(enc(v)),
+            Some(RangeCondition::Gt(v)) => lower = Bound::Excluded(enc(v)),
+            Some(RangeCondition::Ge(v)) => lower = Bound::Included(enc(v)),
+            Some(RangeCondition::Between(a, b)) => {
+                lower = Bound::Included(enc(a));
+                upper = Bound::Included(enc(b));
+            }
+            Some(RangeCondition::BeginsWith(v)) => {
+                if matches!(v, AttributeValue::N(_)) {
+                    return Err(Error::validation(
+                        "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
+                    ));
+                }
+                // Encoded strings are byte-stuffed and terminated: every value that starts with
+                // `v` has an encoding that starts with enc(v) minus its 2-byte terminator.
+                let mut p = enc(v);
+                p.truncate(p.len().saturating_sub(2));
+                lower = Bound::Included(p.clone());
+                begins = Some(p);
+            }
+        }
+        // Resume after ExclusiveStartKey.
+        if let Some(esk) = &input.read.exclusive_start_key {
+            let k = key_of_key_param(def, esk).map_err(|_| {
+                Error::validation("The provided starting key is invalid: The provided key element does not match the schema")
+            })?;
+            if !k.starts_with(&prefix) {
+                return Err(Error::validation("The provided starting key is invalid: The provided key element does not match the schema"));
+            }
+            if input.scan_index_forward {
+                lower = tighter_lower(lower, Bound::Excluded(k));
+            } else {
+                upper = tighter_upper(upper, Bound::Excluded(k));
+            }
+        }
+
+        let check = |key: &[u8]| -> bool {
+            key.starts_with(&prefix) && begins.as_ref().is_none_or(|b| key.starts_with(b))
+        };
+        let mut page = Page {
+            def,
+            plan: &plan,
+            items: Vec::new(),
+            count: 0,
+            scanned: 0,
+            bytes: 0,
+            last_key: None,
+            error: None,
+            extra_check: Some(&check),
+        };
+        if !bounds_empty(&lower, &upper) {
+            self.storage
+                .scan(
+                    &def.keyspace,
+                    as_ref_bound(&lower),
+                    as_ref_bound(&upper),
+                    !input.scan_index_forward,
+                    &mut |k, v| page.visit(k, v),
+                )
+                .map_err(storage_err)?;
+        }
+        if let Some(e) = page.error.take() {
+            return Err(e);
+        }
+        Ok(finish(page, def, &input.read))
+    }
+
+    pub fn scan(&self, input: ScanInput) -> Result<ReadOutput, Error> {
+        let table = self.table(&input.table)?;
+        let def = &table.def;
+        match (input.segment, input.total_segments) {
+            (Some(_), None) => {
+                return Err(Error::validation(
+                    "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::validation(
+                    "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
+                ))
+            }
+            (Some(s), Some(t)) if s >= t => {
+                return Err(Error::validation(format!(
+                    "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
+                )))
+            }
+            _ => {}
+        }
+        if input.read.index_name.is_some() {
+            return Err(Error::validation(
+                "Scan on secondary indexes is not supported yet",
+            ));
+        }
+        let mut resolver = Resolver::new(
+            input.read.params.names.as_ref(),
+            input.read.params.values.as_ref(),
+        );
+        let plan = plan(def, &input.read, &mut resolver, None)?;
+        resolver.finish()?;
+
+        // A segment is a range of partition hashes.
+        let (seg_lo, seg_hi): (Bound<Vec<u8>>, Bound<Vec<u8>>) =
+            match (input.segment, input.total_segments) {
+                (Some(s), Some(t)) if t > 1 => {
+                    let lo = ((s as u128) << 64) / t as u128;
+                    let hi = (((s as u128) + 1) << 64) / t as u128;
+                    let lo_b = Bound::Included((lo as u64).to_be_bytes().to_vec());
+                    let hi_b = if s + 1 == t {
+                        Bound::Unbounded
+                    } else {
+                        Bound::Excluded((hi as u64).to_be_bytes().to_vec())
+                    };
+                    (lo_b, hi_b)
+                }
+                _ => (Bound::Unbounded, Bound::Unbounded),
+            };
+        let mut lower = seg_lo.clone();
+        if let Some(esk) = &input.read.exclusive_start_key {
+            let k = key_of_key_param(def, esk).map_err(|_| {
+                Error::validation("The provided starting key is invalid: The provided key element does not match the schema")
+            })?;
+            if !in_bounds(&k, &seg_lo, &seg_hi) {
+                return Err(Error::validation(
+                    "The provided Exclusive start key does not map to the provided segment",
+                ));
+            }
+            lower = tighter_lower(lower, Bound::Excluded(k));
+        }
+        let mut page = Page {
+            def,
+            plan: &plan,
+            items: Vec::new(),
+            count: 0,
+            scanned: 0,
+            bytes: 0,
+            last_key: None,
+            error: None,
+            extra_check: None,
+        };
+        self.storage
+            .scan(
+                &def.keyspace,
+                as_ref_bound(&lower),
+                as_ref_bound(&seg_hi),
+                false,
+                &mut |k, v| page.visit(k, v),
+            )
+            .map_err(storage_err)?;
+        if let Some(e) = page.error.take() {
+            return Err(e);
+        }
+        Ok(finish(page, def, &input.read))
+    }
+}
+
+fn finish(page: Page<'_>, def: &TableDef, r: &ReadOptions) -> ReadOutput {
+    let units = read_units(page.bytes, r.consistent_read);
+    ReadOutput {
+        items: if page.plan.count_only {
+            None
+        } else {
+            Some(page.items)
+        },
+        count: page.count,
+        scanned_count: page.scanned,
+        last_evaluated_key: page.last_key,
+        consumed: ConsumedCapacity::read(r.return_consumed, &def.name, units),
+    }
+}
+
+fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn tighter_lower(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    match (&a, &b) {
+        (Bound::Unbounded, _) => b,
+        (_, Bound::Unbounded) => a,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            if y > x || (y == x && matches!(b, Bound::Excluded(_))) {
+                b
+            } else {
+                a
+            }
+        }
+    }
+}
+
+fn tighter_upper(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    match (&a, &b) {
+        (Bound::Unbounded, _) => b,
+        (_, Bound::Unbounded) => a,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            if y < x || (y == x && matches!(b, Bound::Excluded(_))) {
+                b
+            } else {
+                a
+            }
+        }
+    }
+}
+
+fn bounds_empty(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    match (lo, hi) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Excluded(b))
+        | (Bound::Excluded(a), Bound::Included(b)) => a >= b,
+        _ => false,
+    }
+}
+
+fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    let above = match lo {
+        Bound::Included(l) => k >= l.as_slice(),
+        Bound::Excluded(l) => k > l.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let below = match hi {
+        Bound::Included(h) => k <= h.as_slice(),
+        Bound::Excluded(h) => k < h.as_slice(),
+        Bound::Unbounded => true,
+    };
+    above && below
+}
+
+fn compare_key_values(a: &AttributeValue, b: &AttributeValue) -> std::cmp::Ordering {
+    match (a, b) {
+        (AttributeValue::N(x), AttributeValue::N(y)) => x.cmp(y),
+        (AttributeValue::S(x), AttributeValue::S(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (AttributeValue::B(x), AttributeValue::B(y)) => x.cmp(y),
+        _ => std::cmp::Ordering::Equal,
+    }
+}
+
+fn display_value(v: &AttributeValue) -> String {
+    match v {
+        AttributeValue::S(s) => format!("S:{s}"),
+        AttributeValue::N(n) => format!("N:{n}"),
+        AttributeValue::B(b) => format!("B:{}", String::from_utf8_lossy(b)),
+        other => other.type_name().to_string(),
+    }
+}

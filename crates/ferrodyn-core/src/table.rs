@@ -1,0 +1,147 @@
+//! Table metadata: the persisted definition of a table and the description returned to clients.
+//!
+//! Invariant: a [`TableDef`] in the catalog is valid (key schema attributes are defined with
+//! S/N/B types, billing mode and throughput agree); validation happens before it is stored.
+
+use ferrodyn_model::ScalarType;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAttr {
+    pub name: String,
+    pub ty: ScalarType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BillingMode {
+    Provisioned,
+    PayPerRequest,
+}
+
+impl BillingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingMode::Provisioned => "PROVISIONED",
+            BillingMode::PayPerRequest => "PAY_PER_REQUEST",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub read: i64,
+    pub write: i64,
+    pub last_increase: Option<f64>,
+    pub last_decrease: Option<f64>,
+    pub decreases_today: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamSpec {
+    pub enabled: bool,
+    pub view_type: Option<String>,
+}
+
+/// Persisted definition of one table. Stored in the catalog keyspace as a versioned record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDef {
+    /// Record version; bump with a migration when the layout changes.
+    pub version: u32,
+    pub name: String,
+    pub id: String,
+    /// The storage keyspace that holds this table's items.
+    pub keyspace: String,
+    pub hash_key: KeyAttr,
+    pub range_key: Option<KeyAttr>,
+    /// In request order, as DescribeTable returns them.
+    pub attribute_definitions: Vec<KeyAttr>,
+    pub billing_mode: BillingMode,
+    pub throughput: Throughput,
+    pub billing_mode_last_update: Option<f64>,
+    pub created: f64,
+    pub deletion_protection: bool,
+    pub table_class: String,
+    pub stream: Option<StreamSpec>,
+    pub stream_label: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    #[serde(default)]
+    pub local_indexes: Vec<IndexDef>,
+    #[serde(default)]
+    pub global_indexes: Vec<IndexDef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProjectionType {
+    All,
+    KeysOnly,
+    Include,
+}
+
+impl ProjectionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectionType::All => "ALL",
+            ProjectionType::KeysOnly => "KEYS_ONLY",
+            ProjectionType::Include => "INCLUDE",
+        }
+    }
+}
+
+/// A secondary index definition (local or global).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexDef {
+    pub name: String,
+    pub hash_key: KeyAttr,
+    pub range_key: Option<KeyAttr>,
+    pub projection: ProjectionType,
+    pub non_key_attributes: Vec<String>,
+    /// Global indexes only: provisioned throughput (0/0 for on-demand tables).
+    pub throughput: Option<Throughput>,
+    pub keyspace: String,
+}
+
+pub const TABLE_DEF_VERSION: u32 = 1;
+
+impl TableDef {
+    pub fn key_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.hash_key.name.as_str())
+            .chain(self.range_key.as_ref().map(|k| k.name.as_str()))
+    }
+    pub fn is_key(&self, name: &str) -> bool {
+        self.hash_key.name == name || self.range_key.as_ref().is_some_and(|k| k.name == name)
+    }
+    pub fn arn(&self, region: &str, account: &str) -> String {
+        format!("arn:aws:dynamodb:{region}:{account}:table/{}", self.name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableStatus {
+    Creating,
+    Active,
+    Updating,
+    Deleting,
+}
+
+impl TableStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableStatus::Creating => "CREATING",
+            TableStatus::Active => "ACTIVE",
+            TableStatus::Updating => "UPDATING",
+            TableStatus::Deleting => "DELETING",
+        }
+    }
+}
+
+/// What DescribeTable (and the other control-plane calls) report about a table.
+#[derive(Debug, Clone)]
+pub struct TableDescription {
+    pub def: TableDef,
+    pub status: TableStatus,
+    pub arn: String,
+    pub item_count: u64,
+    pub size_bytes: u64,
+    pub stream_arn: Option<String>,
+}

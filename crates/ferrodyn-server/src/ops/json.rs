@@ -1,0 +1,86 @@
+//! Small accessors over shape-validated request JSON, and shared response encoders.
+
+use std::collections::HashMap;
+
+use ferrodyn_core::capacity::{ConsumedCapacity, ReturnConsumedCapacity};
+use ferrodyn_model::{AttributeValue, Error, Item};
+use ferrodyn_protocol::codec;
+use serde_json::{Map, Value};
+
+pub fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
+    v.get(name).and_then(Value::as_str)
+}
+
+pub fn string_field(v: &Value, name: &str) -> Option<String> {
+    str_field(v, name).map(str::to_owned)
+}
+
+pub fn bool_field(v: &Value, name: &str) -> Option<bool> {
+    v.get(name).and_then(Value::as_bool)
+}
+
+pub fn i64_field(v: &Value, name: &str) -> Option<i64> {
+    v.get(name)
+        .and_then(|x| x.as_i64().or_else(|| x.as_f64().map(|f| f as i64)))
+}
+
+/// A member that is present and not JSON null.
+pub fn present<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    v.get(name).filter(|x| !x.is_null())
+}
+
+pub fn table_name(v: &Value) -> String {
+    string_field(v, "TableName").unwrap_or_default()
+}
+
+pub fn item_field(v: &Value, name: &str) -> Result<Option<Item>, Error> {
+    present(v, name).map(codec::decode_item).transpose()
+}
+
+pub fn names_field(v: &Value) -> Option<HashMap<String, String>> {
+    present(v, "ExpressionAttributeNames")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
+}
+
+pub fn values_field(v: &Value) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
+    present(v, "ExpressionAttributeValues")
+        .map(codec::decode_value_map)
+        .transpose()
+}
+
+pub fn return_consumed(v: &Value) -> ReturnConsumedCapacity {
+    match str_field(v, "ReturnConsumedCapacity") {
+        Some("TOTAL") => ReturnConsumedCapacity::Total,
+        Some("INDEXES") => ReturnConsumedCapacity::Indexes,
+        _ => ReturnConsumedCapacity::None,
+    }
+}
+
+pub fn consumed_json(c: &ConsumedCapacity) -> Value {
+    let mut m = Map::new();
+    m.insert("TableName".into(), Value::String(c.table_name.clone()));
+    m.insert("CapacityUnits".into(), num(c.capacity_units));
+    if let Some(r) = c.read_capacity_units {
+        m.insert("ReadCapacityUnits".into(), num(r));
+    }
+    if let Some(w) = c.write_capacity_units {
+        m.insert("WriteCapacityUnits".into(), num(w));
+    }
+    if let Some(t) = c.table_units {
+        let mut tm = Map::new();
+        tm.insert("CapacityUnits".into(), num(t));
+        m.insert("Table".into(), Value::Object(tm));
+    }
+    Value::Object(m)
+}
+
+pub fn num(f: f64) -> Value {
+    serde_json::Number::from_f64(f)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}

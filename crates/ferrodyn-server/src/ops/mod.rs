@@ -1,0 +1,93 @@
+//! Operations: routing on `X-Amz-Target`, decoding request JSON into engine inputs, and encoding
+//! engine outputs as response JSON.
+//!
+//! Invariant: a request body reaches a handler only after it parsed as a JSON object and passed
+//! shape validation, so handlers may rely on member types; they still never panic on content.
+
+mod items;
+mod json;
+mod read;
+mod tables;
+
+use ferrodyn_core::Engine;
+use ferrodyn_model::Error;
+use ferrodyn_protocol::shapes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    DynamoDb,
+    Streams,
+}
+
+/// Splits `DynamoDB_20120810.PutItem` into (api, operation), if the API is known.
+pub fn parse_target(target: &str) -> Option<(Api, &str)> {
+    let (prefix, op) = target.split_once('.')?;
+    let api = match prefix {
+        "DynamoDB_20120810" => Api::DynamoDb,
+        "DynamoDBStreams_20120810" => Api::Streams,
+        _ => return None,
+    };
+    let shapes_api = match api {
+        Api::DynamoDb => shapes::Api::DynamoDb,
+        Api::Streams => shapes::Api::Streams,
+    };
+    shapes::operation_exists(shapes_api, op).then_some((api, op))
+}
+
+/// Operations that write (they may wait for durability).
+pub fn is_write(api: Api, op: &str) -> bool {
+    api == Api::DynamoDb
+        && matches!(
+            op,
+            "PutItem"
+                | "DeleteItem"
+                | "UpdateItem"
+                | "BatchWriteItem"
+                | "TransactWriteItems"
+                | "CreateTable"
+                | "DeleteTable"
+                | "UpdateTable"
+                | "UpdateTimeToLive"
+                | "ExecuteStatement"
+                | "BatchExecuteStatement"
+                | "ExecuteTransaction"
+        )
+}
+
+/// Runs one operation on a raw request body; returns the response body.
+pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<u8>, Error> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        // DynamoDB answers malformed JSON with a bare SerializationException.
+        tracing::debug!(error = %e, "malformed request JSON");
+        Error::Serialization(String::new())
+    })?;
+    if !value.is_object() {
+        return Err(Error::Serialization(String::new()));
+    }
+    let shapes_api = match api {
+        Api::DynamoDb => shapes::Api::DynamoDb,
+        Api::Streams => shapes::Api::Streams,
+    };
+    shapes::validate(shapes_api, op, &value)?;
+    let out = match (api, op) {
+        (Api::DynamoDb, "CreateTable") => tables::create_table(engine, &value)?,
+        (Api::DynamoDb, "DescribeTable") => tables::describe_table(engine, &value)?,
+        (Api::DynamoDb, "ListTables") => tables::list_tables(engine, &value)?,
+        (Api::DynamoDb, "DeleteTable") => tables::delete_table(engine, &value)?,
+        (Api::DynamoDb, "UpdateTable") => tables::update_table(engine, &value)?,
+        (Api::DynamoDb, "DescribeEndpoints") => tables::describe_endpoints(engine)?,
+        (Api::DynamoDb, "DescribeLimits") => tables::describe_limits()?,
+        (Api::DynamoDb, "PutItem") => items::put_item(engine, &value)?,
+        (Api::DynamoDb, "GetItem") => items::get_item(engine, &value)?,
+        (Api::DynamoDb, "DeleteItem") => items::delete_item(engine, &value)?,
+        (Api::DynamoDb, "UpdateItem") => items::update_item(engine, &value)?,
+        (Api::DynamoDb, "Query") => read::query(engine, &value)?,
+        (Api::DynamoDb, "Scan") => read::scan(engine, &value)?,
+        _ => {
+            return Err(Error::validation(format!(
+                "The operation {op} is not supported by this server yet"
+            )));
+        }
+    };
+    Ok(serde_json::to_vec(&out).map_err(Error::internal)?)
+}

@@ -1,0 +1,115 @@
+//! Query and Scan: JSON in, engine call, JSON out.
+
+use std::collections::BTreeMap;
+
+use ferrodyn_core::items::ExprParams;
+use ferrodyn_core::query::{QueryInput, ReadOptions, ReadOutput, ScanInput, Select};
+use ferrodyn_core::Engine;
+use ferrodyn_expr::legacy::Condition as LegacyCondition;
+use ferrodyn_model::Error;
+use ferrodyn_protocol::codec;
+use serde_json::{Map, Value};
+
+use super::json::{
+    bool_field, consumed_json, i64_field, item_field, names_field, present, return_consumed,
+    str_field, string_field, table_name, values_field,
+};
+
+fn legacy_conditions(
+    v: &Value,
+    name: &str,
+) -> Result<Option<BTreeMap<String, LegacyCondition>>, Error> {
+    let Some(m) = present(v, name).and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    let mut out = BTreeMap::new();
+    for (attr, c) in m {
+        let list = match present(c, "AttributeValueList").and_then(Value::as_array) {
+            Some(a) => Some(
+                a.iter()
+                    .map(codec::decode_value)
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => None,
+        };
+        out.insert(
+            attr.clone(),
+            LegacyCondition {
+                comparison_operator: string_field(c, "ComparisonOperator").unwrap_or_default(),
+                attribute_value_list: list,
+            },
+        );
+    }
+    Ok(Some(out))
+}
+
+fn read_options(v: &Value, filter_name: &str) -> Result<ReadOptions, Error> {
+    Ok(ReadOptions {
+        index_name: string_field(v, "IndexName"),
+        filter_expression: string_field(v, "FilterExpression"),
+        legacy_filter: legacy_conditions(v, filter_name)?,
+        conditional_operator: string_field(v, "ConditionalOperator"),
+        projection_expression: string_field(v, "ProjectionExpression"),
+        attributes_to_get: present(v, "AttributesToGet")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            }),
+        select: str_field(v, "Select").map(|s| match s {
+            "ALL_PROJECTED_ATTRIBUTES" => Select::AllProjectedAttributes,
+            "SPECIFIC_ATTRIBUTES" => Select::SpecificAttributes,
+            "COUNT" => Select::Count,
+            _ => Select::AllAttributes,
+        }),
+        limit: i64_field(v, "Limit").map(|l| l.max(0) as usize),
+        exclusive_start_key: item_field(v, "ExclusiveStartKey")?,
+        consistent_read: bool_field(v, "ConsistentRead").unwrap_or(false),
+        params: ExprParams {
+            names: names_field(v),
+            values: values_field(v)?,
+        },
+        return_consumed: return_consumed(v),
+    })
+}
+
+fn output(out: ReadOutput) -> Value {
+    let mut m = Map::new();
+    if let Some(items) = &out.items {
+        m.insert(
+            "Items".into(),
+            Value::Array(items.iter().map(codec::encode_item).collect()),
+        );
+    }
+    m.insert("Count".into(), Value::from(out.count));
+    m.insert("ScannedCount".into(), Value::from(out.scanned_count));
+    if let Some(k) = &out.last_evaluated_key {
+        m.insert("LastEvaluatedKey".into(), codec::encode_item(k));
+    }
+    if let Some(c) = &out.consumed {
+        m.insert("ConsumedCapacity".into(), consumed_json(c));
+    }
+    Value::Object(m)
+}
+
+pub fn query(engine: &Engine, v: &Value) -> Result<Value, Error> {
+    let input = QueryInput {
+        table: table_name(v),
+        key_condition_expression: string_field(v, "KeyConditionExpression"),
+        key_conditions: legacy_conditions(v, "KeyConditions")?,
+        scan_index_forward: bool_field(v, "ScanIndexForward").unwrap_or(true),
+        read: read_options(v, "QueryFilter")?,
+    };
+    Ok(output(engine.query(input)?))
+}
+
+pub fn scan(engine: &Engine, v: &Value) -> Result<Value, Error> {
+    let input = ScanInput {
+        table: table_name(v),
+        segment: i64_field(v, "Segment").map(|s| s.clamp(0, u32::MAX as i64) as u32),
+        total_segments: i64_field(v, "TotalSegments").map(|s| s.clamp(0, u32::MAX as i64) as u32),
+        read: read_options(v, "ScanFilter")?,
+    };
+    Ok(output(engine.scan(input)?))
+}

@@ -1,0 +1,177 @@
+//! The one place where an error becomes an HTTP response.
+//!
+//! Invariant: every error a client can see passes through [`error_response_parts`]; handlers and
+//! the engine never choose status codes or `__type` strings themselves.
+
+use ferrodyn_model::Error;
+
+/// Errors that exist only at the HTTP edge (before an operation runs).
+#[derive(Debug, Clone)]
+pub enum EdgeError {
+    UnknownOperation,
+    MissingAuthenticationToken,
+    InvalidSignature(String),
+    UnrecognizedClient(String),
+    /// Body too large (413).
+    RequestTooLarge,
+}
+
+/// HTTP status, `__type` and message of a domain error, as DynamoDB sends them.
+pub fn error_response_parts(err: &Error) -> (u16, String, String) {
+    const DDB: &str = "com.amazonaws.dynamodb.v20120810#";
+    let (status, ty, msg): (u16, String, String) = match err {
+        Error::Validation(m) => (
+            400,
+            "com.amazon.coral.validate#ValidationException".into(),
+            m.clone(),
+        ),
+        Error::Serialization(m) => (
+            400,
+            "com.amazon.coral.service#SerializationException".into(),
+            m.clone(),
+        ),
+        Error::ResourceNotFound(m) => (400, format!("{DDB}ResourceNotFoundException"), m.clone()),
+        Error::ResourceInUse(m) => (400, format!("{DDB}ResourceInUseException"), m.clone()),
+        Error::LimitExceeded(m) => (400, format!("{DDB}LimitExceededException"), m.clone()),
+        Error::ConditionalCheckFailed { .. } => (
+            400,
+            format!("{DDB}ConditionalCheckFailedException"),
+            "The conditional request failed".into(),
+        ),
+        Error::TransactionCanceled { reasons } => {
+            let codes: Vec<&str> = reasons
+                .iter()
+                .map(|r| r.code.as_deref().unwrap_or("None"))
+                .collect();
+            (
+                400,
+                format!("{DDB}TransactionCanceledException"),
+                format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes.join(", ")),
+            )
+        }
+        Error::TransactionConflict(m) => {
+            (400, format!("{DDB}TransactionConflictException"), m.clone())
+        }
+        Error::IdempotentParameterMismatch(m) => (
+            400,
+            format!("{DDB}IdempotentParameterMismatchException"),
+            m.clone(),
+        ),
+        Error::ItemCollectionSizeLimitExceeded(m) => (
+            400,
+            format!("{DDB}ItemCollectionSizeLimitExceededException"),
+            m.clone(),
+        ),
+        Error::Internal(m) => {
+            tracing::error!(error = %m, "internal server error");
+            (
+                500,
+                format!("{DDB}InternalServerError"),
+                "Internal server error".into(),
+            )
+        }
+        other => {
+            tracing::error!(error = ?other, "unmapped error");
+            (
+                500,
+                format!("{DDB}InternalServerError"),
+                "Internal server error".into(),
+            )
+        }
+    };
+    (status, ty, msg)
+}
+
+pub fn edge_error_parts(err: &EdgeError) -> (u16, String, String) {
+    match err {
+        EdgeError::UnknownOperation => (
+            400,
+            "com.amazon.coral.service#UnknownOperationException".into(),
+            String::new(),
+        ),
+        EdgeError::MissingAuthenticationToken => (
+            400,
+            "com.amazon.coral.service#MissingAuthenticationTokenException".into(),
+            "Request is missing Authentication Token".into(),
+        ),
+        EdgeError::InvalidSignature(m) => (
+            400,
+            "com.amazon.coral.service#InvalidSignatureException".into(),
+            m.clone(),
+        ),
+        EdgeError::UnrecognizedClient(m) => (
+            400,
+            "com.amazon.coral.service#UnrecognizedClientException".into(),
+            m.clone(),
+        ),
+        EdgeError::RequestTooLarge => (
+            413,
+            "com.amazon.coral.service#RequestEntityTooLargeException".into(),
+            "Request entity too large".into(),
+        ),
+    }
+}
+
+/// The complete JSON body of a domain error, including `Item` (ConditionalCheckFailed with
+/// ALL_OLD) and `CancellationReasons` (TransactionCanceled).
+pub fn domain_error_body(err: &Error, ty: &str, msg: &str) -> Vec<u8> {
+    let extra = match err {
+        Error::ConditionalCheckFailed { item: Some(item) } => {
+            let mut e = b"\"Item\":".to_vec();
+            ferrodyn_protocol::codec::write_item_json(item, &mut e);
+            Some(e)
+        }
+        Error::TransactionCanceled { reasons } => {
+            let mut e = b"\"CancellationReasons\":[".to_vec();
+            for (i, r) in reasons.iter().enumerate() {
+                if i > 0 {
+                    e.push(b',');
+                }
+                e.push(b'{');
+                let mut first = true;
+                if let Some(item) = &r.item {
+                    e.extend_from_slice(b"\"Item\":");
+                    ferrodyn_protocol::codec::write_item_json(item, &mut e);
+                    first = false;
+                }
+                if !first {
+                    e.push(b',');
+                }
+                e.extend_from_slice(b"\"Code\":");
+                write_json_str(r.code.as_deref().unwrap_or("None"), &mut e);
+                if let Some(m) = &r.message {
+                    e.extend_from_slice(b",\"Message\":");
+                    write_json_str(m, &mut e);
+                }
+                e.push(b'}');
+            }
+            e.push(b']');
+            Some(e)
+        }
+        _ => None,
+    };
+    error_body(ty, msg, extra.as_deref())
+}
+
+/// Renders the JSON error body. Extra members (e.g. `Item`, `CancellationReasons`) are appended
+/// by the caller through `extra`, already serialized as `"Name":value` pairs.
+pub fn error_body(ty: &str, msg: &str, extra: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + msg.len());
+    out.extend_from_slice(b"{\"__type\":");
+    write_json_str(ty, &mut out);
+    if !msg.is_empty() {
+        out.extend_from_slice(b",\"message\":");
+        write_json_str(msg, &mut out);
+    }
+    if let Some(e) = extra {
+        out.push(b',');
+        out.extend_from_slice(e);
+    }
+    out.push(b'}');
+    out
+}
+
+fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    // serde_json's escaping is exact and fast; strings never fail to serialize.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
