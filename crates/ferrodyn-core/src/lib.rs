@@ -160,14 +160,29 @@ impl Engine {
             .ok_or_else(|| Error::ResourceNotFound("Requested resource not found".into()))
     }
 
-    /// Lock stripe for one item: held across read-check-write of that item.
-    pub(crate) fn lock_item(&self, table_id: &str, key: &[u8]) -> MutexGuard<'_, ()> {
+    fn stripe_of(table_id: &str, key: &[u8]) -> usize {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for &b in table_id.as_bytes().iter().chain(key) {
             h ^= b as u64;
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        self.stripes[(h % LOCK_STRIPES as u64) as usize].lock()
+        (h % LOCK_STRIPES as u64) as usize
+    }
+
+    /// Lock stripe for one item: held across read-check-write of that item.
+    pub(crate) fn lock_item(&self, table_id: &str, key: &[u8]) -> MutexGuard<'_, ()> {
+        self.stripes[Self::stripe_of(table_id, key)].lock()
+    }
+
+    /// Locks the stripes of several items (table id, storage key) at once.
+    /// Invariant: stripes are taken in ascending order and each at most once, so concurrent
+    /// multi-item writers (transactions, batches) cannot deadlock with each other or with
+    /// single-item writers.
+    pub(crate) fn lock_items<'a>(&self, items: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<MutexGuard<'_, ()>> {
+        let mut idx: Vec<usize> = items.into_iter().map(|(t, k)| Self::stripe_of(t, k)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter().map(|i| self.stripes[i].lock()).collect()
     }
 
     pub fn flush(&self) -> Result<(), Error> {
