@@ -185,7 +185,7 @@ fn condition_from(
     Ok(None)
 }
 
-fn check_size(item: &Item) -> Result<usize, Error> {
+pub(crate) fn check_size(item: &Item) -> Result<usize, Error> {
     let size = item_size(item);
     if size > MAX_ITEM_BYTES {
         return Err(Error::validation(
@@ -196,7 +196,7 @@ fn check_size(item: &Item) -> Result<usize, Error> {
 }
 
 impl Engine {
-    fn read_item(&self, def: &TableDef, key: &[u8]) -> Result<Option<Item>, Error> {
+    pub(crate) fn read_item(&self, def: &TableDef, key: &[u8]) -> Result<Option<Item>, Error> {
         match self.storage.get(&def.keyspace, key).map_err(storage_err)? {
             Some(raw) => Ok(Some(itemcodec::decode_item(&raw)?)),
             None => Ok(None),

@@ -10,6 +10,7 @@
 //!   writes are linearizable per item.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod capacity;
 pub mod control;
 pub mod itemcodec;

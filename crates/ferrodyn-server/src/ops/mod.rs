@@ -4,6 +4,7 @@
 //! Invariant: a request body reaches a handler only after it parsed as a JSON object and passed
 //! shape validation, so handlers may rely on member types; they still never panic on content.
 
+mod batch;
 mod items;
 mod json;
 mod read;
@@ -81,6 +82,8 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
         (Api::DynamoDb, "GetItem") => items::get_item(engine, &value)?,
         (Api::DynamoDb, "DeleteItem") => items::delete_item(engine, &value)?,
         (Api::DynamoDb, "UpdateItem") => items::update_item(engine, &value)?,
+        (Api::DynamoDb, "BatchWriteItem") => batch::batch_write_item(engine, &value)?,
+        (Api::DynamoDb, "BatchGetItem") => batch::batch_get_item(engine, &value)?,
         (Api::DynamoDb, "Query") => read::query(engine, &value)?,
         (Api::DynamoDb, "Scan") => read::scan(engine, &value)?,
         _ => {

@@ -1,0 +1,216 @@
+//! BatchGetItem and BatchWriteItem.
+//!
+//! Invariants: a BatchWriteItem is validated completely (tables, keys, items, duplicates) before
+//! anything is written, and is then applied as one atomic storage batch under the locks of all
+//! its items (stronger than DynamoDB, which only promises per-item atomicity). A BatchGetItem
+//! answer never exceeds 16 MB; keys beyond that are returned as unprocessed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use ferrodyn_expr::{Path, Resolver};
+use ferrodyn_model::size::item_size;
+use ferrodyn_model::{Error, Item};
+use ferrodyn_storage::WriteBatch;
+
+use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
+use crate::items::check_size;
+use crate::keys::{key_of_item, key_of_key_param};
+use crate::{storage_err, write, Engine, Table};
+
+pub const MAX_BATCH_WRITE: usize = 25;
+pub const MAX_BATCH_GET: usize = 100;
+pub const MAX_BATCH_GET_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub enum WriteRequest {
+    Put(Item),
+    Delete(Item),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BatchWriteInput {
+    /// In request order.
+    pub tables: Vec<(String, Vec<WriteRequest>)>,
+    pub return_consumed: ReturnConsumedCapacity,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BatchWriteOutput {
+    pub consumed: Vec<ConsumedCapacity>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BatchGetTable {
+    pub table: String,
+    pub keys: Vec<Item>,
+    pub projection_expression: Option<String>,
+    pub attributes_to_get: Option<Vec<String>>,
+    pub names: Option<HashMap<String, String>>,
+    pub consistent_read: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BatchGetOutput {
+    /// Per requested table (request order), the items found.
+    pub responses: Vec<(String, Vec<Item>)>,
+    /// Per table, the indexes (into that table's `keys`) that were not processed.
+    pub unprocessed: Vec<(String, Vec<usize>)>,
+    pub consumed: Vec<ConsumedCapacity>,
+}
+
+fn duplicates() -> Error {
+    Error::validation("Provided list of item keys contains duplicates")
+}
+
+impl Engine {
+    pub fn batch_write_item(&self, input: BatchWriteInput) -> Result<BatchWriteOutput, Error> {
+        let total: usize = input.tables.iter().map(|(_, r)| r.len()).sum();
+        if total > MAX_BATCH_WRITE {
+            return Err(Error::validation(
+                "Too many items requested for the BatchWriteItem call",
+            ));
+        }
+        // Validate everything first; nothing is written if any request is invalid.
+        struct Planned {
+            table: Arc<Table>,
+            key: Vec<u8>,
+            new: Option<Item>,
+        }
+        let mut planned = Vec::with_capacity(total);
+        let mut seen = HashSet::new();
+        for (name, requests) in &input.tables {
+            let table = self.table(name)?;
+            for r in requests {
+                let (key, new) = match r {
+                    WriteRequest::Put(item) => {
+                        let key = key_of_item(&table.def, item)?;
+                        check_size(item)?;
+                        (key, Some(item.clone()))
+                    }
+                    WriteRequest::Delete(k) => (key_of_key_param(&table.def, k)?, None),
+                };
+                if !seen.insert((table.def.id.clone(), key.clone())) {
+                    return Err(duplicates());
+                }
+                planned.push(Planned { table: table.clone(), key, new });
+            }
+        }
+        let _guards = self.lock_items(planned.iter().map(|p| (p.table.def.id.as_str(), p.key.as_slice())));
+        let mut batch = WriteBatch::default();
+        let mut deltas = Vec::with_capacity(planned.len());
+        let mut units: Vec<(String, f64)> = Vec::new();
+        for p in &planned {
+            let old = self.read_item(&p.table.def, &p.key)?;
+            if old.is_none() && p.new.is_none() {
+                add_units(&mut units, &p.table.def.name, 1.0);
+                continue;
+            }
+            let size = old.as_ref().map(item_size).unwrap_or(0).max(p.new.as_ref().map(item_size).unwrap_or(0));
+            add_units(&mut units, &p.table.def.name, write_units(size));
+            deltas.push((p.table.clone(), write::stage_item_change(&p.table, &p.key, old.as_ref(), p.new.as_ref(), &mut batch)));
+        }
+        if !batch.is_empty() {
+            self.storage.write(batch, self.config.durability).map_err(storage_err)?;
+        }
+        for (t, d) in deltas {
+            write::apply_stats(&t, d);
+        }
+        Ok(BatchWriteOutput {
+            consumed: units
+                .into_iter()
+                .filter_map(|(t, u)| ConsumedCapacity::write(input.return_consumed, &t, u))
+                .collect(),
+        })
+    }
+
+    pub fn batch_get_item(
+        &self,
+        tables: Vec<BatchGetTable>,
+        return_consumed: ReturnConsumedCapacity,
+    ) -> Result<BatchGetOutput, Error> {
+        let total: usize = tables.iter().map(|t| t.keys.len()).sum();
+        if total > MAX_BATCH_GET {
+            return Err(Error::validation("Too many items requested for the BatchGetItem call"));
+        }
+        struct Planned {
+            table: Arc<Table>,
+            keys: Vec<Vec<u8>>,
+            projection: Option<Vec<Path>>,
+        }
+        let mut planned = Vec::with_capacity(tables.len());
+        for t in &tables {
+            let table = self.table(&t.table)?;
+            if t.projection_expression.is_some() && t.attributes_to_get.is_some() {
+                return Err(Error::validation(
+                    "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
+                ));
+            }
+            if let Some(n) = &t.names {
+                if n.is_empty() {
+                    return Err(Error::validation("ExpressionAttributeNames must not be empty"));
+                }
+                if t.projection_expression.is_none() {
+                    return Err(Error::validation(
+                        "ExpressionAttributeNames can only be specified when using expressions: ProjectionExpression is null",
+                    ));
+                }
+            }
+            let mut resolver = Resolver::new(t.names.as_ref(), None);
+            let projection = match (&t.projection_expression, &t.attributes_to_get) {
+                (Some(text), _) => Some(resolver.projection(text)?),
+                (None, Some(names)) => Some(ferrodyn_expr::legacy::attributes_to_get(names)),
+                (None, None) => None,
+            };
+            resolver.finish()?;
+            let mut keys = Vec::with_capacity(t.keys.len());
+            let mut seen = HashSet::new();
+            for k in &t.keys {
+                let key = key_of_key_param(&table.def, k)?;
+                if !seen.insert(key.clone()) {
+                    return Err(duplicates());
+                }
+                keys.push(key);
+            }
+            planned.push(Planned { table, keys, projection });
+        }
+        let mut out = BatchGetOutput::default();
+        let mut bytes_out = 0usize;
+        for (p, req) in planned.iter().zip(&tables) {
+            let mut items = Vec::new();
+            let mut units = 0.0;
+            let mut skipped = Vec::new();
+            for (i, key) in p.keys.iter().enumerate() {
+                if bytes_out >= MAX_BATCH_GET_BYTES {
+                    skipped.push(i);
+                    continue;
+                }
+                let item = self.read_item(&p.table.def, key)?;
+                let size = item.as_ref().map(item_size).unwrap_or(0);
+                units += read_units(size, req.consistent_read);
+                if let Some(item) = item {
+                    bytes_out += size;
+                    items.push(match &p.projection {
+                        Some(paths) => ferrodyn_expr::project(&item, paths),
+                        None => item,
+                    });
+                }
+            }
+            if !skipped.is_empty() {
+                out.unprocessed.push((p.table.def.name.clone(), skipped));
+            }
+            out.responses.push((p.table.def.name.clone(), items));
+            if let Some(c) = ConsumedCapacity::read(return_consumed, &p.table.def.name, units) {
+                out.consumed.push(c);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn add_units(acc: &mut Vec<(String, f64)>, table: &str, u: f64) {
+    match acc.iter_mut().find(|(t, _)| t == table) {
+        Some((_, x)) => *x += u,
+        None => acc.push((table.to_string(), u)),
+    }
+}
