@@ -93,10 +93,18 @@ impl Engine {
                 if !seen.insert((table.def.id.clone(), key.clone())) {
                     return Err(duplicates());
                 }
-                planned.push(Planned { table: table.clone(), key, new });
+                planned.push(Planned {
+                    table: table.clone(),
+                    key,
+                    new,
+                });
             }
         }
-        let _guards = self.lock_items(planned.iter().map(|p| (p.table.def.id.as_str(), p.key.as_slice())));
+        let _guards = self.lock_items(
+            planned
+                .iter()
+                .map(|p| (p.table.def.id.as_str(), p.key.as_slice())),
+        );
         let mut batch = WriteBatch::default();
         let mut deltas = Vec::with_capacity(planned.len());
         let mut units: Vec<(String, f64)> = Vec::new();
@@ -106,12 +114,27 @@ impl Engine {
                 add_units(&mut units, &p.table.def.name, 1.0);
                 continue;
             }
-            let size = old.as_ref().map(item_size).unwrap_or(0).max(p.new.as_ref().map(item_size).unwrap_or(0));
+            let size = old
+                .as_ref()
+                .map(item_size)
+                .unwrap_or(0)
+                .max(p.new.as_ref().map(item_size).unwrap_or(0));
             add_units(&mut units, &p.table.def.name, write_units(size));
-            deltas.push((p.table.clone(), write::stage_item_change(&p.table, &p.key, old.as_ref(), p.new.as_ref(), &mut batch)));
+            deltas.push((
+                p.table.clone(),
+                write::stage_item_change(
+                    &p.table,
+                    &p.key,
+                    old.as_ref(),
+                    p.new.as_ref(),
+                    &mut batch,
+                ),
+            ));
         }
         if !batch.is_empty() {
-            self.storage.write(batch, self.config.durability).map_err(storage_err)?;
+            self.storage
+                .write(batch, self.config.durability)
+                .map_err(storage_err)?;
         }
         for (t, d) in deltas {
             write::apply_stats(&t, d);
@@ -131,7 +154,9 @@ impl Engine {
     ) -> Result<BatchGetOutput, Error> {
         let total: usize = tables.iter().map(|t| t.keys.len()).sum();
         if total > MAX_BATCH_GET {
-            return Err(Error::validation("Too many items requested for the BatchGetItem call"));
+            return Err(Error::validation(
+                "Too many items requested for the BatchGetItem call",
+            ));
         }
         struct Planned {
             table: Arc<Table>,
@@ -148,7 +173,9 @@ impl Engine {
             }
             if let Some(n) = &t.names {
                 if n.is_empty() {
-                    return Err(Error::validation("ExpressionAttributeNames must not be empty"));
+                    return Err(Error::validation(
+                        "ExpressionAttributeNames must not be empty",
+                    ));
                 }
                 if t.projection_expression.is_none() {
                     return Err(Error::validation(
@@ -172,7 +199,11 @@ impl Engine {
                 }
                 keys.push(key);
             }
-            planned.push(Planned { table, keys, projection });
+            planned.push(Planned {
+                table,
+                keys,
+                projection,
+            });
         }
         let mut out = BatchGetOutput::default();
         let mut bytes_out = 0usize;

@@ -99,7 +99,8 @@ fn resolve_key_schema(
         }
         if r.name == first.name {
             return Err(Error::validation(format!(
-                "Invalid {what}: Both the Hash Key and the Range Key element in the KeySchema have the same name"
+                // AWS reports a repeated key attribute as a missing definition.
+                "Invalid {what}: Some index key attribute have no definition"
             )));
         }
     }
@@ -142,6 +143,7 @@ impl Engine {
         }
         let (hash_key, range_key) =
             resolve_key_schema(&input.key_schema, &input.attribute_definitions, "KeySchema")?;
+        crate::tags::validate_tags(&input.tags)?;
 
         let billing_mode = input.billing_mode.unwrap_or(BillingMode::Provisioned);
         let throughput = match (billing_mode, input.provisioned) {
@@ -327,7 +329,7 @@ impl Engine {
         Ok(self.describe(&table, TableStatus::Creating))
     }
 
-    fn persist_def(&self, def: &TableDef) -> Result<(), Error> {
+    pub(crate) fn persist_def(&self, def: &TableDef) -> Result<(), Error> {
         let raw = serde_json::to_vec(def).map_err(Error::internal)?;
         let mut batch = WriteBatch::default();
         batch.put(CATALOG, def.name.as_bytes(), &raw);
@@ -391,9 +393,9 @@ impl Engine {
             ))
         })?;
         if table.def.deletion_protection {
-            return Err(Error::validation(format!(
-                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."
-            )));
+            return Err(Error::validation(
+                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+            ));
         }
         let desc = self.describe(&table, TableStatus::Deleting);
         let mut batch = WriteBatch::default();
@@ -472,7 +474,10 @@ impl Engine {
             }
             check_throughput(r, w)?;
             let (or, ow) = (def.throughput.read, def.throughput.write);
-            if (r, w) == (or, ow) && input.billing_mode.is_none() {
+            let mode_changed = input
+                .billing_mode
+                .is_some_and(|m| m != table.def.billing_mode);
+            if (r, w) == (or, ow) && !mode_changed {
                 return Err(invalid(format!(
                     "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: {or}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {ow}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
                 )));
@@ -522,7 +527,7 @@ impl Engine {
             }
             changed = true;
         }
-        if !changed {
+        if !changed && input.billing_mode.is_none() {
             return Err(Error::validation(
                 "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
             ));

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use ferrodyn_expr::ast::Action;
 use ferrodyn_expr::legacy::{AttributeValueUpdate, ExpectedAttributeValue};
 use ferrodyn_expr::{CondKind, Condition, Path, Resolver, Update};
 use ferrodyn_model::size::item_size;
@@ -106,16 +107,16 @@ pub struct GetOutput {
 }
 
 /// Which expression parameters a request used, for AWS's mixing rules.
-struct Usage<'a> {
-    legacy: Vec<&'static str>,
-    expressions: Vec<&'static str>,
-    params: &'a ExprParams,
+pub(crate) struct Usage<'a> {
+    pub(crate) legacy: Vec<&'static str>,
+    pub(crate) expressions: Vec<&'static str>,
+    pub(crate) params: &'a ExprParams,
 }
 
 impl<'a> Usage<'a> {
     /// AWS checks: legacy and expression parameters never mix; placeholder maps are non-empty and
     /// only given together with an expression.
-    fn check(&self) -> Result<(), Error> {
+    pub(crate) fn check(&self) -> Result<(), Error> {
         if !self.legacy.is_empty() && !self.expressions.is_empty() {
             return Err(Error::validation(format!(
                 "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
@@ -141,7 +142,7 @@ impl<'a> Usage<'a> {
     }
 
     /// AWS names the missing expressions when placeholders come without any.
-    fn check_placeholders_need(&self, all: &[&str]) -> Result<(), Error> {
+    pub(crate) fn check_placeholders_need(&self, all: &[&str]) -> Result<(), Error> {
         if self.expressions.is_empty() {
             let missing = match all.len() {
                 1 => format!("{} is null", all[0]),
@@ -172,6 +173,14 @@ fn condition_from(
         return Ok(Some(resolver.condition(text, CondKind::Condition)?));
     }
     if let Some(exp) = expected {
+        if exp.is_empty() {
+            if conditional_operator.is_some() {
+                return Err(Error::validation(
+                    "ConditionalOperator can only be used when Filter or Expected has two or more elements",
+                ));
+            }
+            return Ok(None);
+        }
         return Ok(Some(ferrodyn_expr::legacy::expected(
             exp,
             conditional_operator.as_deref(),
@@ -183,6 +192,19 @@ fn condition_from(
         ));
     }
     Ok(None)
+}
+
+/// AttributesToGet may not name an attribute twice.
+pub(crate) fn check_attributes_to_get(names: &[String]) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    for n in names {
+        if !seen.insert(n.as_str()) {
+            return Err(Error::validation(format!(
+                "One or more parameter values were invalid: Duplicate value in attribute name: {n}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn check_size(item: &Item) -> Result<usize, Error> {
@@ -287,7 +309,7 @@ impl Engine {
         })
     }
 
-    fn icm(&self, def: &TableDef, wanted: bool, item: &Item) -> Option<Item> {
+    pub(crate) fn icm(&self, def: &TableDef, wanted: bool, item: &Item) -> Option<Item> {
         if !wanted || def.local_indexes.is_empty() {
             return None;
         }
@@ -438,7 +460,16 @@ impl Engine {
                 "Item size to update has exceeded the maximum allowed size",
             ));
         }
-        self.commit_item(&table, &key, old.as_ref(), Some(&new))?;
+        // An update that only removes attributes does not create a missing item.
+        let only_removes = update.as_ref().is_some_and(|u| {
+            !u.actions.is_empty()
+                && u.actions
+                    .iter()
+                    .all(|a| matches!(a, Action::Remove(_) | Action::Delete(..)))
+        });
+        if old.is_some() || !only_removes {
+            self.commit_item(&table, &key, old.as_ref(), Some(&new))?;
+        }
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         let paths: Vec<Path> = update
             .as_ref()
@@ -487,7 +518,10 @@ impl Engine {
         let projection: Option<Vec<Path>> =
             match (&input.projection_expression, &input.attributes_to_get) {
                 (Some(text), _) => Some(resolver.projection(text)?),
-                (None, Some(names)) => Some(ferrodyn_expr::legacy::attributes_to_get(names)),
+                (None, Some(names)) => {
+                    check_attributes_to_get(names)?;
+                    Some(ferrodyn_expr::legacy::attributes_to_get(names))
+                }
                 (None, None) => None,
             };
         resolver.finish()?;

@@ -107,9 +107,9 @@ fn check_key_sizes(
     sk: Option<&AttributeValue>,
 ) -> Result<(), Error> {
     if key_len(pk) > MAX_PK_BYTES {
-        return Err(Error::validation(format!(
-            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes"
-        )));
+        return Err(Error::validation(
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+        ));
     }
     if let (Some(sk), Some(_)) = (sk, &def.range_key) {
         if key_len(sk) > MAX_SK_BYTES {

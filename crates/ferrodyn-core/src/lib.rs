@@ -18,6 +18,8 @@ pub mod items;
 pub mod keys;
 pub mod query;
 pub mod table;
+pub mod tags;
+pub mod transact;
 mod write;
 
 use std::collections::HashMap;
@@ -73,6 +75,8 @@ pub struct Engine {
     /// Serialises control-plane changes (create/delete/update table).
     pub(crate) ddl: Mutex<()>,
     stripes: Vec<Mutex<()>>,
+    /// ClientRequestToken idempotency records of TransactWriteItems.
+    pub(crate) tx_tokens: transact::TokenTable,
 }
 
 pub(crate) fn storage_err(e: StorageError) -> Error {
@@ -112,6 +116,7 @@ impl Engine {
             tables: RwLock::new(tables),
             ddl: Mutex::new(()),
             stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            tx_tokens: transact::TokenTable::default(),
         };
         engine.recount()?;
         Ok(engine)
@@ -179,8 +184,14 @@ impl Engine {
     /// Invariant: stripes are taken in ascending order and each at most once, so concurrent
     /// multi-item writers (transactions, batches) cannot deadlock with each other or with
     /// single-item writers.
-    pub(crate) fn lock_items<'a>(&self, items: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<MutexGuard<'_, ()>> {
-        let mut idx: Vec<usize> = items.into_iter().map(|(t, k)| Self::stripe_of(t, k)).collect();
+    pub(crate) fn lock_items<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Vec<MutexGuard<'_, ()>> {
+        let mut idx: Vec<usize> = items
+            .into_iter()
+            .map(|(t, k)| Self::stripe_of(t, k))
+            .collect();
         idx.sort_unstable();
         idx.dedup();
         idx.into_iter().map(|i| self.stripes[i].lock()).collect()

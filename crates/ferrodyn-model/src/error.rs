@@ -37,6 +37,8 @@ pub enum Error {
     IdempotentParameterMismatch(String),
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
+    #[error("{0}")]
+    AccessDenied(String),
     /// A bug or an I/O failure: answered as a 500 and logged with its source.
     #[error("{0}")]
     Internal(String),

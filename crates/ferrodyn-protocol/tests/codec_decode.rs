@@ -266,13 +266,13 @@ fn duplicate_messages_current_layer() {
     assert_eq!(
         attr_err(json!({"SS": ["b", "a", "b"]}), Layer::Current),
         validation(&format!(
-            "{p}Input collection [\"a\", \"b\", \"b\"] contains duplicates."
+            "{p}Input collection [a, b, b] contains duplicates."
         ))
     );
     assert_eq!(
         attr_err(json!({"SS": ["c", "a", "c", "b", "a"]}), Layer::Current),
         validation(&format!(
-            "{p}Input collection [\"a\", \"c\", \"c\", \"b\", \"a\"] contains duplicates."
+            "{p}Input collection [a, c, c, b, a] contains duplicates."
         ))
     );
     assert_eq!(

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -22,6 +22,8 @@ use crate::Shared;
 
 /// DynamoDB refuses request bodies over 16 MB.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Limit of the request line and of the headers, each.
+const MAX_LINE: usize = 16 * 1024;
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,
@@ -95,6 +97,20 @@ async fn handle(
         }
         return finish(StatusCode::NOT_FOUND, "text/plain", &request_id, Vec::new());
     }
+    // DynamoDB limits the request line and the headers to 16 KB each.
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if req.uri().to_string().len() > MAX_LINE || header_bytes > MAX_LINE {
+        return finish(
+            StatusCode::BAD_REQUEST,
+            "text/plain",
+            &request_id,
+            Vec::new(),
+        );
+    }
     if req.method() != Method::POST {
         return finish(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -104,14 +120,14 @@ async fn handle(
         );
     }
 
+    if req.uri().path() != "/" {
+        return finish(StatusCode::NOT_FOUND, "text/plain", &request_id, Vec::new());
+    }
     let declared_len = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared_len.is_some_and(|n| n > MAX_BODY as u64) {
-        return edge_error(&EdgeError::RequestTooLarge, content_type, &request_id);
-    }
     let target = req
         .headers()
         .get("x-amz-target")
@@ -128,16 +144,9 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_ascii_lowercase);
 
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return edge_error(&EdgeError::RequestTooLarge, content_type, &request_id);
-            }
-            return edge_error(&EdgeError::RequestTooLarge, content_type, &request_id);
-        }
+    let body = match read_body(req.into_body(), declared_len).await {
+        Ok(b) => b,
+        Err(e) => return edge_error(&e, content_type, &request_id),
     };
     if let Some(enc) = gzip.as_deref() {
         if enc != "identity" {
@@ -176,6 +185,40 @@ async fn handle(
         Ok(bytes) => finish(StatusCode::OK, content_type, &request_id, bytes),
         Err(err) => domain_error(&err, content_type, &request_id),
     }
+}
+
+/// Bodies over the limit are still read (and discarded) up to this size, so that the client
+/// receives the 413 answer instead of a broken pipe; beyond it the connection is dropped.
+const MAX_DRAIN: u64 = 128 * 1024 * 1024;
+
+/// Reads a request body of at most [`MAX_BODY`] bytes.
+async fn read_body(mut body: Incoming, declared_len: Option<u64>) -> Result<Bytes, EdgeError> {
+    let mut too_large = declared_len.is_some_and(|n| n > MAX_BODY as u64);
+    let mut buf = Vec::with_capacity(declared_len.unwrap_or(0).min(MAX_BODY as u64) as usize);
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(EdgeError::RequestTooLarge);
+        };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if !too_large && buf.len() + data.len() > MAX_BODY {
+            too_large = true;
+            buf = Vec::new();
+        }
+        if !too_large {
+            buf.extend_from_slice(data);
+        }
+        if seen > MAX_DRAIN {
+            break;
+        }
+    }
+    if too_large {
+        return Err(EdgeError::RequestTooLarge);
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn domain_error(
@@ -223,5 +266,6 @@ fn finish(
         h.insert("x-amzn-requestid", v);
     }
     h.insert("x-amz-crc32", HeaderValue::from(crc));
+    h.insert(hyper::header::SERVER, HeaderValue::from_static("Server"));
     resp
 }

@@ -62,6 +62,11 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
             format!("{DDB}ItemCollectionSizeLimitExceededException"),
             m.clone(),
         ),
+        Error::AccessDenied(m) => (
+            400,
+            "com.amazon.coral.service#AccessDeniedException".into(),
+            m.clone(),
+        ),
         Error::Internal(m) => {
             tracing::error!(error = %m, "internal server error");
             (

@@ -40,11 +40,17 @@ pub fn batch_write_item(engine: &Engine, v: &Value) -> Result<Value, Error> {
             tables.push((name.clone(), reqs));
         }
     }
-    let out = engine.batch_write_item(BatchWriteInput { tables, return_consumed: return_consumed(v) })?;
+    let out = engine.batch_write_item(BatchWriteInput {
+        tables,
+        return_consumed: return_consumed(v),
+    })?;
     let mut m = Map::new();
     m.insert("UnprocessedItems".into(), Value::Object(Map::new()));
     if !out.consumed.is_empty() {
-        m.insert("ConsumedCapacity".into(), Value::Array(out.consumed.iter().map(consumed_json).collect()));
+        m.insert(
+            "ConsumedCapacity".into(),
+            Value::Array(out.consumed.iter().map(consumed_json).collect()),
+        );
     }
     Ok(Value::Object(m))
 }
@@ -55,19 +61,30 @@ pub fn batch_get_item(engine: &Engine, v: &Value) -> Result<Value, Error> {
     if let Some(m) = present(v, "RequestItems").and_then(Value::as_object) {
         for (name, t) in m {
             let keys = match present(t, "Keys").and_then(Value::as_array) {
-                Some(a) => a.iter().map(codec::decode_item).collect::<Result<Vec<_>, _>>()?,
+                Some(a) => a
+                    .iter()
+                    .map(codec::decode_item)
+                    .collect::<Result<Vec<_>, _>>()?,
                 None => Vec::new(),
             };
             tables.push(BatchGetTable {
                 table: name.clone(),
                 keys,
                 projection_expression: string_field(t, "ProjectionExpression"),
-                attributes_to_get: present(t, "AttributesToGet")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()),
-                names: present(t, "ExpressionAttributeNames").and_then(Value::as_object).map(|m| {
-                    m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect()
-                }),
+                attributes_to_get: present(t, "AttributesToGet").and_then(Value::as_array).map(
+                    |a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    },
+                ),
+                names: present(t, "ExpressionAttributeNames")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                            .collect()
+                    }),
                 consistent_read: bool_field(t, "ConsistentRead").unwrap_or(false),
             });
             originals.push((name.clone(), t.clone()));
@@ -76,7 +93,10 @@ pub fn batch_get_item(engine: &Engine, v: &Value) -> Result<Value, Error> {
     let out = engine.batch_get_item(tables, return_consumed(v))?;
     let mut responses = Map::new();
     for (name, items) in &out.responses {
-        responses.insert(name.clone(), Value::Array(items.iter().map(codec::encode_item).collect()));
+        responses.insert(
+            name.clone(),
+            Value::Array(items.iter().map(codec::encode_item).collect()),
+        );
     }
     let mut unprocessed = Map::new();
     for (name, idx) in &out.unprocessed {
@@ -95,7 +115,10 @@ pub fn batch_get_item(engine: &Engine, v: &Value) -> Result<Value, Error> {
     m.insert("Responses".into(), Value::Object(responses));
     m.insert("UnprocessedKeys".into(), Value::Object(unprocessed));
     if !out.consumed.is_empty() {
-        m.insert("ConsumedCapacity".into(), Value::Array(out.consumed.iter().map(consumed_json).collect()));
+        m.insert(
+            "ConsumedCapacity".into(),
+            Value::Array(out.consumed.iter().map(consumed_json).collect()),
+        );
     }
     Ok(Value::Object(m))
 }

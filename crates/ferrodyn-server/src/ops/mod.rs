@@ -9,6 +9,8 @@ mod items;
 mod json;
 mod read;
 mod tables;
+mod tags;
+mod transact;
 
 use ferrodyn_core::Engine;
 use ferrodyn_model::Error;
@@ -49,6 +51,8 @@ pub fn is_write(api: Api, op: &str) -> bool {
                 | "DeleteTable"
                 | "UpdateTable"
                 | "UpdateTimeToLive"
+                | "TagResource"
+                | "UntagResource"
                 | "ExecuteStatement"
                 | "BatchExecuteStatement"
                 | "ExecuteTransaction"
@@ -84,6 +88,11 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
         (Api::DynamoDb, "UpdateItem") => items::update_item(engine, &value)?,
         (Api::DynamoDb, "BatchWriteItem") => batch::batch_write_item(engine, &value)?,
         (Api::DynamoDb, "BatchGetItem") => batch::batch_get_item(engine, &value)?,
+        (Api::DynamoDb, "TagResource") => tags::tag_resource(engine, &value)?,
+        (Api::DynamoDb, "UntagResource") => tags::untag_resource(engine, &value)?,
+        (Api::DynamoDb, "ListTagsOfResource") => tags::list_tags_of_resource(engine, &value)?,
+        (Api::DynamoDb, "TransactWriteItems") => transact::transact_write(engine, &value)?,
+        (Api::DynamoDb, "TransactGetItems") => transact::transact_get(engine, &value)?,
         (Api::DynamoDb, "Query") => read::query(engine, &value)?,
         (Api::DynamoDb, "Scan") => read::scan(engine, &value)?,
         _ => {
@@ -92,5 +101,9 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
             )));
         }
     };
-    Ok(serde_json::to_vec(&out).map_err(Error::internal)?)
+    if out.is_null() {
+        // Operations without output members answer with an empty body.
+        return Ok(Vec::new());
+    }
+    serde_json::to_vec(&out).map_err(Error::internal)
 }

@@ -143,7 +143,20 @@ pub fn describe_table(engine: &Engine, v: &Value) -> Result<Value, Error> {
 
 pub fn delete_table(engine: &Engine, v: &Value) -> Result<Value, Error> {
     let desc = engine.delete_table(&table_name(v))?;
-    Ok(json!({ "TableDescription": description_json(&desc) }))
+    // DeleteTable's description is partial on AWS: no schema, creation time or indexes.
+    let mut d = description_json(&desc);
+    if let Some(m) = d.as_object_mut() {
+        for k in [
+            "KeySchema",
+            "AttributeDefinitions",
+            "CreationDateTime",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+        ] {
+            m.remove(k);
+        }
+    }
+    Ok(json!({ "TableDescription": d }))
 }
 
 pub fn update_table(engine: &Engine, v: &Value) -> Result<Value, Error> {

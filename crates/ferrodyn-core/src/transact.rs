@@ -1,0 +1,791 @@
+//! Multi-item transactions: TransactWriteItems and TransactGetItems.
+//!
+//! Owns: validation of transactional requests in the order DynamoDB reports problems,
+//! serializable execution, cancellation reasons, and ClientRequestToken idempotency.
+//!
+//! Invariants:
+//! - A write transaction is one atomic storage batch. Every item change goes through
+//!   [`crate::write::stage_item_change`]; nothing is written when any action fails.
+//! - Isolation: the lock stripes of all the items a transaction touches are taken at once (in
+//!   stripe order, see [`Engine::lock_items`]) before any of them is read, and held until the
+//!   batch is durable. Single-item writes take the same stripes, so transactions are serializable
+//!   against each other and against single-item writes; a TransactGetItems holding its items'
+//!   stripes sees every transaction entirely or not at all.
+//! - Errors are reported in three tiers, as DynamoDB does: request-level problems (missing
+//!   table, malformed expressions, placeholder misuse, duplicate targets, size limit) fail the
+//!   whole request with a plain error; per-action validation problems (key schema, item size,
+//!   updating a key attribute) cancel the transaction with one `ValidationError` reason for the
+//!   first offending action only, before any condition is evaluated; conditions and update
+//!   application produce one reason per action, in request order.
+//! - A ClientRequestToken is claimed before the items are locked. A second request with the
+//!   same token waits while the first runs; once the first has succeeded, identical requests
+//!   within 10 minutes are answered without being applied again, different ones are rejected.
+//!   Failed transactions release their token.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrodyn_expr::ast::Action;
+use ferrodyn_expr::{CondKind, Condition, Path, Resolver, Update};
+use ferrodyn_model::error::CancellationReason;
+use ferrodyn_model::size::item_size;
+use ferrodyn_model::{Error, Item};
+use ferrodyn_storage::WriteBatch;
+use parking_lot::{Condvar, Mutex};
+
+use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
+use crate::items::{check_size, ExprParams, Usage, MAX_ITEM_BYTES};
+use crate::keys::{key_of_item, key_of_key_param};
+use crate::write::{apply_stats, stage_item_change, StatDelta};
+use crate::{storage_err, Engine, Table};
+
+/// Largest number of actions in one transaction (also enforced by shape validation).
+pub const MAX_ACTIONS: usize = 100;
+/// Largest aggregate size of the items and keys a write transaction carries.
+pub const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
+/// How long a successful transaction's ClientRequestToken is remembered.
+pub const TOKEN_TTL: Duration = Duration::from_secs(600);
+
+const CONDITION_FAILED: &str = "The conditional request failed";
+const DUPLICATE_TARGET: &str = "Transaction request cannot include multiple operations on one item";
+
+/// One action of a TransactWriteItems request.
+#[derive(Debug, Clone)]
+pub enum WriteAction {
+    Put {
+        item: Item,
+        condition_expression: Option<String>,
+    },
+    Update {
+        key: Item,
+        update_expression: String,
+        condition_expression: Option<String>,
+    },
+    Delete {
+        key: Item,
+        condition_expression: Option<String>,
+    },
+    ConditionCheck {
+        key: Item,
+        condition_expression: String,
+    },
+}
+
+/// One element of `TransactItems`, with the members every action kind shares.
+#[derive(Debug, Clone)]
+pub struct TransactWriteItem {
+    pub table: String,
+    pub action: WriteAction,
+    pub params: ExprParams,
+    /// ReturnValuesOnConditionCheckFailure = ALL_OLD.
+    pub return_old_on_condition_failure: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TransactWriteInput {
+    pub items: Vec<TransactWriteItem>,
+    pub client_request_token: Option<String>,
+    pub return_consumed: ReturnConsumedCapacity,
+    pub return_item_collection_metrics: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TransactWriteOutput {
+    /// One entry per table, in order of first appearance (empty unless requested).
+    pub consumed: Vec<ConsumedCapacity>,
+    /// Per table with local secondary indexes: the ItemCollectionKey of each item written.
+    pub item_collection_metrics: Vec<(String, Vec<Item>)>,
+}
+
+/// One `Get` of a TransactGetItems request.
+#[derive(Debug, Clone, Default)]
+pub struct TransactGetItem {
+    pub table: String,
+    pub key: Item,
+    pub projection_expression: Option<String>,
+    pub names: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TransactGetInput {
+    pub items: Vec<TransactGetItem>,
+    pub return_consumed: ReturnConsumedCapacity,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TransactGetOutput {
+    /// One entry per requested item, in request order (`None`: no such item).
+    pub items: Vec<Option<Item>>,
+    pub consumed: Vec<ConsumedCapacity>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// ClientRequestToken records
+// ---------------------------------------------------------------------------------------------
+
+/// The engine's memory of recent ClientRequestTokens (not persisted: a restart forgets them,
+/// which only shortens the idempotency window).
+#[derive(Default)]
+pub struct TokenTable {
+    state: Mutex<TokenState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct TokenState {
+    entries: HashMap<String, TokenEntry>,
+    /// Completed tokens in completion order, for expiry.
+    completed: VecDeque<(Instant, String)>,
+}
+
+struct TokenEntry {
+    fingerprint: u64,
+    /// Completion time and the replay answer (read units per table); `None` while running.
+    done: Option<(Instant, Vec<(String, f64)>)>,
+}
+
+enum TokenBegin<'a> {
+    /// The caller runs the transaction and must complete or drop the claim.
+    Run(TokenClaim<'a>),
+    /// Already applied: answer with these read units per table.
+    Replay(Vec<(String, f64)>),
+}
+
+/// A running transaction's hold on its token. Dropping it without [`TokenClaim::complete`]
+/// (failure, cancellation, panic) forgets the token, so a retry runs again.
+struct TokenClaim<'a> {
+    table: &'a TokenTable,
+    token: String,
+    completed: bool,
+}
+
+impl TokenClaim<'_> {
+    fn complete(mut self, replay: Vec<(String, f64)>) {
+        let now = Instant::now();
+        let mut st = self.table.state.lock();
+        if let Some(e) = st.entries.get_mut(&self.token) {
+            e.done = Some((now, replay));
+        }
+        st.completed.push_back((now, self.token.clone()));
+        self.completed = true;
+        drop(st);
+        self.table.changed.notify_all();
+    }
+}
+
+impl Drop for TokenClaim<'_> {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.table.state.lock().entries.remove(&self.token);
+            self.table.changed.notify_all();
+        }
+    }
+}
+
+impl TokenTable {
+    fn begin(&self, token: &str, fingerprint: u64) -> Result<TokenBegin<'_>, Error> {
+        let mut st = self.state.lock();
+        loop {
+            st.expire(Instant::now());
+            match st.entries.get(token) {
+                None => {
+                    st.entries.insert(
+                        token.to_string(),
+                        TokenEntry {
+                            fingerprint,
+                            done: None,
+                        },
+                    );
+                    return Ok(TokenBegin::Run(TokenClaim {
+                        table: self,
+                        token: token.to_string(),
+                        completed: false,
+                    }));
+                }
+                Some(e) if e.fingerprint != fingerprint => {
+                    return Err(Error::IdempotentParameterMismatch(
+                        "The request uses the same ClientRequestToken as a previous, different request within the idempotency window".into(),
+                    ));
+                }
+                Some(TokenEntry {
+                    done: Some((_, replay)),
+                    ..
+                }) => return Ok(TokenBegin::Replay(replay.clone())),
+                // The same request is running: wait for its outcome. The timeout only bounds
+                // each wait; the loop re-checks the state.
+                Some(_) => {
+                    self.changed.wait_for(&mut st, Duration::from_millis(200));
+                }
+            }
+        }
+    }
+}
+
+impl TokenState {
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, _)) = self.completed.front() {
+            if now.duration_since(*at) < TOKEN_TTL {
+                break;
+            }
+            let Some((at, token)) = self.completed.pop_front() else {
+                break;
+            };
+            // The token may have been reused after an earlier expiry: only drop this record.
+            if self
+                .entries
+                .get(&token)
+                .and_then(|e| e.done.as_ref())
+                .is_some_and(|(t, _)| *t == at)
+            {
+                self.entries.remove(&token);
+            }
+        }
+    }
+}
+
+/// A stable digest of a request's actions, for IdempotentParameterMismatch. Member order in
+/// the request JSON does not matter (items are sorted maps; placeholder maps are sorted here).
+fn fingerprint(items: &[TransactWriteItem]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut put = |s: &str| {
+        h.write_usize(s.len());
+        h.write(s.as_bytes());
+    };
+    for it in items {
+        put(&it.table);
+        put(&format!("{:?}", it.action));
+        put(if it.return_old_on_condition_failure {
+            "ALL_OLD"
+        } else {
+            "NONE"
+        });
+        let mut names: Vec<_> = it.params.names.iter().flatten().collect();
+        names.sort();
+        put(&format!("{:?}", (it.params.names.is_some(), names)));
+        let mut values: Vec<_> = it.params.values.iter().flatten().collect();
+        values.sort_by(|a, b| a.0.cmp(b.0));
+        put(&format!("{:?}", (it.params.values.is_some(), values)));
+    }
+    h.finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Execution
+// ---------------------------------------------------------------------------------------------
+
+enum Change {
+    Put(Item),
+    Update(Update),
+    Delete,
+    Check,
+}
+
+/// An action after request-level validation.
+struct Prepared<'a> {
+    table: Arc<Table>,
+    change: Change,
+    condition: Option<Condition>,
+    /// The Key parameter, or the Put item.
+    key_source: &'a Item,
+    is_put: bool,
+    return_old: bool,
+}
+
+/// Per-table capacity totals in order of first appearance.
+fn add_units(acc: &mut Vec<(String, f64)>, table: &str, units: f64) {
+    match acc.iter_mut().find(|(t, _)| t == table) {
+        Some((_, u)) => *u += units,
+        None => acc.push((table.to_string(), units)),
+    }
+}
+
+fn consumed_list(
+    mode: ReturnConsumedCapacity,
+    units: Vec<(String, f64)>,
+    read: bool,
+) -> Vec<ConsumedCapacity> {
+    units
+        .into_iter()
+        .filter_map(|(t, u)| {
+            if read {
+                ConsumedCapacity::read(mode, &t, u)
+            } else {
+                ConsumedCapacity::write(mode, &t, u)
+            }
+        })
+        .collect()
+}
+
+/// Cancellation with `reason` at `index` and "None" for every other action.
+fn cancel_one(n: usize, index: usize, reason: CancellationReason) -> Error {
+    let mut reasons = vec![none_reason(); n];
+    if let Some(slot) = reasons.get_mut(index) {
+        *slot = reason;
+    }
+    Error::TransactionCanceled { reasons }
+}
+
+fn none_reason() -> CancellationReason {
+    CancellationReason {
+        code: None,
+        message: None,
+        item: None,
+    }
+}
+
+fn validation_reason(e: Error) -> CancellationReason {
+    let message = match e {
+        Error::Validation(m) => m,
+        other => other.to_string(),
+    };
+    CancellationReason {
+        code: Some("ValidationError".into()),
+        message: Some(message),
+        item: None,
+    }
+}
+
+/// An update made only of REMOVE/DELETE actions does not create a missing item (as UpdateItem).
+fn only_removes(u: &Update) -> bool {
+    !u.actions.is_empty()
+        && u.actions
+            .iter()
+            .all(|a| matches!(a, Action::Remove(_) | Action::Delete(..)))
+}
+
+impl Engine {
+    /// Request-level validation of one write action: table, expressions, placeholders.
+    fn prepare_write<'a>(&self, it: &'a TransactWriteItem) -> Result<Prepared<'a>, Error> {
+        let (update_text, cond_text, key_source, is_put): (
+            Option<&str>,
+            Option<&str>,
+            &Item,
+            bool,
+        ) = match &it.action {
+            WriteAction::Put {
+                item,
+                condition_expression,
+            } => (None, condition_expression.as_deref(), item, true),
+            WriteAction::Update {
+                key,
+                update_expression,
+                condition_expression,
+            } => (
+                Some(update_expression.as_str()),
+                condition_expression.as_deref(),
+                key,
+                false,
+            ),
+            WriteAction::Delete {
+                key,
+                condition_expression,
+            } => (None, condition_expression.as_deref(), key, false),
+            WriteAction::ConditionCheck {
+                key,
+                condition_expression,
+            } => (None, Some(condition_expression.as_str()), key, false),
+        };
+        let table = self.table(&it.table)?;
+        let mut expressions = Vec::new();
+        if update_text.is_some() {
+            expressions.push("UpdateExpression");
+        }
+        if cond_text.is_some() {
+            expressions.push("ConditionExpression");
+        }
+        let usage = Usage {
+            legacy: Vec::new(),
+            expressions,
+            params: &it.params,
+        };
+        usage.check()?;
+        let all: &[&str] = if matches!(it.action, WriteAction::Update { .. }) {
+            &["UpdateExpression", "ConditionExpression"]
+        } else {
+            &["ConditionExpression"]
+        };
+        usage.check_placeholders_need(all)?;
+        let mut resolver = Resolver::new(it.params.names.as_ref(), it.params.values.as_ref());
+        let update = update_text.map(|t| resolver.update(t)).transpose()?;
+        let condition = cond_text
+            .map(|t| resolver.condition(t, CondKind::Condition))
+            .transpose()?;
+        resolver.finish()?;
+        let change = match (&it.action, update) {
+            (WriteAction::Put { item, .. }, _) => Change::Put(item.clone()),
+            (WriteAction::Update { .. }, Some(u)) => Change::Update(u),
+            (WriteAction::Delete { .. }, _) => Change::Delete,
+            _ => Change::Check,
+        };
+        Ok(Prepared {
+            table,
+            change,
+            condition,
+            key_source,
+            is_put,
+            return_old: it.return_old_on_condition_failure,
+        })
+    }
+
+    /// Per-action validation: the storage key, the item size, key attributes left alone.
+    fn validate_action(p: &Prepared<'_>) -> Result<Vec<u8>, Error> {
+        let def = &p.table.def;
+        let key = if p.is_put {
+            key_of_item(def, p.key_source)?
+        } else {
+            key_of_key_param(def, p.key_source)?
+        };
+        match &p.change {
+            Change::Put(item) => {
+                check_size(item)?;
+            }
+            Change::Update(u) => {
+                for name in u.top_level_attributes() {
+                    if def.is_key(name) {
+                        return Err(Error::validation(format!(
+                            "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+                        )));
+                    }
+                }
+            }
+            Change::Delete | Change::Check => {}
+        }
+        Ok(key)
+    }
+
+    /// TransactWriteItems: all actions succeed together, or none is applied.
+    pub fn transact_write(&self, input: TransactWriteInput) -> Result<TransactWriteOutput, Error> {
+        let n = input.items.len();
+        if n == 0 || n > MAX_ACTIONS {
+            return Err(Error::validation(format!(
+                "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length {}",
+                if n == 0 { "greater than or equal to 1" } else { "less than or equal to 100" }
+            )));
+        }
+        // Tier 1: request-level problems, in request order.
+        let prepared = input
+            .items
+            .iter()
+            .map(|it| self.prepare_write(it))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let payload: usize = prepared.iter().map(|p| item_size(p.key_source)).sum();
+        if payload > MAX_TRANSACTION_BYTES {
+            return Err(Error::validation(
+                "Transaction request size cannot exceed 4 MB (the aggregate size of its items)",
+            ));
+        }
+        // Tier 2: per-action validation; only the first failing action is reported.
+        let mut keys = Vec::with_capacity(n);
+        for (i, p) in prepared.iter().enumerate() {
+            match Self::validate_action(p) {
+                Ok(k) => keys.push(k),
+                Err(e) => return Err(cancel_one(n, i, validation_reason(e))),
+            }
+        }
+        let mut seen = HashSet::with_capacity(n);
+        for (p, k) in prepared.iter().zip(&keys) {
+            if !seen.insert((p.table.def.id.as_str(), k.as_slice())) {
+                return Err(Error::validation(DUPLICATE_TARGET));
+            }
+        }
+
+        let claim = match &input.client_request_token {
+            Some(token) => match self.tx_tokens.begin(token, fingerprint(&input.items))? {
+                TokenBegin::Run(claim) => Some(claim),
+                TokenBegin::Replay(units) => {
+                    return Ok(TransactWriteOutput {
+                        consumed: consumed_list(input.return_consumed, units, true),
+                        item_collection_metrics: Vec::new(),
+                    });
+                }
+            },
+            None => None,
+        };
+
+        let _guards = self.lock_items(
+            prepared
+                .iter()
+                .zip(&keys)
+                .map(|(p, k)| (p.table.def.id.as_str(), k.as_slice())),
+        );
+        let mut olds = Vec::with_capacity(n);
+        for (p, k) in prepared.iter().zip(&keys) {
+            olds.push(self.read_item(&p.table.def, k)?);
+        }
+
+        // Tier 3: conditions and new items, one reason per action.
+        let empty = Item::new();
+        let mut reasons = vec![none_reason(); n];
+        let mut failed = false;
+        let mut news: Vec<Option<Option<Item>>> = Vec::with_capacity(n);
+        for (i, p) in prepared.iter().enumerate() {
+            let old = olds[i].as_ref();
+            let passed = match &p.condition {
+                Some(c) => c.eval(old.unwrap_or(&empty)),
+                None => Ok(true),
+            };
+            let new = match passed {
+                Ok(true) => Self::new_item(p, old),
+                Ok(false) => {
+                    reasons[i] = CancellationReason {
+                        code: Some("ConditionalCheckFailed".into()),
+                        message: Some(CONDITION_FAILED.into()),
+                        item: if p.return_old { old.cloned() } else { None },
+                    };
+                    failed = true;
+                    news.push(None);
+                    continue;
+                }
+                Err(e) => Err(e),
+            };
+            match new {
+                Ok(change) => news.push(change),
+                Err(e) => {
+                    reasons[i] = validation_reason(e);
+                    failed = true;
+                    news.push(None);
+                }
+            }
+        }
+        if failed {
+            return Err(Error::TransactionCanceled { reasons });
+        }
+
+        let mut batch = WriteBatch::default();
+        let mut deltas: Vec<(usize, StatDelta)> = Vec::new();
+        let mut write_units_by_table = Vec::new();
+        let mut read_units_by_table = Vec::new();
+        for (i, p) in prepared.iter().enumerate() {
+            let old = olds[i].as_ref();
+            let old_size = old.map(item_size).unwrap_or(0);
+            let name = &p.table.def.name;
+            match &news[i] {
+                // A condition check reads, as a transactional read.
+                None if matches!(p.change, Change::Check) => {
+                    add_units(
+                        &mut write_units_by_table,
+                        name,
+                        2.0 * read_units(old_size, true),
+                    );
+                }
+                None => {
+                    // Nothing to write (deleting a missing item, removing from a missing one).
+                    add_units(&mut write_units_by_table, name, 2.0 * write_units(old_size));
+                }
+                Some(new) => {
+                    let new_size = new.as_ref().map(item_size).unwrap_or(0);
+                    add_units(
+                        &mut write_units_by_table,
+                        name,
+                        2.0 * write_units(old_size.max(new_size)),
+                    );
+                    let d = stage_item_change(&p.table, &keys[i], old, new.as_ref(), &mut batch);
+                    deltas.push((i, d));
+                }
+            }
+            add_units(
+                &mut read_units_by_table,
+                name,
+                read_units(
+                    news[i]
+                        .as_ref()
+                        .and_then(|x| x.as_ref())
+                        .map(item_size)
+                        .unwrap_or(old_size),
+                    true,
+                ),
+            );
+        }
+        if !batch.is_empty() {
+            self.storage
+                .write(batch, self.config.durability)
+                .map_err(storage_err)?;
+        }
+        for (i, d) in deltas {
+            apply_stats(&prepared[i].table, d);
+        }
+        if let Some(claim) = claim {
+            claim.complete(read_units_by_table);
+        }
+
+        let mut icm: Vec<(String, Vec<Item>)> = Vec::new();
+        if input.return_item_collection_metrics {
+            for p in &prepared {
+                if matches!(p.change, Change::Check) {
+                    continue;
+                }
+                let def = &p.table.def;
+                if let Some(k) = self.icm(def, true, p.key_source) {
+                    match icm.iter_mut().find(|(t, _)| *t == def.name) {
+                        Some((_, v)) => v.push(k),
+                        None => icm.push((def.name.clone(), vec![k])),
+                    }
+                }
+            }
+        }
+        Ok(TransactWriteOutput {
+            consumed: consumed_list(input.return_consumed, write_units_by_table, false),
+            item_collection_metrics: icm,
+        })
+    }
+
+    /// The item an action leaves behind: `Ok(None)` writes nothing, `Ok(Some(None))` deletes.
+    fn new_item(p: &Prepared<'_>, old: Option<&Item>) -> Result<Option<Option<Item>>, Error> {
+        match &p.change {
+            Change::Check => Ok(None),
+            Change::Put(item) => Ok(Some(Some(item.clone()))),
+            Change::Delete => Ok(old.map(|_| None)),
+            Change::Update(u) => {
+                if old.is_none() && only_removes(u) {
+                    return Ok(None);
+                }
+                let mut new = old.cloned().unwrap_or_else(|| p.key_source.clone());
+                u.apply(&mut new)?;
+                if item_size(&new) > MAX_ITEM_BYTES {
+                    return Err(Error::validation(
+                        "Item size to update has exceeded the maximum allowed size",
+                    ));
+                }
+                Ok(Some(Some(new)))
+            }
+        }
+    }
+
+    /// TransactGetItems: reads the items as one consistent view.
+    pub fn transact_get(&self, input: TransactGetInput) -> Result<TransactGetOutput, Error> {
+        let n = input.items.len();
+        if n == 0 || n > MAX_ACTIONS {
+            return Err(Error::validation(format!(
+                "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length {}",
+                if n == 0 { "greater than or equal to 1" } else { "less than or equal to 100" }
+            )));
+        }
+        // Tier 1: tables, projections, placeholders.
+        let mut prepared: Vec<(Arc<Table>, Option<Vec<Path>>)> = Vec::with_capacity(n);
+        for it in &input.items {
+            let table = self.table(&it.table)?;
+            let params = ExprParams {
+                names: it.names.clone(),
+                values: None,
+            };
+            let usage = Usage {
+                legacy: Vec::new(),
+                expressions: it
+                    .projection_expression
+                    .as_ref()
+                    .map(|_| "ProjectionExpression")
+                    .into_iter()
+                    .collect(),
+                params: &params,
+            };
+            usage.check()?;
+            usage.check_placeholders_need(&["ProjectionExpression"])?;
+            let mut resolver = Resolver::new(it.names.as_ref(), None);
+            let projection = it
+                .projection_expression
+                .as_deref()
+                .map(|t| resolver.projection(t))
+                .transpose()?;
+            resolver.finish()?;
+            prepared.push((table, projection));
+        }
+        // Tier 2: keys; the first bad one cancels the transaction.
+        let mut keys = Vec::with_capacity(n);
+        for (i, ((table, _), it)) in prepared.iter().zip(&input.items).enumerate() {
+            match key_of_key_param(&table.def, &it.key) {
+                Ok(k) => keys.push(k),
+                Err(e) => return Err(cancel_one(n, i, validation_reason(e))),
+            }
+        }
+        let mut seen = HashSet::with_capacity(n);
+        for ((table, _), k) in prepared.iter().zip(&keys) {
+            if !seen.insert((table.def.id.as_str(), k.as_slice())) {
+                return Err(Error::validation(DUPLICATE_TARGET));
+            }
+        }
+
+        let raw = {
+            let _guards = self.lock_items(
+                prepared
+                    .iter()
+                    .zip(&keys)
+                    .map(|((t, _), k)| (t.def.id.as_str(), k.as_slice())),
+            );
+            let mut raw = Vec::with_capacity(n);
+            for ((table, _), k) in prepared.iter().zip(&keys) {
+                raw.push(self.read_item(&table.def, k)?);
+            }
+            raw
+        };
+        let mut units = Vec::new();
+        let mut items = Vec::with_capacity(n);
+        for ((table, projection), item) in prepared.iter().zip(raw) {
+            let size = item.as_ref().map(item_size).unwrap_or(0);
+            add_units(&mut units, &table.def.name, 2.0 * read_units(size, true));
+            items.push(match (item, projection) {
+                (Some(i), Some(p)) => Some(ferrodyn_expr::project(&i, p)),
+                (i, _) => i,
+            });
+        }
+        Ok(TransactGetOutput {
+            items,
+            consumed: consumed_list(input.return_consumed, units, true),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_ignores_placeholder_order() {
+        let mk = |names: Vec<(&str, &str)>| TransactWriteItem {
+            table: "t".into(),
+            action: WriteAction::Delete {
+                key: Item::new(),
+                condition_expression: Some("#a = #b".into()),
+            },
+            params: ExprParams {
+                names: Some(
+                    names
+                        .into_iter()
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .collect(),
+                ),
+                values: None,
+            },
+            return_old_on_condition_failure: false,
+        };
+        let a = mk(vec![("#a", "x"), ("#b", "y")]);
+        let b = mk(vec![("#b", "y"), ("#a", "x")]);
+        let c = mk(vec![("#a", "x"), ("#b", "z")]);
+        assert_eq!(fingerprint(&[a.clone()]), fingerprint(&[b]));
+        assert_ne!(fingerprint(&[a]), fingerprint(&[c]));
+    }
+
+    #[test]
+    fn token_table_claims_replays_and_expires() {
+        let t = TokenTable::default();
+        match t.begin("tok", 1) {
+            Ok(TokenBegin::Run(c)) => c.complete(vec![("t".into(), 1.0)]),
+            _ => panic!("first use must run"),
+        }
+        assert!(matches!(t.begin("tok", 1), Ok(TokenBegin::Replay(_))));
+        assert!(matches!(
+            t.begin("tok", 2),
+            Err(Error::IdempotentParameterMismatch(_))
+        ));
+        // A failed run releases its token.
+        match t.begin("other", 1) {
+            Ok(TokenBegin::Run(c)) => drop(c),
+            _ => panic!("first use must run"),
+        }
+        assert!(matches!(t.begin("other", 2), Ok(TokenBegin::Run(_))));
+        // Expiry forgets completed tokens.
+        t.state.lock().expire(Instant::now() + TOKEN_TTL);
+        assert!(matches!(t.begin("tok", 2), Ok(TokenBegin::Run(_))));
+    }
+}
