@@ -7,12 +7,12 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use ferrodyn_model::{Error, ScalarType};
+use ferrodyn_model::Error;
 use ferrodyn_storage::WriteBatch;
 
 use crate::table::{
-    BillingMode, IndexDef, KeyAttr, ProjectionType, StreamSpec, TableDef, TableDescription,
-    TableStatus, Throughput, TABLE_DEF_VERSION,
+    BillingMode, IndexDef, IndexStatus, KeyAttr, ProjectionType, StreamSpec, TableDef,
+    TableDescription, TableStatus, Throughput, TABLE_DEF_VERSION,
 };
 use crate::{now_epoch, storage_err, Counters, Engine, Table, CATALOG};
 
@@ -61,7 +61,21 @@ pub struct UpdateTableInput {
     pub deletion_protection: Option<bool>,
     pub table_class: Option<String>,
     pub stream: Option<StreamSpec>,
-    pub has_gsi_updates: bool,
+    /// GlobalSecondaryIndexUpdates, in request order.
+    pub gsi_updates: Option<Vec<GsiUpdate>>,
+}
+
+/// One element of UpdateTable's GlobalSecondaryIndexUpdates.
+#[derive(Debug, Clone)]
+pub enum GsiUpdate {
+    Create(IndexInput),
+    Update {
+        name: String,
+        provisioned: Option<(i64, i64)>,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -118,6 +132,20 @@ fn resolve_key_schema(
         None => None,
     };
     Ok((hash, range))
+}
+
+/// Index key attributes must all be defined (AWS names them and the definitions).
+fn check_index_keys_defined(ix: &IndexInput, defs: &[KeyAttr]) -> Result<(), Error> {
+    let keys: Vec<&str> = ix.key_schema.iter().map(|k| k.name.as_str()).collect();
+    if keys.iter().all(|k| defs.iter().any(|d| d.name == *k)) {
+        return Ok(());
+    }
+    let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+    Err(invalid(format!(
+        "Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+        keys.join(", "),
+        names.join(", ")
+    )))
 }
 
 fn check_throughput(r: i64, w: i64) -> Result<(), Error> {
@@ -187,6 +215,7 @@ impl Engine {
                 if !names.insert(ix.name.clone()) {
                     return Err(invalid(format!("Duplicate index name: {}", ix.name)));
                 }
+                check_index_keys_defined(ix, &input.attribute_definitions)?;
                 let (h, r) =
                     resolve_key_schema(&ix.key_schema, &input.attribute_definitions, "KeySchema")?;
                 if h.name != hash_key.name {
@@ -221,6 +250,7 @@ impl Engine {
                 if !names.insert(ix.name.clone()) {
                     return Err(invalid(format!("Duplicate index name: {}", ix.name)));
                 }
+                check_index_keys_defined(ix, &input.attribute_definitions)?;
                 let (h, r) =
                     resolve_key_schema(&ix.key_schema, &input.attribute_definitions, "KeySchema")?;
                 for k in std::iter::once(&h).chain(r.as_ref()) {
@@ -232,31 +262,7 @@ impl Engine {
                         used.insert(d.name.as_str());
                     }
                 }
-                let tp = match (billing_mode, ix.provisioned) {
-                    (BillingMode::Provisioned, None) => {
-                        return Err(invalid(format!(
-                            "ProvisionedThroughput is not specified for index: {}",
-                            ix.name
-                        )))
-                    }
-                    (BillingMode::Provisioned, Some((r, w))) => {
-                        check_throughput(r, w)?;
-                        Some(Throughput { read: r, write: w, last_increase: None, last_decrease: None, decreases_today: 0 })
-                    }
-                    (BillingMode::PayPerRequest, Some(_)) => {
-                        return Err(invalid(format!(
-                            "ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
-                            ix.name
-                        )))
-                    }
-                    (BillingMode::PayPerRequest, None) => Some(Throughput {
-                        read: 0,
-                        write: 0,
-                        last_increase: None,
-                        last_decrease: None,
-                        decreases_today: 0,
-                    }),
-                };
+                let tp = gsi_throughput(billing_mode, ix)?;
                 global_indexes.push(index_def(ix, h, r, tp, &id)?);
             }
         }
@@ -345,7 +351,14 @@ impl Engine {
             .stream_label
             .as_ref()
             .map(|l| format!("{arn}/stream/{l}"));
+        let mut index_stats = std::collections::HashMap::new();
+        for ix in def.local_indexes.iter().chain(&def.global_indexes) {
+            if let Ok(st) = self.storage.stats(&ix.keyspace) {
+                index_stats.insert(ix.name.clone(), (st.approximate_keys, st.approximate_bytes));
+            }
+        }
         TableDescription {
+            index_stats,
             arn,
             status,
             item_count: table.counters.items.load(Ordering::Relaxed).max(0) as u64,
@@ -436,10 +449,15 @@ impl Engine {
         let mut def = table.def.clone();
         let now = now_epoch();
         let mut changed = false;
-        if input.has_gsi_updates {
-            return Err(Error::validation(
-                "GlobalSecondaryIndexUpdates are not supported yet",
-            ));
+        let mut jobs: Vec<(crate::index::Job, String)> = Vec::new();
+        if let Some(updates) = &input.gsi_updates {
+            self.plan_gsi_updates(
+                &mut def,
+                updates,
+                input.attribute_definitions.as_deref().unwrap_or(&[]),
+                &mut jobs,
+            )?;
+            changed |= !updates.is_empty();
         }
         if let Some(mode) = input.billing_mode {
             if mode != def.billing_mode {
@@ -540,7 +558,151 @@ impl Engine {
         self.tables
             .write()
             .insert(new.def.name.clone(), new.clone());
+        for (job, index) in jobs {
+            self.spawn_index_job(job, &new.def, &index, Some(table.clone()));
+        }
         Ok(self.describe(&new, TableStatus::Updating))
+    }
+}
+
+/// Throughput of a new global index under the table's billing mode.
+fn gsi_throughput(billing_mode: BillingMode, ix: &IndexInput) -> Result<Option<Throughput>, Error> {
+    let tp = |read, write| Throughput {
+        read,
+        write,
+        last_increase: None,
+        last_decrease: None,
+        decreases_today: 0,
+    };
+    match (billing_mode, ix.provisioned) {
+        (BillingMode::Provisioned, None) => Err(invalid(format!(
+            "ProvisionedThroughput is not specified for index: {}",
+            ix.name
+        ))),
+        (BillingMode::Provisioned, Some((r, w))) => {
+            check_throughput(r, w)?;
+            Ok(Some(tp(r, w)))
+        }
+        (BillingMode::PayPerRequest, Some(_)) => Err(invalid(format!(
+            "ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
+            ix.name
+        ))),
+        (BillingMode::PayPerRequest, None) => Ok(Some(tp(0, 0))),
+    }
+}
+
+impl Engine {
+    /// Applies GlobalSecondaryIndexUpdates to `def` (validating them first) and lists the
+    /// background jobs to start once `def` is installed.
+    fn plan_gsi_updates(
+        &self,
+        def: &mut TableDef,
+        updates: &[GsiUpdate],
+        new_defs: &[KeyAttr],
+        jobs: &mut Vec<(crate::index::Job, String)>,
+    ) -> Result<(), Error> {
+        let online = updates
+            .iter()
+            .filter(|u| !matches!(u, GsiUpdate::Update { .. }))
+            .count();
+        let busy = def
+            .global_indexes
+            .iter()
+            .any(|ix| matches!(ix.status, IndexStatus::Creating | IndexStatus::Deleting));
+        if online > 1 || (online == 1 && busy) {
+            return Err(Error::LimitExceeded(
+                "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table".into(),
+            ));
+        }
+        // Attribute definitions: the table's plus the request's (a redefinition must agree).
+        let mut attrs = def.attribute_definitions.clone();
+        for a in new_defs {
+            match attrs.iter().find(|x| x.name == a.name) {
+                Some(x) if x.ty != a.ty => {
+                    return Err(invalid(format!(
+                        "Cannot change the type of attribute {} in AttributeDefinitions",
+                        a.name
+                    )))
+                }
+                Some(_) => {}
+                None => attrs.push(a.clone()),
+            }
+        }
+        for u in updates {
+            match u {
+                GsiUpdate::Create(ix) => {
+                    if def.index(&ix.name).is_some() {
+                        return Err(Error::validation(
+                            "One or more parameter values were invalid: Attempting to create an index which already exists",
+                        ));
+                    }
+                    if def.global_indexes.len() >= 20 {
+                        return Err(Error::LimitExceeded(
+                            "Subscriber limit exceeded: the number of global secondary indexes of a table cannot exceed 20".into(),
+                        ));
+                    }
+                    check_index_keys_defined(ix, &attrs)?;
+                    let (h, r) = resolve_key_schema(&ix.key_schema, &attrs, "KeySchema")?;
+                    let tp = gsi_throughput(def.billing_mode, ix)?;
+                    let unique = uuid::Uuid::new_v4().simple().to_string();
+                    let mut new = index_def(ix, h, r, tp, &format!("{}-{}", def.id, &unique[..8]))?;
+                    new.status = IndexStatus::Creating;
+                    self.storage
+                        .create_keyspace(&new.keyspace)
+                        .map_err(storage_err)?;
+                    jobs.push((crate::index::Job::Backfill, new.name.clone()));
+                    def.global_indexes.push(new);
+                }
+                GsiUpdate::Delete { name } => {
+                    let Some(ix) = def.global_indexes.iter_mut().find(|ix| &ix.name == name) else {
+                        return Err(Error::ResourceNotFound(format!(
+                            "Requested resource not found: Index: {name} not found"
+                        )));
+                    };
+                    ix.status = IndexStatus::Deleting;
+                    jobs.push((crate::index::Job::Drop, name.clone()));
+                }
+                GsiUpdate::Update { name, provisioned } => {
+                    let billing = def.billing_mode;
+                    let Some(ix) = def.global_indexes.iter_mut().find(|ix| &ix.name == name) else {
+                        return Err(Error::ResourceNotFound(format!(
+                            "Requested resource not found: Index: {name} not found"
+                        )));
+                    };
+                    let Some((r, w)) = *provisioned else {
+                        return Err(invalid(format!(
+                            "ProvisionedThroughput must be specified for index: {name}"
+                        )));
+                    };
+                    if billing == BillingMode::PayPerRequest {
+                        return Err(invalid(format!(
+                            "ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
+                        )));
+                    }
+                    check_throughput(r, w)?;
+                    let now = now_epoch();
+                    let t = ix.throughput.get_or_insert(Throughput {
+                        read: 0,
+                        write: 0,
+                        last_increase: None,
+                        last_decrease: None,
+                        decreases_today: 0,
+                    });
+                    if r > t.read || w > t.write {
+                        t.last_increase = Some(now);
+                    }
+                    if r < t.read || w < t.write {
+                        t.last_decrease = Some(now);
+                        t.decreases_today += 1;
+                    }
+                    t.read = r;
+                    t.write = w;
+                }
+            }
+        }
+        def.attribute_definitions = attrs;
+        crate::index::prune_attribute_definitions(def);
+        Ok(())
     }
 }
 
@@ -549,17 +711,33 @@ fn index_def(
     h: KeyAttr,
     r: Option<KeyAttr>,
     tp: Option<Throughput>,
-    table_id: &str,
+    keyspace_id: &str,
 ) -> Result<IndexDef, Error> {
-    let projection = ix.projection_type.unwrap_or(ProjectionType::All);
+    let Some(projection) = ix.projection_type else {
+        return Err(invalid("Unknown ProjectionType: null"));
+    };
     let nka = ix.non_key_attributes.clone().unwrap_or_default();
     if projection != ProjectionType::Include && ix.non_key_attributes.is_some() {
-        return Err(invalid(
-            "ProjectionType is ALL, but NonKeyAttributes is specified"
-                .replace("ALL", projection.as_str()),
-        ));
+        return Err(invalid(format!(
+            "ProjectionType is {}, but NonKeyAttributes is specified",
+            projection.as_str()
+        )));
     }
-    let _ = ScalarType::S;
+    if projection == ProjectionType::Include {
+        if nka.is_empty() {
+            return Err(invalid(
+                "ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for a in &nka {
+            if !seen.insert(a.as_str()) {
+                return Err(invalid(format!(
+                    "Duplicate attributes in NonKeyAttributes: {a}"
+                )));
+            }
+        }
+    }
     Ok(IndexDef {
         name: ix.name.clone(),
         hash_key: h,
@@ -567,7 +745,8 @@ fn index_def(
         projection,
         non_key_attributes: nka,
         throughput: tp,
-        keyspace: format!("i-{table_id}-{}", ix.name),
+        keyspace: format!("i-{keyspace_id}-{}", ix.name),
+        status: IndexStatus::Active,
     })
 }
 

@@ -278,6 +278,7 @@ impl Engine {
         )?;
         resolver.finish()?;
         let new_size = check_size(&input.item)?;
+        crate::index::validate_index_keys(def, &input.item)?;
 
         let _guard = self.lock_item(&def.id, &key);
         let old = self.read_item(def, &key)?;
@@ -460,6 +461,7 @@ impl Engine {
                 "Item size to update has exceeded the maximum allowed size",
             ));
         }
+        crate::index::validate_index_keys(def, &new)?;
         // An update that only removes attributes does not create a missing item.
         let only_removes = update.as_ref().is_some_and(|u| {
             !u.actions.is_empty()

@@ -13,6 +13,7 @@
 pub mod batch;
 pub mod capacity;
 pub mod control;
+pub mod index;
 pub mod itemcodec;
 pub mod items;
 pub mod keys;
@@ -71,10 +72,11 @@ pub struct Table {
 pub struct Engine {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) config: EngineConfig,
-    pub(crate) tables: RwLock<HashMap<String, Arc<Table>>>,
+    /// Shared (`Arc`) with background index builders, like `ddl` and `stripes`.
+    pub(crate) tables: Arc<RwLock<HashMap<String, Arc<Table>>>>,
     /// Serialises control-plane changes (create/delete/update table).
-    pub(crate) ddl: Mutex<()>,
-    stripes: Vec<Mutex<()>>,
+    pub(crate) ddl: Arc<Mutex<()>>,
+    stripes: Arc<Vec<Mutex<()>>>,
     /// ClientRequestToken idempotency records of TransactWriteItems.
     pub(crate) tx_tokens: transact::TokenTable,
 }
@@ -113,12 +115,14 @@ impl Engine {
         let engine = Engine {
             storage,
             config,
-            tables: RwLock::new(tables),
-            ddl: Mutex::new(()),
-            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            tables: Arc::new(RwLock::new(tables)),
+            ddl: Arc::new(Mutex::new(())),
+            stripes: Arc::new((0..LOCK_STRIPES).map(|_| Mutex::new(())).collect()),
             tx_tokens: transact::TokenTable::default(),
         };
         engine.recount()?;
+        // Index builds and drops interrupted by a restart continue in the background.
+        engine.resume_index_jobs()?;
         Ok(engine)
     }
 

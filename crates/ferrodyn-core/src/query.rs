@@ -4,6 +4,10 @@
 //! visited); Scan streams storage in key order (partition-hash order, then sort key) without
 //! materialising the table; both stop after `Limit` items visited or 1 MB of item data read
 //! (measured before filtering), and then report the last visited key as LastEvaluatedKey.
+//! With IndexName they read the index's keyspace (same partition layout, see [`crate::index`]);
+//! the storage callback only collects visited entries, and filtering, projection and fetches of
+//! non-projected attributes from the base table (local indexes) happen after the scan, because
+//! storage callbacks must not re-enter storage.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -17,7 +21,7 @@ use ferrodyn_model::{AttributeValue, Error, Item};
 use crate::capacity::{read_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::items::ExprParams;
 use crate::keys::{key_of_key_param, partition_prefix};
-use crate::table::TableDef;
+use crate::table::{IndexDef, IndexStatus, KeyAttr, ProjectionType, TableDef};
 use crate::{itemcodec, storage_err, Engine};
 
 /// DynamoDB stops a page after this much item data has been read.
@@ -81,10 +85,91 @@ struct Plan {
     projection: Option<Vec<Path>>,
     count_only: bool,
     limit: Option<usize>,
+    /// Local index reads that need attributes the index does not project.
+    fetch_base: bool,
+}
+
+/// What a read visits: the table itself or one of its indexes.
+struct Target<'a> {
+    def: &'a TableDef,
+    /// `(index, is_global)`.
+    index: Option<(&'a IndexDef, bool)>,
+}
+
+impl<'a> Target<'a> {
+    fn resolve(def: &'a TableDef, r: &ReadOptions) -> Result<Target<'a>, Error> {
+        let Some(name) = &r.index_name else {
+            return Ok(Target { def, index: None });
+        };
+        let missing = || {
+            Error::validation(format!(
+                "The table does not have the specified index: {name}"
+            ))
+        };
+        let (ix, global) = def.index(name).ok_or_else(missing)?;
+        if global && r.consistent_read {
+            return Err(Error::validation(
+                "Consistent reads are not supported on global secondary indexes",
+            ));
+        }
+        match ix.status {
+            IndexStatus::Active | IndexStatus::Updating => {}
+            IndexStatus::Creating => {
+                return Err(Error::validation(format!(
+                    "Cannot read from backfilling global secondary index: {name}"
+                )))
+            }
+            IndexStatus::Deleting => return Err(missing()),
+        }
+        Ok(Target {
+            def,
+            index: Some((ix, global)),
+        })
+    }
+    fn keyspace(&self) -> &str {
+        match self.index {
+            Some((ix, _)) => &ix.keyspace,
+            None => &self.def.keyspace,
+        }
+    }
+    fn hash_key(&self) -> &KeyAttr {
+        match self.index {
+            Some((ix, _)) => &ix.hash_key,
+            None => &self.def.hash_key,
+        }
+    }
+    fn range_key(&self) -> Option<&KeyAttr> {
+        match self.index {
+            Some((ix, _)) => ix.range_key.as_ref(),
+            None => self.def.range_key.as_ref(),
+        }
+    }
+    fn is_key(&self, name: &str) -> bool {
+        self.hash_key().name == name || self.range_key().is_some_and(|k| k.name == name)
+    }
+    /// Storage key of an ExclusiveStartKey.
+    fn start_key(&self, esk: &Item) -> Result<Vec<u8>, Error> {
+        let bad = || {
+            Error::validation(
+                "The provided starting key is invalid: The provided key element does not match the schema",
+            )
+        };
+        match self.index {
+            None => key_of_key_param(self.def, esk).map_err(|_| bad()),
+            Some((ix, _)) => crate::index::entry_key_of_key_map(self.def, ix, esk).ok_or_else(bad),
+        }
+    }
+    /// LastEvaluatedKey of a visited entry.
+    fn key_map(&self, item: &Item) -> Item {
+        match self.index {
+            None => crate::keys::key_map(self.def, item),
+            Some((ix, _)) => crate::index::entry_key_map(self.def, ix, item),
+        }
+    }
 }
 
 fn plan(
-    def: &TableDef,
+    target: &Target<'_>,
     r: &ReadOptions,
     resolver: &mut Resolver<'_>,
     key_cond_is_expr: Option<bool>,
@@ -102,9 +187,7 @@ fn plan(
             "ScanFilter"
         });
     }
-    if key_cond_is_expr == Some(false) {
-        legacy.push("KeyConditions");
-    }
+    // KeyConditions, unlike the other legacy parameters, combines with expressions on AWS.
     if r.projection_expression.is_some() {
         exprs.push("ProjectionExpression");
     }
@@ -181,7 +264,7 @@ fn plan(
                 "Cannot specify the {which} when choosing to get ALL_PROJECTED_ATTRIBUTES"
             )));
         }
-        Some(Select::AllProjectedAttributes) if r.index_name.is_none() => {
+        Some(Select::AllProjectedAttributes) if target.index.is_none() => {
             return Err(Error::validation(
                 "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
             ));
@@ -212,7 +295,7 @@ fn plan(
         if let Some(f) = &filter {
             for path in f.paths() {
                 let name = path.top();
-                if def.is_key(name) {
+                if target.is_key(name) {
                     return Err(Error::validation(format!(
                         "Filter Expression can only contain non-primary key attributes: Primary key attribute: {name}"
                     )));
@@ -225,11 +308,51 @@ fn plan(
         (None, Some(names)) => Some(ferrodyn_expr::legacy::attributes_to_get(names)),
         (None, None) => None,
     };
+    let mut fetch_base = false;
+    if let Some((ix, global)) = target.index {
+        if let Some(names) = crate::index::projected_names(target.def, ix) {
+            let mut wanted: Vec<&Path> = projection.iter().flatten().collect();
+            if let Some(f) = &filter {
+                wanted.extend(f.paths());
+            }
+            let missing: Vec<&str> = wanted
+                .iter()
+                .map(|p| p.top())
+                .filter(|n| !names.contains(n))
+                .collect();
+            if global {
+                if r.select == Some(Select::AllAttributes) {
+                    return Err(Error::validation(format!(
+                        "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+                        ix.name
+                    )));
+                }
+                if let Some(p) = &projection {
+                    let missing: Vec<&str> = p
+                        .iter()
+                        .filter(|p| !names.contains(&p.top()))
+                        .map(|p| p.top())
+                        .collect();
+                    if !missing.is_empty() {
+                        return Err(Error::validation(format!(
+                            "One or more parameter values were invalid: Global secondary index {} does not project [{}]",
+                            ix.name,
+                            missing.join(", ")
+                        )));
+                    }
+                }
+            } else {
+                fetch_base = r.select == Some(Select::AllAttributes) || !missing.is_empty();
+            }
+        }
+        debug_assert!(ix.projection != ProjectionType::All || !fetch_base);
+    }
     Ok(Plan {
         filter,
         projection,
         count_only: r.select == Some(Select::Count),
         limit: r.limit,
+        fetch_base,
     })
 }
 
@@ -245,12 +368,11 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// Accumulates one page of results while storage is visited in order.
+/// Accumulates one page of visited entries while storage is visited in order.
 struct Page<'a> {
-    def: &'a TableDef,
+    target: &'a Target<'a>,
     plan: &'a Plan,
-    items: Vec<Item>,
-    count: usize,
+    visited: Vec<Item>,
     scanned: usize,
     bytes: usize,
     last_key: Option<Item>,
@@ -275,31 +397,29 @@ impl<'a> Page<'a> {
         };
         self.scanned += 1;
         self.bytes += item_size(&item);
-        let keep = match &self.plan.filter {
-            Some(f) => match f.eval(&item) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.error = Some(e);
-                    return false;
-                }
-            },
-            None => true,
-        };
         let full = self.plan.limit.is_some_and(|l| self.scanned >= l) || self.bytes >= PAGE_BYTES;
         if full {
-            self.last_key = Some(crate::keys::key_map(self.def, &item));
+            self.last_key = Some(self.target.key_map(&item));
         }
-        if keep {
-            self.count += 1;
-            if !self.plan.count_only {
-                let out = match &self.plan.projection {
-                    Some(p) => ferrodyn_expr::project(&item, p),
-                    None => item,
-                };
-                self.items.push(out);
-            }
-        }
+        self.visited.push(item);
         !full
+    }
+
+    fn new(
+        target: &'a Target<'a>,
+        plan: &'a Plan,
+        check: Option<&'a dyn Fn(&[u8]) -> bool>,
+    ) -> Self {
+        Page {
+            target,
+            plan,
+            visited: Vec::new(),
+            scanned: 0,
+            bytes: 0,
+            last_key: None,
+            error: None,
+            extra_check: check,
+        }
     }
 }
 
@@ -307,11 +427,8 @@ impl Engine {
     pub fn query(&self, input: QueryInput) -> Result<ReadOutput, Error> {
         let table = self.table(&input.table)?;
         let def = &table.def;
-        if input.read.index_name.is_some() {
-            return Err(Error::validation(
-                "Query on secondary indexes is not supported yet",
-            ));
-        }
+        let target = Target::resolve(def, &input.read)?;
+        let (hash_key, range_key) = (target.hash_key(), target.range_key());
         let mut resolver = Resolver::new(
             input.read.params.names.as_ref(),
             input.read.params.values.as_ref(),
@@ -324,19 +441,19 @@ impl Engine {
             }
             (Some(text), None) => {
                 let c = resolver.condition(text, CondKind::KeyCondition)?;
-                ferrodyn_expr::key_condition(&c, &def.hash_key.name, def.range_key.as_ref().map(|k| k.name.as_str()))?
+                ferrodyn_expr::key_condition(&c, &hash_key.name, range_key.map(|k| k.name.as_str()))?
             }
             (None, Some(kc)) => ferrodyn_expr::legacy::key_conditions(
                 kc,
-                &def.hash_key.name,
-                def.range_key.as_ref().map(|k| k.name.as_str()),
+                &hash_key.name,
+                range_key.map(|k| k.name.as_str()),
             )?,
             (None, None) => {
                 return Err(Error::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."))
             }
         };
         let plan = plan(
-            def,
+            &target,
             &input.read,
             &mut resolver,
             Some(input.key_condition_expression.is_some()),
@@ -347,10 +464,10 @@ impl Engine {
         let type_err = || {
             Error::validation("One or more parameter values were invalid: Condition parameter type does not match schema type")
         };
-        if key_cond.hash.scalar_type() != Some(def.hash_key.ty) {
+        if key_cond.hash.scalar_type() != Some(hash_key.ty) {
             return Err(type_err());
         }
-        if let (Some(rc), Some(rk)) = (&key_cond.range, &def.range_key) {
+        if let (Some(rc), Some(rk)) = (&key_cond.range, range_key) {
             let vals: Vec<&AttributeValue> = match rc {
                 RangeCondition::Eq(v)
                 | RangeCondition::Lt(v)
@@ -382,28 +499,33 @@ impl Engine {
             encode_key_value(v, &mut k);
             k
         };
-        let part_end = prefix_successor(&prefix);
-        let (mut lower, mut upper): (Bound<Vec<u8>>, Bound<Vec<u8>>) = (
-            Bound::Included(prefix.clone()),
-            part_end
-                .clone()
-                .map(Bound::Excluded)
-                .unwrap_or(Bound::Unbounded),
-        );
+        // Bounds use prefix semantics: index entries continue after the sort key (with the table
+        // key), so "sort key <= v" is "key < successor(prefix ++ enc(v))".
+        let after = |k: Vec<u8>| match prefix_successor(&k) {
+            Some(s) => Bound::Excluded(s),
+            None => Bound::Unbounded,
+        };
+        let (mut lower, mut upper): (Bound<Vec<u8>>, Bound<Vec<u8>>) =
+            (Bound::Included(prefix.clone()), after(prefix.clone()));
         let mut begins: Option<Vec<u8>> = None;
         match &key_cond.range {
             None => {}
             Some(RangeCondition::Eq(v)) => {
                 lower = Bound::Included(enc(v));
-                upper = Bound::Included(enc(v));
+                upper = after(enc(v));
             }
             Some(RangeCondition::Lt(v)) => upper = Bound::Excluded(enc(v)),
-            Some(RangeCondition::Le(v)) => upper = Bound::Included(enc(v)),
-            Some(RangeCondition::Gt(v)) => lower = Bound::Excluded(enc(v)),
+            Some(RangeCondition::Le(v)) => upper = after(enc(v)),
+            Some(RangeCondition::Gt(v)) => {
+                lower = match after(enc(v)) {
+                    Bound::Excluded(s) => Bound::Included(s),
+                    _ => Bound::Excluded(enc(v)),
+                }
+            }
             Some(RangeCondition::Ge(v)) => lower = Bound::Included(enc(v)),
             Some(RangeCondition::Between(a, b)) => {
                 lower = Bound::Included(enc(a));
-                upper = Bound::Included(enc(b));
+                upper = after(enc(b));
             }
             Some(RangeCondition::BeginsWith(v)) => {
                 if matches!(v, AttributeValue::N(_)) {
@@ -421,9 +543,7 @@ impl Engine {
         }
         // Resume after ExclusiveStartKey.
         if let Some(esk) = &input.read.exclusive_start_key {
-            let k = key_of_key_param(def, esk).map_err(|_| {
-                Error::validation("The provided starting key is invalid: The provided key element does not match the schema")
-            })?;
+            let k = target.start_key(esk)?;
             if !k.starts_with(&prefix) {
                 return Err(Error::validation("The provided starting key is invalid: The provided key element does not match the schema"));
             }
@@ -437,21 +557,11 @@ impl Engine {
         let check = |key: &[u8]| -> bool {
             key.starts_with(&prefix) && begins.as_ref().is_none_or(|b| key.starts_with(b))
         };
-        let mut page = Page {
-            def,
-            plan: &plan,
-            items: Vec::new(),
-            count: 0,
-            scanned: 0,
-            bytes: 0,
-            last_key: None,
-            error: None,
-            extra_check: Some(&check),
-        };
+        let mut page = Page::new(&target, &plan, Some(&check));
         if !bounds_empty(&lower, &upper) {
             self.storage
                 .scan(
-                    &def.keyspace,
+                    target.keyspace(),
                     as_ref_bound(&lower),
                     as_ref_bound(&upper),
                     !input.scan_index_forward,
@@ -462,7 +572,7 @@ impl Engine {
         if let Some(e) = page.error.take() {
             return Err(e);
         }
-        Ok(finish(page, def, &input.read))
+        self.finish(page, &input.read)
     }
 
     pub fn scan(&self, input: ScanInput) -> Result<ReadOutput, Error> {
@@ -486,16 +596,12 @@ impl Engine {
             }
             _ => {}
         }
-        if input.read.index_name.is_some() {
-            return Err(Error::validation(
-                "Scan on secondary indexes is not supported yet",
-            ));
-        }
+        let target = Target::resolve(def, &input.read)?;
         let mut resolver = Resolver::new(
             input.read.params.names.as_ref(),
             input.read.params.values.as_ref(),
         );
-        let plan = plan(def, &input.read, &mut resolver, None)?;
+        let plan = plan(&target, &input.read, &mut resolver, None)?;
         resolver.finish()?;
 
         // A segment is a range of partition hashes.
@@ -516,9 +622,7 @@ impl Engine {
             };
         let mut lower = seg_lo.clone();
         if let Some(esk) = &input.read.exclusive_start_key {
-            let k = key_of_key_param(def, esk).map_err(|_| {
-                Error::validation("The provided starting key is invalid: The provided key element does not match the schema")
-            })?;
+            let k = target.start_key(esk)?;
             if !in_bounds(&k, &seg_lo, &seg_hi) {
                 return Err(Error::validation(
                     "The provided Exclusive start key does not map to the provided segment",
@@ -526,20 +630,10 @@ impl Engine {
             }
             lower = tighter_lower(lower, Bound::Excluded(k));
         }
-        let mut page = Page {
-            def,
-            plan: &plan,
-            items: Vec::new(),
-            count: 0,
-            scanned: 0,
-            bytes: 0,
-            last_key: None,
-            error: None,
-            extra_check: None,
-        };
+        let mut page = Page::new(&target, &plan, None);
         self.storage
             .scan(
-                &def.keyspace,
+                target.keyspace(),
                 as_ref_bound(&lower),
                 as_ref_bound(&seg_hi),
                 false,
@@ -549,22 +643,54 @@ impl Engine {
         if let Some(e) = page.error.take() {
             return Err(e);
         }
-        Ok(finish(page, def, &input.read))
+        self.finish(page, &input.read)
     }
-}
 
-fn finish(page: Page<'_>, def: &TableDef, r: &ReadOptions) -> ReadOutput {
-    let units = read_units(page.bytes, r.consistent_read);
-    ReadOutput {
-        items: if page.plan.count_only {
-            None
-        } else {
-            Some(page.items)
-        },
-        count: page.count,
-        scanned_count: page.scanned,
-        last_evaluated_key: page.last_key,
-        consumed: ConsumedCapacity::read(r.return_consumed, &def.name, units),
+    /// Filters and projects the visited entries of a page (fetching base items for local index
+    /// reads that need non-projected attributes).
+    fn finish(&self, page: Page<'_>, r: &ReadOptions) -> Result<ReadOutput, Error> {
+        let def = page.target.def;
+        let plan = page.plan;
+        let mut items = Vec::new();
+        let mut count = 0;
+        for entry in page.visited {
+            let item = if plan.fetch_base {
+                let pk = entry.get(&def.hash_key.name);
+                let sk = def.range_key.as_ref().map(|k| entry.get(&k.name));
+                let key = match (pk, sk) {
+                    (Some(pk), None) => crate::keys::storage_key(pk, None),
+                    (Some(pk), Some(Some(sk))) => crate::keys::storage_key(pk, Some(sk)),
+                    _ => continue,
+                };
+                match self.read_item(def, &key)? {
+                    Some(i) => i,
+                    // Deleted since the index entry was read.
+                    None => continue,
+                }
+            } else {
+                entry
+            };
+            if let Some(f) = &plan.filter {
+                if !f.eval(&item)? {
+                    continue;
+                }
+            }
+            count += 1;
+            if !plan.count_only {
+                items.push(match &plan.projection {
+                    Some(p) => ferrodyn_expr::project(&item, p),
+                    None => item,
+                });
+            }
+        }
+        let units = read_units(page.bytes, r.consistent_read);
+        Ok(ReadOutput {
+            items: if plan.count_only { None } else { Some(items) },
+            count,
+            scanned_count: page.scanned,
+            last_evaluated_key: page.last_key,
+            consumed: ConsumedCapacity::read(r.return_consumed, &def.name, units),
+        })
     }
 }
 

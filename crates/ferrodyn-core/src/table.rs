@@ -98,7 +98,37 @@ pub struct IndexDef {
     pub non_key_attributes: Vec<String>,
     /// Global indexes only: provisioned throughput (0/0 for on-demand tables).
     pub throughput: Option<Throughput>,
+    /// The storage keyspace holding this index's entries (unique per index incarnation, so a
+    /// re-created index never meets the entries of a dropped one).
     pub keyspace: String,
+    /// Lifecycle state. Local indexes and global indexes created with their table are always
+    /// `Active`; `Creating` means a backfill is (or, after a restart, will again be) running.
+    #[serde(default)]
+    pub status: IndexStatus,
+}
+
+/// Lifecycle of a secondary index.
+///
+/// Invariant: writes maintain every index that is not `Deleting` (so an index being backfilled
+/// never misses a concurrent write); reads are served only by `Active` indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum IndexStatus {
+    Creating,
+    #[default]
+    Active,
+    Updating,
+    Deleting,
+}
+
+impl IndexStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexStatus::Creating => "CREATING",
+            IndexStatus::Active => "ACTIVE",
+            IndexStatus::Updating => "UPDATING",
+            IndexStatus::Deleting => "DELETING",
+        }
+    }
 }
 
 pub const TABLE_DEF_VERSION: u32 = 1;
@@ -110,6 +140,19 @@ impl TableDef {
     }
     pub fn is_key(&self, name: &str) -> bool {
         self.hash_key.name == name || self.range_key.as_ref().is_some_and(|k| k.name == name)
+    }
+    /// A local or global index by name.
+    pub fn index(&self, name: &str) -> Option<(&IndexDef, bool)> {
+        self.local_indexes
+            .iter()
+            .find(|ix| ix.name == name)
+            .map(|ix| (ix, false))
+            .or_else(|| {
+                self.global_indexes
+                    .iter()
+                    .find(|ix| ix.name == name)
+                    .map(|ix| (ix, true))
+            })
     }
     pub fn arn(&self, region: &str, account: &str) -> String {
         format!("arn:aws:dynamodb:{region}:{account}:table/{}", self.name)
@@ -144,4 +187,6 @@ pub struct TableDescription {
     pub item_count: u64,
     pub size_bytes: u64,
     pub stream_arn: Option<String>,
+    /// Per index (by name): (ItemCount, IndexSizeBytes), approximate like DynamoDB's own.
+    pub index_stats: std::collections::HashMap<String, (u64, u64)>,
 }

@@ -68,12 +68,59 @@ pub(crate) async fn accept_loop(
     }
 }
 
+/// CORS as DynamoDB does it: any Origin is allowed; preflight echoes the requested method and
+/// headers; nothing CORS-related is sent to requests without an Origin.
 async fn handle(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let h = req.headers();
+    let origin = h.contains_key(hyper::header::ORIGIN);
+    let preflight = req.method() == Method::OPTIONS;
+    let want_method = h.get(hyper::header::ACCESS_CONTROL_REQUEST_METHOD).cloned();
+    let want_headers = h
+        .get(hyper::header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned();
+    let mut resp = if preflight {
+        finish(StatusCode::OK, "text/plain", &next_request_id(), Vec::new())
+    } else {
+        handle_request(shared, peer, req).await
+    };
+    if origin {
+        let rh = resp.headers_mut();
+        rh.insert(
+            hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        rh.insert(
+            hyper::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(
+                "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date,x-amz-crc32",
+            ),
+        );
+        if preflight {
+            rh.insert(
+                hyper::header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("172800"),
+            );
+            if let Some(m) = want_method {
+                rh.insert(hyper::header::ACCESS_CONTROL_ALLOW_METHODS, m);
+            }
+            if let Some(hs) = want_headers {
+                rh.insert(hyper::header::ACCESS_CONTROL_ALLOW_HEADERS, hs);
+            }
+        }
+    }
+    resp
+}
+
+async fn handle_request(
     shared: Arc<Shared>,
     _peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let request_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    let request_id = next_request_id();
     let json11 = req
         .headers()
         .get(CONTENT_TYPE)
@@ -128,6 +175,7 @@ async fn handle(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let accept = accepted_compression(req.headers());
     let target = req
         .headers()
         .get("x-amz-target")
@@ -148,15 +196,13 @@ async fn handle(
         Ok(b) => b,
         Err(e) => return edge_error(&e, content_type, &request_id),
     };
-    if let Some(enc) = gzip.as_deref() {
-        if enc != "identity" {
-            // Compressed requests are not supported yet; AWS answers unknown encodings like this.
-            let err = ferrodyn_model::Error::Serialization(format!(
-                "Unsupported Content-Encoding: {enc}"
-            ));
-            return domain_error(&err, content_type, &request_id);
-        }
-    }
+    let body = match gzip.as_deref() {
+        None | Some("identity") | Some("") => body,
+        Some(enc) => match decode_body(enc, &body) {
+            Ok(b) => b,
+            Err(e) => return edge_error(&e, content_type, &request_id),
+        },
+    };
 
     if let Err(e) = shared.auth.authenticate(authorization.as_deref()) {
         return edge_error(&e, content_type, &request_id);
@@ -182,6 +228,20 @@ async fn handle(
         ops::dispatch(&shared.engine, api, op, &body)
     };
     match result {
+        Ok(bytes) if bytes.len() >= COMPRESS_THRESHOLD && accept.is_some() => {
+            let enc = accept.unwrap_or(Compression::Gzip);
+            match compress(enc, &bytes) {
+                Some(z) => {
+                    let mut resp = finish(StatusCode::OK, content_type, &request_id, z);
+                    resp.headers_mut().insert(
+                        hyper::header::CONTENT_ENCODING,
+                        HeaderValue::from_static(enc.name()),
+                    );
+                    resp
+                }
+                None => finish(StatusCode::OK, content_type, &request_id, bytes),
+            }
+        }
         Ok(bytes) => finish(StatusCode::OK, content_type, &request_id, bytes),
         Err(err) => domain_error(&err, content_type, &request_id),
     }
@@ -219,6 +279,123 @@ async fn read_body(mut body: Incoming, declared_len: Option<u64>) -> Result<Byte
         return Err(EdgeError::RequestTooLarge);
     }
     Ok(Bytes::from(buf))
+}
+
+/// Request ids: a random per-process prefix and a counter (unique, and no syscall per request).
+fn next_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix:016X}{n:016X}")
+}
+
+/// Responses at least this large are compressed when the client accepts it (as DynamoDB does).
+const COMPRESS_THRESHOLD: usize = 4096;
+
+#[derive(Clone, Copy)]
+enum Compression {
+    Gzip,
+    Deflate,
+}
+
+impl Compression {
+    fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Deflate => "deflate",
+        }
+    }
+}
+
+/// The response encoding to use, from the FIRST Accept-Encoding header (as DynamoDB reads it):
+/// the highest q-value wins; at equal q an explicitly named encoding beats `*`, then the earlier
+/// one; `*` stands for gzip unless gzip is named, else deflate; `identity` and unknown names are
+/// ignored; q=0 refuses.
+fn accepted_compression(headers: &hyper::HeaderMap) -> Option<Compression> {
+    let value = headers.get(hyper::header::ACCEPT_ENCODING)?.to_str().ok()?;
+    // (q, explicit, order) per encoding; None = not acceptable.
+    let mut gzip: Option<(f32, bool, usize)> = None;
+    let mut deflate: Option<(f32, bool, usize)> = None;
+    let mut wildcard: Option<(f32, usize)> = None;
+    for (order, part) in value.split(',').enumerate() {
+        let mut it = part.split(';');
+        let name = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        // DynamoDB's reading of quality values: the first parameter containing "q=" counts; its
+        // value is trimmed, clamped to [0, 1], and taken as 1 when it does not parse.
+        let q = it
+            .find_map(|param| param.find("q=").map(|i| param[i + 2..].trim().to_owned()))
+            .map(|v| v.parse::<f32>().map(|q| q.clamp(0.0, 1.0)).unwrap_or(1.0))
+            .unwrap_or(1.0);
+        let better = |cur: Option<(f32, bool, usize)>| cur.is_none_or(|(c, _, _)| q > c);
+        match name.as_str() {
+            "gzip" if better(gzip) => gzip = Some((q, true, order)),
+            "deflate" if better(deflate) => deflate = Some((q, true, order)),
+            "*" if wildcard.is_none_or(|(c, _)| q > c) => wildcard = Some((q, order)),
+            _ => {}
+        }
+    }
+    if let Some((q, order)) = wildcard {
+        gzip = gzip.or(Some((q, false, order)));
+        deflate = deflate.or(Some((q, false, order)));
+    }
+    let rank = |c: Option<(f32, bool, usize)>| c.filter(|(q, _, _)| *q > 0.0);
+    match (rank(gzip), rank(deflate)) {
+        (None, None) => None,
+        (Some(_), None) => Some(Compression::Gzip),
+        (None, Some(_)) => Some(Compression::Deflate),
+        (Some(g), Some(d)) => {
+            let better_deflate =
+                d.0 > g.0 || (d.0 == g.0 && ((d.1 && !g.1) || (d.1 == g.1 && d.2 < g.2)));
+            Some(if better_deflate {
+                Compression::Deflate
+            } else {
+                Compression::Gzip
+            })
+        }
+    }
+}
+
+fn compress(enc: Compression, body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let level = flate2::Compression::new(6);
+    match enc {
+        Compression::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), level);
+            e.write_all(body).ok()?;
+            e.finish().ok()
+        }
+        Compression::Deflate => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::with_capacity(body.len() / 4), level);
+            e.write_all(body).ok()?;
+            e.finish().ok()
+        }
+    }
+}
+
+/// Decodes a compressed request body (gzip, possibly several members, or zlib "deflate"),
+/// never inflating past [`MAX_BODY`].
+fn decode_body(encoding: &str, body: &[u8]) -> Result<Bytes, EdgeError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let limit = MAX_BODY as u64 + 1;
+    let read = match encoding.trim().to_ascii_lowercase().as_str() {
+        "gzip" => flate2::read::MultiGzDecoder::new(body)
+            .take(limit)
+            .read_to_end(&mut out),
+        "deflate" => flate2::read::ZlibDecoder::new(body)
+            .take(limit)
+            .read_to_end(&mut out),
+        _ => return Err(EdgeError::BadContentEncoding),
+    };
+    match read {
+        Ok(_) if out.len() > MAX_BODY => Err(EdgeError::RequestTooLarge),
+        Ok(0) => Err(EdgeError::BadContentEncoding),
+        Ok(_) => Ok(Bytes::from(out)),
+        Err(_) => Err(EdgeError::BadContentEncoding),
+    }
 }
 
 fn domain_error(

@@ -14,6 +14,8 @@ pub enum EdgeError {
     UnrecognizedClient(String),
     /// Body too large (413).
     RequestTooLarge,
+    /// A Content-Encoding that is unknown or does not decode (DynamoDB answers 500).
+    BadContentEncoding,
 }
 
 /// HTTP status, `__type` and message of a domain error, as DynamoDB sends them.
@@ -108,6 +110,11 @@ pub fn edge_error_parts(err: &EdgeError) -> (u16, String, String) {
             400,
             "com.amazon.coral.service#UnrecognizedClientException".into(),
             m.clone(),
+        ),
+        EdgeError::BadContentEncoding => (
+            500,
+            "com.amazonaws.dynamodb.v20120810#InternalServerError".into(),
+            "Internal server error".into(),
         ),
         EdgeError::RequestTooLarge => (
             413,

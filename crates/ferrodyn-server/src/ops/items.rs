@@ -160,7 +160,7 @@ pub fn update_item(engine: &Engine, v: &Value) -> Result<Value, Error> {
     Ok(write_output(engine.update_item(input)?))
 }
 
-pub fn get_item(engine: &Engine, v: &Value) -> Result<Value, Error> {
+pub fn get_item(engine: &Engine, v: &Value) -> Result<Vec<u8>, Error> {
     let input = GetItemInput {
         table: table_name(v),
         key: required_item(v, "Key")?,
@@ -177,12 +177,20 @@ pub fn get_item(engine: &Engine, v: &Value) -> Result<Value, Error> {
         return_consumed: return_consumed(v),
     };
     let out = engine.get_item(input)?;
-    let mut m = Map::new();
+    // Hot path: the item is written straight into the response bytes.
+    let mut body = Vec::with_capacity(256);
+    body.push(b'{');
     if let Some(item) = &out.item {
-        m.insert("Item".into(), codec::encode_item(item));
+        body.extend_from_slice(b"\"Item\":");
+        codec::write_item_json(item, &mut body);
     }
     if let Some(c) = &out.consumed {
-        m.insert("ConsumedCapacity".into(), consumed_json(c));
+        if out.item.is_some() {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"\"ConsumedCapacity\":");
+        serde_json::to_writer(&mut body, &consumed_json(c)).map_err(Error::internal)?;
     }
-    Ok(Value::Object(m))
+    body.push(b'}');
+    Ok(body)
 }

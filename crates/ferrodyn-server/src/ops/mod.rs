@@ -74,6 +74,9 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
         Api::Streams => shapes::Api::Streams,
     };
     shapes::validate(shapes_api, op, &value)?;
+    if let (Api::DynamoDb, "GetItem") = (api, op) {
+        return items::get_item(engine, &value);
+    }
     let out = match (api, op) {
         (Api::DynamoDb, "CreateTable") => tables::create_table(engine, &value)?,
         (Api::DynamoDb, "DescribeTable") => tables::describe_table(engine, &value)?,
@@ -83,7 +86,6 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
         (Api::DynamoDb, "DescribeEndpoints") => tables::describe_endpoints(engine)?,
         (Api::DynamoDb, "DescribeLimits") => tables::describe_limits()?,
         (Api::DynamoDb, "PutItem") => items::put_item(engine, &value)?,
-        (Api::DynamoDb, "GetItem") => items::get_item(engine, &value)?,
         (Api::DynamoDb, "DeleteItem") => items::delete_item(engine, &value)?,
         (Api::DynamoDb, "UpdateItem") => items::update_item(engine, &value)?,
         (Api::DynamoDb, "BatchWriteItem") => batch::batch_write_item(engine, &value)?,

@@ -1,9 +1,9 @@
 //! Control-plane operations: JSON in, engine call, JSON out.
 
 use ferrodyn_core::control::{
-    CreateTableInput, IndexInput, KeySchemaElement, KeyType, UpdateTableInput,
+    CreateTableInput, GsiUpdate, IndexInput, KeySchemaElement, KeyType, UpdateTableInput,
 };
-use ferrodyn_core::table::{IndexDef, ProjectionType, StreamSpec, Throughput};
+use ferrodyn_core::table::{IndexDef, IndexStatus, ProjectionType, StreamSpec, Throughput};
 use ferrodyn_core::{BillingMode, Engine, KeyAttr, TableDescription};
 use ferrodyn_model::{Error, ScalarType};
 use serde_json::{json, Map, Value};
@@ -72,31 +72,51 @@ fn stream_spec(v: &Value) -> Option<StreamSpec> {
     })
 }
 
+fn index_input(ix: &Value) -> IndexInput {
+    let proj = ix.get("Projection");
+    IndexInput {
+        name: string_field(ix, "IndexName").unwrap_or_default(),
+        key_schema: key_schema(ix.get("KeySchema")),
+        projection_type: proj
+            .and_then(|p| str_field(p, "ProjectionType"))
+            .map(|t| match t {
+                "KEYS_ONLY" => ProjectionType::KeysOnly,
+                "INCLUDE" => ProjectionType::Include,
+                _ => ProjectionType::All,
+            }),
+        non_key_attributes: proj
+            .and_then(|p| present(p, "NonKeyAttributes"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            }),
+        provisioned: throughput(ix.get("ProvisionedThroughput")),
+    }
+}
+
 fn indexes(v: Option<&Value>) -> Option<Vec<IndexInput>> {
     let a = v.filter(|x| !x.is_null())?.as_array()?;
+    Some(a.iter().map(index_input).collect())
+}
+
+fn gsi_updates(v: &Value) -> Option<Vec<GsiUpdate>> {
+    let a = present(v, "GlobalSecondaryIndexUpdates")?.as_array()?;
     Some(
         a.iter()
-            .map(|ix| {
-                let proj = ix.get("Projection");
-                IndexInput {
-                    name: string_field(ix, "IndexName").unwrap_or_default(),
-                    key_schema: key_schema(ix.get("KeySchema")),
-                    projection_type: proj.and_then(|p| str_field(p, "ProjectionType")).map(|t| {
-                        match t {
-                            "KEYS_ONLY" => ProjectionType::KeysOnly,
-                            "INCLUDE" => ProjectionType::Include,
-                            _ => ProjectionType::All,
-                        }
-                    }),
-                    non_key_attributes: proj
-                        .and_then(|p| present(p, "NonKeyAttributes"))
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|x| x.as_str().map(str::to_owned))
-                                .collect()
-                        }),
-                    provisioned: throughput(ix.get("ProvisionedThroughput")),
+            .filter_map(|u| {
+                if let Some(c) = present(u, "Create") {
+                    Some(GsiUpdate::Create(index_input(c)))
+                } else if let Some(d) = present(u, "Delete") {
+                    Some(GsiUpdate::Delete {
+                        name: string_field(d, "IndexName").unwrap_or_default(),
+                    })
+                } else {
+                    present(u, "Update").map(|x| GsiUpdate::Update {
+                        name: string_field(x, "IndexName").unwrap_or_default(),
+                        provisioned: throughput(x.get("ProvisionedThroughput")),
+                    })
                 }
             })
             .collect(),
@@ -168,7 +188,7 @@ pub fn update_table(engine: &Engine, v: &Value) -> Result<Value, Error> {
         deletion_protection: bool_field(v, "DeletionProtectionEnabled"),
         table_class: string_field(v, "TableClass"),
         stream: stream_spec(v),
-        has_gsi_updates: present(v, "GlobalSecondaryIndexUpdates").is_some(),
+        gsi_updates: gsi_updates(v),
     };
     let desc = engine.update_table(input)?;
     Ok(json!({ "TableDescription": description_json(&desc) }))
@@ -222,7 +242,8 @@ fn throughput_json(t: &Throughput) -> Value {
     Value::Object(m)
 }
 
-fn index_json(ix: &IndexDef, table_arn: &str, global: bool) -> Value {
+fn index_json(ix: &IndexDef, d: &TableDescription, global: bool) -> Value {
+    let table_arn = &d.arn;
     let mut m = Map::new();
     m.insert("IndexName".into(), json!(ix.name));
     m.insert(
@@ -236,13 +257,17 @@ fn index_json(ix: &IndexDef, table_arn: &str, global: bool) -> Value {
     }
     m.insert("Projection".into(), Value::Object(p));
     if global {
-        m.insert("IndexStatus".into(), json!("ACTIVE"));
+        m.insert("IndexStatus".into(), json!(ix.status.as_str()));
+        if ix.status == IndexStatus::Creating {
+            m.insert("Backfilling".into(), json!(true));
+        }
         if let Some(t) = &ix.throughput {
             m.insert("ProvisionedThroughput".into(), throughput_json(t));
         }
     }
-    m.insert("IndexSizeBytes".into(), json!(0));
-    m.insert("ItemCount".into(), json!(0));
+    let (count, bytes) = d.index_stats.get(&ix.name).copied().unwrap_or((0, 0));
+    m.insert("IndexSizeBytes".into(), json!(bytes));
+    m.insert("ItemCount".into(), json!(count));
     m.insert(
         "IndexArn".into(),
         json!(format!("{table_arn}/index/{}", ix.name)),
@@ -291,7 +316,7 @@ pub fn description_json(d: &TableDescription) -> Value {
             Value::Array(
                 def.local_indexes
                     .iter()
-                    .map(|ix| index_json(ix, &d.arn, false))
+                    .map(|ix| index_json(ix, d, false))
                     .collect(),
             ),
         );
@@ -302,7 +327,7 @@ pub fn description_json(d: &TableDescription) -> Value {
             Value::Array(
                 def.global_indexes
                     .iter()
-                    .map(|ix| index_json(ix, &d.arn, true))
+                    .map(|ix| index_json(ix, d, true))
                     .collect(),
             ),
         );
