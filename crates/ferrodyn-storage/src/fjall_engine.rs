@@ -97,6 +97,9 @@ fn engine_err(e: fjall::Error) -> StorageError {
     }
 }
 
+/// How long a sync leader waits at most for in-flight commits to join its fsync.
+const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_micros(300);
+
 #[derive(Default)]
 struct SyncState {
     /// Highest ticket known durable.
@@ -116,6 +119,10 @@ struct Inner {
     persist_mode: PersistMode,
     /// Tickets handed out to committed `Sync` batches.
     committed: AtomicU64,
+    /// `Sync` writers between the start of their commit and taking their ticket. A sync leader
+    /// lets them finish first, so that writers that queued behind the previous fsync (fjall holds
+    /// its journal lock while syncing) share the next one instead of each waiting a full round.
+    committing: AtomicU64,
     sync: Mutex<SyncState>,
     synced: Condvar,
     fsyncs: AtomicU64,
@@ -262,6 +269,7 @@ impl FjallStorage {
                 SyncMode::SyncAll => PersistMode::SyncAll,
             },
             committed: AtomicU64::new(0),
+            committing: AtomicU64::new(0),
             sync: Mutex::new(SyncState::default()),
             synced: Condvar::new(),
             fsyncs: AtomicU64::new(0),
@@ -314,6 +322,11 @@ impl Inner {
                 continue;
             }
             st.syncing = true;
+            let deadline = std::time::Instant::now() + GATHER_WINDOW;
+            while self.committing.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline
+            {
+                std::thread::yield_now();
+            }
             // Every ticket <= target belongs to a batch whose commit already returned.
             let target = self.committed.load(Ordering::SeqCst);
             let res =
@@ -331,8 +344,11 @@ impl Inner {
     fn commit(&self, batch: fjall::OwnedWriteBatch, durability: Durability) -> Result<()> {
         match durability {
             Durability::Sync => {
-                batch.commit().map_err(engine_err)?;
+                self.committing.fetch_add(1, Ordering::SeqCst);
+                let res = batch.commit().map_err(engine_err);
                 let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
+                self.committing.fetch_sub(1, Ordering::SeqCst);
+                res?;
                 self.wait_durable(ticket)
             }
             Durability::Buffered => {
