@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ferrodyn_expr::ast::Action;
 use ferrodyn_expr::legacy::{AttributeValueUpdate, ExpectedAttributeValue};
 use ferrodyn_expr::{CondKind, Condition, Path, Resolver, Update};
 use ferrodyn_model::size::item_size;
@@ -451,27 +450,24 @@ impl Engine {
                 });
             }
         }
+        // An update that only removes attributes neither creates a missing item nor fails on
+        // paths that cannot exist in it (DynamoDB silently ignores `REMOVE x.y` there).
+        let only_removes = update.as_ref().is_some_and(Update::only_removes);
         let mut new = old.clone().unwrap_or_else(|| input.key.clone());
-        if let Some(u) = &update {
-            u.apply(&mut new)?;
-        }
-        let new_size = item_size(&new);
-        if new_size > MAX_ITEM_BYTES {
-            return Err(Error::validation(
-                "Item size to update has exceeded the maximum allowed size",
-            ));
-        }
-        crate::index::validate_index_keys(def, &new)?;
-        // An update that only removes attributes does not create a missing item.
-        let only_removes = update.as_ref().is_some_and(|u| {
-            !u.actions.is_empty()
-                && u.actions
-                    .iter()
-                    .all(|a| matches!(a, Action::Remove(_) | Action::Delete(..)))
-        });
         if old.is_some() || !only_removes {
+            if let Some(u) = &update {
+                u.apply(&mut new)?;
+            }
+            let new_size = item_size(&new);
+            if new_size > MAX_ITEM_BYTES {
+                return Err(Error::validation(
+                    "Item size to update has exceeded the maximum allowed size",
+                ));
+            }
+            crate::index::validate_index_keys(def, &new)?;
             self.commit_item(&table, &key, old.as_ref(), Some(&new))?;
         }
+        let new_size = item_size(&new);
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         let paths: Vec<Path> = update
             .as_ref()

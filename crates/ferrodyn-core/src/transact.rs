@@ -27,7 +27,6 @@ use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrodyn_expr::ast::Action;
 use ferrodyn_expr::{CondKind, Condition, Path, Resolver, Update};
 use ferrodyn_model::error::CancellationReason;
 use ferrodyn_model::size::item_size;
@@ -347,14 +346,6 @@ fn validation_reason(e: Error) -> CancellationReason {
     }
 }
 
-/// An update made only of REMOVE/DELETE actions does not create a missing item (as UpdateItem).
-fn only_removes(u: &Update) -> bool {
-    !u.actions.is_empty()
-        && u.actions
-            .iter()
-            .all(|a| matches!(a, Action::Remove(_) | Action::Delete(..)))
-}
-
 impl Engine {
     /// Request-level validation of one write action: table, expressions, placeholders.
     fn prepare_write<'a>(&self, it: &'a TransactWriteItem) -> Result<Prepared<'a>, Error> {
@@ -638,7 +629,7 @@ impl Engine {
             Change::Put(item) => Ok(Some(Some(item.clone()))),
             Change::Delete => Ok(old.map(|_| None)),
             Change::Update(u) => {
-                if old.is_none() && only_removes(u) {
+                if old.is_none() && u.only_removes() {
                     return Ok(None);
                 }
                 let mut new = old.cloned().unwrap_or_else(|| p.key_source.clone());

@@ -1,9 +1,10 @@
 //! Application of update actions to an item.
 //!
 //! Owns: DynamoDB's update semantics. Every SET right-hand side is evaluated against the item
-//! as it was *before* the update; then REMOVEs are applied (highest list index first, so
-//! `REMOVE a[0], a[1]` removes both original elements), then SETs in ascending path order (so
-//! several out-of-range list indexes append in index order), then ADDs and DELETEs.
+//! as it was *before* the update; then SETs are applied in ascending path order (so several
+//! out-of-range list indexes append in index order), then REMOVEs (highest list index first, so
+//! `REMOVE a[0], a[1]` removes both original elements, and `REMOVE a[1] SET a[3] = :v` addresses
+//! original positions, as DynamoDB does), then ADDs and DELETEs.
 //! On error the item may be partially modified: callers apply updates to a copy.
 
 use std::collections::HashSet;
@@ -218,7 +219,12 @@ impl Update {
                 sets.push((p, set_value(v, item)?));
             }
         }
-        // 2. REMOVEs, deepest / highest index first.
+        // 2. SETs in ascending path order.
+        sets.sort_by(|a, b| a.0.cmp(b.0));
+        for (p, v) in sets {
+            set_path(item, p, v)?;
+        }
+        // 3. REMOVEs, deepest / highest index first.
         let mut removes: Vec<&Path> = self
             .actions
             .iter()
@@ -230,11 +236,6 @@ impl Update {
         removes.sort_by(|a, b| b.cmp(a));
         for p in removes {
             remove_path(item, p)?;
-        }
-        // 3. SETs in ascending path order.
-        sets.sort_by(|a, b| a.0.cmp(b.0));
-        for (p, v) in sets {
-            set_path(item, p, v)?;
         }
         // 4. ADD and DELETE in expression order.
         for a in &self.actions {
@@ -257,6 +258,16 @@ impl Update {
             }
         }
         Ok(())
+    }
+
+    /// Whether the update only removes attributes or set members (REMOVE / DELETE). DynamoDB
+    /// does not create a missing item for such an update.
+    pub fn only_removes(&self) -> bool {
+        !self.actions.is_empty()
+            && self
+                .actions
+                .iter()
+                .all(|a| matches!(a, Action::Remove(_) | Action::Delete(..)))
     }
 
     /// The document paths this update writes, in expression order (for ReturnValues
