@@ -10,6 +10,12 @@ use clap::{Args, Parser, Subcommand};
 use ferrodyn_core::{Engine, EngineConfig};
 use ferrodyn_storage::{Durability, FjallStorage, MemoryStorage, Storage};
 
+/// Request handling allocates many small short-lived objects across threads; mimalloc serves
+/// that pattern far better than the system allocator (measured: glibc malloc was a third of
+/// Query's CPU profile).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ferrodyn",

@@ -74,8 +74,12 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
         Api::Streams => shapes::Api::Streams,
     };
     shapes::validate(shapes_api, op, &value)?;
-    if let (Api::DynamoDb, "GetItem") = (api, op) {
-        return items::get_item(engine, &value);
+    // Hot read paths write their response bytes directly.
+    match (api, op) {
+        (Api::DynamoDb, "GetItem") => return items::get_item(engine, &value),
+        (Api::DynamoDb, "Query") => return read::query(engine, &value),
+        (Api::DynamoDb, "Scan") => return read::scan(engine, &value),
+        _ => {}
     }
     let out = match (api, op) {
         (Api::DynamoDb, "CreateTable") => tables::create_table(engine, &value)?,
@@ -95,8 +99,6 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
         (Api::DynamoDb, "ListTagsOfResource") => tags::list_tags_of_resource(engine, &value)?,
         (Api::DynamoDb, "TransactWriteItems") => transact::transact_write(engine, &value)?,
         (Api::DynamoDb, "TransactGetItems") => transact::transact_get(engine, &value)?,
-        (Api::DynamoDb, "Query") => read::query(engine, &value)?,
-        (Api::DynamoDb, "Scan") => read::scan(engine, &value)?,
         _ => {
             return Err(Error::validation(format!(
                 "The operation {op} is not supported by this server yet"

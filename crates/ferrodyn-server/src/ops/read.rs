@@ -8,7 +8,7 @@ use ferrodyn_core::Engine;
 use ferrodyn_expr::legacy::Condition as LegacyCondition;
 use ferrodyn_model::Error;
 use ferrodyn_protocol::codec;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::json::{
     bool_field, consumed_json, i64_field, item_field, names_field, present, return_consumed,
@@ -74,26 +74,41 @@ fn read_options(v: &Value, filter_name: &str) -> Result<ReadOptions, Error> {
     })
 }
 
-fn output(out: ReadOutput) -> Value {
-    let mut m = Map::new();
+/// Writes the response straight into bytes: Query/Scan pages are the largest responses, and
+/// building a JSON tree first doubled their cost.
+fn output(out: ReadOutput) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::with_capacity(512);
+    body.push(b'{');
     if let Some(items) = &out.items {
-        m.insert(
-            "Items".into(),
-            Value::Array(items.iter().map(codec::encode_item).collect()),
-        );
+        body.extend_from_slice(b"\"Items\":[");
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            codec::write_item_json(item, &mut body);
+        }
+        body.extend_from_slice(b"],");
     }
-    m.insert("Count".into(), Value::from(out.count));
-    m.insert("ScannedCount".into(), Value::from(out.scanned_count));
+    body.extend_from_slice(
+        format!(
+            "\"Count\":{},\"ScannedCount\":{}",
+            out.count, out.scanned_count
+        )
+        .as_bytes(),
+    );
     if let Some(k) = &out.last_evaluated_key {
-        m.insert("LastEvaluatedKey".into(), codec::encode_item(k));
+        body.extend_from_slice(b",\"LastEvaluatedKey\":");
+        codec::write_item_json(k, &mut body);
     }
     if let Some(c) = &out.consumed {
-        m.insert("ConsumedCapacity".into(), consumed_json(c));
+        body.extend_from_slice(b",\"ConsumedCapacity\":");
+        serde_json::to_writer(&mut body, &consumed_json(c)).map_err(Error::internal)?;
     }
-    Value::Object(m)
+    body.push(b'}');
+    Ok(body)
 }
 
-pub fn query(engine: &Engine, v: &Value) -> Result<Value, Error> {
+pub fn query(engine: &Engine, v: &Value) -> Result<Vec<u8>, Error> {
     let input = QueryInput {
         table: table_name(v),
         key_condition_expression: string_field(v, "KeyConditionExpression"),
@@ -101,15 +116,15 @@ pub fn query(engine: &Engine, v: &Value) -> Result<Value, Error> {
         scan_index_forward: bool_field(v, "ScanIndexForward").unwrap_or(true),
         read: read_options(v, "QueryFilter")?,
     };
-    Ok(output(engine.query(input)?))
+    output(engine.query(input)?)
 }
 
-pub fn scan(engine: &Engine, v: &Value) -> Result<Value, Error> {
+pub fn scan(engine: &Engine, v: &Value) -> Result<Vec<u8>, Error> {
     let input = ScanInput {
         table: table_name(v),
         segment: i64_field(v, "Segment").map(|s| s.clamp(0, u32::MAX as i64) as u32),
         total_segments: i64_field(v, "TotalSegments").map(|s| s.clamp(0, u32::MAX as i64) as u32),
         read: read_options(v, "ScanFilter")?,
     };
-    Ok(output(engine.scan(input)?))
+    output(engine.scan(input)?)
 }
