@@ -97,6 +97,15 @@ fn engine_err(e: fjall::Error) -> StorageError {
     }
 }
 
+/// Memtable budget per keyspace. Every table and index is a keyspace, so fjall's default
+/// (64 MiB each) would let memory grow with the number of tables; 8 MiB keeps it bounded while
+/// leaving writes batched enough for the LSM.
+const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+
+fn keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+}
+
 /// How long a sync leader waits at most for in-flight commits to join its fsync.
 const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_micros(300);
 
@@ -194,7 +203,7 @@ impl FjallStorage {
             .filter(|n| n != META_KEYSPACE)
             .collect();
         let meta = db
-            .keyspace(META_KEYSPACE, KeyspaceCreateOptions::default)
+            .keyspace(META_KEYSPACE, keyspace_options)
             .map_err(engine_err)?;
         match meta.get(FORMAT_KEY).map_err(engine_err)? {
             Some(v) => {
@@ -237,7 +246,7 @@ impl FjallStorage {
                 tracing::warn!(keyspace = %name, "keyspace data missing; recreating it empty");
             }
             let handle = db
-                .keyspace(&internal, KeyspaceCreateOptions::default)
+                .keyspace(&internal, keyspace_options)
                 .map_err(engine_err)?;
             referenced.insert(id);
             max_id = max_id.max(id);
@@ -249,9 +258,7 @@ impl FjallStorage {
                 Some(id) => {
                     max_id = max_id.max(id);
                     if !referenced.contains(&id) {
-                        let h = db
-                            .keyspace(other, KeyspaceCreateOptions::default)
-                            .map_err(engine_err)?;
+                        let h = db.keyspace(other, keyspace_options).map_err(engine_err)?;
                         db.delete_keyspace(h).map_err(engine_err)?;
                     }
                 }
@@ -425,7 +432,7 @@ impl Storage for FjallStorage {
         *next_id += 1;
         let handle = inner
             .db
-            .keyspace(&internal_name(id), KeyspaceCreateOptions::default)
+            .keyspace(&internal_name(id), keyspace_options)
             .map_err(engine_err)?;
         let mut batch = inner.db.batch();
         batch.insert(&inner.meta, name_key(name), id.to_be_bytes());
