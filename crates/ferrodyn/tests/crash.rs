@@ -6,7 +6,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn start(dir: &std::path::Path) -> (Child, String) {
+/// Kills the server process when dropped, so a failing assertion never leaves it running.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &std::path::Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodyn"))
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(dir)
@@ -23,7 +33,7 @@ fn start(dir: &std::path::Path) -> (Child, String) {
         .strip_prefix("listening on ")
         .expect("listen line")
         .to_string();
-    (child, url)
+    (Server(child), url)
 }
 
 fn call(
@@ -79,8 +89,8 @@ fn acknowledged_writes_survive_kill_9() {
         })
         .collect();
     std::thread::sleep(deadline - Instant::now());
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     for w in workers {
         w.join().unwrap();
     }
@@ -91,7 +101,7 @@ fn acknowledged_writes_survive_kill_9() {
         acked.len()
     );
 
-    let (mut child, url) = start(dir.path());
+    let (_child, url) = start(dir.path());
     for (key, v) in &acked {
         let (st, body) = call(
             &client,
@@ -110,6 +120,4 @@ fn acknowledged_writes_survive_kill_9() {
             "acknowledged write {key} lost"
         );
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
