@@ -535,7 +535,7 @@ impl Engine {
                 )));
             }
             if !s.enabled && !currently {
-                return Err(Error::validation("Table already has no stream enabled"));
+                return Err(Error::validation("Table already has its stream disabled"));
             }
             if s.enabled {
                 def.stream_label = Some(stream_label(now));

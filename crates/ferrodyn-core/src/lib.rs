@@ -18,9 +18,11 @@ pub mod itemcodec;
 pub mod items;
 pub mod keys;
 pub mod query;
+pub mod streams;
 pub mod table;
 pub mod tags;
 pub mod transact;
+pub mod ttl;
 mod write;
 
 use std::collections::HashMap;
@@ -43,6 +45,8 @@ pub struct EngineConfig {
     pub account: String,
     /// `Sync` for production: a write is acknowledged only once durable.
     pub durability: Durability,
+    /// Pause between two sweeps of the TTL worker (which also trims stream records).
+    pub ttl_interval: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +55,7 @@ impl Default for EngineConfig {
             region: "us-east-1".into(),
             account: "000000000000".into(),
             durability: Durability::Sync,
+            ttl_interval: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -60,6 +65,8 @@ impl Default for EngineConfig {
 pub struct Counters {
     pub items: AtomicI64,
     pub bytes: AtomicI64,
+    /// Stream sequence numbers and shards of the table.
+    pub stream: streams::StreamState,
 }
 
 /// A table as the engine holds it in memory: its definition plus live counters.
@@ -79,6 +86,10 @@ pub struct Engine {
     stripes: Arc<Vec<Mutex<()>>>,
     /// ClientRequestToken idempotency records of TransactWriteItems.
     pub(crate) tx_tokens: transact::TokenTable,
+    pub(crate) streams: streams::Registry,
+    pub(crate) ttl: ttl::TtlSpecs,
+    /// Stops the background worker (see `Engine::start_background`) when the engine is dropped.
+    stopper: ttl::Stopper,
 }
 
 pub(crate) fn storage_err(e: StorageError) -> Error {
@@ -119,10 +130,15 @@ impl Engine {
             ddl: Arc::new(Mutex::new(())),
             stripes: Arc::new((0..LOCK_STRIPES).map(|_| Mutex::new(())).collect()),
             tx_tokens: transact::TokenTable::default(),
+            streams: streams::Registry::default(),
+            ttl: ttl::TtlSpecs::default(),
+            stopper: ttl::Stopper::default(),
         };
         engine.recount()?;
         // Index builds and drops interrupted by a restart continue in the background.
         engine.resume_index_jobs()?;
+        engine.open_streams()?;
+        engine.open_ttl()?;
         Ok(engine)
     }
 

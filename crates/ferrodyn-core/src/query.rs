@@ -368,6 +368,9 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// An extra test on each visited storage key (e.g. still inside the partition / prefix).
+type KeyCheck<'a> = &'a dyn Fn(&[u8]) -> bool;
+
 /// Accumulates one page of visited entries while storage is visited in order.
 struct Page<'a> {
     target: &'a Target<'a>,
@@ -377,7 +380,7 @@ struct Page<'a> {
     bytes: usize,
     last_key: Option<Item>,
     error: Option<Error>,
-    extra_check: Option<&'a dyn Fn(&[u8]) -> bool>,
+    extra_check: Option<KeyCheck<'a>>,
 }
 
 impl<'a> Page<'a> {
@@ -405,11 +408,7 @@ impl<'a> Page<'a> {
         !full
     }
 
-    fn new(
-        target: &'a Target<'a>,
-        plan: &'a Plan,
-        check: Option<&'a dyn Fn(&[u8]) -> bool>,
-    ) -> Self {
+    fn new(target: &'a Target<'a>, plan: &'a Plan, check: Option<KeyCheck<'a>>) -> Self {
         Page {
             target,
             plan,

@@ -32,6 +32,7 @@ pub(crate) fn stage_item_change(
         None => batch.delete(&table.def.keyspace, key),
     }
     crate::index::stage(&table.def, old, new, batch);
+    crate::streams::stage(table, key, old, new, batch);
     let old_size = old.map(|i| item_size(i) as i64).unwrap_or(0);
     let new_size = new.map(|i| item_size(i) as i64).unwrap_or(0);
     StatDelta {

@@ -39,6 +39,12 @@ pub enum Error {
     ItemCollectionSizeLimitExceeded(String),
     #[error("{0}")]
     AccessDenied(String),
+    /// DynamoDB Streams: a shard iterator older than 15 minutes.
+    #[error("{0}")]
+    ExpiredIterator(String),
+    /// DynamoDB Streams: reading before the oldest retained record of a shard.
+    #[error("{0}")]
+    TrimmedDataAccess(String),
     /// A bug or an I/O failure: answered as a 500 and logged with its source.
     #[error("{0}")]
     Internal(String),

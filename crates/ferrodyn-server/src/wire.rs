@@ -64,6 +64,8 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
             format!("{DDB}ItemCollectionSizeLimitExceededException"),
             m.clone(),
         ),
+        Error::ExpiredIterator(m) => (400, format!("{DDB}ExpiredIteratorException"), m.clone()),
+        Error::TrimmedDataAccess(m) => (400, format!("{DDB}TrimmedDataAccessException"), m.clone()),
         Error::AccessDenied(m) => (
             400,
             "com.amazon.coral.service#AccessDeniedException".into(),

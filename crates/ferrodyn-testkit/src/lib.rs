@@ -35,7 +35,13 @@ impl TestServer {
             durability,
             ..EngineConfig::default()
         };
+        Self::with_config(storage, config)
+    }
+
+    /// A server on `storage` with an explicit engine configuration (e.g. a short TTL interval).
+    pub fn with_config(storage: Arc<dyn Storage>, config: EngineConfig) -> TestServer {
         let engine = Arc::new(Engine::open(storage, config).expect("open engine"));
+        engine.start_background();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

@@ -60,6 +60,9 @@ struct ServeArgs {
     /// Account id reported in ARNs.
     #[arg(long, default_value = "000000000000", env = "FERRODYN_ACCOUNT")]
     account: String,
+    /// Seconds between two sweeps for expired (TTL) items; fractions allowed.
+    #[arg(long, default_value_t = 60.0, env = "FERRODYN_TTL_INTERVAL")]
+    ttl_interval: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -91,8 +94,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region: args.region,
         account: args.account,
         durability,
+        ttl_interval: std::time::Duration::try_from_secs_f64(args.ttl_interval)
+            .context("--ttl-interval must be a non-negative number of seconds")?,
     };
     let engine = Arc::new(Engine::open(storage, config).context("opening the engine")?);
+    engine.start_background();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

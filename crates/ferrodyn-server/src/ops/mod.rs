@@ -8,9 +8,11 @@ mod batch;
 mod items;
 mod json;
 mod read;
+mod streams;
 mod tables;
 mod tags;
 mod transact;
+mod ttl;
 
 use ferrodyn_core::Engine;
 use ferrodyn_model::Error;
@@ -99,6 +101,12 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
         (Api::DynamoDb, "ListTagsOfResource") => tags::list_tags_of_resource(engine, &value)?,
         (Api::DynamoDb, "TransactWriteItems") => transact::transact_write(engine, &value)?,
         (Api::DynamoDb, "TransactGetItems") => transact::transact_get(engine, &value)?,
+        (Api::DynamoDb, "UpdateTimeToLive") => ttl::update_time_to_live(engine, &value)?,
+        (Api::DynamoDb, "DescribeTimeToLive") => ttl::describe_time_to_live(engine, &value)?,
+        (Api::Streams, "ListStreams") => streams::list_streams(engine, &value)?,
+        (Api::Streams, "DescribeStream") => streams::describe_stream(engine, &value)?,
+        (Api::Streams, "GetShardIterator") => streams::get_shard_iterator(engine, &value)?,
+        (Api::Streams, "GetRecords") => streams::get_records(engine, &value)?,
         _ => {
             return Err(Error::validation(format!(
                 "The operation {op} is not supported by this server yet"
