@@ -86,6 +86,7 @@ impl Engine {
                     WriteRequest::Put(item) => {
                         let key = key_of_item(&table.def, item)?;
                         check_size(item)?;
+                        crate::index::validate_index_keys(&table.def, item)?;
                         (key, Some(item.clone()))
                     }
                     WriteRequest::Delete(k) => (key_of_key_param(&table.def, k)?, None),

@@ -620,8 +620,11 @@ impl Engine {
             match attrs.iter().find(|x| x.name == a.name) {
                 Some(x) if x.ty != a.ty => {
                     return Err(invalid(format!(
-                        "Cannot change the type of attribute {} in AttributeDefinitions",
-                        a.name
+                        "Attributes cannot be redefined. Please check that your attribute has the same type as previously defined. Existing schema: Schema:[SchemaElement: key{{{}:{}}}] New schema: Schema:[SchemaElement: key{{{}:{}}}]",
+                        x.name,
+                        x.ty.as_str(),
+                        a.name,
+                        a.ty.as_str()
                     )))
                 }
                 Some(_) => {}
@@ -641,7 +644,9 @@ impl Engine {
                             "Subscriber limit exceeded: the number of global secondary indexes of a table cannot exceed 20".into(),
                         ));
                     }
-                    check_index_keys_defined(ix, &attrs)?;
+                    // The request itself must define the new index's keys, even when the table
+                    // already knows them (AWS checks the request's AttributeDefinitions).
+                    check_index_keys_defined(ix, new_defs)?;
                     let (h, r) = resolve_key_schema(&ix.key_schema, &attrs, "KeySchema")?;
                     let tp = gsi_throughput(def.billing_mode, ix)?;
                     let unique = uuid::Uuid::new_v4().simple().to_string();

@@ -542,9 +542,25 @@ impl Engine {
         }
         // Resume after ExclusiveStartKey.
         if let Some(esk) = &input.read.exclusive_start_key {
+            // A table without a sort key has one item per partition: nothing can follow it.
+            if input.read.index_name.is_none() && def.range_key.is_none() {
+                let shown: Vec<String> = esk
+                    .iter()
+                    .map(|(k, v)| format!("{k}=AttributeValue: {{{}}}", display_value(v)))
+                    .collect();
+                return Err(Error::validation(format!(
+                    "The provided exclusive start key is invalid: ExclusiveStartKey: {{{}}}",
+                    shown.join(", ")
+                )));
+            }
             let k = target.start_key(esk)?;
-            if !k.starts_with(&prefix) {
-                return Err(Error::validation("The provided starting key is invalid: The provided key element does not match the schema"));
+            let inside = k.starts_with(&prefix)
+                && in_bounds(&k, &lower, &upper)
+                && begins.as_ref().is_none_or(|b| k.starts_with(b));
+            if !inside {
+                return Err(Error::validation(
+                    "The provided starting key is outside query boundaries based on provided conditions",
+                ));
             }
             if input.scan_index_forward {
                 lower = tighter_lower(lower, Bound::Excluded(k));

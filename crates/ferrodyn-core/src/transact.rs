@@ -431,6 +431,7 @@ impl Engine {
         match &p.change {
             Change::Put(item) => {
                 check_size(item)?;
+                crate::index::validate_index_keys(def, item)?;
             }
             Change::Update(u) => {
                 for name in u.top_level_attributes() {
@@ -639,6 +640,7 @@ impl Engine {
                         "Item size to update has exceeded the maximum allowed size",
                     ));
                 }
+                crate::index::validate_index_keys(&p.table.def, &new)?;
                 Ok(Some(Some(new)))
             }
         }

@@ -101,26 +101,44 @@ fn indexes(v: Option<&Value>) -> Option<Vec<IndexInput>> {
     Some(a.iter().map(index_input).collect())
 }
 
-fn gsi_updates(v: &Value) -> Option<Vec<GsiUpdate>> {
-    let a = present(v, "GlobalSecondaryIndexUpdates")?.as_array()?;
-    Some(
-        a.iter()
-            .filter_map(|u| {
-                if let Some(c) = present(u, "Create") {
-                    Some(GsiUpdate::Create(index_input(c)))
-                } else if let Some(d) = present(u, "Delete") {
-                    Some(GsiUpdate::Delete {
-                        name: string_field(d, "IndexName").unwrap_or_default(),
-                    })
-                } else {
-                    present(u, "Update").map(|x| GsiUpdate::Update {
-                        name: string_field(x, "IndexName").unwrap_or_default(),
-                        provisioned: throughput(x.get("ProvisionedThroughput")),
-                    })
-                }
-            })
-            .collect(),
-    )
+/// Each element must name exactly one of Create, Update or Delete.
+fn gsi_updates(v: &Value) -> Result<Option<Vec<GsiUpdate>>, Error> {
+    let Some(a) = present(v, "GlobalSecondaryIndexUpdates").and_then(Value::as_array) else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(a.len());
+    for u in a {
+        let ops = [
+            present(u, "Create"),
+            present(u, "Update"),
+            present(u, "Delete"),
+        ];
+        match ops.iter().filter(|o| o.is_some()).count() {
+            0 => {
+                return Err(Error::validation(
+                    "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Update or GlobalSecondaryIndexUpdate.Delete must be specified",
+                ))
+            }
+            1 => {}
+            _ => {
+                return Err(Error::validation(
+                    "One or more parameter values were invalid: Only one of GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Update or GlobalSecondaryIndexUpdate.Delete can be specified",
+                ))
+            }
+        }
+        out.push(match ops {
+            [Some(c), _, _] => GsiUpdate::Create(index_input(c)),
+            [_, Some(x), _] => GsiUpdate::Update {
+                name: string_field(x, "IndexName").unwrap_or_default(),
+                provisioned: throughput(x.get("ProvisionedThroughput")),
+            },
+            [_, _, Some(d)] => GsiUpdate::Delete {
+                name: string_field(d, "IndexName").unwrap_or_default(),
+            },
+            _ => continue,
+        });
+    }
+    Ok(Some(out))
 }
 
 pub fn create_table(engine: &Engine, v: &Value) -> Result<Value, Error> {
@@ -188,7 +206,7 @@ pub fn update_table(engine: &Engine, v: &Value) -> Result<Value, Error> {
         deletion_protection: bool_field(v, "DeletionProtectionEnabled"),
         table_class: string_field(v, "TableClass"),
         stream: stream_spec(v),
-        gsi_updates: gsi_updates(v),
+        gsi_updates: gsi_updates(v)?,
     };
     let desc = engine.update_table(input)?;
     Ok(json!({ "TableDescription": description_json(&desc) }))
