@@ -13,7 +13,9 @@ use ferrodyn_model::size::item_size;
 use ferrodyn_model::{Error, Item};
 use ferrodyn_storage::WriteBatch;
 
-use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
+use crate::capacity::{
+    read_units, write_units, ConsumedCapacity, IndexUnits, ReturnConsumedCapacity,
+};
 use crate::items::check_size;
 use crate::keys::{key_of_item, key_of_key_param};
 use crate::{storage_err, write, Engine, Table};
@@ -108,11 +110,11 @@ impl Engine {
         );
         let mut batch = WriteBatch::default();
         let mut deltas = Vec::with_capacity(planned.len());
-        let mut units: Vec<(String, f64)> = Vec::new();
+        let mut units: Vec<(String, f64, Vec<IndexUnits>)> = Vec::new();
         for p in &planned {
             let old = self.read_item(&p.table.def, &p.key)?;
             if old.is_none() && p.new.is_none() {
-                add_units(&mut units, &p.table.def.name, 1.0);
+                add_units(&mut units, &p.table.def.name, 1.0, Vec::new());
                 continue;
             }
             let size = old
@@ -120,7 +122,17 @@ impl Engine {
                 .map(item_size)
                 .unwrap_or(0)
                 .max(p.new.as_ref().map(item_size).unwrap_or(0));
-            add_units(&mut units, &p.table.def.name, write_units(size));
+            let index_units = if input.return_consumed == ReturnConsumedCapacity::None {
+                Vec::new()
+            } else {
+                crate::index::write_units(&p.table.def, old.as_ref(), p.new.as_ref())
+            };
+            add_units(
+                &mut units,
+                &p.table.def.name,
+                write_units(size),
+                index_units,
+            );
             deltas.push((
                 p.table.clone(),
                 write::stage_item_change(
@@ -143,7 +155,9 @@ impl Engine {
         Ok(BatchWriteOutput {
             consumed: units
                 .into_iter()
-                .filter_map(|(t, u)| ConsumedCapacity::write(input.return_consumed, &t, u))
+                .filter_map(|(t, u, ix)| {
+                    ConsumedCapacity::with_indexes(input.return_consumed, &t, Some(u), &ix)
+                })
                 .collect(),
         })
     }
@@ -240,9 +254,25 @@ impl Engine {
     }
 }
 
-fn add_units(acc: &mut Vec<(String, f64)>, table: &str, u: f64) {
-    match acc.iter_mut().find(|(t, _)| t == table) {
-        Some((_, x)) => *x += u,
-        None => acc.push((table.to_string(), u)),
+fn add_units(
+    acc: &mut Vec<(String, f64, Vec<IndexUnits>)>,
+    table: &str,
+    u: f64,
+    ix: Vec<IndexUnits>,
+) {
+    let slot = match acc.iter().position(|(t, _, _)| t == table) {
+        Some(i) => &mut acc[i],
+        None => {
+            acc.push((table.to_string(), 0.0, Vec::new()));
+            let last = acc.len() - 1;
+            &mut acc[last]
+        }
+    };
+    slot.1 += u;
+    for i in ix {
+        match slot.2.iter_mut().find(|x| x.index == i.index) {
+            Some(x) => x.units += i.units,
+            None => slot.2.push(i),
+        }
     }
 }

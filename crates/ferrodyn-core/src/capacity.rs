@@ -13,14 +13,26 @@ pub enum ReturnConsumedCapacity {
 }
 
 /// What a response reports in `ConsumedCapacity`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConsumedCapacity {
     pub table_name: String,
+    /// Total: the table's share plus every index's.
     pub capacity_units: f64,
     pub read_capacity_units: Option<f64>,
     pub write_capacity_units: Option<f64>,
-    /// Set with INDEXES: the table's own share.
+    /// Set with INDEXES when the table itself was read or written.
     pub table_units: Option<f64>,
+    /// With INDEXES: per global / local secondary index touched, its share.
+    pub global_indexes: Vec<(String, f64)>,
+    pub local_indexes: Vec<(String, f64)>,
+}
+
+/// One secondary index's share of an operation's capacity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexUnits {
+    pub index: String,
+    pub global: bool,
+    pub units: f64,
 }
 
 pub fn read_units(bytes: usize, consistent: bool) -> f64 {
@@ -38,38 +50,65 @@ pub fn write_units(bytes: usize) -> f64 {
 
 impl ConsumedCapacity {
     pub fn read(mode: ReturnConsumedCapacity, table: &str, units: f64) -> Option<ConsumedCapacity> {
-        Self::make(mode, table, units, true)
+        Self::with_indexes(mode, table, Some(units), &[])
     }
+
     pub fn write(
         mode: ReturnConsumedCapacity,
         table: &str,
         units: f64,
     ) -> Option<ConsumedCapacity> {
-        Self::make(mode, table, units, false)
+        Self::with_indexes(mode, table, Some(units), &[])
     }
-    fn make(
+
+    /// A read served by a secondary index alone (Query/Scan with IndexName).
+    pub fn index_read(
         mode: ReturnConsumedCapacity,
         table: &str,
+        index: &str,
+        global: bool,
         units: f64,
-        read: bool,
     ) -> Option<ConsumedCapacity> {
-        let _ = read;
+        let share = IndexUnits {
+            index: index.to_string(),
+            global,
+            units,
+        };
+        Self::with_indexes(mode, table, None, std::slice::from_ref(&share))
+    }
+
+    /// The table's share (if it was touched) plus the shares of the indexes touched. TOTAL
+    /// reports only the sum; INDEXES also breaks it down.
+    pub fn with_indexes(
+        mode: ReturnConsumedCapacity,
+        table: &str,
+        table_units: Option<f64>,
+        indexes: &[IndexUnits],
+    ) -> Option<ConsumedCapacity> {
+        let total = table_units.unwrap_or(0.0) + indexes.iter().map(|i| i.units).sum::<f64>();
+        let base = ConsumedCapacity {
+            table_name: table.to_string(),
+            capacity_units: total,
+            ..Default::default()
+        };
         match mode {
             ReturnConsumedCapacity::None => None,
-            ReturnConsumedCapacity::Total => Some(ConsumedCapacity {
-                table_name: table.to_string(),
-                capacity_units: units,
-                read_capacity_units: None,
-                write_capacity_units: None,
-                table_units: None,
-            }),
-            ReturnConsumedCapacity::Indexes => Some(ConsumedCapacity {
-                table_name: table.to_string(),
-                capacity_units: units,
-                read_capacity_units: None,
-                write_capacity_units: None,
-                table_units: Some(units),
-            }),
+            ReturnConsumedCapacity::Total => Some(base),
+            ReturnConsumedCapacity::Indexes => {
+                let pick = |global: bool| {
+                    indexes
+                        .iter()
+                        .filter(|i| i.global == global)
+                        .map(|i| (i.index.clone(), i.units))
+                        .collect::<Vec<_>>()
+                };
+                Some(ConsumedCapacity {
+                    table_units,
+                    global_indexes: pick(true),
+                    local_indexes: pick(false),
+                    ..base
+                })
+            }
         }
     }
 }

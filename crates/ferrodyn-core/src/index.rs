@@ -456,3 +456,45 @@ impl Engine {
         Ok(())
     }
 }
+
+/// Each secondary index's share of the write capacity of an item change, as DynamoDB charges
+/// it: removing an entry and writing an entry each cost that entry's write units; an index the
+/// change does not touch costs nothing and is not reported.
+pub(crate) fn write_units(
+    def: &TableDef,
+    old: Option<&Item>,
+    new: Option<&Item>,
+) -> Vec<crate::capacity::IndexUnits> {
+    use crate::capacity::{write_units as units_of, IndexUnits};
+    let size = |ix: &IndexDef, item: &Item| {
+        units_of(ferrodyn_model::size::item_size(&projected(def, ix, item)))
+    };
+    let mut out = Vec::new();
+    for ix in maintained(def) {
+        let old_key = old.and_then(|o| entry_key(def, ix, o));
+        let new_key = new.and_then(|n| entry_key(def, ix, n));
+        let units = match (old_key, new_key, old, new) {
+            (Some(a), Some(b), _, Some(n)) if a == b => size(ix, n),
+            (ok, nk, o, n) => {
+                let removed = match (ok, o) {
+                    (Some(_), Some(o)) => size(ix, o),
+                    _ => 0.0,
+                };
+                let written = match (nk, n) {
+                    (Some(_), Some(n)) => size(ix, n),
+                    _ => 0.0,
+                };
+                removed + written
+            }
+        };
+        if units > 0.0 {
+            let global = def.global_indexes.iter().any(|g| g.name == ix.name);
+            out.push(IndexUnits {
+                index: ix.name.clone(),
+                global,
+                units,
+            });
+        }
+    }
+    out
+}

@@ -193,6 +193,21 @@ fn condition_from(
     Ok(None)
 }
 
+/// Write capacity of one item change: the table's units plus every touched index's share.
+pub(crate) fn write_capacity(
+    mode: ReturnConsumedCapacity,
+    def: &TableDef,
+    table_units: f64,
+    old: Option<&Item>,
+    new: Option<&Item>,
+) -> Option<ConsumedCapacity> {
+    if mode == ReturnConsumedCapacity::None {
+        return None;
+    }
+    let indexes = crate::index::write_units(def, old, new);
+    ConsumedCapacity::with_indexes(mode, &def.name, Some(table_units), &indexes)
+}
+
 /// AttributesToGet may not name an attribute twice.
 pub(crate) fn check_attributes_to_get(names: &[String]) -> Result<(), Error> {
     let mut seen = std::collections::HashSet::new();
@@ -296,10 +311,12 @@ impl Engine {
         self.commit_item(&table, &key, old.as_ref(), Some(&input.item))?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         Ok(WriteOutput {
-            consumed: ConsumedCapacity::write(
+            consumed: write_capacity(
                 input.return_consumed,
-                &def.name,
+                def,
                 write_units(old_size.max(new_size)),
+                old.as_ref(),
+                Some(&input.item),
             ),
             item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.item),
             attributes: match input.return_values {
@@ -375,10 +392,12 @@ impl Engine {
         }
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         Ok(WriteOutput {
-            consumed: ConsumedCapacity::write(
+            consumed: write_capacity(
                 input.return_consumed,
-                &def.name,
+                def,
                 write_units(old_size),
+                old.as_ref(),
+                None,
             ),
             item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.key),
             attributes: match input.return_values {
@@ -454,7 +473,8 @@ impl Engine {
         // paths that cannot exist in it (DynamoDB silently ignores `REMOVE x.y` there).
         let only_removes = update.as_ref().is_some_and(Update::only_removes);
         let mut new = old.clone().unwrap_or_else(|| input.key.clone());
-        if old.is_some() || !only_removes {
+        let written = old.is_some() || !only_removes;
+        if written {
             if let Some(u) = &update {
                 u.apply(&mut new)?;
             }
@@ -481,10 +501,12 @@ impl Engine {
             ReturnValues::UpdatedNew => Some(ferrodyn_expr::project(&new, &paths)),
         };
         Ok(WriteOutput {
-            consumed: ConsumedCapacity::write(
+            consumed: write_capacity(
                 input.return_consumed,
-                &def.name,
+                def,
                 write_units(old_size.max(new_size)),
+                old.as_ref(),
+                written.then_some(&new),
             ),
             item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.key),
             attributes: attributes.filter(|a| !a.is_empty()),

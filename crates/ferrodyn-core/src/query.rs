@@ -704,7 +704,16 @@ impl Engine {
             count,
             scanned_count: page.scanned,
             last_evaluated_key: page.last_key,
-            consumed: ConsumedCapacity::read(r.return_consumed, &def.name, units),
+            consumed: match r.index_name.as_deref().and_then(|n| def.index(n)) {
+                Some((ix, global)) => ConsumedCapacity::index_read(
+                    r.return_consumed,
+                    &def.name,
+                    &ix.name,
+                    global,
+                    units,
+                ),
+                None => ConsumedCapacity::read(r.return_consumed, &def.name, units),
+            },
         })
     }
 }

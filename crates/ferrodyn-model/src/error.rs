@@ -39,6 +39,9 @@ pub enum Error {
     ItemCollectionSizeLimitExceeded(String),
     #[error("{0}")]
     AccessDenied(String),
+    /// The backup APIs' name for a missing table.
+    #[error("{0}")]
+    TableNotFound(String),
     /// DynamoDB Streams: a shard iterator older than 15 minutes.
     #[error("{0}")]
     ExpiredIterator(String),

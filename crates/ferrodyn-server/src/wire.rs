@@ -66,6 +66,7 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
         ),
         Error::ExpiredIterator(m) => (400, format!("{DDB}ExpiredIteratorException"), m.clone()),
         Error::TrimmedDataAccess(m) => (400, format!("{DDB}TrimmedDataAccessException"), m.clone()),
+        Error::TableNotFound(m) => (400, format!("{DDB}TableNotFoundException"), m.clone()),
         Error::AccessDenied(m) => (
             400,
             "com.amazon.coral.service#AccessDeniedException".into(),

@@ -76,6 +76,22 @@ pub fn consumed_json(c: &ConsumedCapacity) -> Value {
         tm.insert("CapacityUnits".into(), num(t));
         m.insert("Table".into(), Value::Object(tm));
     }
+    for (member, list) in [
+        ("GlobalSecondaryIndexes", &c.global_indexes),
+        ("LocalSecondaryIndexes", &c.local_indexes),
+    ] {
+        if !list.is_empty() {
+            let per: Map<String, Value> = list
+                .iter()
+                .map(|(name, u)| {
+                    let mut im = Map::new();
+                    im.insert("CapacityUnits".into(), num(*u));
+                    (name.clone(), Value::Object(im))
+                })
+                .collect();
+            m.insert(member.into(), Value::Object(per));
+        }
+    }
     Value::Object(m)
 }
 

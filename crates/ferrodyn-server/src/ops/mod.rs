@@ -91,6 +91,9 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
         (Api::DynamoDb, "UpdateTable") => tables::update_table(engine, &value)?,
         (Api::DynamoDb, "DescribeEndpoints") => tables::describe_endpoints(engine)?,
         (Api::DynamoDb, "DescribeLimits") => tables::describe_limits()?,
+        (Api::DynamoDb, "DescribeContinuousBackups") => {
+            tables::describe_continuous_backups(engine, &value)?
+        }
         (Api::DynamoDb, "PutItem") => items::put_item(engine, &value)?,
         (Api::DynamoDb, "DeleteItem") => items::delete_item(engine, &value)?,
         (Api::DynamoDb, "UpdateItem") => items::update_item(engine, &value)?,
