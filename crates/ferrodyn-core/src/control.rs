@@ -327,7 +327,7 @@ impl Engine {
         self.persist_def(&def)?;
         let table = Arc::new(Table {
             def,
-            counters: Arc::new(Counters::default()),
+            counters: Arc::new(Counters::new(&self.config)),
         });
         self.tables
             .write()

@@ -47,6 +47,8 @@ pub struct EngineConfig {
     pub durability: Durability,
     /// Pause between two sweeps of the TTL worker (which also trims stream records).
     pub ttl_interval: std::time::Duration,
+    /// Records after which a stream shard is closed and succeeded by a child shard.
+    pub stream_shard_records: u64,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +58,7 @@ impl Default for EngineConfig {
             account: "000000000000".into(),
             durability: Durability::Sync,
             ttl_interval: std::time::Duration::from_secs(60),
+            stream_shard_records: 100_000,
         }
     }
 }
@@ -67,6 +70,15 @@ pub struct Counters {
     pub bytes: AtomicI64,
     /// Stream sequence numbers and shards of the table.
     pub stream: streams::StreamState,
+}
+
+impl Counters {
+    pub fn new(config: &EngineConfig) -> Counters {
+        Counters {
+            stream: streams::StreamState::with_shard_records(config.stream_shard_records),
+            ..Counters::default()
+        }
+    }
 }
 
 /// A table as the engine holds it in memory: its definition plus live counters.
@@ -119,7 +131,7 @@ impl Engine {
                 .map_err(|e| Error::internal(format!("catalog record: {e}")))?;
             let table = Table {
                 def,
-                counters: Arc::new(Counters::default()),
+                counters: Arc::new(Counters::new(&config)),
             };
             tables.insert(table.def.name.clone(), Arc::new(table));
         }

@@ -68,6 +68,15 @@ pub struct StreamState {
     inner: Mutex<StateInner>,
 }
 
+impl StreamState {
+    /// A state whose shards close after `roll_records` records (and after [`ROLL_SECS`]).
+    pub fn with_shard_records(roll_records: u64) -> StreamState {
+        let st = StreamState::default();
+        st.inner.lock().roll_records = roll_records;
+        st
+    }
+}
+
 #[derive(Debug, Default)]
 struct StateInner {
     /// The stream whose lanes are described below.
@@ -77,6 +86,8 @@ struct StateInner {
     lanes: [Option<Lane>; LANES],
     /// Staged but possibly uncommitted sequence numbers, with the storage key of their item.
     in_flight: BTreeMap<u64, Vec<u8>>,
+    /// Records after which a shard is closed (0: the default, [`ROLL_RECORDS`]).
+    roll_records: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -359,7 +370,14 @@ pub(crate) fn stage(
     let seq = st.allocate(now);
     let roll = match &st.lanes[lane as usize] {
         None => true,
-        Some(l) => l.count >= ROLL_RECORDS || now - l.opened >= ROLL_SECS,
+        Some(l) => {
+            let limit = if st.roll_records == 0 {
+                ROLL_RECORDS
+            } else {
+                st.roll_records
+            };
+            l.count >= limit || now - l.opened >= ROLL_SECS
+        }
     };
     if roll {
         let parent = st.lanes[lane as usize]

@@ -96,6 +96,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         durability,
         ttl_interval: std::time::Duration::try_from_secs_f64(args.ttl_interval)
             .context("--ttl-interval must be a non-negative number of seconds")?,
+        ..EngineConfig::default()
     };
     let engine = Arc::new(Engine::open(storage, config).context("opening the engine")?);
     engine.start_background();
