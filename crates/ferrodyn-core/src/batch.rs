@@ -113,6 +113,7 @@ impl Engine {
         let mut units: Vec<(String, f64, Vec<IndexUnits>)> = Vec::new();
         for p in &planned {
             let old = self.read_item(&p.table.def, &p.key)?;
+            crate::collections::check(&p.table, old.as_ref(), p.new.as_ref())?;
             if old.is_none() && p.new.is_none() {
                 add_units(&mut units, &p.table.def.name, 1.0, Vec::new());
                 continue;

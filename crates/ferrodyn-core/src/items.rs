@@ -97,6 +97,8 @@ pub struct WriteOutput {
     pub consumed: Option<ConsumedCapacity>,
     /// ItemCollectionMetrics (only for tables with local secondary indexes).
     pub item_collection_key: Option<Item>,
+    /// SizeEstimateRangeGB of that item collection.
+    pub item_collection_size_gb: (f64, f64),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -308,6 +310,7 @@ impl Engine {
                 });
             }
         }
+        crate::collections::check(&table, old.as_ref(), Some(&input.item))?;
         self.commit_item(&table, &key, old.as_ref(), Some(&input.item))?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         Ok(WriteOutput {
@@ -319,6 +322,7 @@ impl Engine {
                 Some(&input.item),
             ),
             item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.item),
+            item_collection_size_gb: crate::collections::size_estimate_gb(&table, &input.item),
             attributes: match input.return_values {
                 ReturnValues::AllOld => old,
                 _ => None,
@@ -400,6 +404,7 @@ impl Engine {
                 None,
             ),
             item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.key),
+            item_collection_size_gb: crate::collections::size_estimate_gb(&table, &input.key),
             attributes: match input.return_values {
                 ReturnValues::AllOld => old,
                 _ => None,
@@ -485,6 +490,7 @@ impl Engine {
                 ));
             }
             crate::index::validate_index_keys(def, &new)?;
+            crate::collections::check(&table, old.as_ref(), Some(&new))?;
             self.commit_item(&table, &key, old.as_ref(), Some(&new))?;
         }
         let new_size = item_size(&new);
@@ -509,6 +515,7 @@ impl Engine {
                 written.then_some(&new),
             ),
             item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.key),
+            item_collection_size_gb: crate::collections::size_estimate_gb(&table, &input.key),
             attributes: attributes.filter(|a| !a.is_empty()),
         })
     }

@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod capacity;
+pub mod collections;
 pub mod control;
 pub mod index;
 pub mod itemcodec;
@@ -49,6 +50,8 @@ pub struct EngineConfig {
     pub ttl_interval: std::time::Duration,
     /// Records after which a stream shard is closed and succeeded by a child shard.
     pub stream_shard_records: u64,
+    /// Size limit of one item collection (tables with LSIs) in bytes; DynamoDB's is 10 GB.
+    pub item_collection_limit: u64,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +62,7 @@ impl Default for EngineConfig {
             durability: Durability::Sync,
             ttl_interval: std::time::Duration::from_secs(60),
             stream_shard_records: 100_000,
+            item_collection_limit: collections::MAX_COLLECTION_BYTES,
         }
     }
 }
@@ -70,13 +74,26 @@ pub struct Counters {
     pub bytes: AtomicI64,
     /// Stream sequence numbers and shards of the table.
     pub stream: streams::StreamState,
+    /// Item collection sizes by partition prefix (tables with local secondary indexes).
+    pub collections: Mutex<HashMap<Vec<u8>, i64>>,
+    /// Limit of one item collection in bytes (0: DynamoDB's 10 GB).
+    collection_limit: u64,
 }
 
 impl Counters {
     pub fn new(config: &EngineConfig) -> Counters {
         Counters {
             stream: streams::StreamState::with_shard_records(config.stream_shard_records),
+            collection_limit: config.item_collection_limit,
             ..Counters::default()
+        }
+    }
+
+    pub fn collection_limit(&self) -> u64 {
+        if self.collection_limit == 0 {
+            collections::MAX_COLLECTION_BYTES
+        } else {
+            self.collection_limit
         }
     }
 }
@@ -170,6 +187,10 @@ impl Engine {
                         n += 1;
                         if let Ok(item) = itemcodec::decode_item(v) {
                             bytes += ferrodyn_model::size::item_size(&item) as i64;
+                            if let Some((key, size)) = collections::delta(&t.def, None, Some(&item))
+                            {
+                                *t.counters.collections.lock().entry(key).or_insert(0) += size;
+                            }
                         }
                         true
                     },

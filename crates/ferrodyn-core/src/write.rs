@@ -13,10 +13,12 @@ use ferrodyn_storage::WriteBatch;
 use crate::{itemcodec, Table};
 
 /// One staged item change, for statistics once the batch is durable.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct StatDelta {
     pub items: i64,
     pub bytes: i64,
+    /// Change of an item collection's size (tables with local secondary indexes).
+    pub collection: Option<(Vec<u8>, i64)>,
 }
 
 /// Stages the change of one item from `old` to `new` (`None` = absent) into `batch`.
@@ -38,6 +40,7 @@ pub(crate) fn stage_item_change(
     StatDelta {
         items: i64::from(new.is_some()) - i64::from(old.is_some()),
         bytes: new_size - old_size,
+        collection: crate::collections::delta(&table.def, old, new),
     }
 }
 
@@ -45,4 +48,12 @@ pub(crate) fn stage_item_change(
 pub(crate) fn apply_stats(table: &Table, d: StatDelta) {
     table.counters.items.fetch_add(d.items, Ordering::Relaxed);
     table.counters.bytes.fetch_add(d.bytes, Ordering::Relaxed);
+    if let Some((key, size)) = d.collection {
+        let mut map = table.counters.collections.lock();
+        let slot = map.entry(key).or_insert(0);
+        *slot += size;
+        if *slot <= 0 {
+            map.retain(|_, v| *v > 0);
+        }
+    }
 }

@@ -100,7 +100,10 @@ fn write_output(out: WriteOutput) -> Value {
     if let Some(k) = &out.item_collection_key {
         m.insert(
             "ItemCollectionMetrics".into(),
-            serde_json::json!({ "ItemCollectionKey": codec::encode_item(k), "SizeEstimateRangeGB": [0.0, 1.0] }),
+            serde_json::json!({
+                "ItemCollectionKey": codec::encode_item(k),
+                "SizeEstimateRangeGB": [out.item_collection_size_gb.0, out.item_collection_size_gb.1]
+            }),
         );
     }
     Value::Object(m)
