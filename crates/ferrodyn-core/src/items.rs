@@ -195,6 +195,48 @@ fn condition_from(
     Ok(None)
 }
 
+/// Fails with ConditionalCheckFailed (carrying the old item when asked) unless `cond` holds for
+/// the current item (a missing item is evaluated as an empty one).
+pub(crate) fn check_condition(
+    cond: Option<&Condition>,
+    old: Option<&Item>,
+    return_old: bool,
+) -> Result<(), Error> {
+    let Some(c) = cond else { return Ok(()) };
+    let empty = Item::new();
+    if c.eval(old.unwrap_or(&empty))? {
+        return Ok(());
+    }
+    Err(Error::ConditionalCheckFailed {
+        item: if return_old { old.cloned() } else { None },
+    })
+}
+
+/// The parameter rules shared by PutItem and DeleteItem: legacy and expression conditions don't
+/// mix, placeholders need an expression, and ReturnValues is NONE or ALL_OLD.
+fn check_conditional_write_params(
+    legacy: bool,
+    expression: bool,
+    params: &ExprParams,
+    return_values: ReturnValues,
+) -> Result<(), Error> {
+    let usage = Usage {
+        legacy: if legacy { vec!["Expected"] } else { Vec::new() },
+        expressions: if expression {
+            vec!["ConditionExpression"]
+        } else {
+            Vec::new()
+        },
+        params,
+    };
+    usage.check()?;
+    usage.check_placeholders_need(&["ConditionExpression"])?;
+    if !matches!(return_values, ReturnValues::None | ReturnValues::AllOld) {
+        return Err(Error::validation("Return values set to invalid value"));
+    }
+    Ok(())
+}
+
 /// Write capacity of one item change: the table's units plus every touched index's share.
 pub(crate) fn write_capacity(
     mode: ReturnConsumedCapacity,
@@ -259,29 +301,12 @@ impl Engine {
     }
 
     pub fn put_item(&self, input: PutItemInput) -> Result<WriteOutput, Error> {
-        let usage = Usage {
-            legacy: input
-                .expected
-                .as_ref()
-                .map(|_| "Expected")
-                .into_iter()
-                .collect(),
-            expressions: input
-                .condition_expression
-                .as_ref()
-                .map(|_| "ConditionExpression")
-                .into_iter()
-                .collect(),
-            params: &input.params,
-        };
-        usage.check()?;
-        usage.check_placeholders_need(&["ConditionExpression"])?;
-        if !matches!(
+        check_conditional_write_params(
+            input.expected.is_some(),
+            input.condition_expression.is_some(),
+            &input.params,
             input.return_values,
-            ReturnValues::None | ReturnValues::AllOld
-        ) {
-            return Err(Error::validation("Return values set to invalid value"));
-        }
+        )?;
         let table = self.table(&input.table)?;
         let def = &table.def;
         let key = key_of_item(def, &input.item)?;
@@ -298,18 +323,11 @@ impl Engine {
 
         let _guard = self.lock_item(&def.id, &key);
         let old = self.read_item(def, &key)?;
-        if let Some(c) = &cond {
-            let empty = Item::new();
-            if !c.eval(old.as_ref().unwrap_or(&empty))? {
-                return Err(Error::ConditionalCheckFailed {
-                    item: if input.return_old_on_condition_failure {
-                        old
-                    } else {
-                        None
-                    },
-                });
-            }
-        }
+        check_condition(
+            cond.as_ref(),
+            old.as_ref(),
+            input.return_old_on_condition_failure,
+        )?;
         crate::collections::check(&table, old.as_ref(), Some(&input.item))?;
         self.commit_item(&table, &key, old.as_ref(), Some(&input.item))?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
@@ -342,29 +360,12 @@ impl Engine {
     }
 
     pub fn delete_item(&self, input: DeleteItemInput) -> Result<WriteOutput, Error> {
-        let usage = Usage {
-            legacy: input
-                .expected
-                .as_ref()
-                .map(|_| "Expected")
-                .into_iter()
-                .collect(),
-            expressions: input
-                .condition_expression
-                .as_ref()
-                .map(|_| "ConditionExpression")
-                .into_iter()
-                .collect(),
-            params: &input.params,
-        };
-        usage.check()?;
-        usage.check_placeholders_need(&["ConditionExpression"])?;
-        if !matches!(
+        check_conditional_write_params(
+            input.expected.is_some(),
+            input.condition_expression.is_some(),
+            &input.params,
             input.return_values,
-            ReturnValues::None | ReturnValues::AllOld
-        ) {
-            return Err(Error::validation("Return values set to invalid value"));
-        }
+        )?;
         let table = self.table(&input.table)?;
         let def = &table.def;
         let key = key_of_key_param(def, &input.key)?;
@@ -379,18 +380,11 @@ impl Engine {
 
         let _guard = self.lock_item(&def.id, &key);
         let old = self.read_item(def, &key)?;
-        if let Some(c) = &cond {
-            let empty = Item::new();
-            if !c.eval(old.as_ref().unwrap_or(&empty))? {
-                return Err(Error::ConditionalCheckFailed {
-                    item: if input.return_old_on_condition_failure {
-                        old
-                    } else {
-                        None
-                    },
-                });
-            }
-        }
+        check_condition(
+            cond.as_ref(),
+            old.as_ref(),
+            input.return_old_on_condition_failure,
+        )?;
         if old.is_some() {
             self.commit_item(&table, &key, old.as_ref(), None)?;
         }
@@ -462,18 +456,11 @@ impl Engine {
 
         let _guard = self.lock_item(&def.id, &key);
         let old = self.read_item(def, &key)?;
-        if let Some(c) = &cond {
-            let empty = Item::new();
-            if !c.eval(old.as_ref().unwrap_or(&empty))? {
-                return Err(Error::ConditionalCheckFailed {
-                    item: if input.return_old_on_condition_failure {
-                        old
-                    } else {
-                        None
-                    },
-                });
-            }
-        }
+        check_condition(
+            cond.as_ref(),
+            old.as_ref(),
+            input.return_old_on_condition_failure,
+        )?;
         // An update that only removes attributes neither creates a missing item nor fails on
         // paths that cannot exist in it (DynamoDB silently ignores `REMOVE x.y` there).
         let only_removes = update.as_ref().is_some_and(Update::only_removes);

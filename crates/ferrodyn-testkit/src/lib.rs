@@ -165,3 +165,90 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// The real `ferrodyn` binary running as a child process on durable storage, for crash tests.
+/// The process is killed (SIGKILL) when this value is dropped, so a failing test never leaves it
+/// running.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Starts `binary serve --port 0 --data-dir dir` and waits for its listening line.
+    pub fn start(binary: &Path, dir: &Path) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(binary)
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(dir)
+            .env("FERRODYN_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ferrodyn");
+        let stdout = child.stdout.take().expect("child stdout");
+        let mut proc = ServerProcess {
+            child,
+            url: String::new(),
+        };
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("listen line");
+        proc.url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("listen line")
+            .to_string();
+        proc
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// One raw request with a well-formed Authorization header; `target` is the full X-Amz-Target.
+pub fn call(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    target: &str,
+    body: String,
+) -> Result<(u16, String), reqwest::Error> {
+    let r = client
+        .post(url)
+        .header("x-amz-target", target)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=k/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body)
+        .send()?;
+    let status = r.status().as_u16();
+    Ok((status, r.text()?))
+}
+
+/// CRC-32 (IEEE), computed bit by bit, independent of the server's implementation.
+pub fn crc32(b: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &byte in b {
+        crc ^= byte as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}

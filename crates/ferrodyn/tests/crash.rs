@@ -1,39 +1,15 @@
 //! Crash safety: kill -9 the real server binary during concurrent durable writes, restart it on
 //! the same directory, and check that every acknowledged write is present.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Kills the server process when dropped, so a failing assertion never leaves it running.
-struct Server(Child);
+use ferrodyn_testkit::ServerProcess;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &std::path::Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodyn"))
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(dir)
-        .env("FERRODYN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ferrodyn");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listen line")
-        .to_string();
-    (Server(child), url)
+fn start(dir: &std::path::Path) -> (ServerProcess, String) {
+    let proc = ServerProcess::start(std::path::Path::new(env!("CARGO_BIN_EXE_ferrodyn")), dir);
+    let url = proc.url.clone();
+    (proc, url)
 }
 
 fn call(
@@ -42,15 +18,7 @@ fn call(
     op: &str,
     body: String,
 ) -> Result<(u16, String), reqwest::Error> {
-    let r = client
-        .post(url)
-        .header("x-amz-target", format!("DynamoDB_20120810.{op}"))
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("authorization", "AWS4-HMAC-SHA256 Credential=k/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
-        .body(body)
-        .send()?;
-    let status = r.status().as_u16();
-    Ok((status, r.text()?))
+    ferrodyn_testkit::call(client, url, &format!("DynamoDB_20120810.{op}"), body)
 }
 
 #[test]
@@ -89,8 +57,7 @@ fn acknowledged_writes_survive_kill_9() {
         })
         .collect();
     std::thread::sleep(deadline - Instant::now());
-    child.0.kill().unwrap(); // SIGKILL
-    child.0.wait().unwrap();
+    child.kill9();
     for w in workers {
         w.join().unwrap();
     }

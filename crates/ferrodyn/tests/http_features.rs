@@ -100,7 +100,11 @@ fn large_responses_are_compressed_when_accepted() {
             .parse()
             .unwrap();
         let raw = r.bytes().unwrap();
-        assert_eq!(crc, crc32(&raw), "the checksum covers the bytes sent");
+        assert_eq!(
+            crc,
+            ferrodyn_testkit::crc32(&raw),
+            "the checksum covers the bytes sent"
+        );
         let mut text = String::new();
         if enc == "gzip" {
             flate2::read::GzDecoder::new(&raw[..])
@@ -116,21 +120,6 @@ fn large_responses_are_compressed_when_accepted() {
     }
     let r = post(&server, "GetItem", get, &[("accept-encoding", "gzip;q=0")]);
     assert!(r.headers().get("content-encoding").is_none());
-}
-
-fn crc32(b: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &byte in b {
-        crc ^= byte as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 #[test]

@@ -2,8 +2,6 @@
 //! streams, and (with the real binary) exactly one record per acknowledged write after kill -9.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -383,51 +381,16 @@ fn disabled_stream_stays_readable_and_closed() {
 
 // ---- crash test with the real binary --------------------------------------------------------
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn start(dir: &std::path::Path) -> (ferrodyn_testkit::ServerProcess, String) {
+    let proc = ferrodyn_testkit::ServerProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_ferrodyn")),
+        dir,
+    );
+    let url = proc.url.clone();
+    (proc, url)
 }
 
-fn start(dir: &std::path::Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodyn"))
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(dir)
-        .env("FERRODYN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ferrodyn");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listen line")
-        .to_string();
-    (Server(child), url)
-}
-
-fn call(
-    client: &reqwest::blocking::Client,
-    url: &str,
-    target: &str,
-    body: String,
-) -> Result<(u16, String), reqwest::Error> {
-    let r = client
-        .post(url)
-        .header("x-amz-target", target)
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("authorization", "AWS4-HMAC-SHA256 Credential=k/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
-        .body(body)
-        .send()?;
-    let status = r.status().as_u16();
-    Ok((status, r.text()?))
-}
+use ferrodyn_testkit::call;
 
 fn ok(client: &reqwest::blocking::Client, url: &str, target: &str, body: Value) -> Value {
     let (st, text) = call(client, url, target, body.to_string()).unwrap();
@@ -473,8 +436,7 @@ fn one_record_per_acknowledged_write_after_kill_9() {
         })
         .collect();
     std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
+    child.kill9();
     for w in workers {
         w.join().unwrap();
     }

@@ -22,24 +22,8 @@ fn responses_carry_request_id_crc32_and_content_type() {
     assert_eq!(r.header("content-type"), Some("application/x-amz-json-1.0"));
     assert!(r.header("x-amzn-requestid").is_some_and(|v| !v.is_empty()));
     let crc: u32 = r.header("x-amz-crc32").unwrap().parse().unwrap();
-    assert_eq!(crc, crc32fast_hash(r.body.as_bytes()));
+    assert_eq!(crc, ferrodyn_testkit::crc32(r.body.as_bytes()));
     assert_eq!(r.json(), serde_json::json!({"TableNames": []}));
-}
-
-fn crc32fast_hash(b: &[u8]) -> u32 {
-    // Bitwise CRC-32 (IEEE), independent of the server's implementation.
-    let mut crc = 0xffff_ffffu32;
-    for &byte in b {
-        crc ^= byte as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 #[test]
