@@ -18,7 +18,7 @@ use crate::capacity::{
 };
 use crate::items::check_size;
 use crate::keys::{key_of_item, key_of_key_param};
-use crate::{storage_err, write, Engine, Table};
+use crate::{write, Engine, Table};
 
 pub const MAX_BATCH_WRITE: usize = 25;
 pub const MAX_BATCH_GET: usize = 100;
@@ -146,9 +146,7 @@ impl Engine {
             ));
         }
         if !batch.is_empty() {
-            self.storage
-                .write(batch, self.config.durability)
-                .map_err(storage_err)?;
+            self.write_items(batch)?;
         }
         for (t, d) in deltas {
             write::apply_stats(&t, d);

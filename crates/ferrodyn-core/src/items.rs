@@ -293,9 +293,7 @@ impl Engine {
     ) -> Result<(), Error> {
         let mut batch = WriteBatch::default();
         let delta = crate::write::stage_item_change(table, key, old, new, &mut batch);
-        self.storage
-            .write(batch, self.config.durability)
-            .map_err(storage_err)?;
+        self.write_items(batch)?;
         crate::write::apply_stats(table, delta);
         Ok(())
     }

@@ -5,7 +5,8 @@
 //!
 //! Architecture invariants:
 //! - every DynamoDB write is exactly one atomic storage batch, acknowledged only once the storage
-//!   layer reports it durable (when the engine runs with `Durability::Sync`);
+//!   layer reports it durable (when the engine runs with `Durability::Sync`); item writes may
+//!   defer that wait to the caller (`write.rs`), control-plane writes never do;
 //! - read-check-write sequences on one item run under that item's lock stripe, so conditional
 //!   writes are linearizable per item.
 #![forbid(unsafe_code)]
@@ -206,7 +207,9 @@ impl Engine {
         &self.config
     }
 
-    /// True when writes block until durable (the server then runs them off the async workers).
+    /// True when writes wait until durable: item writes inside [`Engine::deferring_durability`]
+    /// leave the wait to the caller, other writes block (the server runs them off the async
+    /// workers).
     pub fn waits_for_durability(&self) -> bool {
         matches!(self.config.durability, Durability::Sync)
     }
@@ -253,6 +256,27 @@ impl Engine {
     pub fn flush(&self) -> Result<(), Error> {
         self.storage.flush().map_err(storage_err)
     }
+}
+
+/// Test helper: creates an on-demand table keyed by the string attribute `pk`.
+#[cfg(test)]
+pub(crate) fn create_hash_table(engine: &Engine, name: &str) {
+    use control::{CreateTableInput, KeySchemaElement, KeyType};
+    engine
+        .create_table(CreateTableInput {
+            name: name.into(),
+            attribute_definitions: vec![KeyAttr {
+                name: "pk".into(),
+                ty: ferrodyn_model::ScalarType::S,
+            }],
+            key_schema: vec![KeySchemaElement {
+                name: "pk".into(),
+                key_type: KeyType::Hash,
+            }],
+            billing_mode: Some(BillingMode::PayPerRequest),
+            ..Default::default()
+        })
+        .unwrap();
 }
 
 pub(crate) fn now_epoch() -> f64 {

@@ -8,7 +8,8 @@
 //!   [`crate::write::stage_item_change`]; nothing is written when any action fails.
 //! - Isolation: the lock stripes of all the items a transaction touches are taken at once (in
 //!   stripe order, see [`Engine::lock_items`]) before any of them is read, and held until the
-//!   batch is durable. Single-item writes take the same stripes, so transactions are serializable
+//!   batch is committed; the answer waits until it is durable (see `write.rs`: whoever reads the
+//!   change later commits after it). Single-item writes take the same stripes, so transactions are serializable
 //!   against each other and against single-item writes; a TransactGetItems holding its items'
 //!   stripes sees every transaction entirely or not at all.
 //! - Errors are reported in three tiers, as DynamoDB does: request-level problems (missing
@@ -31,6 +32,7 @@ use ferrodyn_expr::{CondKind, Condition, Path, Resolver, Update};
 use ferrodyn_model::error::CancellationReason;
 use ferrodyn_model::size::item_size;
 use ferrodyn_model::{Error, Item};
+use ferrodyn_storage::CommitTicket;
 use ferrodyn_storage::WriteBatch;
 use parking_lot::{Condvar, Mutex};
 
@@ -38,7 +40,7 @@ use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedC
 use crate::items::{check_size, ExprParams, Usage, MAX_ITEM_BYTES};
 use crate::keys::{key_of_item, key_of_key_param};
 use crate::write::{apply_stats, stage_item_change, StatDelta};
-use crate::{storage_err, Engine, Table};
+use crate::{Engine, Table};
 
 /// Largest number of actions in one transaction (also enforced by shape validation).
 pub const MAX_ACTIONS: usize = 100;
@@ -139,17 +141,21 @@ struct TokenState {
     completed: VecDeque<(Instant, String)>,
 }
 
+/// Read units per table, the answer a replay repeats.
+type ReplayUnits = Vec<(String, f64)>;
+
 struct TokenEntry {
     fingerprint: u64,
-    /// Completion time and the replay answer (read units per table); `None` while running.
-    done: Option<(Instant, Vec<(String, f64)>)>,
+    /// Completion time, the replay answer (read units per table) and the ticket of the
+    /// transaction's batch, which a replay must await too; `None` while running.
+    done: Option<(Instant, ReplayUnits, CommitTicket)>,
 }
 
 enum TokenBegin<'a> {
     /// The caller runs the transaction and must complete or drop the claim.
     Run(TokenClaim<'a>),
-    /// Already applied: answer with these read units per table.
-    Replay(Vec<(String, f64)>),
+    /// Already applied: answer with these read units per table once the ticket is durable.
+    Replay(Vec<(String, f64)>, CommitTicket),
 }
 
 /// A running transaction's hold on its token. Dropping it without [`TokenClaim::complete`]
@@ -161,11 +167,11 @@ struct TokenClaim<'a> {
 }
 
 impl TokenClaim<'_> {
-    fn complete(mut self, replay: Vec<(String, f64)>) {
+    fn complete(mut self, replay: Vec<(String, f64)>, ticket: CommitTicket) {
         let now = Instant::now();
         let mut st = self.table.state.lock();
         if let Some(e) = st.entries.get_mut(&self.token) {
-            e.done = Some((now, replay));
+            e.done = Some((now, replay, ticket));
         }
         st.completed.push_back((now, self.token.clone()));
         self.completed = true;
@@ -209,9 +215,9 @@ impl TokenTable {
                     ));
                 }
                 Some(TokenEntry {
-                    done: Some((_, replay)),
+                    done: Some((_, replay, ticket)),
                     ..
-                }) => return Ok(TokenBegin::Replay(replay.clone())),
+                }) => return Ok(TokenBegin::Replay(replay.clone(), *ticket)),
                 // The same request is running: wait for its outcome. The timeout only bounds
                 // each wait; the loop re-checks the state.
                 Some(_) => {
@@ -236,7 +242,7 @@ impl TokenState {
                 .entries
                 .get(&token)
                 .and_then(|e| e.done.as_ref())
-                .is_some_and(|(t, _)| *t == at)
+                .is_some_and(|(t, _, _)| *t == at)
             {
                 self.entries.remove(&token);
             }
@@ -486,7 +492,8 @@ impl Engine {
         let claim = match &input.client_request_token {
             Some(token) => match self.tx_tokens.begin(token, fingerprint(&input.items))? {
                 TokenBegin::Run(claim) => Some(claim),
-                TokenBegin::Replay(units) => {
+                TokenBegin::Replay(units, ticket) => {
+                    self.after_commit(ticket)?;
                     return Ok(TransactWriteOutput {
                         consumed: consumed_list(input.return_consumed, units, true),
                         item_collection_metrics: Vec::new(),
@@ -590,16 +597,16 @@ impl Engine {
                 ),
             );
         }
-        if !batch.is_empty() {
-            self.storage
-                .write(batch, self.config.durability)
-                .map_err(storage_err)?;
-        }
+        let ticket = if batch.is_empty() {
+            CommitTicket::DURABLE
+        } else {
+            self.write_items(batch)?
+        };
         for (i, d) in deltas {
             apply_stats(&prepared[i].table, d);
         }
         if let Some(claim) = claim {
-            claim.complete(read_units_by_table);
+            claim.complete(read_units_by_table, ticket);
         }
 
         let mut icm: Vec<(String, Vec<Item>)> = Vec::new();
@@ -763,9 +770,7 @@ mod tests {
     /// engine called directly, reads overlap commits far more often than over HTTP.
     #[test]
     fn concurrent_transfers_and_reads_are_serializable() {
-        use crate::control::{CreateTableInput, KeySchemaElement, KeyType};
-        use crate::table::KeyAttr;
-        use ferrodyn_model::{AttributeValue as AV, Number, ScalarType};
+        use ferrodyn_model::{AttributeValue as AV, Number};
 
         const ACCOUNTS: usize = 6;
         let storage = Arc::new(ferrodyn_storage::MemoryStorage::new());
@@ -774,21 +779,7 @@ mod tests {
             ..Default::default()
         };
         let engine = Arc::new(Engine::open(storage, config).unwrap());
-        engine
-            .create_table(CreateTableInput {
-                name: "bank".into(),
-                attribute_definitions: vec![KeyAttr {
-                    name: "pk".into(),
-                    ty: ScalarType::S,
-                }],
-                key_schema: vec![KeySchemaElement {
-                    name: "pk".into(),
-                    key_type: KeyType::Hash,
-                }],
-                billing_mode: Some(crate::BillingMode::PayPerRequest),
-                ..Default::default()
-            })
-            .unwrap();
+        crate::create_hash_table(&engine, "bank");
         let key = |i: usize| Item::from([("pk".to_string(), AV::S(format!("a{i}")))]);
         let num = |n: i64| AV::N(Number::parse(&n.to_string()).unwrap());
         let put = |i: usize| TransactWriteItem {
@@ -884,10 +875,10 @@ mod tests {
     fn token_table_claims_replays_and_expires() {
         let t = TokenTable::default();
         match t.begin("tok", 1) {
-            Ok(TokenBegin::Run(c)) => c.complete(vec![("t".into(), 1.0)]),
+            Ok(TokenBegin::Run(c)) => c.complete(vec![("t".into(), 1.0)], CommitTicket::DURABLE),
             _ => panic!("first use must run"),
         }
-        assert!(matches!(t.begin("tok", 1), Ok(TokenBegin::Replay(_))));
+        assert!(matches!(t.begin("tok", 1), Ok(TokenBegin::Replay(..))));
         assert!(matches!(
             t.begin("tok", 2),
             Err(Error::IdempotentParameterMismatch(_))

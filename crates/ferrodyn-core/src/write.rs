@@ -3,14 +3,97 @@
 //! Invariant: every change to an item (put, update, delete, transactional or not) is staged here
 //! into a storage batch, together with everything derived from it (index entries, change
 //! records), so that the item and its derivatives are always written atomically.
+//!
+//! Durability of item writes: outside a deferral scope, [`Engine::write_items`] returns once the
+//! batch is durable (with `Durability::Sync`). Inside [`Engine::deferring_durability`] it
+//! returns as soon as the batch is committed (visible) and adds its ticket to the scope; the
+//! caller must wait for the scope's ticket ([`Engine::durable`]) before it answers anyone. This
+//! lets the server wait for fsync without holding a thread or an item lock.
+//!
+//! Invariants:
+//! - item lock stripes may be released before the batch is durable: any later writer that reads
+//!   the change commits after it, so its own (awaited) ticket covers the change as well;
+//! - a scope is per thread and covers exactly one synchronous call (no `await` inside), so the
+//!   thread-local cannot mix two requests; scopes do not nest;
+//! - only item data goes through deferral; catalog and other control writes stay synchronous,
+//!   because their later steps rely on the earlier ones being durable.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 use ferrodyn_model::size::item_size;
+use ferrodyn_model::Error;
 use ferrodyn_model::Item;
-use ferrodyn_storage::WriteBatch;
+use ferrodyn_storage::{CommitTicket, Durability, DurableFuture, WriteBatch};
 
-use crate::{itemcodec, Table};
+use crate::{itemcodec, storage_err, Engine, Table};
+
+thread_local! {
+    /// `Some(highest ticket so far)` while this thread runs inside a deferral scope.
+    static DEFERRED: Cell<Option<CommitTicket>> = const { Cell::new(None) };
+}
+
+/// Ends the scope even if the closure panics.
+struct ScopeGuard;
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        DEFERRED.with(|d| d.set(None));
+    }
+}
+
+impl Engine {
+    /// Runs `f`; item writes inside it do not wait for durability. Returns `f`'s result and
+    /// the ticket to await before answering (durable already when nothing was written).
+    pub fn deferring_durability<R>(&self, f: impl FnOnce() -> R) -> (R, CommitTicket) {
+        if !matches!(self.config.durability, Durability::Sync) {
+            return (f(), CommitTicket::DURABLE);
+        }
+        let nested = DEFERRED.with(|d| d.replace(Some(CommitTicket::DURABLE)).is_some());
+        debug_assert!(!nested, "deferral scopes do not nest");
+        let guard = ScopeGuard;
+        let out = f();
+        let ticket = DEFERRED.with(|d| d.get()).unwrap_or_default();
+        drop(guard);
+        (out, ticket)
+    }
+
+    /// Resolves once `ticket` is durable.
+    pub fn durable(&self, ticket: CommitTicket) -> DurableFuture {
+        self.storage.durable(ticket)
+    }
+
+    /// Writes a batch of item data (items, index entries, stream records) with the engine's
+    /// durability, deferring the wait inside a deferral scope. Returns the batch's ticket.
+    pub(crate) fn write_items(&self, batch: WriteBatch) -> Result<CommitTicket, Error> {
+        if !matches!(self.config.durability, Durability::Sync) {
+            self.storage
+                .write(batch, self.config.durability)
+                .map_err(storage_err)?;
+            return Ok(CommitTicket::DURABLE);
+        }
+        let ticket = self.storage.commit(batch).map_err(storage_err)?;
+        self.after_commit(ticket)?;
+        Ok(ticket)
+    }
+
+    /// Makes the current answer depend on `ticket`: recorded in a deferral scope, otherwise
+    /// waited for here.
+    pub(crate) fn after_commit(&self, ticket: CommitTicket) -> Result<(), Error> {
+        let in_scope = DEFERRED.with(|d| match d.get() {
+            Some(t) => {
+                d.set(Some(t.max(ticket)));
+                true
+            }
+            None => false,
+        });
+        if in_scope {
+            Ok(())
+        } else {
+            self.storage.wait_durable(ticket).map_err(storage_err)
+        }
+    }
+}
 
 /// One staged item change, for statistics once the batch is durable.
 #[derive(Debug, Default, Clone)]
@@ -55,5 +138,85 @@ pub(crate) fn apply_stats(table: &Table, d: StatDelta) {
         if *slot <= 0 {
             map.retain(|_, v| *v > 0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ferrodyn_model::{AttributeValue as AV, Item};
+    use ferrodyn_storage::{CommitTicket, FjallStorage, Storage};
+
+    use crate::items::{GetItemInput, PutItemInput};
+    use crate::transact::{TransactWriteInput, TransactWriteItem, WriteAction};
+    use crate::{Engine, EngineConfig};
+
+    fn item(pk: &str) -> Item {
+        Item::from([("pk".to_string(), AV::S(pk.into()))])
+    }
+
+    #[test]
+    fn deferral_scope_returns_the_ticket_to_await() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(FjallStorage::open(dir.path()).unwrap());
+        let engine = Engine::open(storage.clone(), EngineConfig::default()).unwrap();
+        crate::create_hash_table(&engine, "t");
+        let put = |pk: &str| PutItemInput {
+            table: "t".into(),
+            item: item(pk),
+            ..Default::default()
+        };
+
+        // Inside a scope: committed and readable, the ticket is left to the caller.
+        let (out, ticket) = engine.deferring_durability(|| engine.put_item(put("a")));
+        out.unwrap();
+        assert!(!ticket.is_durable_already());
+        let got = engine.get_item(GetItemInput {
+            table: "t".into(),
+            key: item("a"),
+            ..Default::default()
+        });
+        assert!(got.unwrap().item.is_some());
+        storage.wait_durable(ticket).unwrap();
+
+        // A scope without writes, and a failed write, need no waiting.
+        let (_, none) = engine.deferring_durability(|| ());
+        assert_eq!(none, CommitTicket::DURABLE);
+        let (err, none) = engine.deferring_durability(|| {
+            engine.put_item(PutItemInput {
+                condition_expression: Some("attribute_not_exists(pk)".into()),
+                ..put("a")
+            })
+        });
+        assert!(err.is_err());
+        assert_eq!(none, CommitTicket::DURABLE);
+
+        // Outside a scope the write waited itself; the scope is gone after use.
+        engine.put_item(put("b")).unwrap();
+        let (_, none) = engine.deferring_durability(|| ());
+        assert_eq!(none, CommitTicket::DURABLE);
+
+        // An idempotent replay answers only once the original transaction is durable: it
+        // carries the original's ticket.
+        let tx = || TransactWriteInput {
+            items: vec![TransactWriteItem {
+                table: "t".into(),
+                action: WriteAction::Put {
+                    item: item("c"),
+                    condition_expression: None,
+                },
+                params: Default::default(),
+                return_old_on_condition_failure: false,
+            }],
+            client_request_token: Some("tok".into()),
+            ..Default::default()
+        };
+        let (first, t1) = engine.deferring_durability(|| engine.transact_write(tx()));
+        first.unwrap();
+        let (replay, t2) = engine.deferring_durability(|| engine.transact_write(tx()));
+        replay.unwrap();
+        assert!(!t1.is_durable_already());
+        assert_eq!(t1, t2);
     }
 }

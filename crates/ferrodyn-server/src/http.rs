@@ -212,7 +212,18 @@ async fn handle_request(
         return edge_error(&EdgeError::UnknownOperation, content_type, &request_id);
     };
 
-    let result = if ops::is_write(api, op) && shared.engine.waits_for_durability() {
+    let result = if ops::is_item_write(api, op) {
+        // Commit now, then wait for the group commit that covers it without holding a thread.
+        let (result, ticket) = shared
+            .engine
+            .deferring_durability(|| ops::dispatch(&shared.engine, api, op, &body));
+        match shared.engine.durable(ticket).await {
+            Ok(()) => result,
+            Err(e) => Err(ferrodyn_model::Error::internal(format!(
+                "write not durable: {e}"
+            ))),
+        }
+    } else if ops::is_write(api, op) && shared.engine.waits_for_durability() {
         // Durable writes block on fsync (shared by group commit); keep them off the async workers.
         let shared2 = shared.clone();
         let op = op.to_owned();

@@ -10,13 +10,24 @@
 //! * **Atomicity**: a [`WriteBatch`] becomes one fjall batch: one journal record with a checksum,
 //!   replayed whole or not at all on recovery; readers of scans/snapshots see it at once because
 //!   fjall publishes the batch's sequence number only after applying all of it.
-//! * **Group commit**: a `Sync` write commits its batch to the journal buffer and memtables,
-//!   takes a ticket (a counter incremented *after* the commit returned), then waits until a sync
-//!   covering its ticket completed. The first waiter that finds no sync in progress becomes the
-//!   leader: it records `target = committed tickets`, syncs the journal (flush + fdatasync, under
-//!   fjall's journal lock), then publishes `durable = target` and wakes everyone. Every batch with
-//!   ticket <= target was committed before that sync started, hence is covered by it. Batches that
-//!   arrive during a sync queue up and share the next one.
+//! * **Group commit**: a durable write commits its batch to the journal buffer and memtables,
+//!   then takes a ticket (a counter incremented *after* the commit returned). One sync thread
+//!   owns fsync: whenever tickets are ahead of the durable watermark it records
+//!   `target = committed tickets`, syncs the journal (flush + fdatasync) and publishes
+//!   `durable = target`, waking blocked threads and async waiters alike. Every batch with ticket
+//!   <= target was committed before that sync started, hence is covered by it. Batches that arrive
+//!   during a sync share the next one. Writers never fsync themselves, so no writer waits behind
+//!   another's fsync to start its own.
+//! * The sync thread fsyncs the journal through a descriptor of its own ([`JournalFile`]):
+//!   fjall's `persist` holds the journal lock during fsync, which would stall every committer.
+//!   It first hands fjall's buffered journal bytes to the OS (`persist(Buffer)`, under the lock,
+//!   no I/O wait), then fdatasyncs the newest journal file. Bytes handed over earlier are either
+//!   in that file or in an older one, and fjall fully fsyncs a journal before it rotates to the
+//!   next (file `<n+1>.jnl` after `<n>.jnl`), so the newest file is the only one that needs it.
+//!   If the directory does not look like that, the thread falls back to fjall's `persist`.
+//! * Journal order is commit order and a batch is visible only after its journal record was
+//!   written, so a batch another writer read is in the journal before that writer's own record,
+//!   and the sync covering the reader's ticket covers it too.
 //! * A failed sync poisons fjall and is sticky here: every later durable write fails.
 //! * **Keyspace DDL** is serialized by `ddl`. Creation creates the fjall keyspace first and then
 //!   durably records the name; dropping durably removes the name first and then deletes the fjall
@@ -25,7 +36,8 @@
 //! * Point `get`s read the newest applied value; scans read through a fjall snapshot, so they
 //!   never observe part of a batch.
 //! * fjall runs background worker threads (flush/compaction; `min(cores, 4)` by default); this
-//!   engine adds one thread that fsyncs `Buffered` writes every `background_sync_interval`.
+//!   engine adds the sync thread, which also fsyncs `Buffered` writes every
+//!   `background_sync_interval`.
 
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -38,9 +50,10 @@ use std::time::Duration;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::durable::Watermark;
 use crate::{
-    check_keyspace_name, key_unstorable, range_is_empty, Durability, KeyspaceStats, Result,
-    Snapshot, Storage, StorageError, WriteBatch,
+    check_keyspace_name, key_unstorable, range_is_empty, CommitTicket, Durability, DurableFuture,
+    KeyspaceStats, Result, Snapshot, Storage, StorageError, WriteBatch,
 };
 
 /// On-disk format version written by this build.
@@ -106,19 +119,6 @@ fn keyspace_options() -> KeyspaceCreateOptions {
     KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
 }
 
-/// How long a sync leader waits at most for in-flight commits to join its fsync.
-const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_micros(300);
-
-#[derive(Default)]
-struct SyncState {
-    /// Highest ticket known durable.
-    durable: u64,
-    /// A leader is syncing right now.
-    syncing: bool,
-    /// Sticky failure of a previous sync.
-    failed: Option<String>,
-}
-
 struct Inner {
     db: Database,
     meta: Keyspace,
@@ -126,19 +126,22 @@ struct Inner {
     /// Serializes keyspace DDL; holds the next free keyspace id.
     ddl: Mutex<u64>,
     persist_mode: PersistMode,
-    /// Tickets handed out to committed `Sync` batches.
+    /// Tickets handed out to committed durable batches.
     committed: AtomicU64,
-    /// `Sync` writers between the start of their commit and taking their ticket. A sync leader
-    /// lets them finish first, so that writers that queued behind the previous fsync (fjall holds
-    /// its journal lock while syncing) share the next one instead of each waiting a full round.
-    committing: AtomicU64,
-    sync: Mutex<SyncState>,
-    synced: Condvar,
+    watermark: Arc<Watermark>,
+    /// Wakes the sync thread; guards `Control`.
+    control: Mutex<Control>,
+    work: Condvar,
+    /// The sync thread is (about to be) waiting on `work`; committers notify it only then.
+    idle: AtomicBool,
     fsyncs: AtomicU64,
     /// `Buffered` writes happened since the last background sync.
     dirty: AtomicBool,
-    stop: Mutex<bool>,
-    stop_cv: Condvar,
+}
+
+#[derive(Default)]
+struct Control {
+    stop: bool,
 }
 
 /// Durable [`Storage`] on fjall. Opening the same directory twice (even from two processes)
@@ -276,20 +279,23 @@ impl FjallStorage {
                 SyncMode::SyncAll => PersistMode::SyncAll,
             },
             committed: AtomicU64::new(0),
-            committing: AtomicU64::new(0),
-            sync: Mutex::new(SyncState::default()),
-            synced: Condvar::new(),
+            watermark: Arc::new(Watermark::default()),
+            control: Mutex::new(Control::default()),
+            work: Condvar::new(),
+            idle: AtomicBool::new(false),
             fsyncs: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
-            stop: Mutex::new(false),
-            stop_cv: Condvar::new(),
         });
 
+        let journal = JournalFile::open_newest(path);
+        if journal.is_none() {
+            tracing::warn!("no journal file found; durable writes sync through fjall's persist");
+        }
         let bg = Arc::clone(&inner);
         let interval = options.background_sync_interval;
         let syncer = std::thread::Builder::new()
             .name("ferrodyn-sync".into())
-            .spawn(move || bg.background_sync(interval))?;
+            .spawn(move || bg.sync_loop(interval, journal))?;
 
         Ok(Self {
             inner,
@@ -299,6 +305,36 @@ impl FjallStorage {
 }
 
 impl Inner {
+    /// Translates a batch into a fjall batch (`None` when empty), validating it first.
+    fn fjall_batch(&self, batch: WriteBatch) -> Result<Option<fjall::OwnedWriteBatch>> {
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        let (names, ops) = batch.into_effective()?;
+        let handles: Vec<Keyspace> = {
+            let map = self.handles.read();
+            names
+                .iter()
+                .map(|n| {
+                    map.get(n)
+                        .cloned()
+                        .ok_or_else(|| StorageError::KeyspaceNotFound(n.clone()))
+                })
+                .collect::<Result<_>>()?
+        };
+        let mut fb = fjall::OwnedWriteBatch::with_capacity(self.db.clone(), ops.len());
+        for op in ops {
+            let Some(ks) = handles.get(op.ks) else {
+                continue; // indices come from the batch's own name table
+            };
+            match op.value {
+                Some(v) => fb.insert(ks, op.key, v),
+                None => fb.remove(ks, op.key),
+            }
+        }
+        Ok(Some(fb))
+    }
+
     fn handle(&self, keyspace: &str) -> Result<Keyspace> {
         self.handles
             .read()
@@ -312,38 +348,74 @@ impl Inner {
         self.db.persist(mode).map_err(engine_err)
     }
 
-    /// Waits until the batch holding `ticket` is durable, leading a sync if none is running.
-    fn wait_durable(&self, ticket: u64) -> Result<()> {
-        let mut st = self.sync.lock();
+    /// Makes every journal byte committed so far durable, without holding fjall's journal lock
+    /// during the fsync when `journal` is available.
+    fn sync_journal(&self, journal: &mut Option<JournalFile>) -> Result<()> {
+        let Some(j) = journal else {
+            return self.persist(self.persist_mode);
+        };
+        self.db.persist(PersistMode::Buffer).map_err(engine_err)?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        j.sync(self.persist_mode)
+    }
+
+    /// Commits `batch` to fjall (journal buffer + memtables) and returns its ticket.
+    fn commit_deferred(&self, batch: fjall::OwnedWriteBatch) -> Result<CommitTicket> {
+        if let Some(e) = self.watermark.failure() {
+            return Err(StorageError::Engine(format!(
+                "journal sync failed earlier: {e}"
+            )));
+        }
+        batch.commit().map_err(engine_err)?;
+        let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
+        // Pairs with the sync thread setting `idle` before re-checking `committed`: either it
+        // sees this ticket or this sees it idle and wakes it.
+        if self.idle.load(Ordering::SeqCst) {
+            let _c = self.control.lock();
+            self.work.notify_one();
+        }
+        Ok(CommitTicket(ticket))
+    }
+
+    /// The sync thread: fsyncs whenever committed tickets are not yet durable, and `Buffered`
+    /// writes every `interval`; returns when the storage is dropped.
+    fn sync_loop(&self, interval: Duration, mut journal: Option<JournalFile>) {
+        let mut last_background = std::time::Instant::now();
         loop {
-            if st.durable >= ticket {
-                return Ok(());
-            }
-            if let Some(e) = &st.failed {
-                return Err(StorageError::Engine(format!(
-                    "journal sync failed earlier: {e}"
-                )));
-            }
-            if st.syncing {
-                self.synced.wait(&mut st);
+            let target = self.committed.load(Ordering::SeqCst);
+            if target > self.watermark.durable() {
+                match self.sync_journal(&mut journal) {
+                    Ok(()) => self.watermark.publish(target),
+                    Err(e) => {
+                        tracing::error!(error = %e, "journal sync failed; refusing durable writes");
+                        self.watermark.fail(e.to_string());
+                        return;
+                    }
+                }
                 continue;
             }
-            st.syncing = true;
-            let deadline = std::time::Instant::now() + GATHER_WINDOW;
-            while self.committing.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline
-            {
-                std::thread::yield_now();
+            if last_background.elapsed() >= interval {
+                last_background = std::time::Instant::now();
+                if self.dirty.swap(false, Ordering::AcqRel) {
+                    if let Err(e) = self.persist(self.persist_mode) {
+                        tracing::error!(error = %e, "background journal sync failed");
+                    }
+                }
             }
-            // Every ticket <= target belongs to a batch whose commit already returned.
-            let target = self.committed.load(Ordering::SeqCst);
-            let res =
-                parking_lot::MutexGuard::unlocked(&mut st, || self.persist(self.persist_mode));
-            st.syncing = false;
-            match res {
-                Ok(()) => st.durable = st.durable.max(target),
-                Err(e) => st.failed = Some(e.to_string()),
+            let mut c = self.control.lock();
+            if c.stop {
+                return;
             }
-            self.synced.notify_all();
+            self.idle.store(true, Ordering::SeqCst);
+            if self.committed.load(Ordering::SeqCst) == self.watermark.durable() {
+                let wait = interval.saturating_sub(last_background.elapsed());
+                self.work
+                    .wait_for(&mut c, wait.max(Duration::from_millis(1)));
+            }
+            self.idle.store(false, Ordering::SeqCst);
+            if c.stop {
+                return;
+            }
         }
     }
 
@@ -351,12 +423,8 @@ impl Inner {
     fn commit(&self, batch: fjall::OwnedWriteBatch, durability: Durability) -> Result<()> {
         match durability {
             Durability::Sync => {
-                self.committing.fetch_add(1, Ordering::SeqCst);
-                let res = batch.commit().map_err(engine_err);
-                let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
-                self.committing.fetch_sub(1, Ordering::SeqCst);
-                res?;
-                self.wait_durable(ticket)
+                let ticket = self.commit_deferred(batch)?;
+                self.watermark.wait(ticket)
             }
             Durability::Buffered => {
                 batch
@@ -368,20 +436,59 @@ impl Inner {
             }
         }
     }
+}
 
-    fn background_sync(&self, interval: Duration) {
-        let mut stop = self.stop.lock();
-        while !*stop {
-            self.stop_cv.wait_for(&mut stop, interval);
-            if self.dirty.swap(false, Ordering::AcqRel) {
-                let res = parking_lot::MutexGuard::unlocked(&mut stop, || {
-                    self.persist(self.persist_mode)
-                });
-                if let Err(e) = res {
-                    tracing::error!(error = %e, "background journal sync failed");
+/// fjall's newest journal file (`<dir>/<n>.jnl`), opened for syncing only.
+struct JournalFile {
+    dir: std::path::PathBuf,
+    id: u64,
+    file: std::fs::File,
+}
+
+impl JournalFile {
+    fn path(dir: &Path, id: u64) -> std::path::PathBuf {
+        dir.join(format!("{id}.jnl"))
+    }
+
+    /// The journal with the highest number in `dir`, or `None` if there is none.
+    fn open_newest(dir: &Path) -> Option<JournalFile> {
+        let id = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".jnl")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .max()?;
+        let file = std::fs::File::open(Self::path(dir, id)).ok()?;
+        Some(JournalFile {
+            dir: dir.to_path_buf(),
+            id,
+            file,
+        })
+    }
+
+    /// Follows rotations to the newest journal, then syncs it.
+    fn sync(&mut self, mode: PersistMode) -> Result<()> {
+        loop {
+            let next = Self::path(&self.dir, self.id + 1);
+            match std::fs::File::open(&next) {
+                Ok(f) => {
+                    self.file = f;
+                    self.id += 1;
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => return Err(StorageError::Io(e)),
             }
         }
+        match mode {
+            PersistMode::SyncAll => self.file.sync_all()?,
+            _ => self.file.sync_data()?,
+        }
+        Ok(())
     }
 }
 
@@ -487,33 +594,25 @@ impl Storage for FjallStorage {
     }
 
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
+        match self.inner.fjall_batch(batch)? {
+            Some(fb) => self.inner.commit(fb, durability),
+            None => Ok(()),
         }
-        let inner = &*self.inner;
-        let (names, ops) = batch.into_effective()?;
-        let handles: Vec<Keyspace> = {
-            let map = inner.handles.read();
-            names
-                .iter()
-                .map(|n| {
-                    map.get(n)
-                        .cloned()
-                        .ok_or_else(|| StorageError::KeyspaceNotFound(n.clone()))
-                })
-                .collect::<Result<_>>()?
-        };
-        let mut fb = fjall::OwnedWriteBatch::with_capacity(inner.db.clone(), ops.len());
-        for op in ops {
-            let Some(ks) = handles.get(op.ks) else {
-                continue; // indices come from the batch's own name table
-            };
-            match op.value {
-                Some(v) => fb.insert(ks, op.key, v),
-                None => fb.remove(ks, op.key),
-            }
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<CommitTicket> {
+        match self.inner.fjall_batch(batch)? {
+            Some(fb) => self.inner.commit_deferred(fb),
+            None => Ok(CommitTicket::DURABLE),
         }
-        inner.commit(fb, durability)
+    }
+
+    fn wait_durable(&self, ticket: CommitTicket) -> Result<()> {
+        self.inner.watermark.wait(ticket)
+    }
+
+    fn durable(&self, ticket: CommitTicket) -> DurableFuture {
+        DurableFuture::new(Arc::clone(&self.inner.watermark), ticket)
     }
 
     fn snapshot(&self) -> Box<dyn Snapshot> {
@@ -543,8 +642,8 @@ impl Storage for FjallStorage {
 
 impl Drop for FjallStorage {
     fn drop(&mut self) {
-        *self.inner.stop.lock() = true;
-        self.inner.stop_cv.notify_all();
+        self.inner.control.lock().stop = true;
+        self.inner.work.notify_all();
         if let Some(t) = self.syncer.take() {
             let _ = t.join();
         }
@@ -582,5 +681,83 @@ impl Snapshot for FjallSnapshot {
     ) -> Result<()> {
         let ks = self.inner.handle(keyspace)?;
         scan_fjall(&self.snapshot, &ks, lower, upper, reverse, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_file_follows_rotations_to_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(JournalFile::open_newest(dir.path()).is_none());
+        for id in [3u64, 4] {
+            std::fs::write(JournalFile::path(dir.path(), id), b"").unwrap();
+        }
+        std::fs::write(dir.path().join("notes.txt"), b"").unwrap();
+        let mut j = JournalFile::open_newest(dir.path()).unwrap();
+        assert_eq!(j.id, 4);
+        j.sync(PersistMode::SyncData).unwrap();
+        assert_eq!(j.id, 4);
+        for id in [5u64, 6] {
+            std::fs::write(JournalFile::path(dir.path(), id), b"").unwrap();
+        }
+        std::fs::remove_file(JournalFile::path(dir.path(), 4)).unwrap();
+        j.sync(PersistMode::SyncAll).unwrap();
+        assert_eq!(j.id, 6, "rotated twice since the last sync");
+    }
+
+    /// Deferred commits across journal rotations (fjall rotates past 64 MB): visible at once,
+    /// durable after the wait, all present after a reopen.
+    #[test]
+    fn deferred_commits_survive_journal_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        // Incompressible, so that the journal really grows.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..8192)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let value = |i: u32| &noise[(i % 4096) as usize..][..4096];
+        let mut written = 0u32;
+        {
+            let s = FjallStorage::open(dir.path()).unwrap();
+            s.create_keyspace("t").unwrap();
+            let mut last = CommitTicket::DURABLE;
+            let mut after_rotation = None;
+            while after_rotation.is_none_or(|n| written < n) {
+                assert!(
+                    written < 60_000,
+                    "no journal rotation after {written} writes"
+                );
+                let mut b = WriteBatch::new();
+                b.put("t", written.to_be_bytes(), value(written));
+                let t = s.commit(b).unwrap();
+                assert!(t > last, "tickets grow");
+                last = t;
+                assert!(s.get("t", &written.to_be_bytes()).unwrap().is_some());
+                written += 1;
+                if written.is_multiple_of(1000) {
+                    s.wait_durable(t).unwrap();
+                    let rotated = JournalFile::open_newest(dir.path()).is_some_and(|j| j.id > 0);
+                    if rotated && after_rotation.is_none() {
+                        after_rotation = Some(written + 2000);
+                    }
+                }
+            }
+            s.wait_durable(last).unwrap();
+        }
+        let s = FjallStorage::open(dir.path()).unwrap();
+        for i in 0..written {
+            assert_eq!(
+                s.get("t", &i.to_be_bytes()).unwrap().as_deref(),
+                Some(value(i))
+            );
+        }
     }
 }

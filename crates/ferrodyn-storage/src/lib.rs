@@ -23,6 +23,11 @@
 //!   storage; concurrent callers share fsyncs (group commit). With [`Durability::Buffered`] the
 //!   batch survives a crash of the process but may be lost (atomically, never partially) on a
 //!   power failure until the next background sync or [`Storage::flush`].
+//! * **Deferred durability**: [`Storage::commit`] applies a batch like `write` and returns a
+//!   [`CommitTicket`] instead of waiting; [`Storage::wait_durable`] / [`Storage::durable`] wait
+//!   for it. Durability follows commit order: once a ticket is durable, so is every batch whose
+//!   commit returned before that ticket's commit started, and a batch that became visible to a
+//!   reader before that reader's own commit is durable no later than the reader's ticket.
 //! * **Callbacks must not re-enter**: `scan` callbacks run while the engine may hold internal
 //!   locks (the memory engine holds a read lock). A callback must not call back into the same
 //!   storage (no `write`, `create_keyspace`, ...); collect what it needs and act afterwards.
@@ -31,11 +36,13 @@
 //! bytes; the fjall engine maps them to internal names, so no character restrictions apply.
 #![forbid(unsafe_code)]
 
+mod durable;
 mod fjall_engine;
 mod memory;
 
 use std::ops::Bound;
 
+pub use durable::{CommitTicket, DurableFuture};
 pub use fjall_engine::{FjallOptions, FjallStorage, SyncMode};
 pub use memory::MemoryStorage;
 
@@ -324,6 +331,29 @@ pub trait Storage: Send + Sync + 'static {
     /// a crash). With [`Durability::Sync`] returns only once the batch is durable; concurrent
     /// callers share fsyncs (group commit).
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()>;
+
+    /// Applies the batch like [`Storage::write`] (visible to readers when it returns) without
+    /// waiting for stable storage; the returned ticket becomes durable through group commit.
+    /// The caller must not acknowledge the change to anyone before the ticket is durable.
+    /// Engines without deferred durability write synchronously and return
+    /// [`CommitTicket::DURABLE`].
+    fn commit(&self, batch: WriteBatch) -> Result<CommitTicket> {
+        self.write(batch, Durability::Sync)?;
+        Ok(CommitTicket::DURABLE)
+    }
+
+    /// Blocks until `ticket` is durable; an error means it may never be (the engine then refuses
+    /// further durable writes).
+    fn wait_durable(&self, ticket: CommitTicket) -> Result<()> {
+        let _ = ticket;
+        Ok(())
+    }
+
+    /// Like [`Storage::wait_durable`] for async callers: the future never blocks a thread.
+    fn durable(&self, ticket: CommitTicket) -> DurableFuture {
+        let _ = ticket;
+        DurableFuture::ready()
+    }
 
     /// A consistent point-in-time view over all keyspaces.
     fn snapshot(&self) -> Box<dyn Snapshot>;

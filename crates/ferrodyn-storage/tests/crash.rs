@@ -39,7 +39,13 @@ fn crash_child() {
                     let mut b = WriteBatch::new();
                     b.put("a", key.as_bytes(), value.as_bytes());
                     b.put("b", key.as_bytes(), format!("b-{value}").as_bytes());
-                    s.write(b, Durability::Sync).unwrap();
+                    // Half the writers block in `write`, half commit and wait for the ticket.
+                    if t % 2 == 0 {
+                        s.write(b, Durability::Sync).unwrap();
+                    } else {
+                        let ticket = s.commit(b).unwrap();
+                        s.wait_durable(ticket).unwrap();
+                    }
                     let mut out = std::io::stdout().lock();
                     writeln!(out, "ACK {key} {}", value.len()).unwrap();
                     out.flush().unwrap();

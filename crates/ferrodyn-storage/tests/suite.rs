@@ -431,6 +431,78 @@ fn fjall_group_commit_shares_fsyncs() {
     assert!(fsyncs * 2 <= writes, "{fsyncs} fsyncs for {writes} writes");
 }
 
+/// `commit` + `durable` from many threads: every future resolves, each write is visible when
+/// `commit` returns, and fsyncs are shared. The memory engine hands out durable tickets.
+#[test]
+fn deferred_commits_resolve_and_share_fsyncs() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    fn block_on(mut f: ferrodyn_storage::DurableFuture) -> ferrodyn_storage::Result<()> {
+        let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(r) = std::pin::Pin::new(&mut f).poll(&mut cx) {
+                return r;
+            }
+            std::thread::park();
+        }
+    }
+
+    let mem = ferrodyn_storage::MemoryStorage::new();
+    mem.create_keyspace("t").unwrap();
+    let mut b = WriteBatch::new();
+    b.put("t", b"k", b"v");
+    let t = mem.commit(b).unwrap();
+    assert!(t.is_durable_already());
+    assert!(block_on(mem.durable(t)).is_ok());
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = FjallStorage::open(dir.path()).unwrap();
+    s.create_keyspace("t").unwrap();
+    let before = s.fsync_count();
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let s = &s;
+            scope.spawn(move || {
+                for i in 0..100 {
+                    let key = format!("{t:02}-{i:04}");
+                    let mut b = WriteBatch::new();
+                    b.put("t", key.as_bytes(), &b"v"[..]);
+                    let ticket = s.commit(b).unwrap();
+                    assert!(!ticket.is_durable_already());
+                    assert!(s.get("t", key.as_bytes()).unwrap().is_some());
+                    block_on(s.durable(ticket)).unwrap();
+                }
+            });
+        }
+    });
+    let fsyncs = s.fsync_count() - before;
+    assert!(fsyncs * 2 <= 800, "{fsyncs} fsyncs for 800 writes");
+    let mut n = 0;
+    collect_all(&s, "t", &mut n);
+    assert_eq!(n, 800);
+}
+
+fn collect_all(s: &dyn Storage, ks: &str, n: &mut usize) {
+    s.scan(
+        ks,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        false,
+        &mut |_, _| {
+            *n += 1;
+            true
+        },
+    )
+    .unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Property test: random batches, scans and snapshots against a BTreeMap model.
 

@@ -40,6 +40,17 @@ pub fn parse_target(target: &str) -> Option<(Api, &str)> {
 }
 
 /// Operations that write (they may wait for durability).
+/// Operations whose only writes are item data, which the engine can commit without waiting for
+/// durability (see `Engine::deferring_durability`): these run on the async workers and await
+/// their ticket instead of blocking a thread.
+pub fn is_item_write(api: Api, op: &str) -> bool {
+    api == Api::DynamoDb
+        && matches!(
+            op,
+            "PutItem" | "DeleteItem" | "UpdateItem" | "BatchWriteItem" | "TransactWriteItems"
+        )
+}
+
 pub fn is_write(api: Api, op: &str) -> bool {
     api == Api::DynamoDb
         && matches!(

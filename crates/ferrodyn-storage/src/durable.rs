@@ -1,0 +1,246 @@
+//! Commit tickets and the durable watermark: how a writer learns that its batch reached stable
+//! storage, either by blocking a thread or by awaiting a future on an async runtime.
+//!
+//! Invariants:
+//! * Tickets are handed out in increasing order, after the batch's commit returned. A batch is
+//!   durable once the watermark is at or above its ticket; the watermark only grows.
+//! * The publisher stores the new watermark *before* it takes the waiter lock, and a waiter
+//!   re-checks the watermark *after* registering under that lock, so no wake-up is lost.
+//! * A failure is sticky: once published, every waiter whose ticket is not yet durable (now or
+//!   later) gets the error.
+//! * No async runtime is assumed: [`DurableFuture`] only uses the standard `Waker`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::{Result, StorageError};
+
+/// Position of a committed batch in the engine's durability order. The default ticket (0) is
+/// durable from the start: engines without deferred durability hand it out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommitTicket(pub(crate) u64);
+
+impl CommitTicket {
+    /// A ticket that needs no waiting.
+    pub const DURABLE: CommitTicket = CommitTicket(0);
+
+    /// The later of two tickets: waiting for it covers both.
+    #[must_use]
+    pub fn max(self, other: CommitTicket) -> CommitTicket {
+        CommitTicket(self.0.max(other.0))
+    }
+
+    /// True if nothing needs to be waited for.
+    pub fn is_durable_already(self) -> bool {
+        self.0 == 0
+    }
+}
+
+#[derive(Default)]
+struct Waiters {
+    failed: Option<String>,
+    wakers: Vec<(u64, Waker)>,
+    /// Threads blocked in [`Watermark::wait`].
+    blocked: usize,
+}
+
+/// The highest durable ticket, and everyone waiting for it to grow.
+#[derive(Default)]
+pub(crate) struct Watermark {
+    durable: AtomicU64,
+    /// Set once a failure was recorded (fast check without the lock).
+    failed: AtomicBool,
+    waiters: Mutex<Waiters>,
+    cv: Condvar,
+}
+
+fn sync_failed(e: &str) -> StorageError {
+    StorageError::Engine(format!("journal sync failed: {e}"))
+}
+
+impl Watermark {
+    pub(crate) fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Raises the watermark to `upto` and wakes the waiters it satisfies.
+    pub(crate) fn publish(&self, upto: u64) {
+        self.durable.fetch_max(upto, Ordering::AcqRel);
+        let now = self.durable();
+        let mut w = self.waiters.lock();
+        let mut i = 0;
+        while i < w.wakers.len() {
+            if w.wakers[i].0 <= now {
+                w.wakers.swap_remove(i).1.wake();
+            } else {
+                i += 1;
+            }
+        }
+        if w.blocked > 0 {
+            self.cv.notify_all();
+        }
+    }
+
+    /// Records a sticky failure and wakes everyone.
+    pub(crate) fn fail(&self, error: String) {
+        let mut w = self.waiters.lock();
+        w.failed.get_or_insert(error);
+        self.failed.store(true, Ordering::Release);
+        for (_, waker) in w.wakers.drain(..) {
+            waker.wake();
+        }
+        self.cv.notify_all();
+    }
+
+    /// The sticky failure, if any.
+    pub(crate) fn failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.waiters.lock().failed.clone()
+    }
+
+    /// Blocks the calling thread until `ticket` is durable.
+    pub(crate) fn wait(&self, ticket: CommitTicket) -> Result<()> {
+        if self.durable() >= ticket.0 {
+            return Ok(());
+        }
+        let mut w = self.waiters.lock();
+        w.blocked += 1;
+        let res = loop {
+            if self.durable() >= ticket.0 {
+                break Ok(());
+            }
+            if let Some(e) = &w.failed {
+                break Err(sync_failed(e));
+            }
+            self.cv.wait(&mut w);
+        };
+        w.blocked -= 1;
+        res
+    }
+
+    fn poll_ticket(&self, ticket: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.durable() >= ticket {
+            return Poll::Ready(Ok(()));
+        }
+        let mut w = self.waiters.lock();
+        if self.durable() >= ticket {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(e) = &w.failed {
+            return Poll::Ready(Err(sync_failed(e)));
+        }
+        match w
+            .wakers
+            .iter_mut()
+            .find(|(t, k)| *t == ticket && k.will_wake(cx.waker()))
+        {
+            Some(_) => {}
+            None => w.wakers.push((ticket, cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+}
+
+/// Resolves once a [`CommitTicket`] is durable (or the engine failed to make it so).
+#[must_use = "a future does nothing unless awaited"]
+pub struct DurableFuture {
+    state: Option<(Arc<Watermark>, u64)>,
+}
+
+impl DurableFuture {
+    /// A future that is ready at once.
+    pub fn ready() -> Self {
+        Self { state: None }
+    }
+
+    pub(crate) fn new(watermark: Arc<Watermark>, ticket: CommitTicket) -> Self {
+        if ticket.0 == 0 {
+            return Self::ready();
+        }
+        Self {
+            state: Some((watermark, ticket.0)),
+        }
+    }
+}
+
+impl Future for DurableFuture {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &self.state {
+            None => Poll::Ready(Ok(())),
+            Some((wm, ticket)) => wm.poll_ticket(*ticket, cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll(f: &mut DurableFuture, waker: &Waker) -> Poll<Result<()>> {
+        Pin::new(f).poll(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn future_wakes_when_its_ticket_is_published() {
+        let wm = Arc::new(Watermark::default());
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut f3 = DurableFuture::new(wm.clone(), CommitTicket(3));
+        let mut f5 = DurableFuture::new(wm.clone(), CommitTicket(5));
+        assert!(poll(&mut f3, &waker).is_pending());
+        assert!(
+            poll(&mut f3, &waker).is_pending(),
+            "a second poll registers no duplicate"
+        );
+        assert!(poll(&mut f5, &waker).is_pending());
+        wm.publish(4);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "only ticket 3 was woken");
+        assert!(matches!(poll(&mut f3, &waker), Poll::Ready(Ok(()))));
+        assert!(poll(&mut f5, &waker).is_pending());
+        wm.publish(2); // never goes backwards
+        assert_eq!(wm.durable(), 4);
+        wm.fail("disk gone".into());
+        assert!(matches!(poll(&mut f5, &waker), Poll::Ready(Err(_))));
+        assert!(matches!(
+            poll(&mut DurableFuture::new(wm.clone(), CommitTicket(1)), &waker),
+            Poll::Ready(Ok(()))
+        ));
+        assert!(matches!(
+            poll(&mut DurableFuture::new(wm, CommitTicket::DURABLE), &waker),
+            Poll::Ready(Ok(()))
+        ));
+    }
+
+    #[test]
+    fn blocking_wait_returns_once_published() {
+        let wm = Arc::new(Watermark::default());
+        let wm2 = wm.clone();
+        let t = std::thread::spawn(move || wm2.wait(CommitTicket(7)));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        wm.publish(7);
+        assert!(t.join().unwrap().is_ok());
+        let wm3 = wm.clone();
+        let t = std::thread::spawn(move || wm3.wait(CommitTicket(8)));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        wm.fail("io".into());
+        assert!(t.join().unwrap().is_err());
+    }
+}
