@@ -20,6 +20,7 @@ pub mod itemcodec;
 pub mod items;
 pub mod keys;
 pub mod query;
+mod stats;
 pub mod streams;
 pub mod table;
 pub mod tags;
@@ -164,7 +165,9 @@ impl Engine {
             ttl: ttl::TtlSpecs::default(),
             stopper: ttl::Stopper::default(),
         };
-        engine.recount()?;
+        let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();
+        let stale = engine.load_stats(all)?;
+        engine.recount(stale)?;
         // Index builds and drops interrupted by a restart continue in the background.
         engine.resume_index_jobs()?;
         engine.open_streams()?;
@@ -172,10 +175,10 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Recomputes ItemCount/TableSizeBytes by scanning (at open; DynamoDB itself only refreshes
-    /// these figures periodically, so they are statistics, not part of any write batch).
-    fn recount(&self) -> Result<(), Error> {
-        let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
+    /// Recomputes ItemCount/TableSizeBytes by scanning (at open, for tables without figures
+    /// saved by a clean shutdown, see `stats.rs`; DynamoDB itself only refreshes these figures
+    /// periodically, so they are statistics, not part of any write batch).
+    fn recount(&self, tables: Vec<Arc<Table>>) -> Result<(), Error> {
         for t in tables {
             let (mut n, mut bytes) = (0i64, 0i64);
             self.storage

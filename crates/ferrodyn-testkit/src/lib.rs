@@ -58,7 +58,7 @@ impl TestServer {
                 addr_tx.send(handle.addr).expect("send addr");
                 let _ = stop_rx.await;
                 handle.shutdown().await;
-                let _ = engine.flush();
+                let _ = engine.close();
             });
         });
         let addr = addr_rx.recv().expect("server address");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ferrodyn_core::{Engine, EngineConfig};
-use ferrodyn_storage::{Durability, FjallStorage, MemoryStorage, Storage};
+use ferrodyn_storage::{Durability, FjallOptions, FjallStorage, MemoryStorage, Storage};
 
 /// Request handling allocates many small short-lived objects across threads; mimalloc serves
 /// that pattern far better than the system allocator (measured: glibc malloc was a third of
@@ -63,6 +63,24 @@ struct ServeArgs {
     /// Seconds between two sweeps for expired (TTL) items; fractions allowed.
     #[arg(long, default_value_t = 60.0, env = "FERRODYN_TTL_INTERVAL")]
     ttl_interval: f64,
+    /// Block cache of the on-disk store, in MiB [default: a quarter of the machine's memory].
+    /// Memory is taken only as data is read; this is the upper bound.
+    #[arg(long, env = "FERRODYN_CACHE_MB", value_parser = clap::value_parser!(u64).range(8..))]
+    cache_mb: Option<u64>,
+}
+
+/// A quarter of physical memory (what fjall recommends for its cache), or 256 MiB when the
+/// machine's memory cannot be read.
+fn default_cache_bytes() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    match total_kib {
+        Some(kib) => (kib * 1024 / 4).max(64 << 20),
+        None => 256 << 20,
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -86,7 +104,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-        let s = FjallStorage::open(&args.data_dir)
+        let options = FjallOptions {
+            cache_bytes: args
+                .cache_mb
+                .map_or_else(default_cache_bytes, |mb| mb << 20),
+            ..FjallOptions::default()
+        };
+        tracing::debug!(cache_bytes = options.cache_bytes, "block cache");
+        let s = FjallStorage::open_with(&args.data_dir, options)
             .with_context(|| format!("opening data directory {}", args.data_dir.display()))?;
         (Arc::new(s), Durability::Sync)
     };
@@ -127,7 +152,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         handle.shutdown().await;
         anyhow::Ok(())
     })?;
-    engine.flush().context("final flush")?;
+    engine.close().context("final flush")?;
     Ok(())
 }
 

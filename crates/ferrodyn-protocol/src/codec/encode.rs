@@ -129,7 +129,17 @@ pub fn write_json_string(s: &str, out: &mut Vec<u8>) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip eight bytes at a time while none of them needs escaping (most strings).
+        if let Some(word) = bytes.get(i..i + 8) {
+            let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            if !word_needs_escape(w) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -146,14 +156,31 @@ pub fn write_json_string(s: &str, out: &mut Vec<u8>) {
                 HEX[usize::from(b >> 4)],
                 HEX[usize::from(b & 0xf)],
             ],
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[run_start..i]);
         out.extend_from_slice(escape);
-        run_start = i + 1;
+        i += 1;
+        run_start = i;
     }
     out.extend_from_slice(&bytes[run_start..]);
     out.push(b'"');
+}
+
+/// True if any byte of the eight in `w` is a control character (< 0x20), `"` or `\`.
+/// (Classic SWAR tests: `has_less(w, 0x20)` and `has_zero(w ^ pattern)`; bytes >= 0x80 never
+/// trigger them, so UTF-8 continuation bytes are skipped too.)
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
+    (control | quote | backslash) != 0
 }
 
 /// A number's canonical text is digits, `-` and `.` only, so it needs no escaping.
@@ -180,4 +207,55 @@ fn write_base64(b: &[u8], out: &mut Vec<u8>) {
     let written = B64.encode_slice(b, &mut out[start..]).unwrap_or(0);
     out.truncate(start + written);
     out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn escaped(s: &str) -> String {
+        let mut out = Vec::new();
+        write_json_string(s, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn escapes_like_json() {
+        assert_eq!(
+            escaped("plain text, long enough"),
+            "\"plain text, long enough\""
+        );
+        assert_eq!(escaped("a\"b\\c\nd\u{1}"), r#""a\"b\\c\nd\u0001""#);
+        assert_eq!(escaped("12345678\u{1f}"), r#""12345678\u001f""#);
+        assert_eq!(escaped("ü€😀 and \u{7f}"), "\"ü€😀 and \u{7f}\"");
+    }
+
+    #[test]
+    fn word_test_is_exact_for_every_byte_at_every_position() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                for filler in [b'a', 0xff, 0x80, b' '] {
+                    let mut word = [filler; 8];
+                    word[pos] = b;
+                    let expected = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(
+                        word_needs_escape(u64::from_le_bytes(word)),
+                        expected,
+                        "byte {b:#x} at {pos} among {filler:#x}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// Any string round-trips through a JSON parser, whatever lands on the 8-byte words.
+        #[test]
+        fn any_string_round_trips(s in "(\\PC|[\\x00-\\x1f\"\\\\]){0,40}") {
+            let json = escaped(&s);
+            let back: String = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, s);
+        }
+    }
 }
