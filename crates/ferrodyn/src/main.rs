@@ -67,6 +67,10 @@ struct ServeArgs {
     /// Memory is taken only as data is read; this is the upper bound.
     #[arg(long, env = "FERRODYN_CACHE_MB", value_parser = clap::value_parser!(u64).range(8..))]
     cache_mb: Option<u64>,
+    /// Background flush/compaction threads of the on-disk store [default: chosen from the
+    /// number of cores].
+    #[arg(long, env = "FERRODYN_STORAGE_WORKERS", value_parser = clap::value_parser!(u64).range(1..=64))]
+    storage_workers: Option<u64>,
 }
 
 /// A quarter of physical memory (what fjall recommends for its cache), or 256 MiB when the
@@ -108,6 +112,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             cache_bytes: args
                 .cache_mb
                 .map_or_else(default_cache_bytes, |mb| mb << 20),
+            worker_threads: args.storage_workers.map(|n| n as usize),
             ..FjallOptions::default()
         };
         tracing::debug!(cache_bytes = options.cache_bytes, "block cache");
