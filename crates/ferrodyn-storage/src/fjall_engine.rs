@@ -91,6 +91,8 @@ pub struct FjallOptions {
     pub sync_mode: SyncMode,
     /// How often `Buffered` writes are fsynced in the background.
     pub background_sync_interval: Duration,
+    /// Memtable size per keyspace, in bytes (recorded by fjall when a keyspace is created).
+    pub memtable_bytes: u64,
 }
 
 impl Default for FjallOptions {
@@ -100,6 +102,7 @@ impl Default for FjallOptions {
             worker_threads: None,
             sync_mode: SyncMode::SyncData,
             background_sync_interval: Duration::from_millis(500),
+            memtable_bytes: DEFAULT_MEMTABLE_BYTES,
         }
     }
 }
@@ -117,14 +120,14 @@ fn engine_err(e: fjall::Error) -> StorageError {
     }
 }
 
-/// Memtable budget per keyspace. Every table and index is a keyspace, so fjall's default
-/// (64 MiB each) would let memory grow with the number of tables; 8 MiB keeps it bounded while
-/// leaving writes batched enough for the LSM.
-const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
-
-fn keyspace_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
-}
+/// Default memtable budget per keyspace. Every table and index is a keyspace, so fjall's default
+/// (64 MiB each) lets memory grow with the number of written tables; fjall also flushes the
+/// memtables holding the oldest journal data once journals exceed 512 MiB, which bounds the
+/// total. Small memtables cost write throughput: keys are spread by a hash prefix, so every L0
+/// table overlaps all of L1 and each L0 -> L1 compaction rewrites L1 for one memtable's worth of
+/// data (measured at 10^6 items, durable puts: 8 MiB 14.9k/s, 32 MiB 23.8k/s, 64 MiB 23.2k/s).
+/// fjall records the size when a keyspace is created; later changes apply to new keyspaces.
+pub const DEFAULT_MEMTABLE_BYTES: u64 = 32 * 1024 * 1024;
 
 struct Inner {
     db: Database,
@@ -133,6 +136,7 @@ struct Inner {
     /// Serializes keyspace DDL; holds the next free keyspace id.
     ddl: Mutex<u64>,
     persist_mode: PersistMode,
+    memtable_bytes: u64,
     /// Tickets handed out to committed durable batches.
     committed: AtomicU64,
     watermark: Arc<Watermark>,
@@ -197,6 +201,9 @@ impl FjallStorage {
 
     /// Opens (or creates) the data directory at `path`.
     pub fn open_with(path: &Path, options: FjallOptions) -> Result<Self> {
+        let memtable_bytes = options.memtable_bytes.max(1024 * 1024);
+        let keyspace_options =
+            move || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes);
         let mut builder = Database::builder(path)
             .cache_size(options.cache_bytes)
             // Batches are flushed to the OS / synced by this engine, not by fjall.
@@ -288,6 +295,7 @@ impl FjallStorage {
                 SyncMode::SyncData => PersistMode::SyncData,
                 SyncMode::SyncAll => PersistMode::SyncAll,
             },
+            memtable_bytes,
             committed: AtomicU64::new(0),
             watermark: Arc::new(Watermark::default()),
             control: Mutex::new(Control::default()),
@@ -549,7 +557,9 @@ impl Storage for FjallStorage {
         *next_id += 1;
         let handle = inner
             .db
-            .keyspace(&internal_name(id), keyspace_options)
+            .keyspace(&internal_name(id), || {
+                KeyspaceCreateOptions::default().max_memtable_size(inner.memtable_bytes)
+            })
             .map_err(engine_err)?;
         let mut batch = inner.db.batch();
         batch.insert(&inner.meta, name_key(name), id.to_be_bytes());

@@ -71,6 +71,10 @@ struct ServeArgs {
     /// number of cores].
     #[arg(long, env = "FERRODYN_STORAGE_WORKERS", value_parser = clap::value_parser!(u64).range(1..=64))]
     storage_workers: Option<u64>,
+    /// Memtable size of each table and index of the on-disk store, in MiB; applies to tables
+    /// and indexes created afterwards.
+    #[arg(long, env = "FERRODYN_MEMTABLE_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    memtable_mb: u64,
 }
 
 /// A quarter of physical memory (what fjall recommends for its cache), or 256 MiB when the
@@ -129,6 +133,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .cache_mb
                 .map_or_else(default_cache_bytes, |mb| mb << 20),
             worker_threads: args.storage_workers.map(|n| n as usize),
+            memtable_bytes: args.memtable_mb << 20,
             ..FjallOptions::default()
         };
         tracing::debug!(cache_bytes = options.cache_bytes, "block cache");
