@@ -31,6 +31,8 @@ pub const MAX_DIGITS: usize = 38;
 pub const MAX_MSD_EXPONENT: i64 = 125;
 /// Smallest decimal position (power of ten) a significant digit may have.
 pub const MIN_MSD_EXPONENT: i64 = -130;
+/// Most base-100 digits of a valid number (38 decimal digits straddling pair boundaries).
+const CENTIMAL_DIGITS: usize = 20;
 
 /// The message DynamoDB gives for any `+`/`-` result in an update expression that it cannot
 /// store (too large, or more than 38 significant digits: DynamoDB words both as an overflow).
@@ -415,26 +417,51 @@ impl Number {
         1 + pairs as usize + usize::from(self.negative)
     }
 
-    /// Base-100 digits from the most significant, with `E` such that the value's magnitude is
-    /// `0.d1 d2 … × 100^E` and `d1 != 0`; the last digit is non-zero too.
-    fn centimal(&self) -> (i64, Vec<u8>) {
-        let msd = self.msd().unwrap_or(0);
-        let top = msd.div_euclid(2);
-        let bottom = i64::from(self.exponent).div_euclid(2);
-        let mut out = Vec::with_capacity((top - bottom + 1) as usize);
-        for pair in (bottom..=top).rev() {
-            out.push(self.digit_at(2 * pair + 1) * 10 + self.digit_at(2 * pair));
+    /// Decimal digits of the coefficient, most significant first, in `buf[..n]`; `n` is 0 for
+    /// zero. Uses 64-bit division while the remaining value fits, which is the common case.
+    fn coefficient_digits(&self, buf: &mut [u8; MAX_DIGITS]) -> usize {
+        let mut c = self.coefficient;
+        let mut k = MAX_DIGITS;
+        while c > u128::from(u64::MAX) && k > 0 {
+            k -= 1;
+            buf[k] = (c % 10) as u8;
+            c /= 10;
         }
-        (top + 1, out)
+        let mut c = c as u64;
+        while c > 0 && k > 0 {
+            k -= 1;
+            buf[k] = (c % 10) as u8;
+            c /= 10;
+        }
+        let n = MAX_DIGITS - k;
+        buf.copy_within(k.., 0);
+        n
     }
 
-    /// The decimal digit at position `p` (power of ten).
-    fn digit_at(&self, p: i64) -> u8 {
-        let shift = p - i64::from(self.exponent);
-        if shift < 0 || shift > MAX_DIGITS as i64 {
-            return 0;
+    /// Base-100 digits from the most significant into `out[..len]`, with `E` such that the
+    /// value's magnitude is `0.d1 d2 … × 100^E` and `d1 != 0`; the last digit is non-zero too.
+    /// Returns `(E, len)`; `len <= CENTIMAL_DIGITS` for every valid number.
+    fn centimal(&self, out: &mut [u8; CENTIMAL_DIGITS]) -> (i64, usize) {
+        let mut dec = [0u8; MAX_DIGITS];
+        let n = self.coefficient_digits(&mut dec);
+        let lsd = i64::from(self.exponent);
+        let msd = lsd + n as i64 - 1;
+        // The decimal digit at position p (power of ten), 0 outside the coefficient.
+        let digit_at = |p: i64| -> u8 {
+            if p < lsd || p > msd {
+                0
+            } else {
+                dec[(msd - p) as usize]
+            }
+        };
+        let top = msd.div_euclid(2);
+        let bottom = lsd.div_euclid(2);
+        let mut len = 0;
+        for pair in (bottom..=top).rev() {
+            out[len] = digit_at(2 * pair + 1) * 10 + digit_at(2 * pair);
+            len += 1;
         }
-        ((self.coefficient / pow10(shift as u32)) % 10) as u8
+        (top + 1, len)
     }
 
     /// Appends an order-preserving encoding: byte order of encodings == numeric order.
@@ -452,7 +479,8 @@ impl Number {
             out.extend_from_slice(&[0x80, 0x00]);
             return;
         }
-        let (e, digits) = self.centimal();
+        let mut digits = [0u8; CENTIMAL_DIGITS];
+        let (e, len) = self.centimal(&mut digits);
         // e in -64..=63 by the range invariant.
         let biased = (e + 64) as u8;
         out.push(if self.negative {
@@ -460,8 +488,8 @@ impl Number {
         } else {
             0x80 + biased
         });
-        let last = digits.len() - 1;
-        for (k, &d) in digits.iter().enumerate() {
+        let last = len - 1;
+        for (k, &d) in digits[..len].iter().enumerate() {
             let byte = if k == last { 2 * d } else { 2 * d + 1 };
             out.push(if self.negative { 255 - byte } else { byte });
         }
@@ -481,33 +509,34 @@ impl Number {
             i64::from(header - 0x80) - 64
         };
         // At most 20 base-100 digits can hold 38 decimal digits.
-        let mut digits: Vec<u8> = Vec::with_capacity(20);
+        let mut digits = [0u8; CENTIMAL_DIGITS];
+        let mut len = 0;
         let mut i = 1;
         loop {
             let &raw = bytes.get(i)?;
             i += 1;
             let b = if negative { 255 - raw } else { raw };
-            if b > 199 {
+            if b > 199 || len == CENTIMAL_DIGITS {
                 return None;
             }
-            digits.push(b / 2);
-            if digits.len() > 20 {
-                return None;
-            }
+            digits[len] = b / 2;
+            len += 1;
             if b % 2 == 0 {
                 break;
             }
         }
+        let digits = &digits[..len];
         if digits.first() == Some(&0) || digits.last() == Some(&0) {
             return None;
         }
         // Rebuild the decimal digits; the first pair covers positions 2E-1 and 2E-2 and the
         // ones digit of the last pair sits at position 2(E - len).
-        let mut dec: Vec<u8> = Vec::with_capacity(2 * digits.len());
-        for &d in &digits {
-            dec.push(d / 10);
-            dec.push(d % 10);
+        let mut dec = [0u8; 2 * CENTIMAL_DIGITS];
+        for (k, &d) in digits.iter().enumerate() {
+            dec[2 * k] = d / 10;
+            dec[2 * k + 1] = d % 10;
         }
+        let dec = &dec[..2 * len];
         let start = dec.iter().position(|&d| d != 0)?;
         let end = dec.iter().rposition(|&d| d != 0)?;
         if end - start + 1 > MAX_DIGITS {
@@ -516,9 +545,43 @@ impl Number {
         let c = dec[start..=end]
             .iter()
             .fold(0u128, |acc, &d| acc * 10 + u128::from(d));
-        let lsd = 2 * (e - digits.len() as i64) + (dec.len() - 1 - end) as i64;
+        let lsd = 2 * (e - len as i64) + (dec.len() - 1 - end) as i64;
         let number = Number::from_parts(negative, c, i32::try_from(lsd).ok()?).ok()?;
         Some((number, i))
+    }
+
+    /// Appends DynamoDB's canonical output form (what `Display` prints): plain decimal, no
+    /// exponent, no leading "+", no trailing fraction zeros, "0" for zero. ASCII only, never
+    /// anything that JSON would need to escape. Does not allocate beyond `out`.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; MAX_DIGITS];
+        let n = self.coefficient_digits(&mut buf);
+        if n == 0 {
+            out.push(b'0');
+            return;
+        }
+        let digits = buf[..n].iter().map(|d| b'0' + d);
+        if self.negative {
+            out.push(b'-');
+        }
+        if self.exponent >= 0 {
+            out.extend(digits);
+            out.extend(std::iter::repeat_n(b'0', self.exponent as usize));
+        } else {
+            let point = n as i64 + i64::from(self.exponent);
+            if point > 0 {
+                for (k, d) in digits.enumerate() {
+                    if k as i64 == point {
+                        out.push(b'.');
+                    }
+                    out.push(d);
+                }
+            } else {
+                out.extend_from_slice(b"0.");
+                out.extend(std::iter::repeat_n(b'0', (-point) as usize));
+                out.extend(digits);
+            }
+        }
     }
 
     /// If the value is an integer fitting i64.
@@ -599,31 +662,10 @@ impl std::hash::Hash for Number {
 /// Always plain decimal: no exponent, no leading "+", no trailing fraction zeros, "0" for zero.
 impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_zero() {
-            return f.write_str("0");
-        }
-        let digits = self.coefficient.to_string();
-        let mut s = String::with_capacity(digits.len() + 135);
-        if self.negative {
-            s.push('-');
-        }
-        if self.exponent >= 0 {
-            s.push_str(&digits);
-            s.extend(std::iter::repeat_n('0', self.exponent as usize));
-        } else {
-            let point = digits.len() as i64 + i64::from(self.exponent);
-            if point > 0 {
-                let (int, frac) = digits.split_at(point as usize);
-                s.push_str(int);
-                s.push('.');
-                s.push_str(frac);
-            } else {
-                s.push_str("0.");
-                s.extend(std::iter::repeat_n('0', (-point) as usize));
-                s.push_str(&digits);
-            }
-        }
-        f.write_str(&s)
+        let mut s = Vec::with_capacity(48);
+        self.write_canonical(&mut s);
+        // Only ASCII digits, '-' and '.' are written.
+        f.write_str(std::str::from_utf8(&s).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -63,8 +63,68 @@ fn reference_size(n: &Number) -> usize {
         + usize::from(n.is_negative())
 }
 
+/// The stored encoding computed independently from the decimal text: base-100 digit pairs
+/// aligned on the decimal point, header `80 ± (E + 64)`, `2d + 1` / last `2d`, complemented when
+/// negative. Stored data depends on these exact bytes, not only on their order.
+fn reference_encoding(n: &Number) -> Vec<u8> {
+    if n.is_zero() {
+        return vec![0x80, 0x00];
+    }
+    let text = n.abs().to_string();
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    // Pad to whole pairs on both sides of the point, then drop zero pairs at either end.
+    let int = if int.len() % 2 == 1 {
+        format!("0{int}")
+    } else {
+        int.to_owned()
+    };
+    let frac = if frac.len() % 2 == 1 {
+        format!("{frac}0")
+    } else {
+        frac.to_owned()
+    };
+    let all: Vec<u8> = format!("{int}{frac}").bytes().map(|b| b - b'0').collect();
+    let mut pairs: Vec<u8> = all.chunks(2).map(|p| p[0] * 10 + p[1]).collect();
+    let mut e = (int.len() / 2) as i64;
+    while pairs.first() == Some(&0) {
+        pairs.remove(0);
+        e -= 1;
+    }
+    while pairs.last() == Some(&0) {
+        pairs.pop();
+    }
+    let biased = (e + 64) as u8;
+    let neg = n.is_negative();
+    let mut out = vec![if neg { 0x7F - biased } else { 0x80 + biased }];
+    let last = pairs.len() - 1;
+    for (k, d) in pairs.iter().enumerate() {
+        let b = if k == last { 2 * d } else { 2 * d + 1 };
+        out.push(if neg { 255 - b } else { b });
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn encoding_matches_reference_bytes(a in number()) {
+        prop_assert_eq!(encode(&a), reference_encoding(&a), "{}", a);
+    }
+
+    #[test]
+    fn canonical_text_is_plain_decimal(a in number()) {
+        let text = a.to_string();
+        let mut written = Vec::new();
+        a.write_canonical(&mut written);
+        prop_assert_eq!(written, text.as_bytes().to_vec());
+        let digits = text.strip_prefix('-').unwrap_or(&text);
+        prop_assert!(digits.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+        prop_assert!(!digits.starts_with('0') || digits == "0" || digits.starts_with("0."));
+        if let Some((_, frac)) = digits.split_once('.') {
+            prop_assert!(!frac.is_empty() && !frac.ends_with('0'));
+        }
+    }
 
     #[test]
     fn encoding_order_matches_numeric_order(a in number(), b in number()) {
