@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use ferrodyn_model::visit::{Kind, Visitor};
 use ferrodyn_model::{AttributeValue, Error, Item, Number};
 
 const FORMAT_V1: u8 = 1;
@@ -43,6 +44,42 @@ pub fn decode_item(bytes: &[u8]) -> Result<Item, Error> {
         return Err(corrupt("trailing bytes"));
     }
     Ok(m)
+}
+
+/// Walks a stored item's contents without building it, producing exactly the events that
+/// [`ferrodyn_model::visit::walk_item`] produces for the decoded item. On corrupt bytes it
+/// returns an error, possibly after some events were produced.
+pub fn walk_stored<V: Visitor + ?Sized>(bytes: &[u8], v: &mut V) -> Result<(), Error> {
+    let (&format, rest) = bytes.split_first().ok_or_else(|| corrupt("empty item"))?;
+    if format != FORMAT_V1 {
+        return Err(corrupt("unknown item format"));
+    }
+    let mut r = Reader { b: rest, pos: 0 };
+    r.walk_map(v, true, 0)?;
+    if r.pos != r.b.len() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(())
+}
+
+/// DynamoDB size of a stored item: equal to `item_size(decode_item(bytes))` for every encoding
+/// that decodes. It reads lengths and tags only (no UTF-8 check, numbers sized from their
+/// encoded length), so it may return a size for some corrupt bytes that decoding rejects; it
+/// never panics.
+pub fn stored_size(bytes: &[u8]) -> Result<usize, Error> {
+    let (&format, rest) = bytes.split_first().ok_or_else(|| corrupt("empty item"))?;
+    if format != FORMAT_V1 {
+        return Err(corrupt("unknown item format"));
+    }
+    let mut r = Reader { b: rest, pos: 0 };
+    let mut total = 0;
+    for _ in 0..r.len()? {
+        total += r.bytes()?.len() + r.value_size(1)?;
+    }
+    if r.pos != r.b.len() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(total)
 }
 
 fn corrupt(what: &str) -> Error {
@@ -138,6 +175,13 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
     fn len(&mut self) -> Result<usize, Error> {
+        // One byte covers lengths and counts below 128 (names, most strings and maps).
+        if let Some(&b) = self.b.get(self.pos) {
+            if b < 0x80 && usize::from(b) <= self.b.len() {
+                self.pos += 1;
+                return Ok(usize::from(b));
+            }
+        }
         let mut n: usize = 0;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -183,6 +227,127 @@ impl<'a> Reader<'a> {
             m.insert(k, v);
         }
         Ok(m)
+    }
+    fn str(&mut self) -> Result<&'a str, Error> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| corrupt("invalid utf-8"))
+    }
+    /// Skips one encoded number and returns its DynamoDB size: one byte per base-100 digit plus
+    /// one, plus one if negative (see `Number::size_bytes`); zero is one byte.
+    fn number_size(&mut self) -> Result<usize, Error> {
+        let header = self.byte()?;
+        let negative = header < 0x80;
+        let mut digits = 0;
+        loop {
+            let raw = self.byte()?;
+            let b = if negative { 255 - raw } else { raw };
+            digits += 1;
+            if b % 2 == 0 {
+                break;
+            }
+        }
+        Ok(if header == 0x80 && digits == 1 {
+            1
+        } else {
+            1 + digits + usize::from(negative)
+        })
+    }
+    /// Skips one value and returns its DynamoDB size (see [`ferrodyn_model::size`]).
+    fn value_size(&mut self, depth: usize) -> Result<usize, Error> {
+        if depth > MAX_DEPTH {
+            return Err(corrupt("nesting too deep"));
+        }
+        Ok(match self.byte()? {
+            T_S | T_B => self.bytes()?.len(),
+            T_N => self.number_size()?,
+            T_FALSE | T_TRUE | T_NULL => 1,
+            T_M => {
+                let mut total = 3;
+                for _ in 0..self.len()? {
+                    total += self.bytes()?.len() + 1 + self.value_size(depth + 1)?;
+                }
+                total
+            }
+            T_L => {
+                let mut total = 3;
+                for _ in 0..self.len()? {
+                    total += 1 + self.value_size(depth + 1)?;
+                }
+                total
+            }
+            T_SS | T_BS => {
+                let mut total = 0;
+                for _ in 0..self.len()? {
+                    total += self.bytes()?.len();
+                }
+                total
+            }
+            T_NS => {
+                let mut total = 0;
+                for _ in 0..self.len()? {
+                    total += self.number_size()?;
+                }
+                total
+            }
+            _ => return Err(corrupt("unknown tag")),
+        })
+    }
+    fn walk_map<V: Visitor + ?Sized>(
+        &mut self,
+        v: &mut V,
+        top_level: bool,
+        depth: usize,
+    ) -> Result<(), Error> {
+        let n = self.len()?;
+        for i in 0..n {
+            v.name(self.str()?, top_level, i == 0);
+            self.walk_value(v, depth + 1)?;
+        }
+        Ok(())
+    }
+    fn walk_value<V: Visitor + ?Sized>(&mut self, v: &mut V, depth: usize) -> Result<(), Error> {
+        if depth > MAX_DEPTH {
+            return Err(corrupt("nesting too deep"));
+        }
+        let kind = match self.byte()? {
+            T_S => Kind::S,
+            T_N => Kind::N,
+            T_B => Kind::B,
+            T_FALSE | T_TRUE => Kind::Bool,
+            T_NULL => Kind::Null,
+            T_M => Kind::M,
+            T_L => Kind::L,
+            T_SS => Kind::SS,
+            T_NS => Kind::NS,
+            T_BS => Kind::BS,
+            _ => return Err(corrupt("unknown tag")),
+        };
+        v.begin(kind);
+        match kind {
+            Kind::S => v.string(self.str()?),
+            Kind::N => v.number(&self.number()?),
+            Kind::B => v.binary(self.bytes()?),
+            Kind::Bool => v.boolean(self.b[self.pos - 1] == T_TRUE),
+            Kind::Null => {}
+            Kind::M => self.walk_map(v, false, depth)?,
+            Kind::L => {
+                for i in 0..self.len()? {
+                    v.element(i == 0, false);
+                    self.walk_value(v, depth + 1)?;
+                }
+            }
+            Kind::SS | Kind::NS | Kind::BS => {
+                for i in 0..self.len()? {
+                    v.element(i == 0, true);
+                    match kind {
+                        Kind::SS => v.string(self.str()?),
+                        Kind::NS => v.number(&self.number()?),
+                        _ => v.binary(self.bytes()?),
+                    }
+                }
+            }
+        }
+        v.end(kind);
+        Ok(())
     }
     fn value(&mut self, depth: usize) -> Result<AttributeValue, Error> {
         if depth > MAX_DEPTH {
@@ -236,6 +401,93 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrodyn_model::size::item_size;
+    use ferrodyn_model::visit::walk_item;
+    use proptest::prelude::*;
+
+    /// Records every event as text, to compare two walks.
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl Visitor for Recorder {
+        fn begin(&mut self, kind: Kind) {
+            self.0.push(format!("begin {kind:?}"));
+        }
+        fn end(&mut self, kind: Kind) {
+            self.0.push(format!("end {kind:?}"));
+        }
+        fn name(&mut self, name: &str, top_level: bool, first: bool) {
+            self.0.push(format!("name {name:?} {top_level} {first}"));
+        }
+        fn element(&mut self, first: bool, in_set: bool) {
+            self.0.push(format!("element {first} {in_set}"));
+        }
+        fn string(&mut self, s: &str) {
+            self.0.push(format!("S {s:?}"));
+        }
+        fn number(&mut self, n: &Number) {
+            self.0.push(format!("N {n}"));
+        }
+        fn binary(&mut self, b: &[u8]) {
+            self.0.push(format!("B {b:?}"));
+        }
+        fn boolean(&mut self, b: bool) {
+            self.0.push(format!("BOOL {b}"));
+        }
+    }
+
+    fn value() -> impl Strategy<Value = AttributeValue> {
+        let number = (any::<bool>(), 0u128..10u128.pow(20), -40i32..40)
+            .prop_map(|(neg, c, e)| Number::from_parts(neg, c, e).unwrap());
+        let leaf = prop_oneof![
+            any::<String>().prop_map(AttributeValue::S),
+            number.clone().prop_map(AttributeValue::N),
+            prop::collection::vec(any::<u8>(), 0..8).prop_map(AttributeValue::B),
+            any::<bool>().prop_map(AttributeValue::Bool),
+            Just(AttributeValue::Null),
+            prop::collection::vec("[a-c]{0,3}", 1..4).prop_map(AttributeValue::SS),
+            prop::collection::vec(number, 1..4).prop_map(AttributeValue::NS),
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 0..3), 1..4)
+                .prop_map(AttributeValue::BS),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(AttributeValue::L),
+                prop::collection::btree_map(".{0,4}", inner, 0..4).prop_map(AttributeValue::M),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn walking_stored_bytes_equals_walking_the_item(
+            item in prop::collection::btree_map(".{0,6}", value(), 0..5)
+        ) {
+            let enc = encode_item(&item);
+            let (mut stored, mut direct) = (Recorder::default(), Recorder::default());
+            walk_stored(&enc, &mut stored).unwrap();
+            walk_item(&item, &mut direct);
+            prop_assert_eq!(stored.0, direct.0);
+            prop_assert_eq!(stored_size(&enc).unwrap(), item_size(&item));
+        }
+
+        #[test]
+        fn walking_garbage_is_an_error_or_agrees_with_decoding(
+            bytes in prop::collection::vec(any::<u8>(), 0..40)
+        ) {
+            let mut r = Recorder::default();
+            match (walk_stored(&bytes, &mut r), decode_item(&bytes)) {
+                // Garbage may list names unsorted or twice, which decoding normalises.
+                (Ok(()), Ok(item)) if encode_item(&item) == bytes => {
+                    let mut direct = Recorder::default();
+                    walk_item(&item, &mut direct);
+                    prop_assert_eq!(r.0, direct.0);
+                }
+                (Ok(()), Ok(_)) | (Err(_), Err(_)) => {}
+                (a, b) => prop_assert!(false, "walk {:?} vs decode {:?}", a, b.map(|_| ())),
+            }
+        }
+    }
 
     #[test]
     fn round_trips_every_type() {

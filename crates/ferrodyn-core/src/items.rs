@@ -103,8 +103,28 @@ pub struct WriteOutput {
 
 #[derive(Debug, Clone, Default)]
 pub struct GetOutput {
-    pub item: Option<Item>,
+    pub item: Option<ReadItem>,
     pub consumed: Option<ConsumedCapacity>,
+}
+
+/// An item a read returns.
+#[derive(Debug, Clone)]
+pub enum ReadItem {
+    /// Built in memory (e.g. by a projection).
+    Built(Item),
+    /// Exactly as stored, already checked to decode: the caller writes it out from its stored
+    /// form (see [`itemcodec::walk_stored`]) and nothing decodes it.
+    Stored(Vec<u8>),
+}
+
+impl ReadItem {
+    /// The item in memory.
+    pub fn into_item(self) -> Result<Item, Error> {
+        match self {
+            ReadItem::Built(i) => Ok(i),
+            ReadItem::Stored(raw) => itemcodec::decode_item(&raw),
+        }
+    }
 }
 
 /// Which expression parameters a request used, for AWS's mixing rules.
@@ -537,11 +557,21 @@ impl Engine {
                 (None, None) => None,
             };
         resolver.finish()?;
-        let item = self.read_item(def, &key)?;
-        let size = item.as_ref().map(item_size).unwrap_or(0);
-        let item = match (item, &projection) {
-            (Some(i), Some(p)) => Some(ferrodyn_expr::project(&i, p)),
-            (i, _) => i,
+        let raw = self.storage.get(&def.keyspace, &key).map_err(storage_err)?;
+        let (item, size) = match (raw, &projection) {
+            (None, _) => (None, 0),
+            (Some(raw), Some(p)) => {
+                let item = itemcodec::decode_item(&raw)?;
+                let size = item_size(&item);
+                (
+                    Some(ReadItem::Built(ferrodyn_expr::project(&item, p))),
+                    size,
+                )
+            }
+            (Some(raw), None) => {
+                let size = itemcodec::stored_size(&raw)?;
+                (Some(ReadItem::Stored(raw)), size)
+            }
         };
         Ok(GetOutput {
             item,

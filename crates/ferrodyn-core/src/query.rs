@@ -72,11 +72,76 @@ pub struct ScanInput {
 #[derive(Debug, Clone, Default)]
 pub struct ReadOutput {
     /// None with Select=COUNT.
-    pub items: Option<Vec<Item>>,
+    pub items: Option<PageItems>,
     pub count: usize,
     pub scanned_count: usize,
     pub last_evaluated_key: Option<Item>,
     pub consumed: Option<ConsumedCapacity>,
+}
+
+/// The items a read returns.
+#[derive(Debug, Clone)]
+pub enum PageItems {
+    /// Items built by filtering, projection or base-table fetches.
+    Built(Vec<Item>),
+    /// Items returned exactly as stored (a read without filter, projection or base fetch): the
+    /// caller writes them out from their stored form, and nothing decodes them.
+    Stored(StoredItems),
+}
+
+impl PageItems {
+    pub fn len(&self) -> usize {
+        match self {
+            PageItems::Built(v) => v.len(),
+            PageItems::Stored(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decodes every item (for callers that need them in memory).
+    pub fn into_items(self) -> Result<Vec<Item>, Error> {
+        match self {
+            PageItems::Built(v) => Ok(v),
+            PageItems::Stored(s) => s.iter().map(itemcodec::decode_item).collect(),
+        }
+    }
+}
+
+/// Stored encodings of items, in read order; every one of them has been sized once already.
+/// (One allocation per item: a single growing buffer cost more in copies than it saved.)
+#[derive(Debug, Clone, Default)]
+pub struct StoredItems {
+    items: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl StoredItems {
+    fn push(&mut self, raw: &[u8]) {
+        self.bytes += raw.len();
+        self.items.push(raw.to_vec());
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Total length of the stored encodings (to size an output buffer).
+    pub fn stored_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The stored form of each item, in read order (walk it with
+    /// [`itemcodec::walk_stored`]).
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.items.iter().map(Vec::as_slice)
+    }
 }
 
 /// Everything about a read that is decided before touching storage.
@@ -87,6 +152,13 @@ struct Plan {
     limit: Option<usize>,
     /// Local index reads that need attributes the index does not project.
     fetch_base: bool,
+}
+
+impl Plan {
+    /// Whether visited entries are returned (or just counted) exactly as stored.
+    fn passes_through(&self) -> bool {
+        self.filter.is_none() && self.projection.is_none() && !self.fetch_base
+    }
 }
 
 /// What a read visits: the table itself or one of its indexes.
@@ -375,7 +447,11 @@ type KeyCheck<'a> = &'a dyn Fn(&[u8]) -> bool;
 struct Page<'a> {
     target: &'a Target<'a>,
     plan: &'a Plan,
+    /// Entries decoded for filtering, projection or base fetches.
     visited: Vec<Item>,
+    /// Entries kept in stored form when the plan passes them through (and does not only count).
+    stored: StoredItems,
+    passes_through: bool,
     scanned: usize,
     bytes: usize,
     last_key: Option<Item>,
@@ -391,6 +467,9 @@ impl<'a> Page<'a> {
                 return false;
             }
         }
+        if self.passes_through {
+            return self.visit_stored(raw);
+        }
         let item = match itemcodec::decode_item(raw) {
             Ok(i) => i,
             Err(e) => {
@@ -400,7 +479,7 @@ impl<'a> Page<'a> {
         };
         self.scanned += 1;
         self.bytes += item_size(&item);
-        let full = self.plan.limit.is_some_and(|l| self.scanned >= l) || self.bytes >= PAGE_BYTES;
+        let full = self.full();
         if full {
             self.last_key = Some(self.target.key_map(&item));
         }
@@ -408,11 +487,44 @@ impl<'a> Page<'a> {
         !full
     }
 
+    /// Sizes an entry from its stored form; only the page's last entry is decoded (for its key).
+    fn visit_stored(&mut self, raw: &[u8]) -> bool {
+        let size = match itemcodec::stored_size(raw) {
+            Ok(n) => n,
+            Err(e) => {
+                self.error = Some(e);
+                return false;
+            }
+        };
+        self.scanned += 1;
+        self.bytes += size;
+        let full = self.full();
+        if full {
+            match itemcodec::decode_item(raw) {
+                Ok(item) => self.last_key = Some(self.target.key_map(&item)),
+                Err(e) => {
+                    self.error = Some(e);
+                    return false;
+                }
+            }
+        }
+        if !self.plan.count_only {
+            self.stored.push(raw);
+        }
+        !full
+    }
+
+    fn full(&self) -> bool {
+        self.plan.limit.is_some_and(|l| self.scanned >= l) || self.bytes >= PAGE_BYTES
+    }
+
     fn new(target: &'a Target<'a>, plan: &'a Plan, check: Option<KeyCheck<'a>>) -> Self {
         Page {
             target,
             plan,
             visited: Vec::new(),
+            stored: StoredItems::default(),
+            passes_through: plan.passes_through(),
             scanned: 0,
             bytes: 0,
             last_key: None,
@@ -663,12 +775,17 @@ impl Engine {
 
     /// Filters and projects the visited entries of a page (fetching base items for local index
     /// reads that need non-projected attributes).
-    fn finish(&self, page: Page<'_>, r: &ReadOptions) -> Result<ReadOutput, Error> {
+    fn finish(&self, mut page: Page<'_>, r: &ReadOptions) -> Result<ReadOutput, Error> {
         let def = page.target.def;
         let plan = page.plan;
+        if page.passes_through {
+            let stored = std::mem::take(&mut page.stored);
+            let items = (!plan.count_only).then_some(PageItems::Stored(stored));
+            return Ok(self.output(&page, r, page.scanned, items));
+        }
         let mut items = Vec::new();
         let mut count = 0;
-        for entry in page.visited {
+        for entry in std::mem::take(&mut page.visited) {
             let item = if plan.fetch_base {
                 let pk = entry.get(&def.hash_key.name);
                 let sk = def.range_key.as_ref().map(|k| entry.get(&k.name));
@@ -698,12 +815,24 @@ impl Engine {
                 });
             }
         }
+        let items = (!plan.count_only).then_some(PageItems::Built(items));
+        Ok(self.output(&page, r, count, items))
+    }
+
+    fn output(
+        &self,
+        page: &Page<'_>,
+        r: &ReadOptions,
+        count: usize,
+        items: Option<PageItems>,
+    ) -> ReadOutput {
+        let def = page.target.def;
         let units = read_units(page.bytes, r.consistent_read);
-        Ok(ReadOutput {
-            items: if plan.count_only { None } else { Some(items) },
+        ReadOutput {
+            items,
             count,
             scanned_count: page.scanned,
-            last_evaluated_key: page.last_key,
+            last_evaluated_key: page.last_key.clone(),
             consumed: match r.index_name.as_deref().and_then(|n| def.index(n)) {
                 Some((ix, global)) => ConsumedCapacity::index_read(
                     r.return_consumed,
@@ -714,7 +843,7 @@ impl Engine {
                 ),
                 None => ConsumedCapacity::read(r.return_consumed, &def.name, units),
             },
-        })
+        }
     }
 }
 

@@ -31,5 +31,7 @@ pub use decode::{
     check_item, check_value, decode_item, decode_item_with, decode_value, decode_value_list_with,
     decode_value_map, decode_value_map_with, decode_value_with, Layer, Position,
 };
-pub use encode::{encode_item, encode_value, write_item_json, write_json_string, write_value_json};
+pub use encode::{
+    encode_item, encode_value, write_item_json, write_json_string, write_value_json, JsonWriter,
+};
 pub use messages::MAX_NESTING_LEVELS;

@@ -9,9 +9,8 @@
 //! Recursion follows the value's nesting, which DynamoDB's rules bound to 32 levels for any value
 //! that was accepted from a request or built by an update.
 
-use std::fmt;
-
 use base64::Engine as _;
+use ferrodyn_model::visit::{walk_item, walk_value, Kind, Visitor};
 use ferrodyn_model::{AttributeValue, Item, Number};
 use serde_json::{Map, Value};
 
@@ -57,68 +56,77 @@ pub fn encode_item(item: &Item) -> Value {
 /// Appends an item as JSON text, without building a `serde_json::Value`.
 pub fn write_item_json(item: &Item, out: &mut Vec<u8>) {
     out.push(b'{');
-    for (i, (name, v)) in item.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_json_string(name, out);
-        out.push(b':');
-        write_value_json(v, out);
-    }
+    walk_item(item, &mut JsonWriter::new(out));
     out.push(b'}');
 }
 
 /// Appends one attribute value as JSON text.
 pub fn write_value_json(v: &AttributeValue, out: &mut Vec<u8>) {
-    match v {
-        AttributeValue::S(s) => {
-            out.extend_from_slice(b"{\"S\":");
-            write_json_string(s, out);
-        }
-        AttributeValue::N(n) => {
-            out.extend_from_slice(b"{\"N\":");
-            write_number(n, out);
-        }
-        AttributeValue::B(b) => {
-            out.extend_from_slice(b"{\"B\":");
-            write_base64(b, out);
-        }
-        AttributeValue::Bool(true) => out.extend_from_slice(b"{\"BOOL\":true"),
-        AttributeValue::Bool(false) => out.extend_from_slice(b"{\"BOOL\":false"),
-        AttributeValue::Null => out.extend_from_slice(b"{\"NULL\":true"),
-        AttributeValue::M(m) => {
-            out.extend_from_slice(b"{\"M\":");
-            write_item_json(m, out);
-        }
-        AttributeValue::L(l) => {
-            out.extend_from_slice(b"{\"L\":");
-            write_array(l, out, write_value_json);
-        }
-        AttributeValue::SS(ss) => {
-            out.extend_from_slice(b"{\"SS\":");
-            write_array(ss, out, |s, out| write_json_string(s, out));
-        }
-        AttributeValue::NS(ns) => {
-            out.extend_from_slice(b"{\"NS\":");
-            write_array(ns, out, write_number);
-        }
-        AttributeValue::BS(bs) => {
-            out.extend_from_slice(b"{\"BS\":");
-            write_array(bs, out, |b, out| write_base64(b, out));
-        }
-    }
-    out.push(b'}');
+    walk_value(v, &mut JsonWriter::new(out));
 }
 
-fn write_array<T>(items: &[T], out: &mut Vec<u8>, write: impl Fn(&T, &mut Vec<u8>)) {
-    out.push(b'[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write(item, out);
+/// Writes DynamoDB JSON text from [`ferrodyn_model::visit`] events, so that an item can be
+/// written straight from its stored form. The events of an item give the members of its JSON
+/// object: the caller writes the enclosing `{` and `}`.
+pub struct JsonWriter<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> JsonWriter<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        JsonWriter { out }
     }
-    out.push(b']');
+}
+
+impl Visitor for JsonWriter<'_> {
+    fn begin(&mut self, kind: Kind) {
+        self.out.extend_from_slice(match kind {
+            Kind::S => b"{\"S\":",
+            Kind::N => b"{\"N\":",
+            Kind::B => b"{\"B\":",
+            Kind::Bool => b"{\"BOOL\":",
+            Kind::Null => b"{\"NULL\":true",
+            Kind::M => b"{\"M\":{",
+            Kind::L => b"{\"L\":[",
+            Kind::SS => b"{\"SS\":[",
+            Kind::NS => b"{\"NS\":[",
+            Kind::BS => b"{\"BS\":[",
+        });
+    }
+    fn end(&mut self, kind: Kind) {
+        self.out.extend_from_slice(match kind {
+            Kind::M => b"}}",
+            Kind::L | Kind::SS | Kind::NS | Kind::BS => b"]}",
+            _ => b"}",
+        });
+    }
+    fn name(&mut self, name: &str, _top_level: bool, first: bool) {
+        if !first {
+            self.out.push(b',');
+        }
+        write_json_string(name, self.out);
+        self.out.push(b':');
+    }
+    fn element(&mut self, first: bool, _in_set: bool) {
+        if !first {
+            self.out.push(b',');
+        }
+    }
+    fn string(&mut self, s: &str) {
+        write_json_string(s, self.out);
+    }
+    fn number(&mut self, n: &Number) {
+        self.out.push(b'"');
+        n.write_canonical(self.out);
+        self.out.push(b'"');
+    }
+    fn binary(&mut self, b: &[u8]) {
+        write_base64(b, self.out);
+    }
+    fn boolean(&mut self, b: bool) {
+        self.out
+            .extend_from_slice(if b { b"true" } else { b"false" });
+    }
 }
 
 /// Appends `s` as a JSON string literal: `"` and `\` escaped, control characters as short
@@ -181,21 +189,6 @@ fn word_needs_escape(w: u64) -> bool {
     let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
     let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
     (control | quote | backslash) != 0
-}
-
-/// A number's canonical text is digits, `-` and `.` only, so it needs no escaping.
-fn write_number(n: &Number, out: &mut Vec<u8>) {
-    struct Sink<'a>(&'a mut Vec<u8>);
-    impl fmt::Write for Sink<'_> {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            self.0.extend_from_slice(s.as_bytes());
-            Ok(())
-        }
-    }
-    out.push(b'"');
-    // Writing into a Vec cannot fail; a failing Display would only shorten the text.
-    let _ = fmt::write(&mut Sink(out), format_args!("{n}"));
-    out.push(b'"');
 }
 
 fn write_base64(b: &[u8], out: &mut Vec<u8>) {

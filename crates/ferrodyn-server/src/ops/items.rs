@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use ferrodyn_core::itemcodec::walk_stored;
 use ferrodyn_core::items::{
-    DeleteItemInput, ExprParams, GetItemInput, PutItemInput, ReturnValues, UpdateItemInput,
-    WriteOutput,
+    DeleteItemInput, ExprParams, GetItemInput, PutItemInput, ReadItem, ReturnValues,
+    UpdateItemInput, WriteOutput,
 };
 use ferrodyn_core::Engine;
 use ferrodyn_expr::legacy::{AttributeValueUpdate, ExpectedAttributeValue};
@@ -183,9 +184,19 @@ pub fn get_item(engine: &Engine, v: &Value) -> Result<Vec<u8>, Error> {
     // Hot path: the item is written straight into the response bytes.
     let mut body = Vec::with_capacity(256);
     body.push(b'{');
-    if let Some(item) = &out.item {
-        body.extend_from_slice(b"\"Item\":");
-        codec::write_item_json(item, &mut body);
+    match &out.item {
+        Some(ReadItem::Built(item)) => {
+            body.extend_from_slice(b"\"Item\":");
+            codec::write_item_json(item, &mut body);
+        }
+        Some(ReadItem::Stored(raw)) => {
+            // JSON adds a few dozen bytes per attribute to the stored form.
+            body.reserve(raw.len() + 256);
+            body.extend_from_slice(b"\"Item\":{");
+            walk_stored(raw, &mut codec::JsonWriter::new(&mut body))?;
+            body.push(b'}');
+        }
+        None => {}
     }
     if let Some(c) = &out.consumed {
         if out.item.is_some() {

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use ferrodyn_core::itemcodec::walk_stored;
 use ferrodyn_core::items::ExprParams;
-use ferrodyn_core::query::{QueryInput, ReadOptions, ReadOutput, ScanInput, Select};
+use ferrodyn_core::query::{PageItems, QueryInput, ReadOptions, ReadOutput, ScanInput, Select};
 use ferrodyn_core::Engine;
 use ferrodyn_expr::legacy::Condition as LegacyCondition;
 use ferrodyn_model::Error;
@@ -79,23 +80,38 @@ fn read_options(v: &Value, filter_name: &str) -> Result<ReadOptions, Error> {
 fn output(out: ReadOutput) -> Result<Vec<u8>, Error> {
     let mut body = Vec::with_capacity(512);
     body.push(b'{');
-    if let Some(items) = &out.items {
-        body.extend_from_slice(b"\"Items\":[");
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
+    match &out.items {
+        Some(PageItems::Built(items)) => {
+            body.extend_from_slice(b"\"Items\":[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                codec::write_item_json(item, &mut body);
             }
-            codec::write_item_json(item, &mut body);
+            body.extend_from_slice(b"],");
         }
-        body.extend_from_slice(b"],");
+        Some(PageItems::Stored(items)) => {
+            // JSON adds a few dozen bytes per attribute to the stored form.
+            body.reserve(items.stored_bytes() + 64 * items.len());
+            body.extend_from_slice(b"\"Items\":[");
+            for (i, raw) in items.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.push(b'{');
+                walk_stored(raw, &mut codec::JsonWriter::new(&mut body))?;
+                body.push(b'}');
+            }
+            body.extend_from_slice(b"],");
+        }
+        None => {}
     }
-    body.extend_from_slice(
-        format!(
-            "\"Count\":{},\"ScannedCount\":{}",
-            out.count, out.scanned_count
-        )
-        .as_bytes(),
-    );
+    let mut num = itoa::Buffer::new();
+    body.extend_from_slice(b"\"Count\":");
+    body.extend_from_slice(num.format(out.count).as_bytes());
+    body.extend_from_slice(b",\"ScannedCount\":");
+    body.extend_from_slice(num.format(out.scanned_count).as_bytes());
     if let Some(k) = &out.last_evaluated_key {
         body.extend_from_slice(b",\"LastEvaluatedKey\":");
         codec::write_item_json(k, &mut body);

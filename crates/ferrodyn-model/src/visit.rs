@@ -1,0 +1,127 @@
+//! Walking an item's contents as a sequence of events, without building it.
+//!
+//! A stored item can be written out as JSON straight from its stored bytes: the
+//! storage codec walks the bytes and a [`Visitor`] consumes the events. [`walk_item`] produces
+//! the same events from an [`Item`] in memory, so any visitor gives the same result for an item
+//! and for its stored form.
+//!
+//! Event order (names in ascending byte order, as `Item` and `M` hold them):
+//! * an item: for each attribute, [`Visitor::name`] with `top_level = true`, then its value;
+//! * a value: [`Visitor::begin`] with its kind, its content, [`Visitor::end`] with the same kind;
+//! * content of S / N / B / BOOL: one [`Visitor::string`] / [`Visitor::number`] /
+//!   [`Visitor::binary`] / [`Visitor::boolean`]; NULL has none;
+//! * content of M: for each entry, [`Visitor::name`] with `top_level = false`, then its value;
+//! * content of L: for each element, [`Visitor::element`] with `in_set = false`, then its value;
+//! * content of SS / NS / BS: for each member, [`Visitor::element`] with `in_set = true`, then
+//!   one bare `string` / `number` / `binary` (set members have no begin/end of their own).
+
+use crate::number::Number;
+use crate::value::{AttributeValue, Item};
+
+/// The type of an attribute value, as its wire tag names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    S,
+    N,
+    B,
+    Bool,
+    Null,
+    M,
+    L,
+    SS,
+    NS,
+    BS,
+}
+
+/// Consumer of the events described in the module documentation.
+pub trait Visitor {
+    fn begin(&mut self, kind: Kind);
+    fn end(&mut self, kind: Kind);
+    /// An attribute name (`top_level`) or an M entry's name; `first` within its map.
+    fn name(&mut self, name: &str, top_level: bool, first: bool);
+    /// Before each element of an L (`in_set = false`) or member of a set; `first` within it.
+    fn element(&mut self, first: bool, in_set: bool);
+    fn string(&mut self, s: &str);
+    fn number(&mut self, n: &Number);
+    fn binary(&mut self, b: &[u8]);
+    fn boolean(&mut self, b: bool);
+}
+
+/// Walks an item in memory.
+pub fn walk_item<V: Visitor + ?Sized>(item: &Item, v: &mut V) {
+    for (i, (name, value)) in item.iter().enumerate() {
+        v.name(name, true, i == 0);
+        walk_value(value, v);
+    }
+}
+
+/// Walks one value. Recursion is bounded by the nesting depth of values, which requests limit
+/// to 32 levels.
+pub fn walk_value<V: Visitor + ?Sized>(value: &AttributeValue, v: &mut V) {
+    match value {
+        AttributeValue::S(s) => {
+            v.begin(Kind::S);
+            v.string(s);
+            v.end(Kind::S);
+        }
+        AttributeValue::N(n) => {
+            v.begin(Kind::N);
+            v.number(n);
+            v.end(Kind::N);
+        }
+        AttributeValue::B(b) => {
+            v.begin(Kind::B);
+            v.binary(b);
+            v.end(Kind::B);
+        }
+        AttributeValue::Bool(b) => {
+            v.begin(Kind::Bool);
+            v.boolean(*b);
+            v.end(Kind::Bool);
+        }
+        AttributeValue::Null => {
+            v.begin(Kind::Null);
+            v.end(Kind::Null);
+        }
+        AttributeValue::M(m) => {
+            v.begin(Kind::M);
+            for (i, (name, x)) in m.iter().enumerate() {
+                v.name(name, false, i == 0);
+                walk_value(x, v);
+            }
+            v.end(Kind::M);
+        }
+        AttributeValue::L(l) => {
+            v.begin(Kind::L);
+            for (i, x) in l.iter().enumerate() {
+                v.element(i == 0, false);
+                walk_value(x, v);
+            }
+            v.end(Kind::L);
+        }
+        AttributeValue::SS(s) => {
+            v.begin(Kind::SS);
+            for (i, x) in s.iter().enumerate() {
+                v.element(i == 0, true);
+                v.string(x);
+            }
+            v.end(Kind::SS);
+        }
+        AttributeValue::NS(s) => {
+            v.begin(Kind::NS);
+            for (i, x) in s.iter().enumerate() {
+                v.element(i == 0, true);
+                v.number(x);
+            }
+            v.end(Kind::NS);
+        }
+        AttributeValue::BS(s) => {
+            v.begin(Kind::BS);
+            for (i, x) in s.iter().enumerate() {
+                v.element(i == 0, true);
+                v.binary(x);
+            }
+            v.end(Kind::BS);
+        }
+    }
+}
