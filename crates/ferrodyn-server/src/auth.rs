@@ -33,7 +33,12 @@ pub fn parse_authorization(header: &str) -> Option<Principal> {
     if header.is_empty() {
         return None;
     }
-    let Some(idx) = header.find("Credential=") else {
+    // The credential is the first parameter of a SigV4 header: look there before searching.
+    let idx = match header.find(' ') {
+        Some(sp) if header[sp + 1..].starts_with("Credential=") => Some(sp + 1),
+        _ => header.find("Credential="),
+    };
+    let Some(idx) = idx else {
         // Some old clients sign differently; accept them with an unknown key rather than refuse.
         return Some(Principal {
             access_key: String::new(),

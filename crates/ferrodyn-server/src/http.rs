@@ -300,7 +300,15 @@ fn next_request_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix:016X}{n:016X}")
+    let mut id = String::with_capacity(32);
+    for word in [prefix, n] {
+        for shift in (0..16).rev() {
+            id.push(char::from(
+                b"0123456789ABCDEF"[((word >> (shift * 4)) & 0xf) as usize],
+            ));
+        }
+    }
+    id
 }
 
 /// Responses at least this large are compressed when the client accepts it (as DynamoDB does).
@@ -456,4 +464,27 @@ fn finish(
     h.insert("x-amz-crc32", HeaderValue::from(crc));
     h.insert(hyper::header::SERVER, HeaderValue::from_static("Server"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_32_uppercase_hex_digits_and_unique() {
+        let a = next_request_id();
+        let b = next_request_id();
+        for id in [&a, &b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c)));
+        }
+        assert_eq!(a[..16], b[..16], "same process prefix");
+        let (x, y) = (
+            u64::from_str_radix(&a[16..], 16).unwrap(),
+            u64::from_str_radix(&b[16..], 16).unwrap(),
+        );
+        assert!(y > x, "{a} then {b}");
+    }
 }
