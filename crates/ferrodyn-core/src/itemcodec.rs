@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use ferrodyn_model::size::{CONTAINER_OVERHEAD, ELEMENT_OVERHEAD};
 use ferrodyn_model::visit::{Kind, Visitor};
 use ferrodyn_model::{AttributeValue, Error, Item, Number};
 
@@ -175,15 +176,9 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
     fn len(&mut self) -> Result<usize, Error> {
-        // One byte covers lengths and counts below 128 (names, most strings and maps).
-        if let Some(&b) = self.b.get(self.pos) {
-            if b < 0x80 && usize::from(b) <= self.b.len() {
-                self.pos += 1;
-                return Ok(usize::from(b));
-            }
-        }
         let mut n: usize = 0;
-        for shift in (0..64).step_by(7) {
+        let mut shift = 0;
+        while shift < 64 {
             let byte = self.byte()?;
             n |= ((byte & 0x7f) as usize) << shift;
             if byte & 0x80 == 0 {
@@ -192,6 +187,7 @@ impl<'a> Reader<'a> {
                 }
                 return Ok(n);
             }
+            shift += 7;
         }
         Err(corrupt("length overflow"))
     }
@@ -261,16 +257,16 @@ impl<'a> Reader<'a> {
             T_N => self.number_size()?,
             T_FALSE | T_TRUE | T_NULL => 1,
             T_M => {
-                let mut total = 3;
+                let mut total = CONTAINER_OVERHEAD;
                 for _ in 0..self.len()? {
-                    total += self.bytes()?.len() + 1 + self.value_size(depth + 1)?;
+                    total += self.bytes()?.len() + ELEMENT_OVERHEAD + self.value_size(depth + 1)?;
                 }
                 total
             }
             T_L => {
-                let mut total = 3;
+                let mut total = CONTAINER_OVERHEAD;
                 for _ in 0..self.len()? {
-                    total += 1 + self.value_size(depth + 1)?;
+                    total += ELEMENT_OVERHEAD + self.value_size(depth + 1)?;
                 }
                 total
             }
@@ -308,7 +304,8 @@ impl<'a> Reader<'a> {
         if depth > MAX_DEPTH {
             return Err(corrupt("nesting too deep"));
         }
-        let kind = match self.byte()? {
+        let tag = self.byte()?;
+        let kind = match tag {
             T_S => Kind::S,
             T_N => Kind::N,
             T_B => Kind::B,
@@ -326,7 +323,7 @@ impl<'a> Reader<'a> {
             Kind::S => v.string(self.str()?),
             Kind::N => v.number(&self.number()?),
             Kind::B => v.binary(self.bytes()?),
-            Kind::Bool => v.boolean(self.b[self.pos - 1] == T_TRUE),
+            Kind::Bool => v.boolean(tag == T_TRUE),
             Kind::Null => {}
             Kind::M => self.walk_map(v, false, depth)?,
             Kind::L => {

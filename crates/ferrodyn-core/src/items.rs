@@ -112,19 +112,9 @@ pub struct GetOutput {
 pub enum ReadItem {
     /// Built in memory (e.g. by a projection).
     Built(Item),
-    /// Exactly as stored, already checked to decode: the caller writes it out from its stored
-    /// form (see [`itemcodec::walk_stored`]) and nothing decodes it.
+    /// Exactly as stored, sized from its encoding: the caller writes it out from its stored form
+    /// (see [`itemcodec::walk_stored`]) and nothing decodes it.
     Stored(Vec<u8>),
-}
-
-impl ReadItem {
-    /// The item in memory.
-    pub fn into_item(self) -> Result<Item, Error> {
-        match self {
-            ReadItem::Built(i) => Ok(i),
-            ReadItem::Stored(raw) => itemcodec::decode_item(&raw),
-        }
-    }
 }
 
 /// Which expression parameters a request used, for AWS's mixing rules.

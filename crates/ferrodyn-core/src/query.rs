@@ -89,27 +89,6 @@ pub enum PageItems {
     Stored(StoredItems),
 }
 
-impl PageItems {
-    pub fn len(&self) -> usize {
-        match self {
-            PageItems::Built(v) => v.len(),
-            PageItems::Stored(s) => s.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Decodes every item (for callers that need them in memory).
-    pub fn into_items(self) -> Result<Vec<Item>, Error> {
-        match self {
-            PageItems::Built(v) => Ok(v),
-            PageItems::Stored(s) => s.iter().map(itemcodec::decode_item).collect(),
-        }
-    }
-}
-
 /// Stored encodings of items, in read order; every one of them has been sized once already.
 /// (One allocation per item: a single growing buffer cost more in copies than it saved.)
 #[derive(Debug, Clone, Default)]
@@ -467,51 +446,40 @@ impl<'a> Page<'a> {
                 return false;
             }
         }
-        if self.passes_through {
-            return self.visit_stored(raw);
-        }
-        let item = match itemcodec::decode_item(raw) {
-            Ok(i) => i,
+        match self.take(raw) {
+            Ok(more) => more,
             Err(e) => {
                 self.error = Some(e);
-                return false;
+                false
             }
-        };
-        self.scanned += 1;
-        self.bytes += item_size(&item);
-        let full = self.full();
-        if full {
-            self.last_key = Some(self.target.key_map(&item));
         }
-        self.visited.push(item);
-        !full
     }
 
-    /// Sizes an entry from its stored form; only the page's last entry is decoded (for its key).
-    fn visit_stored(&mut self, raw: &[u8]) -> bool {
-        let size = match itemcodec::stored_size(raw) {
-            Ok(n) => n,
-            Err(e) => {
-                self.error = Some(e);
-                return false;
-            }
+    /// Counts and keeps one entry: decoded when the plan works on items, otherwise in stored
+    /// form, sized from its encoding (then only the page's last entry is decoded, for its key).
+    fn take(&mut self, raw: &[u8]) -> Result<bool, Error> {
+        let (size, item) = if self.passes_through {
+            (itemcodec::stored_size(raw)?, None)
+        } else {
+            let item = itemcodec::decode_item(raw)?;
+            (item_size(&item), Some(item))
         };
         self.scanned += 1;
         self.bytes += size;
         let full = self.full();
         if full {
-            match itemcodec::decode_item(raw) {
-                Ok(item) => self.last_key = Some(self.target.key_map(&item)),
-                Err(e) => {
-                    self.error = Some(e);
-                    return false;
-                }
-            }
+            let key = match &item {
+                Some(item) => self.target.key_map(item),
+                None => self.target.key_map(&itemcodec::decode_item(raw)?),
+            };
+            self.last_key = Some(key);
         }
-        if !self.plan.count_only {
-            self.stored.push(raw);
+        match item {
+            Some(item) => self.visited.push(item),
+            None if !self.plan.count_only => self.stored.push(raw),
+            None => {}
         }
-        !full
+        Ok(!full)
     }
 
     fn full(&self) -> bool {
@@ -781,7 +749,8 @@ impl Engine {
         if page.passes_through {
             let stored = std::mem::take(&mut page.stored);
             let items = (!plan.count_only).then_some(PageItems::Stored(stored));
-            return Ok(self.output(&page, r, page.scanned, items));
+            let count = page.scanned;
+            return Ok(self.output(page, r, count, items));
         }
         let mut items = Vec::new();
         let mut count = 0;
@@ -816,12 +785,12 @@ impl Engine {
             }
         }
         let items = (!plan.count_only).then_some(PageItems::Built(items));
-        Ok(self.output(&page, r, count, items))
+        Ok(self.output(page, r, count, items))
     }
 
     fn output(
         &self,
-        page: &Page<'_>,
+        page: Page<'_>,
         r: &ReadOptions,
         count: usize,
         items: Option<PageItems>,
@@ -832,7 +801,7 @@ impl Engine {
             items,
             count,
             scanned_count: page.scanned,
-            last_evaluated_key: page.last_key.clone(),
+            last_evaluated_key: page.last_key,
             consumed: match r.index_name.as_deref().and_then(|n| def.index(n)) {
                 Some((ix, global)) => ConsumedCapacity::index_read(
                     r.return_consumed,

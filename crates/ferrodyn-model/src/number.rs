@@ -381,13 +381,14 @@ impl Number {
 
     /// Writes the digits into a fixed-point buffer (index 0 = position -130).
     fn fill_fixed(&self, buf: &mut [u8; SPAN]) {
-        let mut c = self.coefficient;
+        let mut digits = [0u8; MAX_DIGITS];
+        let n = self.coefficient_digits(&mut digits);
         // exponent >= -130 by the invariant, so the index is non-negative.
-        let mut k = (i64::from(self.exponent) - MIN_MSD_EXPONENT) as usize;
-        while c > 0 && k < SPAN {
-            buf[k] = (c % 10) as u8;
-            c /= 10;
-            k += 1;
+        let lsd = (i64::from(self.exponent) - MIN_MSD_EXPONENT) as usize;
+        for (k, &d) in digits[..n].iter().rev().enumerate() {
+            if let Some(slot) = buf.get_mut(lsd + k) {
+                *slot = d;
+            }
         }
     }
 

@@ -15,9 +15,9 @@
 use crate::value::{AttributeValue, Item};
 
 /// Overhead of an M or L value, whatever its contents.
-const CONTAINER_OVERHEAD: usize = 3;
+pub const CONTAINER_OVERHEAD: usize = 3;
 /// Overhead of each element of an M or L.
-const ELEMENT_OVERHEAD: usize = 1;
+pub const ELEMENT_OVERHEAD: usize = 1;
 
 /// Size of one attribute value in bytes, by DynamoDB's rules.
 pub fn value_size(v: &AttributeValue) -> usize {

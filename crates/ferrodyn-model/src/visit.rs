@@ -99,29 +99,23 @@ pub fn walk_value<V: Visitor + ?Sized>(value: &AttributeValue, v: &mut V) {
             }
             v.end(Kind::L);
         }
-        AttributeValue::SS(s) => {
-            v.begin(Kind::SS);
-            for (i, x) in s.iter().enumerate() {
-                v.element(i == 0, true);
-                v.string(x);
-            }
-            v.end(Kind::SS);
-        }
-        AttributeValue::NS(s) => {
-            v.begin(Kind::NS);
-            for (i, x) in s.iter().enumerate() {
-                v.element(i == 0, true);
-                v.number(x);
-            }
-            v.end(Kind::NS);
-        }
-        AttributeValue::BS(s) => {
-            v.begin(Kind::BS);
-            for (i, x) in s.iter().enumerate() {
-                v.element(i == 0, true);
-                v.binary(x);
-            }
-            v.end(Kind::BS);
-        }
+        AttributeValue::SS(s) => walk_set(v, Kind::SS, s, |v, x| v.string(x)),
+        AttributeValue::NS(s) => walk_set(v, Kind::NS, s, |v, x| v.number(x)),
+        AttributeValue::BS(s) => walk_set(v, Kind::BS, s, |v, x| v.binary(x)),
     }
+}
+
+/// A set: bare members, each after an `element` event.
+fn walk_set<V: Visitor + ?Sized, T>(
+    v: &mut V,
+    kind: Kind,
+    members: &[T],
+    member: impl Fn(&mut V, &T),
+) {
+    v.begin(kind);
+    for (i, x) in members.iter().enumerate() {
+        v.element(i == 0, true);
+        member(v, x);
+    }
+    v.end(kind);
 }

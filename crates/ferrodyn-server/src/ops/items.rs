@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use ferrodyn_core::itemcodec::walk_stored;
 use ferrodyn_core::items::{
     DeleteItemInput, ExprParams, GetItemInput, PutItemInput, ReadItem, ReturnValues,
     UpdateItemInput, WriteOutput,
@@ -15,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::json::{
     bool_field, consumed_json, item_field, names_field, present, return_consumed, str_field,
-    string_field, table_name, values_field,
+    string_field, table_name, values_field, write_stored_item,
 };
 
 fn params(v: &Value) -> Result<ExprParams, Error> {
@@ -192,9 +191,8 @@ pub fn get_item(engine: &Engine, v: &Value) -> Result<Vec<u8>, Error> {
         Some(ReadItem::Stored(raw)) => {
             // JSON adds a few dozen bytes per attribute to the stored form.
             body.reserve(raw.len() + 256);
-            body.extend_from_slice(b"\"Item\":{");
-            walk_stored(raw, &mut codec::JsonWriter::new(&mut body))?;
-            body.push(b'}');
+            body.extend_from_slice(b"\"Item\":");
+            write_stored_item(raw, &mut body)?;
         }
         None => {}
     }

@@ -3,9 +3,18 @@
 use std::collections::HashMap;
 
 use ferrodyn_core::capacity::{ConsumedCapacity, ReturnConsumedCapacity};
+use ferrodyn_core::itemcodec::walk_stored;
 use ferrodyn_model::{AttributeValue, Error, Item};
 use ferrodyn_protocol::codec;
 use serde_json::{Map, Value};
+
+/// Appends a stored item as a JSON object, straight from its stored form.
+pub fn write_stored_item(raw: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    out.push(b'{');
+    walk_stored(raw, &mut codec::JsonWriter::new(out))?;
+    out.push(b'}');
+    Ok(())
+}
 
 pub fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
     v.get(name).and_then(Value::as_str)

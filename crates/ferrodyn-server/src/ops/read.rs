@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use ferrodyn_core::itemcodec::walk_stored;
 use ferrodyn_core::items::ExprParams;
 use ferrodyn_core::query::{PageItems, QueryInput, ReadOptions, ReadOutput, ScanInput, Select};
 use ferrodyn_core::Engine;
@@ -13,7 +12,7 @@ use serde_json::Value;
 
 use super::json::{
     bool_field, consumed_json, i64_field, item_field, names_field, present, return_consumed,
-    str_field, string_field, table_name, values_field,
+    str_field, string_field, table_name, values_field, write_stored_item,
 };
 
 fn legacy_conditions(
@@ -80,32 +79,31 @@ fn read_options(v: &Value, filter_name: &str) -> Result<ReadOptions, Error> {
 fn output(out: ReadOutput) -> Result<Vec<u8>, Error> {
     let mut body = Vec::with_capacity(512);
     body.push(b'{');
-    match &out.items {
-        Some(PageItems::Built(items)) => {
-            body.extend_from_slice(b"\"Items\":[");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                codec::write_item_json(item, &mut body);
-            }
-            body.extend_from_slice(b"],");
-        }
-        Some(PageItems::Stored(items)) => {
+    if let Some(items) = &out.items {
+        if let PageItems::Stored(stored) = items {
             // JSON adds a few dozen bytes per attribute to the stored form.
-            body.reserve(items.stored_bytes() + 64 * items.len());
-            body.extend_from_slice(b"\"Items\":[");
-            for (i, raw) in items.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                body.push(b'{');
-                walk_stored(raw, &mut codec::JsonWriter::new(&mut body))?;
-                body.push(b'}');
-            }
-            body.extend_from_slice(b"],");
+            body.reserve(stored.stored_bytes() + 64 * stored.len());
         }
-        None => {}
+        body.extend_from_slice(b"\"Items\":[");
+        match items {
+            PageItems::Built(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        body.push(b',');
+                    }
+                    codec::write_item_json(item, &mut body);
+                }
+            }
+            PageItems::Stored(items) => {
+                for (i, raw) in items.iter().enumerate() {
+                    if i > 0 {
+                        body.push(b',');
+                    }
+                    write_stored_item(raw, &mut body)?;
+                }
+            }
+        }
+        body.extend_from_slice(b"],");
     }
     let mut num = itoa::Buffer::new();
     body.extend_from_slice(b"\"Count\":");
