@@ -87,6 +87,19 @@ fn corrupt(what: &str) -> Error {
     Error::internal(format!("corrupt stored item: {what}"))
 }
 
+/// What the [`Reader`] found wrong. Kept to one pointer so that the reader's many small
+/// `Result`s are returned in registers; turned into an [`Error`] at the public functions.
+#[derive(Debug, Clone, Copy)]
+struct Corrupt(&'static str);
+
+type R<T> = std::result::Result<T, Corrupt>;
+
+impl From<Corrupt> for Error {
+    fn from(c: Corrupt) -> Self {
+        corrupt(c.0)
+    }
+}
+
 fn put_len(mut n: usize, out: &mut Vec<u8>) {
     loop {
         let byte = (n & 0x7f) as u8;
@@ -170,12 +183,18 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn byte(&mut self) -> Result<u8, Error> {
-        let v = *self.b.get(self.pos).ok_or_else(|| corrupt("truncated"))?;
+    fn byte(&mut self) -> R<u8> {
+        let v = *self.b.get(self.pos).ok_or(Corrupt("truncated"))?;
         self.pos += 1;
         Ok(v)
     }
-    fn len(&mut self) -> Result<usize, Error> {
+    fn len(&mut self) -> R<usize> {
+        // Most lengths and counts fit one byte.
+        let first = self.byte()?;
+        if first < 0x80 && usize::from(first) <= self.b.len() {
+            return Ok(usize::from(first));
+        }
+        self.pos -= 1;
         let mut n: usize = 0;
         let mut shift = 0;
         while shift < 64 {
@@ -183,38 +202,35 @@ impl<'a> Reader<'a> {
             n |= ((byte & 0x7f) as usize) << shift;
             if byte & 0x80 == 0 {
                 if n > self.b.len() {
-                    return Err(corrupt("length out of range"));
+                    return Err(Corrupt("length out of range"));
                 }
                 return Ok(n);
             }
             shift += 7;
         }
-        Err(corrupt("length overflow"))
+        Err(Corrupt("length overflow"))
     }
-    fn bytes(&mut self) -> Result<&'a [u8], Error> {
+    fn bytes(&mut self) -> R<&'a [u8]> {
         let n = self.len()?;
-        let end = self.pos.checked_add(n).ok_or_else(|| corrupt("length"))?;
+        let end = self.pos.checked_add(n).ok_or(Corrupt("length"))?;
         let s = self
             .b
             .get(self.pos..end)
-            .ok_or_else(|| corrupt("truncated bytes"))?;
+            .ok_or(Corrupt("truncated bytes"))?;
         self.pos = end;
         Ok(s)
     }
-    fn string(&mut self) -> Result<String, Error> {
+    fn string(&mut self) -> R<String> {
         let b = self.bytes()?;
-        String::from_utf8(b.to_vec()).map_err(|_| corrupt("invalid utf-8"))
+        String::from_utf8(b.to_vec()).map_err(|_| Corrupt("invalid utf-8"))
     }
-    fn number(&mut self) -> Result<Number, Error> {
-        let rest = self
-            .b
-            .get(self.pos..)
-            .ok_or_else(|| corrupt("truncated number"))?;
-        let (n, used) = Number::decode_ordered(rest).ok_or_else(|| corrupt("bad number"))?;
+    fn number(&mut self) -> R<Number> {
+        let rest = self.b.get(self.pos..).ok_or(Corrupt("truncated number"))?;
+        let (n, used) = Number::decode_ordered(rest).ok_or(Corrupt("bad number"))?;
         self.pos += used;
         Ok(n)
     }
-    fn map(&mut self, depth: usize) -> Result<BTreeMap<String, AttributeValue>, Error> {
+    fn map(&mut self, depth: usize) -> R<BTreeMap<String, AttributeValue>> {
         let n = self.len()?;
         let mut m = BTreeMap::new();
         for _ in 0..n {
@@ -224,12 +240,9 @@ impl<'a> Reader<'a> {
         }
         Ok(m)
     }
-    fn str(&mut self) -> Result<&'a str, Error> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| corrupt("invalid utf-8"))
-    }
     /// Skips one encoded number and returns its DynamoDB size: one byte per base-100 digit plus
     /// one, plus one if negative (see `Number::size_bytes`); zero is one byte.
-    fn number_size(&mut self) -> Result<usize, Error> {
+    fn number_size(&mut self) -> R<usize> {
         let header = self.byte()?;
         let negative = header < 0x80;
         let mut digits = 0;
@@ -248,9 +261,9 @@ impl<'a> Reader<'a> {
         })
     }
     /// Skips one value and returns its DynamoDB size (see [`ferrodyn_model::size`]).
-    fn value_size(&mut self, depth: usize) -> Result<usize, Error> {
+    fn value_size(&mut self, depth: usize) -> R<usize> {
         if depth > MAX_DEPTH {
-            return Err(corrupt("nesting too deep"));
+            return Err(Corrupt("nesting too deep"));
         }
         Ok(match self.byte()? {
             T_S | T_B => self.bytes()?.len(),
@@ -284,25 +297,30 @@ impl<'a> Reader<'a> {
                 }
                 total
             }
-            _ => return Err(corrupt("unknown tag")),
+            _ => return Err(Corrupt("unknown tag")),
         })
     }
-    fn walk_map<V: Visitor + ?Sized>(
-        &mut self,
-        v: &mut V,
-        top_level: bool,
-        depth: usize,
-    ) -> Result<(), Error> {
+    /// Hands a string to `v` unchecked; `v` checks its UTF-8 (see [`Visitor::string_bytes`]).
+    fn walk_string<V: Visitor + ?Sized>(&mut self, v: &mut V) -> R<()> {
+        if v.string_bytes(self.bytes()?) {
+            Ok(())
+        } else {
+            Err(Corrupt("invalid utf-8"))
+        }
+    }
+    fn walk_map<V: Visitor + ?Sized>(&mut self, v: &mut V, top_level: bool, depth: usize) -> R<()> {
         let n = self.len()?;
         for i in 0..n {
-            v.name(self.str()?, top_level, i == 0);
+            if !v.name_bytes(self.bytes()?, top_level, i == 0) {
+                return Err(Corrupt("invalid utf-8"));
+            }
             self.walk_value(v, depth + 1)?;
         }
         Ok(())
     }
-    fn walk_value<V: Visitor + ?Sized>(&mut self, v: &mut V, depth: usize) -> Result<(), Error> {
+    fn walk_value<V: Visitor + ?Sized>(&mut self, v: &mut V, depth: usize) -> R<()> {
         if depth > MAX_DEPTH {
-            return Err(corrupt("nesting too deep"));
+            return Err(Corrupt("nesting too deep"));
         }
         let tag = self.byte()?;
         let kind = match tag {
@@ -316,11 +334,11 @@ impl<'a> Reader<'a> {
             T_SS => Kind::SS,
             T_NS => Kind::NS,
             T_BS => Kind::BS,
-            _ => return Err(corrupt("unknown tag")),
+            _ => return Err(Corrupt("unknown tag")),
         };
         v.begin(kind);
         match kind {
-            Kind::S => v.string(self.str()?),
+            Kind::S => self.walk_string(v)?,
             Kind::N => v.number(&self.number()?),
             Kind::B => v.binary(self.bytes()?),
             Kind::Bool => v.boolean(tag == T_TRUE),
@@ -336,7 +354,7 @@ impl<'a> Reader<'a> {
                 for i in 0..self.len()? {
                     v.element(i == 0, true);
                     match kind {
-                        Kind::SS => v.string(self.str()?),
+                        Kind::SS => self.walk_string(v)?,
                         Kind::NS => v.number(&self.number()?),
                         _ => v.binary(self.bytes()?),
                     }
@@ -346,9 +364,9 @@ impl<'a> Reader<'a> {
         v.end(kind);
         Ok(())
     }
-    fn value(&mut self, depth: usize) -> Result<AttributeValue, Error> {
+    fn value(&mut self, depth: usize) -> R<AttributeValue> {
         if depth > MAX_DEPTH {
-            return Err(corrupt("nesting too deep"));
+            return Err(Corrupt("nesting too deep"));
         }
         Ok(match self.byte()? {
             T_S => AttributeValue::S(self.string()?),
@@ -390,7 +408,7 @@ impl<'a> Reader<'a> {
                 }
                 AttributeValue::BS(l)
             }
-            _ => return Err(corrupt("unknown tag")),
+            _ => return Err(Corrupt("unknown tag")),
         })
     }
 }
@@ -516,6 +534,28 @@ mod tests {
         item.insert("bs".into(), AttributeValue::BS(vec![vec![1], vec![]]));
         let enc = encode_item(&item);
         assert_eq!(decode_item(&enc).unwrap(), item);
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_name_or_string_is_refused() {
+        let mut item = Item::new();
+        item.insert("n\u{e9}".into(), AttributeValue::S("v".into()));
+        item.insert("s".into(), AttributeValue::S("\u{e9}".into()));
+        item.insert("ss".into(), AttributeValue::SS(vec!["\u{e9}".into()]));
+        let enc = encode_item(&item);
+        let mut r = Recorder::default();
+        walk_stored(&enc, &mut r).unwrap();
+        // Each 0xc3 0xa9 ("é") in turn becomes 0xff 0xa9, which is not UTF-8.
+        let spots: Vec<usize> = (0..enc.len() - 1)
+            .filter(|&i| enc[i] == 0xc3 && enc[i + 1] == 0xa9)
+            .collect();
+        assert_eq!(spots.len(), 3);
+        for i in spots {
+            let mut bad = enc.clone();
+            bad[i] = 0xff;
+            assert!(walk_stored(&bad, &mut Recorder::default()).is_err());
+            assert!(decode_item(&bad).is_err());
+        }
     }
 
     #[test]

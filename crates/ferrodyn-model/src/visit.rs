@@ -42,6 +42,28 @@ pub trait Visitor {
     /// Before each element of an L (`in_set = false`) or member of a set; `first` within it.
     fn element(&mut self, first: bool, in_set: bool);
     fn string(&mut self, s: &str);
+    /// A string whose bytes nobody checked for UTF-8 yet (read from storage). Returns false,
+    /// having produced nothing, when they are not UTF-8; otherwise acts as [`Visitor::string`].
+    /// Visitors that can check UTF-8 more cheaply while they work override it.
+    fn string_bytes(&mut self, b: &[u8]) -> bool {
+        match std::str::from_utf8(b) {
+            Ok(s) => {
+                self.string(s);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+    /// [`Visitor::name`] for unchecked bytes, as [`Visitor::string_bytes`] is to `string`.
+    fn name_bytes(&mut self, b: &[u8], top_level: bool, first: bool) -> bool {
+        match std::str::from_utf8(b) {
+            Ok(s) => {
+                self.name(s, top_level, first);
+                true
+            }
+            Err(_) => false,
+        }
+    }
     fn number(&mut self, n: &Number);
     fn binary(&mut self, b: &[u8]);
     fn boolean(&mut self, b: bool);

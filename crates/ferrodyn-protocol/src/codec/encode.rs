@@ -115,6 +115,21 @@ impl Visitor for JsonWriter<'_> {
     fn string(&mut self, s: &str) {
         write_json_string(s, self.out);
     }
+    fn string_bytes(&mut self, b: &[u8]) -> bool {
+        write_json_string_checked(b, self.out)
+    }
+    fn name_bytes(&mut self, b: &[u8], _top_level: bool, first: bool) -> bool {
+        let mark = self.out.len();
+        if !first {
+            self.out.push(b',');
+        }
+        if !write_json_string_checked(b, self.out) {
+            self.out.truncate(mark);
+            return false;
+        }
+        self.out.push(b':');
+        true
+    }
     fn number(&mut self, n: &Number) {
         self.out.push(b'"');
         n.write_canonical(self.out);
@@ -132,22 +147,81 @@ impl Visitor for JsonWriter<'_> {
 /// Appends `s` as a JSON string literal: `"` and `\` escaped, control characters as short
 /// escapes or `\u00XX`, everything else (including non-ASCII UTF-8) copied as is.
 pub fn write_json_string(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
+    if scan(bytes).escape {
+        write_escaped(bytes, out);
+    } else {
+        write_plain(bytes, out);
+    }
+}
+
+/// [`write_json_string`] for bytes not yet known to be UTF-8: ASCII is recognised in the same
+/// pass that looks for characters to escape, and only strings with other bytes go through
+/// `str::from_utf8`. Returns false, having written nothing, if `bytes` are not UTF-8.
+pub fn write_json_string_checked(bytes: &[u8], out: &mut Vec<u8>) -> bool {
+    let found = scan(bytes);
+    if found.non_ascii && std::str::from_utf8(bytes).is_err() {
+        return false;
+    }
+    if found.escape {
+        write_escaped(bytes, out);
+    } else {
+        write_plain(bytes, out);
+    }
+    true
+}
+
+/// What one pass over a string found.
+struct Scan {
+    /// Some byte needs escaping ([`word_needs_escape`]).
+    escape: bool,
+    /// Some byte is >= 0x80.
+    non_ascii: bool,
+}
+
+/// Looks at `bytes` eight at a time; the last partial word is padded with spaces, which need
+/// no escaping and are ASCII.
+fn scan(bytes: &[u8]) -> Scan {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut escape = false;
+    let mut high = 0u64;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        escape |= word_needs_escape(w);
+        high |= w & HIGH;
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut w = [b' '; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        let w = u64::from_le_bytes(w);
+        escape |= word_needs_escape(w);
+        high |= w & HIGH;
+    }
+    Scan {
+        escape,
+        non_ascii: high != 0,
+    }
+}
+
+/// A string literal of bytes that need no escaping.
+fn write_plain(bytes: &[u8], out: &mut Vec<u8>) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+/// A string literal of UTF-8 `bytes`, escaping what needs it.
+fn write_escaped(bytes: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut run_start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // Skip eight bytes at a time while none of them needs escaping (most strings).
-        if let Some(word) = bytes.get(i..i + 8) {
-            let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-            if !word_needs_escape(w) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
+    for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -164,15 +238,11 @@ pub fn write_json_string(s: &str, out: &mut Vec<u8>) {
                 HEX[usize::from(b >> 4)],
                 HEX[usize::from(b & 0xf)],
             ],
-            _ => {
-                i += 1;
-                continue;
-            }
+            _ => continue,
         };
         out.extend_from_slice(&bytes[run_start..i]);
         out.extend_from_slice(escape);
-        i += 1;
-        run_start = i;
+        run_start = i + 1;
     }
     out.extend_from_slice(&bytes[run_start..]);
     out.push(b'"');
@@ -242,7 +312,48 @@ mod tests {
         }
     }
 
+    #[test]
+    fn checked_writer_refuses_bad_utf8_and_writes_nothing() {
+        for bad in [
+            &b"\xff"[..],
+            b"abc\xc3",
+            b"12345678\x80",
+            b"\xed\xa0\x80 surrogate",
+        ] {
+            let mut out = b"keep".to_vec();
+            assert!(!write_json_string_checked(bad, &mut out), "{bad:?}");
+            assert_eq!(out, b"keep");
+            let mut w = JsonWriter::new(&mut out);
+            assert!(!w.name_bytes(bad, true, false));
+            assert!(!w.string_bytes(bad));
+            assert_eq!(out, b"keep");
+        }
+    }
+
     proptest! {
+        /// The checked writer writes exactly what the `&str` writer writes for UTF-8, and
+        /// refuses anything else.
+        #[test]
+        fn checked_writer_agrees_with_str_writer(
+            s in "(\\PC|[\\x00-\\x1f\"\\\\]){0,40}",
+            raw in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut a = Vec::new();
+            prop_assert!(write_json_string_checked(s.as_bytes(), &mut a));
+            prop_assert_eq!(a, escaped(&s).into_bytes());
+            let mut b = Vec::new();
+            match std::str::from_utf8(&raw) {
+                Ok(t) => {
+                    prop_assert!(write_json_string_checked(&raw, &mut b));
+                    prop_assert_eq!(b, escaped(t).into_bytes());
+                }
+                Err(_) => {
+                    prop_assert!(!write_json_string_checked(&raw, &mut b));
+                    prop_assert!(b.is_empty());
+                }
+            }
+        }
+
         /// Any string round-trips through a JSON parser, whatever lands on the 8-byte words.
         #[test]
         fn any_string_round_trips(s in "(\\PC|[\\x00-\\x1f\"\\\\]){0,40}") {
