@@ -586,8 +586,13 @@ pub fn is_reserved(word: &str) -> bool {
     if word.len() > 32 || !word.is_ascii() {
         return false;
     }
-    let upper = word.to_ascii_uppercase();
-    RESERVED.binary_search(&upper.as_str()).is_ok()
+    let mut buf = [0u8; 32];
+    let upper = &mut buf[..word.len()];
+    upper.copy_from_slice(word.as_bytes());
+    upper.make_ascii_uppercase();
+    RESERVED
+        .binary_search_by(|r| r.as_bytes().cmp(upper))
+        .is_ok()
 }
 
 #[cfg(test)]

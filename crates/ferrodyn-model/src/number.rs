@@ -108,13 +108,8 @@ const fn pow10(k: u32) -> u128 {
     r
 }
 
-fn digit_count(mut c: u128) -> usize {
-    let mut n = 0;
-    while c > 0 {
-        c /= 10;
-        n += 1;
-    }
-    n
+fn digit_count(c: u128) -> usize {
+    c.checked_ilog10().map_or(0, |l| l as usize + 1)
 }
 
 /// Positions of a fixed-point digit buffer wide enough for any exact sum of two numbers:
@@ -142,10 +137,17 @@ impl Number {
         }
         let mut c = coefficient;
         let mut e = i64::from(exponent);
-        // Strip trailing zeros (terminates: c is non-zero).
-        while c % 10 < 1 {
+        // Strip trailing zeros (terminates: c is non-zero), in u64 once it fits.
+        while c > u128::from(u64::MAX) && c % 10 < 1 {
             c /= 10;
             e += 1;
+        }
+        if let Ok(mut small) = u64::try_from(c) {
+            while small % 10 < 1 {
+                small /= 10;
+                e += 1;
+            }
+            c = u128::from(small);
         }
         let n = digit_count(c);
         Self::checked_new(negative, c, e, n)
@@ -543,11 +545,22 @@ impl Number {
         if end - start + 1 > MAX_DIGITS {
             return None;
         }
-        let c = dec[start..=end]
-            .iter()
-            .fold(0u128, |acc, &d| acc * 10 + u128::from(d));
+        let significant = &dec[start..=end];
+        // Up to 19 digits fit a u64, whose arithmetic is much cheaper than u128's.
+        let c = if significant.len() <= 19 {
+            u128::from(
+                significant
+                    .iter()
+                    .fold(0u64, |acc, &d| acc * 10 + u64::from(d)),
+            )
+        } else {
+            significant
+                .iter()
+                .fold(0u128, |acc, &d| acc * 10 + u128::from(d))
+        };
         let lsd = 2 * (e - len as i64) + (dec.len() - 1 - end) as i64;
-        let number = Number::from_parts(negative, c, i32::try_from(lsd).ok()?).ok()?;
+        // `c` is normalised already: its last digit `dec[end]` is not zero.
+        let number = Number::checked_new(negative, c, lsd, significant.len()).ok()?;
         Some((number, i))
     }
 
