@@ -71,7 +71,7 @@ pub fn validate(api: Api, op: &str, body: &Value) -> Result<(), Error> {
     let table_member = table_name_member(root);
     if let Some(m) = table_member {
         let root_path = Path::ROOT;
-        check_member(&mut ctx, obj, m, &root_path);
+        check_member(&mut ctx, obj.get(m.name), m, &root_path);
         ctx.finish()?;
     }
     check_struct(
@@ -612,23 +612,33 @@ fn check_struct(
     else {
         return;
     };
+    // The members the request gives, by index in `members`: one pass over the request (which
+    // names few of a shape's members) instead of one map lookup per member of the shape.
+    let mut given: Vec<Option<&Value>> = vec![None; members.len()];
+    for (k, v) in obj {
+        if let Some(i) = members.iter().position(|m| m.name == k) {
+            given[i] = Some(v);
+        }
+    }
     for &i in report_order.iter() {
         if ctx.full() {
             return;
         }
-        let Some(m) = members.get(usize::from(i)) else {
+        let i = usize::from(i);
+        let Some(m) = members.get(i) else {
             continue;
         };
         if skip == Some(m.name) {
             continue;
         }
-        check_member(ctx, obj, m, path);
+        check_member(ctx, given.get(i).copied().flatten(), m, path);
     }
 }
 
-fn check_member(ctx: &mut Ctx, obj: &Map<String, Value>, m: &'static Member, path: &Path<'_>) {
+/// Checks member `m`, whose value in the request is `value` (`None`: absent).
+fn check_member(ctx: &mut Ctx, value: Option<&Value>, m: &'static Member, path: &Path<'_>) {
     let child = path.child(Seg::Member(m));
-    match obj.get(m.name).filter(|v| !v.is_null()) {
+    match value.filter(|v| !v.is_null()) {
         None if m.required => ctx.push(None, &child, "Member must not be null", m.new_style),
         None => {}
         Some(v) if shape(m.shape).checked => check_value(ctx, v, m.shape, &child, m.new_style),

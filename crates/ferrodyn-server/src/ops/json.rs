@@ -16,8 +16,24 @@ pub fn write_stored_item(raw: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Objects with at most this many members are searched by scanning their entries.
+const SCAN_MEMBERS: usize = 16;
+
+/// `v[name]` for an object `v` (`None` for anything else). A request names few members, and
+/// comparing a few names costs less than hashing one (serde_json's ordered map hashes with
+/// SipHash), so small objects are scanned; one entry per name either way, as a repeated name
+/// keeps only its last value.
+pub fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    let obj = v.as_object()?;
+    if obj.len() <= SCAN_MEMBERS {
+        obj.iter().find(|(k, _)| k.as_str() == name).map(|(_, x)| x)
+    } else {
+        obj.get(name)
+    }
+}
+
 pub fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get(name).and_then(Value::as_str)
+    field(v, name).and_then(Value::as_str)
 }
 
 pub fn string_field(v: &Value, name: &str) -> Option<String> {
@@ -25,17 +41,16 @@ pub fn string_field(v: &Value, name: &str) -> Option<String> {
 }
 
 pub fn bool_field(v: &Value, name: &str) -> Option<bool> {
-    v.get(name).and_then(Value::as_bool)
+    field(v, name).and_then(Value::as_bool)
 }
 
 pub fn i64_field(v: &Value, name: &str) -> Option<i64> {
-    v.get(name)
-        .and_then(|x| x.as_i64().or_else(|| x.as_f64().map(|f| f as i64)))
+    field(v, name).and_then(|x| x.as_i64().or_else(|| x.as_f64().map(|f| f as i64)))
 }
 
 /// A member that is present and not JSON null.
 pub fn present<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    v.get(name).filter(|x| !x.is_null())
+    field(v, name).filter(|x| !x.is_null())
 }
 
 pub fn table_name(v: &Value) -> String {
