@@ -1,18 +1,26 @@
 //! Binary encoding of items as stored values.
 //!
-//! Layout: `FORMAT_V1` byte, then a map body. Values are tagged; lengths and counts are LEB128.
+//! Layout: a format byte, for `FORMAT_V2` the item's DynamoDB size (LEB128), then a map body.
+//! Values are tagged; lengths and counts are LEB128.
 //! Numbers use the model's order-preserving number encoding (self-delimiting, exact).
 //! Invariant: `decode(encode(item)) == item` and decoding corrupt bytes returns an error, never
 //! panics. Nesting depth of stored items is bounded by request validation (32 levels), so the
 //! decoder's recursion is bounded too (it still refuses anything deeper than `MAX_DEPTH`).
+//! Invariant: a format-2 item's size field equals `item_size` of its contents (written only by
+//! `encode_item_sized`, from the item itself); format-1 items, written by earlier builds, are
+//! read the same way and sized by walking them.
 
 use std::collections::BTreeMap;
 
-use ferrodyn_model::size::{CONTAINER_OVERHEAD, ELEMENT_OVERHEAD};
+use ferrodyn_model::size::{item_size, CONTAINER_OVERHEAD, ELEMENT_OVERHEAD};
 use ferrodyn_model::visit::{Kind, Visitor};
 use ferrodyn_model::{AttributeValue, Error, Item, Number};
 
+/// Item format 1: `1`, then the map body. Written by earlier builds, still read.
 const FORMAT_V1: u8 = 1;
+/// Item format 2: `2`, the item's DynamoDB size (LEB128), then the map body. Written by this
+/// build, so that reads size an item without walking it.
+const FORMAT_V2: u8 = 2;
 const MAX_DEPTH: usize = 64;
 
 const T_S: u8 = 0;
@@ -28,18 +36,36 @@ const T_NS: u8 = 9;
 const T_BS: u8 = 10;
 
 pub fn encode_item(item: &Item) -> Vec<u8> {
+    encode_item_sized(item, item_size(item))
+}
+
+/// [`encode_item`] for a caller that has `size == item_size(item)` at hand.
+pub fn encode_item_sized(item: &Item, size: usize) -> Vec<u8> {
+    debug_assert_eq!(size, item_size(item));
     let mut out = Vec::with_capacity(128);
-    out.push(FORMAT_V1);
+    out.push(FORMAT_V2);
+    put_len(size, &mut out);
     encode_map(item, &mut out);
     out
 }
 
-pub fn decode_item(bytes: &[u8]) -> Result<Item, Error> {
-    let (&v, rest) = bytes.split_first().ok_or_else(|| corrupt("empty item"))?;
-    if v != FORMAT_V1 {
-        return Err(corrupt("unknown item format"));
-    }
+/// A reader positioned at the map body of a stored item, and the size recorded with it
+/// (format 2; `None` for format 1).
+fn body(bytes: &[u8]) -> R<(Option<usize>, Reader<'_>)> {
+    let (&format, rest) = bytes.split_first().ok_or(Corrupt("empty item"))?;
     let mut r = Reader { b: rest, pos: 0 };
+    match format {
+        FORMAT_V1 => Ok((None, r)),
+        FORMAT_V2 => {
+            let size = r.size()?;
+            Ok((Some(size), r))
+        }
+        _ => Err(Corrupt("unknown item format")),
+    }
+}
+
+pub fn decode_item(bytes: &[u8]) -> Result<Item, Error> {
+    let (_, mut r) = body(bytes)?;
     let m = r.map(0)?;
     if r.pos != r.b.len() {
         return Err(corrupt("trailing bytes"));
@@ -51,11 +77,7 @@ pub fn decode_item(bytes: &[u8]) -> Result<Item, Error> {
 /// [`ferrodyn_model::visit::walk_item`] produces for the decoded item. On corrupt bytes it
 /// returns an error, possibly after some events were produced.
 pub fn walk_stored<V: Visitor + ?Sized>(bytes: &[u8], v: &mut V) -> Result<(), Error> {
-    let (&format, rest) = bytes.split_first().ok_or_else(|| corrupt("empty item"))?;
-    if format != FORMAT_V1 {
-        return Err(corrupt("unknown item format"));
-    }
-    let mut r = Reader { b: rest, pos: 0 };
+    let (_, mut r) = body(bytes)?;
     r.walk_map(v, true, 0)?;
     if r.pos != r.b.len() {
         return Err(corrupt("trailing bytes"));
@@ -64,15 +86,14 @@ pub fn walk_stored<V: Visitor + ?Sized>(bytes: &[u8], v: &mut V) -> Result<(), E
 }
 
 /// DynamoDB size of a stored item: equal to `item_size(decode_item(bytes))` for every encoding
-/// that decodes. It reads lengths and tags only (no UTF-8 check, numbers sized from their
-/// encoded length), so it may return a size for some corrupt bytes that decoding rejects; it
-/// never panics.
+/// that decodes. Format 2 records it; a format-1 item is sized from its lengths and tags (no
+/// UTF-8 check, numbers sized from their encoded length). It may return a size for some
+/// corrupt bytes that decoding rejects; it never panics.
 pub fn stored_size(bytes: &[u8]) -> Result<usize, Error> {
-    let (&format, rest) = bytes.split_first().ok_or_else(|| corrupt("empty item"))?;
-    if format != FORMAT_V1 {
-        return Err(corrupt("unknown item format"));
-    }
-    let mut r = Reader { b: rest, pos: 0 };
+    let mut r = match body(bytes)? {
+        (Some(size), _) => return Ok(size),
+        (None, r) => r,
+    };
     let mut total = 0;
     for _ in 0..r.len()? {
         total += r.bytes()?.len() + r.value_size(1)?;
@@ -187,6 +208,20 @@ impl<'a> Reader<'a> {
         let v = *self.b.get(self.pos).ok_or(Corrupt("truncated"))?;
         self.pos += 1;
         Ok(v)
+    }
+    /// The size field of format 2 (LEB128; unlike a length, not bounded by the bytes left).
+    fn size(&mut self) -> R<usize> {
+        let mut n: usize = 0;
+        let mut shift = 0;
+        while shift < 64 {
+            let byte = self.byte()?;
+            n |= ((byte & 0x7f) as usize) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(n);
+            }
+            shift += 7;
+        }
+        Err(Corrupt("size overflow"))
     }
     fn len(&mut self) -> R<usize> {
         // Most lengths and counts fit one byte.
@@ -482,8 +517,15 @@ mod tests {
             let (mut stored, mut direct) = (Recorder::default(), Recorder::default());
             walk_stored(&enc, &mut stored).unwrap();
             walk_item(&item, &mut direct);
-            prop_assert_eq!(stored.0, direct.0);
+            prop_assert_eq!(&stored.0, &direct.0);
             prop_assert_eq!(stored_size(&enc).unwrap(), item_size(&item));
+            // The same item as an earlier build stored it (format 1) reads the same.
+            let v1 = as_format_1(&enc);
+            let mut old = Recorder::default();
+            walk_stored(&v1, &mut old).unwrap();
+            prop_assert_eq!(&old.0, &direct.0);
+            prop_assert_eq!(stored_size(&v1).unwrap(), item_size(&item));
+            prop_assert_eq!(decode_item(&v1).unwrap(), item);
         }
 
         #[test]
@@ -502,6 +544,42 @@ mod tests {
                 (a, b) => prop_assert!(false, "walk {:?} vs decode {:?}", a, b.map(|_| ())),
             }
         }
+    }
+
+    /// Format 1 of a format-2 encoding: the same body without the size field.
+    fn as_format_1(v2: &[u8]) -> Vec<u8> {
+        assert_eq!(v2[0], FORMAT_V2);
+        let mut r = Reader {
+            b: &v2[1..],
+            pos: 0,
+        };
+        r.size().unwrap();
+        let mut v1 = vec![FORMAT_V1];
+        v1.extend_from_slice(&v2[1 + r.pos..]);
+        v1
+    }
+
+    #[test]
+    fn format_2_records_the_size_up_front() {
+        let mut item = Item::new();
+        item.insert("pk".into(), AttributeValue::S("x".repeat(200)));
+        item.insert(
+            "n".into(),
+            AttributeValue::N(Number::parse("-12.5").unwrap()),
+        );
+        let enc = encode_item(&item);
+        let size = item_size(&item);
+        assert_eq!(size, 2 + 200 + 1 + 4);
+        // 207 takes two LEB128 bytes.
+        assert_eq!(&enc[..3], &[FORMAT_V2, 0x80 | (207 & 0x7f), 207 >> 7]);
+        assert_eq!(stored_size(&enc).unwrap(), size);
+        assert_eq!(encode_item_sized(&item, size), enc);
+        // A truncated or overlong size field is an error, not a panic.
+        assert!(stored_size(&enc[..2]).is_err());
+        assert!(decode_item(&[
+            FORMAT_V2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+        ])
+        .is_err());
     }
 
     #[test]

@@ -112,17 +112,21 @@ pub(crate) fn stage_item_change(
     new: Option<&Item>,
     batch: &mut WriteBatch,
 ) -> StatDelta {
+    let new_size = new.map(item_size).unwrap_or(0);
     match new {
-        Some(item) => batch.put(&table.def.keyspace, key, itemcodec::encode_item(item)),
+        Some(item) => batch.put(
+            &table.def.keyspace,
+            key,
+            itemcodec::encode_item_sized(item, new_size),
+        ),
         None => batch.delete(&table.def.keyspace, key),
     }
     crate::index::stage(&table.def, old, new, batch);
     crate::streams::stage(table, key, old, new, batch);
     let old_size = old.map(|i| item_size(i) as i64).unwrap_or(0);
-    let new_size = new.map(|i| item_size(i) as i64).unwrap_or(0);
     StatDelta {
         items: i64::from(new.is_some()) - i64::from(old.is_some()),
-        bytes: new_size - old_size,
+        bytes: new_size as i64 - old_size,
         collection: crate::collections::delta(&table.def, old, new),
     }
 }

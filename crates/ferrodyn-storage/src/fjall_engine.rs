@@ -2,7 +2,9 @@
 //!
 //! Layout: one fjall database per data directory. The fjall keyspace `ferrodyn.meta` holds
 //! * `format-version` -> u64 big-endian [`FORMAT_VERSION`], written when the directory is new;
-//!   opening a directory with a larger version fails with [`StorageError::UnsupportedFormat`];
+//!   opening a directory with a larger version fails with [`StorageError::UnsupportedFormat`],
+//!   and a smaller one is raised to this build's version on open (this build reads every
+//!   earlier version; builds that only know the old one then refuse the directory);
 //! * `ks:<logical name>` -> u64 big-endian id; the data of that keyspace lives in the fjall
 //!   keyspace `k<id>`. The indirection lets logical names be any UTF-8 of any reasonable length.
 //!
@@ -56,8 +58,9 @@ use crate::{
     KeyspaceStats, Result, Snapshot, Storage, StorageError, WriteBatch,
 };
 
-/// On-disk format version written by this build.
-pub const FORMAT_VERSION: u64 = 1;
+/// On-disk format version written by this build. 1: the first. 2: items may be stored in the
+/// engine's item format 2 (which records each item's size); version 1 is still read.
+pub const FORMAT_VERSION: u64 = 2;
 
 const META_KEYSPACE: &str = "ferrodyn.meta";
 const FORMAT_KEY: &[u8] = b"format-version";
@@ -236,6 +239,16 @@ impl FjallStorage {
                 }
                 if found == 0 {
                     return Err(StorageError::Corrupt("format version 0".into()));
+                }
+                if found < FORMAT_VERSION {
+                    meta.insert(FORMAT_KEY, FORMAT_VERSION.to_be_bytes())
+                        .map_err(engine_err)?;
+                    db.persist(PersistMode::SyncAll).map_err(engine_err)?;
+                    tracing::info!(
+                        from = found,
+                        to = FORMAT_VERSION,
+                        "raised the data directory's format version"
+                    );
                 }
             }
             None => {

@@ -43,7 +43,7 @@ mod memory;
 use std::ops::Bound;
 
 pub use durable::{CommitTicket, DurableFuture};
-pub use fjall_engine::{FjallOptions, FjallStorage, SyncMode};
+pub use fjall_engine::{FjallOptions, FjallStorage, SyncMode, FORMAT_VERSION};
 pub use memory::MemoryStorage;
 
 /// Longest accepted key, in bytes (limit of the on-disk engine, applied to both engines).

@@ -338,6 +338,37 @@ fn fjall_reopen_persists() {
 }
 
 #[test]
+fn fjall_raises_an_older_format_version_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = FjallStorage::open(dir.path()).unwrap();
+        s.create_keyspace("t").unwrap();
+        let mut b = WriteBatch::default();
+        b.put("t", b"k", b"v".to_vec());
+        s.write(b, Durability::Sync).unwrap();
+    }
+    let version = |dir: &std::path::Path| {
+        let db = ::fjall::Database::builder(dir).open().unwrap();
+        let meta = db
+            .keyspace("ferrodyn.meta", ::fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        let v = meta.get("format-version").unwrap().unwrap();
+        (db, meta, u64::from_be_bytes(v.as_ref().try_into().unwrap()))
+    };
+    {
+        let (db, meta, v) = version(dir.path());
+        assert_eq!(v, ferrodyn_storage::FORMAT_VERSION);
+        meta.insert("format-version", 1u64.to_be_bytes()).unwrap();
+        db.persist(::fjall::PersistMode::SyncAll).unwrap();
+    }
+    {
+        let s = FjallStorage::open(dir.path()).unwrap();
+        assert_eq!(s.get("t", b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+    assert_eq!(version(dir.path()).2, ferrodyn_storage::FORMAT_VERSION);
+}
+
+#[test]
 fn fjall_refuses_newer_format_and_foreign_data() {
     let dir = tempfile::tempdir().unwrap();
     drop(FjallStorage::open(dir.path()).unwrap());
@@ -346,13 +377,13 @@ fn fjall_refuses_newer_format_and_foreign_data() {
         let meta = db
             .keyspace("ferrodyn.meta", ::fjall::KeyspaceCreateOptions::default)
             .unwrap();
-        meta.insert("format-version", 2u64.to_be_bytes()).unwrap();
+        meta.insert("format-version", 3u64.to_be_bytes()).unwrap();
         db.persist(::fjall::PersistMode::SyncAll).unwrap();
     }
     match FjallStorage::open(dir.path()) {
         Err(StorageError::UnsupportedFormat {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
         }) => {}
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => panic!("opened a newer format"),
