@@ -57,7 +57,7 @@ fn body(bytes: &[u8]) -> R<(Option<usize>, Reader<'_>)> {
     match format {
         FORMAT_V1 => Ok((None, r)),
         FORMAT_V2 => {
-            let size = r.size()?;
+            let size = r.varint()?;
             Ok((Some(size), r))
         }
         _ => Err(Corrupt("unknown item format")),
@@ -209,8 +209,8 @@ impl<'a> Reader<'a> {
         self.pos += 1;
         Ok(v)
     }
-    /// The size field of format 2 (LEB128; unlike a length, not bounded by the bytes left).
-    fn size(&mut self) -> R<usize> {
+    /// One LEB128 number: format 2's size field, and the long form of lengths and counts.
+    fn varint(&mut self) -> R<usize> {
         let mut n: usize = 0;
         let mut shift = 0;
         while shift < 64 {
@@ -221,8 +221,9 @@ impl<'a> Reader<'a> {
             }
             shift += 7;
         }
-        Err(Corrupt("size overflow"))
+        Err(Corrupt("number overflow"))
     }
+    /// A length or count: a LEB128 number no larger than the bytes left.
     fn len(&mut self) -> R<usize> {
         // Most lengths and counts fit one byte.
         let first = self.byte()?;
@@ -230,20 +231,11 @@ impl<'a> Reader<'a> {
             return Ok(usize::from(first));
         }
         self.pos -= 1;
-        let mut n: usize = 0;
-        let mut shift = 0;
-        while shift < 64 {
-            let byte = self.byte()?;
-            n |= ((byte & 0x7f) as usize) << shift;
-            if byte & 0x80 == 0 {
-                if n > self.b.len() {
-                    return Err(Corrupt("length out of range"));
-                }
-                return Ok(n);
-            }
-            shift += 7;
+        let n = self.varint()?;
+        if n > self.b.len() {
+            return Err(Corrupt("length out of range"));
         }
-        Err(Corrupt("length overflow"))
+        Ok(n)
     }
     fn bytes(&mut self) -> R<&'a [u8]> {
         let n = self.len()?;
@@ -553,7 +545,7 @@ mod tests {
             b: &v2[1..],
             pos: 0,
         };
-        r.size().unwrap();
+        r.varint().unwrap();
         let mut v1 = vec![FORMAT_V1];
         v1.extend_from_slice(&v2[1 + r.pos..]);
         v1
