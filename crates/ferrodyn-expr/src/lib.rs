@@ -24,7 +24,7 @@
 //! of the expression kind; evaluation-time errors (from [`Update::apply`]) do not.
 #![forbid(unsafe_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use ferrodyn_model::{AttributeValue, Error};
 
@@ -69,8 +69,9 @@ impl CondKind {
 pub struct Resolver<'a> {
     names: Option<&'a HashMap<String, String>>,
     values: Option<&'a HashMap<String, AttributeValue>>,
-    used_names: HashSet<String>,
-    used_values: HashSet<String>,
+    /// Keys of `names` / `values` used so far, repeats included (borrowed from the maps).
+    used_names: Vec<&'a str>,
+    used_values: Vec<&'a str>,
 }
 
 impl<'a> Resolver<'a> {
@@ -81,8 +82,8 @@ impl<'a> Resolver<'a> {
         Resolver {
             names,
             values,
-            used_names: HashSet::new(),
-            used_values: HashSet::new(),
+            used_names: Vec::new(),
+            used_values: Vec::new(),
         }
     }
 
@@ -103,14 +104,14 @@ impl<'a> Resolver<'a> {
     }
 
     pub(crate) fn name(&mut self, placeholder: &str) -> Option<String> {
-        let n = self.names?.get(placeholder)?;
-        self.used_names.insert(placeholder.to_string());
+        let (k, n) = self.names?.get_key_value(placeholder)?;
+        self.used_names.push(k);
         Some(n.clone())
     }
 
     pub(crate) fn value(&mut self, placeholder: &str) -> Option<AttributeValue> {
-        let v = self.values?.get(placeholder)?;
-        self.used_values.insert(placeholder.to_string());
+        let (k, v) = self.values?.get_key_value(placeholder)?;
+        self.used_values.push(k);
         Some(v.clone())
     }
 
@@ -133,12 +134,18 @@ impl<'a> Resolver<'a> {
     }
 
     /// Rejects placeholders that were supplied but used by none of the request's expressions.
-    pub fn finish(self) -> Result<(), Error> {
-        fn unused<V>(map: Option<&HashMap<String, V>>, used: &HashSet<String>) -> Option<String> {
-            let mut keys: Vec<&str> = map?
+    pub fn finish(mut self) -> Result<(), Error> {
+        fn unused<V>(map: Option<&HashMap<String, V>>, used: &mut Vec<&str>) -> Option<String> {
+            let map = map?;
+            used.sort_unstable();
+            used.dedup();
+            if used.len() == map.len() {
+                return None; // every key was used (`used` holds keys of `map` only)
+            }
+            let mut keys: Vec<&str> = map
                 .keys()
-                .filter(|k| !used.contains(*k))
                 .map(String::as_str)
+                .filter(|k| used.binary_search(k).is_err())
                 .collect();
             if keys.is_empty() {
                 return None;
@@ -146,12 +153,12 @@ impl<'a> Resolver<'a> {
             keys.sort_unstable();
             Some(keys.join(", "))
         }
-        if let Some(k) = unused(self.names, &self.used_names) {
+        if let Some(k) = unused(self.names, &mut self.used_names) {
             return Err(Error::Validation(format!(
                 "Value provided in ExpressionAttributeNames unused in expressions: keys: {{{k}}}"
             )));
         }
-        if let Some(k) = unused(self.values, &self.used_values) {
+        if let Some(k) = unused(self.values, &mut self.used_values) {
             return Err(Error::Validation(format!(
                 "Value provided in ExpressionAttributeValues unused in expressions: keys: {{{k}}}"
             )));
