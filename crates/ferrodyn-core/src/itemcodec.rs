@@ -104,6 +104,21 @@ pub fn stored_size(bytes: &[u8]) -> Result<usize, Error> {
     Ok(total)
 }
 
+/// A format-2 encoding turned into format 1 (the same body without the size field), as builds
+/// before format 2 stored the item; for tests of data those builds left behind.
+#[cfg(test)]
+pub(crate) fn to_format_1(v2: &[u8]) -> Vec<u8> {
+    assert_eq!(v2[0], FORMAT_V2);
+    let mut r = Reader {
+        b: &v2[1..],
+        pos: 0,
+    };
+    r.varint().unwrap();
+    let mut v1 = vec![FORMAT_V1];
+    v1.extend_from_slice(&v2[1 + r.pos..]);
+    v1
+}
+
 fn corrupt(what: &str) -> Error {
     Error::internal(format!("corrupt stored item: {what}"))
 }
@@ -512,7 +527,7 @@ mod tests {
             prop_assert_eq!(&stored.0, &direct.0);
             prop_assert_eq!(stored_size(&enc).unwrap(), item_size(&item));
             // The same item as an earlier build stored it (format 1) reads the same.
-            let v1 = as_format_1(&enc);
+            let v1 = to_format_1(&enc);
             let mut old = Recorder::default();
             walk_stored(&v1, &mut old).unwrap();
             prop_assert_eq!(&old.0, &direct.0);
@@ -536,19 +551,6 @@ mod tests {
                 (a, b) => prop_assert!(false, "walk {:?} vs decode {:?}", a, b.map(|_| ())),
             }
         }
-    }
-
-    /// Format 1 of a format-2 encoding: the same body without the size field.
-    fn as_format_1(v2: &[u8]) -> Vec<u8> {
-        assert_eq!(v2[0], FORMAT_V2);
-        let mut r = Reader {
-            b: &v2[1..],
-            pos: 0,
-        };
-        r.varint().unwrap();
-        let mut v1 = vec![FORMAT_V1];
-        v1.extend_from_slice(&v2[1 + r.pos..]);
-        v1
     }
 
     #[test]

@@ -161,6 +161,89 @@ mod tests {
     }
 
     #[test]
+    fn items_stored_by_earlier_builds_read_the_same() {
+        use crate::capacity::ReturnConsumedCapacity;
+        use crate::itemcodec;
+        use crate::items::{ReadItem, ReturnValues};
+        use crate::query::{PageItems, ReadOptions, ScanInput};
+        use ferrodyn_storage::{Durability, MemoryStorage, WriteBatch};
+
+        let storage = Arc::new(MemoryStorage::new());
+        let engine = Engine::open(storage.clone(), EngineConfig::default()).unwrap();
+        crate::create_hash_table(&engine, "t");
+        // About 5 KB: a wrong size would change the capacity units.
+        let mut it = item("a");
+        it.insert("s".into(), AV::S("h\u{e9}llo ".repeat(800)));
+        it.insert(
+            "n".into(),
+            AV::N(ferrodyn_model::Number::parse("-12.5").unwrap()),
+        );
+        let put = |return_values| {
+            engine
+                .put_item(PutItemInput {
+                    table: "t".into(),
+                    item: it.clone(),
+                    return_values,
+                    ..Default::default()
+                })
+                .unwrap()
+                .attributes
+        };
+        let get = || {
+            let out = engine
+                .get_item(GetItemInput {
+                    table: "t".into(),
+                    key: item("a"),
+                    return_consumed: ReturnConsumedCapacity::Total,
+                    ..Default::default()
+                })
+                .unwrap();
+            let Some(ReadItem::Stored(raw)) = out.item else {
+                panic!("GetItem should return the stored form")
+            };
+            (raw, out.consumed.unwrap().capacity_units)
+        };
+        let scan = || {
+            let out = engine
+                .scan(ScanInput {
+                    table: "t".into(),
+                    read: ReadOptions {
+                        return_consumed: ReturnConsumedCapacity::Total,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                })
+                .unwrap();
+            let Some(PageItems::Stored(items)) = out.items else {
+                panic!("Scan should return stored forms")
+            };
+            let raw: Vec<Vec<u8>> = items.iter().map(<[u8]>::to_vec).collect();
+            (raw, out.consumed.unwrap().capacity_units)
+        };
+        put(ReturnValues::None);
+        let (v2, get_units) = get();
+        let (_, scan_units) = scan();
+        assert_eq!(v2[0], 2);
+        assert_eq!(get_units, 1.0);
+
+        // Store the item in format 1 instead, as a build before format 2 left it.
+        let v1 = itemcodec::to_format_1(&v2);
+        let table = engine.table("t").unwrap();
+        let key = crate::keys::key_of_item(&table.def, &it).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put(&table.def.keyspace, &key, v1.clone());
+        storage.write(batch, Durability::Sync).unwrap();
+
+        let (raw, units) = get();
+        assert_eq!((raw.clone(), units), (v1.clone(), get_units));
+        assert_eq!(itemcodec::decode_item(&raw).unwrap(), it);
+        assert_eq!(scan(), (vec![v1], scan_units));
+        // A write that reads the old item decodes format 1 too, and rewrites it in format 2.
+        assert_eq!(put(ReturnValues::AllOld), Some(it.clone()));
+        assert_eq!(get(), (v2, get_units));
+    }
+
+    #[test]
     fn deferral_scope_returns_the_ticket_to_await() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Arc::new(FjallStorage::open(dir.path()).unwrap());
