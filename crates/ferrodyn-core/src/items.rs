@@ -330,15 +330,32 @@ impl Engine {
         crate::index::validate_index_keys(def, &input.item)?;
 
         let _guard = self.lock_item(&def.id, &key);
-        let old = self.read_item(def, &key)?;
-        check_condition(
-            cond.as_ref(),
-            old.as_ref(),
-            input.return_old_on_condition_failure,
-        )?;
-        crate::collections::check(&table, old.as_ref(), Some(&input.item))?;
-        self.commit_item(&table, &key, old.as_ref(), Some(&input.item))?;
-        let old_size = old.as_ref().map(item_size).unwrap_or(0);
+        let (old, old_size) = if cond.is_none()
+            && input.return_values != ReturnValues::AllOld
+            && !crate::write::derives_from_old(&table)
+        {
+            // Nothing needs the old item but its presence and size, which its stored form
+            // records: no need to decode it.
+            let raw = self.storage.get(&def.keyspace, &key).map_err(storage_err)?;
+            let old_size = raw.as_deref().map(itemcodec::stored_size).transpose()?;
+            let mut batch = WriteBatch::default();
+            let delta =
+                crate::write::stage_put_over_sized(&table, &key, old_size, &input.item, &mut batch);
+            self.write_items(batch)?;
+            crate::write::apply_stats(&table, delta);
+            (None, old_size.unwrap_or(0))
+        } else {
+            let old = self.read_item(def, &key)?;
+            check_condition(
+                cond.as_ref(),
+                old.as_ref(),
+                input.return_old_on_condition_failure,
+            )?;
+            crate::collections::check(&table, old.as_ref(), Some(&input.item))?;
+            self.commit_item(&table, &key, old.as_ref(), Some(&input.item))?;
+            let old_size = old.as_ref().map(item_size).unwrap_or(0);
+            (old, old_size)
+        };
         Ok(WriteOutput {
             consumed: write_capacity(
                 input.return_consumed,

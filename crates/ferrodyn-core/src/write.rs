@@ -131,6 +131,34 @@ pub(crate) fn stage_item_change(
     }
 }
 
+/// Whether staging a change of `table`'s items needs the old item's contents (index entries,
+/// stream images, item-collection sizes), not just its presence and size.
+pub(crate) fn derives_from_old(table: &Table) -> bool {
+    let def = &table.def;
+    !def.local_indexes.is_empty()
+        || !def.global_indexes.is_empty()
+        || def.stream.as_ref().is_some_and(|s| s.enabled)
+}
+
+/// Stages `new` over an old item known only by its size (`None`: there is none). Only for
+/// tables where [`derives_from_old`] is false: there, [`stage_item_change`] uses the old item
+/// for nothing but the statistics.
+pub(crate) fn stage_put_over_sized(
+    table: &Table,
+    key: &[u8],
+    old_size: Option<usize>,
+    new: &Item,
+    batch: &mut WriteBatch,
+) -> StatDelta {
+    debug_assert!(!derives_from_old(table));
+    let mut delta = stage_item_change(table, key, None, Some(new), batch);
+    if let Some(size) = old_size {
+        delta.items -= 1;
+        delta.bytes -= size as i64;
+    }
+    delta
+}
+
 /// Applies statistics after the batch that carried the change is durable.
 pub(crate) fn apply_stats(table: &Table, d: StatDelta) {
     table.counters.items.fetch_add(d.items, Ordering::Relaxed);
@@ -158,6 +186,45 @@ mod tests {
 
     fn item(pk: &str) -> Item {
         Item::from([("pk".to_string(), AV::S(pk.into()))])
+    }
+
+    #[test]
+    fn overwriting_puts_keep_the_statistics_right() {
+        use ferrodyn_model::size::item_size;
+        use ferrodyn_storage::MemoryStorage;
+        use std::sync::atomic::Ordering;
+
+        let engine = Engine::open(Arc::new(MemoryStorage::new()), EngineConfig::default()).unwrap();
+        crate::create_hash_table(&engine, "t");
+        let sized = |pk: &str, len: usize| {
+            let mut it = item(pk);
+            it.insert("v".into(), AV::S("x".repeat(len)));
+            it
+        };
+        let put = |it: &Item| {
+            engine
+                .put_item(PutItemInput {
+                    table: "t".into(),
+                    item: it.clone(),
+                    ..Default::default()
+                })
+                .unwrap();
+        };
+        // Replaced items are sized from their stored form, not decoded (a table without
+        // indexes or stream, no condition, no ALL_OLD).
+        let table = engine.table("t").unwrap();
+        assert!(!super::derives_from_old(&table));
+        let (a1, a2, b) = (sized("a", 10), sized("a", 300), sized("b", 5));
+        put(&a1);
+        put(&a2);
+        put(&b);
+        put(&b);
+        let counters = &engine.table("t").unwrap().counters;
+        assert_eq!(counters.items.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            counters.bytes.load(Ordering::Relaxed),
+            (item_size(&a2) + item_size(&b)) as i64
+        );
     }
 
     #[test]
