@@ -293,6 +293,20 @@ impl Engine {
         }
     }
 
+    /// Reads the item at `key` and checks the write's condition against it (under the item's
+    /// lock); returns the old item.
+    fn read_checked(
+        &self,
+        def: &TableDef,
+        key: &[u8],
+        cond: Option<&Condition>,
+        return_old_on_failure: bool,
+    ) -> Result<Option<Item>, Error> {
+        let old = self.read_item(def, key)?;
+        check_condition(cond, old.as_ref(), return_old_on_failure)?;
+        Ok(old)
+    }
+
     /// Writes (or deletes, with `new == None`) one item and updates the statistics.
     fn commit_item(
         &self,
@@ -345,10 +359,10 @@ impl Engine {
             crate::write::apply_stats(&table, delta);
             (None, old_size.unwrap_or(0))
         } else {
-            let old = self.read_item(def, &key)?;
-            check_condition(
+            let old = self.read_checked(
+                def,
+                &key,
                 cond.as_ref(),
-                old.as_ref(),
                 input.return_old_on_condition_failure,
             )?;
             crate::collections::check(&table, old.as_ref(), Some(&input.item))?;
@@ -404,10 +418,10 @@ impl Engine {
         resolver.finish()?;
 
         let _guard = self.lock_item(&def.id, &key);
-        let old = self.read_item(def, &key)?;
-        check_condition(
+        let old = self.read_checked(
+            def,
+            &key,
             cond.as_ref(),
-            old.as_ref(),
             input.return_old_on_condition_failure,
         )?;
         if old.is_some() {
@@ -480,10 +494,10 @@ impl Engine {
         }
 
         let _guard = self.lock_item(&def.id, &key);
-        let old = self.read_item(def, &key)?;
-        check_condition(
+        let old = self.read_checked(
+            def,
+            &key,
             cond.as_ref(),
-            old.as_ref(),
             input.return_old_on_condition_failure,
         )?;
         // An update that only removes attributes neither creates a missing item nor fails on
