@@ -112,15 +112,22 @@ impl Engine {
         let mut deltas = Vec::with_capacity(planned.len());
         let mut units: Vec<(String, f64, Vec<IndexUnits>)> = Vec::new();
         for p in &planned {
-            let old = self.read_item(&p.table.def, &p.key)?;
+            // Where nothing derived depends on the old item, its stored form gives its size and
+            // it is not decoded.
+            let sized_only = !write::derives_from_old(&p.table);
+            let (old, old_size) = if sized_only {
+                (None, self.read_item_size(&p.table.def, &p.key)?)
+            } else {
+                let old = self.read_item(&p.table.def, &p.key)?;
+                let size = old.as_ref().map(item_size);
+                (old, size)
+            };
             crate::collections::check(&p.table, old.as_ref(), p.new.as_ref())?;
-            if old.is_none() && p.new.is_none() {
+            if old_size.is_none() && p.new.is_none() {
                 add_units(&mut units, &p.table.def.name, 1.0, Vec::new());
                 continue;
             }
-            let size = old
-                .as_ref()
-                .map(item_size)
+            let size = old_size
                 .unwrap_or(0)
                 .max(p.new.as_ref().map(item_size).unwrap_or(0));
             let index_units = if input.return_consumed == ReturnConsumedCapacity::None {
@@ -134,16 +141,12 @@ impl Engine {
                 write_units(size),
                 index_units,
             );
-            deltas.push((
-                p.table.clone(),
-                write::stage_item_change(
-                    &p.table,
-                    &p.key,
-                    old.as_ref(),
-                    p.new.as_ref(),
-                    &mut batch,
-                ),
-            ));
+            let delta = if sized_only {
+                write::stage_change_sized(&p.table, &p.key, old_size, p.new.as_ref(), &mut batch)
+            } else {
+                write::stage_item_change(&p.table, &p.key, old.as_ref(), p.new.as_ref(), &mut batch)
+            };
+            deltas.push((p.table.clone(), delta));
         }
         if !batch.is_empty() {
             self.write_items(batch)?;

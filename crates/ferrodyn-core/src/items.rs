@@ -293,6 +293,17 @@ impl Engine {
         }
     }
 
+    /// The size of the item stored at `key` (`None`: there is none), from its stored form,
+    /// without decoding it.
+    pub(crate) fn read_item_size(
+        &self,
+        def: &TableDef,
+        key: &[u8],
+    ) -> Result<Option<usize>, Error> {
+        let raw = self.storage.get(&def.keyspace, key).map_err(storage_err)?;
+        raw.as_deref().map(itemcodec::stored_size).transpose()
+    }
+
     /// Reads the item at `key` and checks the write's condition against it (under the item's
     /// lock); returns the old item.
     fn read_checked(
@@ -350,11 +361,15 @@ impl Engine {
         {
             // Nothing needs the old item but its presence and size, which its stored form
             // records: no need to decode it.
-            let raw = self.storage.get(&def.keyspace, &key).map_err(storage_err)?;
-            let old_size = raw.as_deref().map(itemcodec::stored_size).transpose()?;
+            let old_size = self.read_item_size(def, &key)?;
             let mut batch = WriteBatch::default();
-            let delta =
-                crate::write::stage_put_over_sized(&table, &key, old_size, &input.item, &mut batch);
+            let delta = crate::write::stage_change_sized(
+                &table,
+                &key,
+                old_size,
+                Some(&input.item),
+                &mut batch,
+            );
             self.write_items(batch)?;
             crate::write::apply_stats(&table, delta);
             (None, old_size.unwrap_or(0))

@@ -140,18 +140,18 @@ pub(crate) fn derives_from_old(table: &Table) -> bool {
         || def.stream.as_ref().is_some_and(|s| s.enabled)
 }
 
-/// Stages `new` over an old item known only by its size (`None`: there is none). Only for
-/// tables where [`derives_from_old`] is false: there, [`stage_item_change`] uses the old item
-/// for nothing but the statistics.
-pub(crate) fn stage_put_over_sized(
+/// Stages the change to `new` (`None`: a delete) of an item whose old version is known only
+/// by its size (`None`: there is none). Only for tables where [`derives_from_old`] is false:
+/// there, [`stage_item_change`] uses the old item for nothing but the statistics.
+pub(crate) fn stage_change_sized(
     table: &Table,
     key: &[u8],
     old_size: Option<usize>,
-    new: &Item,
+    new: Option<&Item>,
     batch: &mut WriteBatch,
 ) -> StatDelta {
     debug_assert!(!derives_from_old(table));
-    let mut delta = stage_item_change(table, key, None, Some(new), batch);
+    let mut delta = stage_item_change(table, key, None, new, batch);
     if let Some(size) = old_size {
         delta.items -= 1;
         delta.bytes -= size as i64;
@@ -189,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn overwriting_puts_keep_the_statistics_right() {
+    fn overwriting_puts_and_batch_writes_keep_the_statistics_right() {
         use ferrodyn_model::size::item_size;
         use ferrodyn_storage::MemoryStorage;
         use std::sync::atomic::Ordering;
@@ -219,12 +219,34 @@ mod tests {
         put(&a2);
         put(&b);
         put(&b);
-        let counters = &engine.table("t").unwrap().counters;
-        assert_eq!(counters.items.load(Ordering::Relaxed), 2);
-        assert_eq!(
-            counters.bytes.load(Ordering::Relaxed),
-            (item_size(&a2) + item_size(&b)) as i64
-        );
+        let stats = || {
+            let counters = &engine.table("t").unwrap().counters;
+            (
+                counters.items.load(Ordering::Relaxed),
+                counters.bytes.load(Ordering::Relaxed),
+            )
+        };
+        assert_eq!(stats(), (2, (item_size(&a2) + item_size(&b)) as i64));
+
+        // BatchWriteItem takes the same path: a put over `b`, a new `c`, a delete of `a` and
+        // one of an item that does not exist.
+        use crate::batch::{BatchWriteInput, WriteRequest};
+        let (b2, c) = (sized("b", 50), sized("c", 7));
+        engine
+            .batch_write_item(BatchWriteInput {
+                tables: vec![(
+                    "t".into(),
+                    vec![
+                        WriteRequest::Put(b2.clone()),
+                        WriteRequest::Put(c.clone()),
+                        WriteRequest::Delete(item("a")),
+                        WriteRequest::Delete(item("zz")),
+                    ],
+                )],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(stats(), (2, (item_size(&b2) + item_size(&c)) as i64));
     }
 
     #[test]
