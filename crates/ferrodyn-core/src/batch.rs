@@ -18,6 +18,7 @@ use crate::capacity::{
 };
 use crate::items::check_size;
 use crate::keys::{key_of_item, key_of_key_param};
+use crate::write::Old;
 use crate::{write, Engine, Table};
 
 pub const MAX_BATCH_WRITE: usize = 25;
@@ -114,15 +115,15 @@ impl Engine {
         for p in &planned {
             // Where nothing derived depends on the old item, its stored form gives its size and
             // it is not decoded.
-            let sized_only = !write::derives_from_old(&p.table);
-            let (old, old_size) = if sized_only {
-                (None, self.read_item_size(&p.table.def, &p.key)?)
+            let decoded;
+            let old = if write::derives_from_old(&p.table) {
+                decoded = self.read_item(&p.table.def, &p.key)?;
+                Old::from(decoded.as_ref())
             } else {
-                let old = self.read_item(&p.table.def, &p.key)?;
-                let size = old.as_ref().map(item_size);
-                (old, size)
+                Old::sized(self.read_item_size(&p.table.def, &p.key)?)
             };
-            crate::collections::check(&p.table, old.as_ref(), p.new.as_ref())?;
+            crate::collections::check(&p.table, old.item(), p.new.as_ref())?;
+            let old_size = old.size();
             if old_size.is_none() && p.new.is_none() {
                 add_units(&mut units, &p.table.def.name, 1.0, Vec::new());
                 continue;
@@ -133,7 +134,7 @@ impl Engine {
             let index_units = if input.return_consumed == ReturnConsumedCapacity::None {
                 Vec::new()
             } else {
-                crate::index::write_units(&p.table.def, old.as_ref(), p.new.as_ref())
+                crate::index::write_units(&p.table.def, old.item(), p.new.as_ref())
             };
             add_units(
                 &mut units,
@@ -141,11 +142,7 @@ impl Engine {
                 write_units(size),
                 index_units,
             );
-            let delta = if sized_only {
-                write::stage_change_sized(&p.table, &p.key, old_size, p.new.as_ref(), &mut batch)
-            } else {
-                write::stage_item_change(&p.table, &p.key, old.as_ref(), p.new.as_ref(), &mut batch)
-            };
+            let delta = write::stage_item_change(&p.table, &p.key, old, p.new.as_ref(), &mut batch);
             deltas.push((p.table.clone(), delta));
         }
         if !batch.is_empty() {

@@ -14,6 +14,7 @@ use ferrodyn_storage::WriteBatch;
 use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::keys::{key_of_item, key_of_key_param};
 use crate::table::TableDef;
+use crate::write::Old;
 use crate::{itemcodec, storage_err, Engine, Table};
 
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -323,7 +324,7 @@ impl Engine {
         &self,
         table: &Table,
         key: &[u8],
-        old: Option<&Item>,
+        old: Old<'_>,
         new: Option<&Item>,
     ) -> Result<(), Error> {
         let mut batch = WriteBatch::default();
@@ -355,48 +356,38 @@ impl Engine {
         crate::index::validate_index_keys(def, &input.item)?;
 
         let _guard = self.lock_item(&def.id, &key);
-        let (old, old_size) = if cond.is_none()
+        let mut decoded = None;
+        let old = if cond.is_none()
             && input.return_values != ReturnValues::AllOld
             && !crate::write::derives_from_old(&table)
         {
             // Nothing needs the old item but its presence and size, which its stored form
             // records: no need to decode it.
-            let old_size = self.read_item_size(def, &key)?;
-            let mut batch = WriteBatch::default();
-            let delta = crate::write::stage_change_sized(
-                &table,
-                &key,
-                old_size,
-                Some(&input.item),
-                &mut batch,
-            );
-            self.write_items(batch)?;
-            crate::write::apply_stats(&table, delta);
-            (None, old_size.unwrap_or(0))
+            Old::sized(self.read_item_size(def, &key)?)
         } else {
-            let old = self.read_checked(
+            decoded = self.read_checked(
                 def,
                 &key,
                 cond.as_ref(),
                 input.return_old_on_condition_failure,
             )?;
-            crate::collections::check(&table, old.as_ref(), Some(&input.item))?;
-            self.commit_item(&table, &key, old.as_ref(), Some(&input.item))?;
-            let old_size = old.as_ref().map(item_size).unwrap_or(0);
-            (old, old_size)
+            crate::collections::check(&table, decoded.as_ref(), Some(&input.item))?;
+            Old::from(decoded.as_ref())
         };
+        self.commit_item(&table, &key, old, Some(&input.item))?;
+        let consumed = write_capacity(
+            input.return_consumed,
+            def,
+            write_units(old.size().unwrap_or(0).max(new_size)),
+            old.item(),
+            Some(&input.item),
+        );
         Ok(WriteOutput {
-            consumed: write_capacity(
-                input.return_consumed,
-                def,
-                write_units(old_size.max(new_size)),
-                old.as_ref(),
-                Some(&input.item),
-            ),
+            consumed,
             item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.item),
             item_collection_size_gb: crate::collections::size_estimate_gb(&table, &input.item),
             attributes: match input.return_values {
-                ReturnValues::AllOld => old,
+                ReturnValues::AllOld => decoded,
                 _ => None,
             },
         })
@@ -440,7 +431,7 @@ impl Engine {
             input.return_old_on_condition_failure,
         )?;
         if old.is_some() {
-            self.commit_item(&table, &key, old.as_ref(), None)?;
+            self.commit_item(&table, &key, old.as_ref().into(), None)?;
         }
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         Ok(WriteOutput {
@@ -532,7 +523,7 @@ impl Engine {
             }
             crate::index::validate_index_keys(def, &new)?;
             crate::collections::check(&table, old.as_ref(), Some(&new))?;
-            self.commit_item(&table, &key, old.as_ref(), Some(&new))?;
+            self.commit_item(&table, &key, old.as_ref().into(), Some(&new))?;
         }
         let new_size = item_size(&new);
         let old_size = old.as_ref().map(item_size).unwrap_or(0);

@@ -580,7 +580,8 @@ impl Engine {
                         name,
                         2.0 * write_units(old_size.max(new_size)),
                     );
-                    let d = stage_item_change(&p.table, &keys[i], old, new.as_ref(), &mut batch);
+                    let d =
+                        stage_item_change(&p.table, &keys[i], old.into(), new.as_ref(), &mut batch);
                     deltas.push((i, d));
                 }
             }

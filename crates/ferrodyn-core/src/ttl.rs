@@ -240,7 +240,13 @@ impl Engine {
                 }
                 let mut batch = WriteBatch::default();
                 let delta = crate::streams::as_service(|| {
-                    crate::write::stage_item_change(&current, &key, Some(&item), None, &mut batch)
+                    crate::write::stage_item_change(
+                        &current,
+                        &key,
+                        crate::write::Old::Item(&item),
+                        None,
+                        &mut batch,
+                    )
                 });
                 self.storage
                     .write(batch, self.config.durability)

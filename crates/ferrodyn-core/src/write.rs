@@ -104,30 +104,43 @@ pub(crate) struct StatDelta {
     pub collection: Option<(Vec<u8>, i64)>,
 }
 
-/// Stages the change of one item from `old` to `new` (`None` = absent) into `batch`.
-pub(crate) fn stage_item_change(
-    table: &Table,
-    key: &[u8],
-    old: Option<&Item>,
-    new: Option<&Item>,
-    batch: &mut WriteBatch,
-) -> StatDelta {
-    let new_size = new.map(item_size).unwrap_or(0);
-    match new {
-        Some(item) => batch.put(
-            &table.def.keyspace,
-            key,
-            itemcodec::encode_item_sized(item, new_size),
-        ),
-        None => batch.delete(&table.def.keyspace, key),
+/// The item a change replaces, as far as staging needs to know it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Old<'a> {
+    /// There is none.
+    Absent,
+    /// Decoded: index entries, stream images and item-collection sizes derive from it.
+    Item(&'a Item),
+    /// Known by its size only (read from its stored form, not decoded): enough for tables
+    /// where [`derives_from_old`] is false.
+    Sized(usize),
+}
+
+impl<'a> Old<'a> {
+    /// From a stored item's size (`None`: there is none).
+    pub(crate) fn sized(size: Option<usize>) -> Self {
+        size.map_or(Old::Absent, Old::Sized)
     }
-    crate::index::stage(&table.def, old, new, batch);
-    crate::streams::stage(table, key, old, new, batch);
-    let old_size = old.map(|i| item_size(i) as i64).unwrap_or(0);
-    StatDelta {
-        items: i64::from(new.is_some()) - i64::from(old.is_some()),
-        bytes: new_size as i64 - old_size,
-        collection: crate::collections::delta(&table.def, old, new),
+
+    pub(crate) fn item(self) -> Option<&'a Item> {
+        match self {
+            Old::Item(i) => Some(i),
+            Old::Absent | Old::Sized(_) => None,
+        }
+    }
+
+    pub(crate) fn size(self) -> Option<usize> {
+        match self {
+            Old::Absent => None,
+            Old::Item(i) => Some(item_size(i)),
+            Old::Sized(s) => Some(s),
+        }
+    }
+}
+
+impl<'a> From<Option<&'a Item>> for Old<'a> {
+    fn from(item: Option<&'a Item>) -> Self {
+        item.map_or(Old::Absent, Old::Item)
     }
 }
 
@@ -140,23 +153,34 @@ pub(crate) fn derives_from_old(table: &Table) -> bool {
         || def.stream.as_ref().is_some_and(|s| s.enabled)
 }
 
-/// Stages the change to `new` (`None`: a delete) of an item whose old version is known only
-/// by its size (`None`: there is none). Only for tables where [`derives_from_old`] is false:
-/// there, [`stage_item_change`] uses the old item for nothing but the statistics.
-pub(crate) fn stage_change_sized(
+/// Stages the change of one item from `old` to `new` (`None` = absent) into `batch`.
+/// `old` may be [`Old::Sized`] only where [`derives_from_old`] is false.
+pub(crate) fn stage_item_change(
     table: &Table,
     key: &[u8],
-    old_size: Option<usize>,
+    old: Old<'_>,
     new: Option<&Item>,
     batch: &mut WriteBatch,
 ) -> StatDelta {
-    debug_assert!(!derives_from_old(table));
-    let mut delta = stage_item_change(table, key, None, new, batch);
-    if let Some(size) = old_size {
-        delta.items -= 1;
-        delta.bytes -= size as i64;
+    debug_assert!(!matches!(old, Old::Sized(_)) || !derives_from_old(table));
+    let new_size = new.map(item_size).unwrap_or(0);
+    match new {
+        Some(item) => batch.put(
+            &table.def.keyspace,
+            key,
+            itemcodec::encode_item_sized(item, new_size),
+        ),
+        None => batch.delete(&table.def.keyspace, key),
     }
-    delta
+    let old_item = old.item();
+    crate::index::stage(&table.def, old_item, new, batch);
+    crate::streams::stage(table, key, old_item, new, batch);
+    let old_size = old.size();
+    StatDelta {
+        items: i64::from(new.is_some()) - i64::from(old_size.is_some()),
+        bytes: new_size as i64 - old_size.unwrap_or(0) as i64,
+        collection: crate::collections::delta(&table.def, old_item, new),
+    }
 }
 
 /// Applies statistics after the batch that carried the change is durable.
