@@ -96,6 +96,10 @@ pub struct FjallOptions {
     pub background_sync_interval: Duration,
     /// Memtable size per keyspace, in bytes (recorded by fjall when a keyspace is created).
     pub memtable_bytes: u64,
+    /// Key-value separation: values of at least this many bytes are kept in blob files and
+    /// the LSM tree holds only their keys and a pointer, so compaction rewrites little data.
+    /// `None` keeps every value in the tree. Recorded by fjall when a keyspace is created.
+    pub kv_separation: Option<u32>,
 }
 
 impl Default for FjallOptions {
@@ -106,7 +110,19 @@ impl Default for FjallOptions {
             sync_mode: SyncMode::SyncData,
             background_sync_interval: Duration::from_millis(500),
             memtable_bytes: DEFAULT_MEMTABLE_BYTES,
+            kv_separation: None,
         }
+    }
+}
+
+/// Options of a data keyspace created by this engine.
+fn data_keyspace_options(memtable_bytes: u64, kv_separation: Option<u32>) -> KeyspaceCreateOptions {
+    let options = KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes);
+    match kv_separation {
+        Some(threshold) => options.with_kv_separation(Some(
+            fjall::KvSeparationOptions::default().separation_threshold(threshold),
+        )),
+        None => options,
     }
 }
 
@@ -140,6 +156,7 @@ struct Inner {
     ddl: Mutex<u64>,
     persist_mode: PersistMode,
     memtable_bytes: u64,
+    kv_separation: Option<u32>,
     /// Tickets handed out to committed durable batches.
     committed: AtomicU64,
     watermark: Arc<Watermark>,
@@ -205,7 +222,9 @@ impl FjallStorage {
     /// Opens (or creates) the data directory at `path`.
     pub fn open_with(path: &Path, options: FjallOptions) -> Result<Self> {
         let memtable_bytes = options.memtable_bytes.max(1024 * 1024);
-        let keyspace_options =
+        let kv_separation = options.kv_separation;
+        let keyspace_options = move || data_keyspace_options(memtable_bytes, kv_separation);
+        let meta_options =
             move || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes);
         let mut builder = Database::builder(path)
             .cache_size(options.cache_bytes)
@@ -226,7 +245,7 @@ impl FjallStorage {
             .filter(|n| n != META_KEYSPACE)
             .collect();
         let meta = db
-            .keyspace(META_KEYSPACE, keyspace_options)
+            .keyspace(META_KEYSPACE, meta_options)
             .map_err(engine_err)?;
         match meta.get(FORMAT_KEY).map_err(engine_err)? {
             Some(v) => {
@@ -309,6 +328,7 @@ impl FjallStorage {
                 SyncMode::SyncAll => PersistMode::SyncAll,
             },
             memtable_bytes,
+            kv_separation,
             committed: AtomicU64::new(0),
             watermark: Arc::new(Watermark::default()),
             control: Mutex::new(Control::default()),
@@ -571,7 +591,7 @@ impl Storage for FjallStorage {
         let handle = inner
             .db
             .keyspace(&internal_name(id), || {
-                KeyspaceCreateOptions::default().max_memtable_size(inner.memtable_bytes)
+                data_keyspace_options(inner.memtable_bytes, inner.kv_separation)
             })
             .map_err(engine_err)?;
         let mut batch = inner.db.batch();

@@ -36,12 +36,14 @@
 //! bytes; the fjall engine maps them to internal names, so no character restrictions apply.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod durable;
 mod fjall_engine;
 mod memory;
 
 use std::ops::Bound;
 
+pub use cache::{CachedStorage, GROUP_PREFIX, MAX_GROUP_BYTES};
 pub use durable::{CommitTicket, DurableFuture};
 pub use fjall_engine::{FjallOptions, FjallStorage, SyncMode, FORMAT_VERSION};
 pub use memory::MemoryStorage;

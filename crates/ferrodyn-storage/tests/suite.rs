@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 use ferrodyn_storage::{
-    Durability, FjallStorage, MemoryStorage, Storage, StorageError, WriteBatch,
+    CachedStorage, Durability, FjallStorage, MemoryStorage, Storage, StorageError, WriteBatch,
 };
 
 fn put(s: &dyn Storage, ks: &str, k: &[u8], v: &[u8]) {
@@ -283,6 +283,15 @@ macro_rules! suite {
                 super::$name(&s)
             })*
         }
+        mod cached {
+            $(#[test] fn $name() {
+                let s = ferrodyn_storage::CachedStorage::new(
+                    ferrodyn_storage::MemoryStorage::new(),
+                    1 << 20,
+                );
+                super::$name(&s)
+            })*
+        }
     };
 }
 
@@ -293,6 +302,92 @@ suite!(
     drop_keyspace,
     snapshots
 );
+
+/// With key-value separation, values flushed out of the memtable live in blob files; they
+/// read back the same, through scans both ways, after overwrites and deletes, and after a
+/// reopen.
+#[test]
+fn fjall_kv_separated_values_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || ferrodyn_storage::FjallOptions {
+        memtable_bytes: 1 << 20,
+        kv_separation: Some(64),
+        ..Default::default()
+    };
+    let value = |i: u32, round: u32| {
+        let mut v = format!("{i:08}-{round}-").into_bytes();
+        v.resize(300 + (i % 7) as usize * 100, b'a' + (i % 26) as u8);
+        v
+    };
+    let n = 6000u32;
+    let check = |s: &FjallStorage| {
+        for i in (0..n).step_by(7) {
+            let want = (i % 5 != 0).then(|| value(i, u32::from(i % 3 == 0)));
+            assert_eq!(s.get("t", &i.to_be_bytes()).unwrap(), want, "key {i}");
+        }
+        let mut seen = Vec::new();
+        s.scan("t", Unbounded, Unbounded, true, &mut |k, v| {
+            let i = u32::from_be_bytes(k.try_into().unwrap());
+            assert_eq!(v, value(i, u32::from(i % 3 == 0)));
+            seen.push(i);
+            true
+        })
+        .unwrap();
+        let want: Vec<u32> = (0..n).rev().filter(|i| i % 5 != 0).collect();
+        assert_eq!(seen, want);
+    };
+    {
+        let s = FjallStorage::open_with(dir.path(), options()).unwrap();
+        s.create_keyspace("t").unwrap();
+        for round in 0..2 {
+            for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+                let mut b = WriteBatch::new();
+                for &i in chunk {
+                    if round == 0 || i % 3 == 0 {
+                        b.put("t", i.to_be_bytes(), value(i, round));
+                    }
+                    if round == 1 && i % 5 == 0 {
+                        b.delete("t", i.to_be_bytes());
+                    }
+                }
+                s.write(b, Durability::Buffered).unwrap();
+            }
+        }
+        s.flush().unwrap();
+        check(&s);
+        // Memtables are flushed in the background; wait (bounded) for the first blob file.
+        let blob_bytes = || -> u64 {
+            walk_files(dir.path())
+                .into_iter()
+                .filter(|p| p.components().any(|c| c.as_os_str() == "blobs"))
+                .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+                .sum()
+        };
+        for _ in 0..600 {
+            if blob_bytes() > 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(blob_bytes() > 0, "values went to blob files");
+        check(&s);
+    }
+    let s = FjallStorage::open_with(dir.path(), options()).unwrap();
+    check(&s);
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
 
 #[test]
 fn fjall_reopen_persists() {
@@ -558,25 +653,51 @@ fn small_key() -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
-fn bound() -> impl Strategy<Value = Bound<Vec<u8>>> {
+/// Keys as the cache groups them: mostly a few 8-byte group prefixes (one of them all 0xff,
+/// whose group runs to the end of the keyspace) with short suffixes, plus short keys.
+fn grouped_key() -> BoxedStrategy<Vec<u8>> {
+    let prefix = prop_oneof![
+        Just([7u8; 8].to_vec()),
+        Just([7, 7, 7, 7, 7, 7, 7, 8].to_vec()),
+        Just([255u8; 8].to_vec()),
+    ];
+    prop_oneof![
+        1 => small_key(),
+        4 => (prefix, prop::collection::vec(prop_oneof![Just(0u8), Just(255u8), any::<u8>()], 0..3))
+            .prop_map(|(mut p, s)| {
+                p.extend(s);
+                p
+            }),
+    ]
+    .boxed()
+}
+
+fn bound_with(key: BoxedStrategy<Vec<u8>>) -> impl Strategy<Value = Bound<Vec<u8>>> {
     prop_oneof![
         Just(Unbounded),
-        small_key().prop_map(Included),
-        small_key().prop_map(Excluded),
+        key.clone().prop_map(Included),
+        key.prop_map(Excluded),
     ]
 }
 
 fn action() -> impl Strategy<Value = Action> {
+    action_with(small_key().boxed(), 0..8)
+}
+
+fn action_with(
+    key: BoxedStrategy<Vec<u8>>,
+    value_len: std::ops::Range<usize>,
+) -> impl Strategy<Value = Action> {
     let op = (
         0u8..3,
-        small_key(),
-        prop::option::weighted(0.7, prop::collection::vec(any::<u8>(), 0..8)),
+        key.clone(),
+        prop::option::weighted(0.7, prop::collection::vec(any::<u8>(), value_len)),
     );
     prop_oneof![
         4 => (prop::collection::vec(op, 1..8), any::<bool>()).prop_map(|(o, s)| Action::Batch(o, s)),
-        3 => (0u8..3, bound(), bound(), any::<bool>(), 1usize..10)
+        3 => (0u8..3, bound_with(key.clone()), bound_with(key.clone()), any::<bool>(), 1usize..10)
             .prop_map(|(k, l, u, r, n)| Action::Scan(k, l, u, r, n)),
-        2 => (0u8..3, small_key()).prop_map(|(k, key)| Action::Get(k, key)),
+        2 => (0u8..3, key).prop_map(|(k, key)| Action::Get(k, key)),
         1 => Just(Action::TakeSnapshot),
         1 => (0usize..4).prop_map(Action::CheckSnapshot),
         1 => (0usize..4).prop_map(Action::DropSnapshot),
@@ -744,4 +865,68 @@ proptest! {
         let s = FjallStorage::open(dir.path()).unwrap();
         run_model(&s, &actions);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    /// The read cache answers exactly as the engine beneath it, with keys grouped as the layer
+    /// above groups them, and under eviction (a cache far smaller than the data).
+    #[test]
+    fn cached_memory_matches_model(
+        actions in prop::collection::vec(action_with(grouped_key(), 0..8), 1..80),
+        capacity in prop_oneof![Just(400u64), Just(1u64 << 20)],
+    ) {
+        run_model(&CachedStorage::new(MemoryStorage::new(), capacity), &actions);
+    }
+
+    /// Groups larger than the cache keeps whole are read from the engine, and stay correct
+    /// as they grow and shrink across the limit.
+    #[test]
+    fn cached_memory_matches_model_with_large_groups(
+        actions in prop::collection::vec(action_with(grouped_key(), 0..40_000), 1..40),
+    ) {
+        run_model(&CachedStorage::new(MemoryStorage::new(), 64 << 20), &actions);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn cached_fjall_matches_model(actions in prop::collection::vec(action_with(grouped_key(), 0..8), 1..60)) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = CachedStorage::new(FjallStorage::open(dir.path()).unwrap(), 1 << 20);
+        run_model(&s, &actions);
+    }
+}
+
+/// Dropping a keyspace forgets its cached entries: a keyspace re-created under the same name
+/// starts empty.
+#[test]
+fn cached_keyspace_recreated_under_the_same_name_is_empty() {
+    let s = CachedStorage::new(MemoryStorage::new(), 1 << 20);
+    s.create_keyspace("t").unwrap();
+    let key = b"groupkey-1";
+    put(&s, "t", key, b"v");
+    assert_eq!(s.get("t", key).unwrap().as_deref(), Some(&b"v"[..]));
+    let group = collect(
+        &s,
+        "t",
+        Included(b"groupkey"),
+        Excluded(b"groupkez"),
+        false,
+        9,
+    );
+    assert_eq!(group, vec![key.to_vec()]);
+    s.drop_keyspace("t").unwrap();
+    s.create_keyspace("t").unwrap();
+    assert_eq!(s.get("t", key).unwrap(), None);
+    assert!(collect(
+        &s,
+        "t",
+        Included(b"groupkey"),
+        Excluded(b"groupkez"),
+        false,
+        9
+    )
+    .is_empty());
 }

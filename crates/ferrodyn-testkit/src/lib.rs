@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ferrodyn_core::{Engine, EngineConfig};
-use ferrodyn_storage::{Durability, FjallStorage, MemoryStorage, Storage};
+use ferrodyn_storage::{CachedStorage, Durability, FjallStorage, MemoryStorage, Storage};
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -24,10 +24,14 @@ impl TestServer {
         Self::with_storage(Arc::new(MemoryStorage::new()), Durability::Buffered)
     }
 
-    /// A server on durable storage in `dir` (writes acknowledged after fsync).
+    /// A server on durable storage in `dir` (writes acknowledged after fsync), behind a read
+    /// cache as `ferrodyn serve` runs it.
     pub fn durable(dir: &Path) -> TestServer {
         let storage = FjallStorage::open(dir).expect("open storage");
-        Self::with_storage(Arc::new(storage), Durability::Sync)
+        Self::with_storage(
+            Arc::new(CachedStorage::new(storage, 16 << 20)),
+            Durability::Sync,
+        )
     }
 
     pub fn with_storage(storage: Arc<dyn Storage>, durability: Durability) -> TestServer {

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ferrodyn_core::{Engine, EngineConfig};
-use ferrodyn_storage::{Durability, FjallOptions, FjallStorage, MemoryStorage, Storage};
+use ferrodyn_storage::{
+    CachedStorage, Durability, FjallOptions, FjallStorage, MemoryStorage, Storage,
+};
 
 /// Request handling allocates many small short-lived objects across threads; mimalloc serves
 /// that pattern far better than the system allocator (measured: glibc malloc was a third of
@@ -63,10 +65,15 @@ struct ServeArgs {
     /// Seconds between two sweeps for expired (TTL) items; fractions allowed.
     #[arg(long, default_value_t = 60.0, env = "FERRODYN_TTL_INTERVAL")]
     ttl_interval: f64,
-    /// Block cache of the on-disk store, in MiB [default: a quarter of the machine's memory].
-    /// Memory is taken only as data is read; this is the upper bound.
+    /// Block cache of the on-disk store, in MiB [default: a sixteenth of the machine's
+    /// memory]. Memory is taken only as data is read; this is the upper bound.
     #[arg(long, env = "FERRODYN_CACHE_MB", value_parser = clap::value_parser!(u64).range(8..))]
     cache_mb: Option<u64>,
+    /// Read cache of the on-disk store (recently read items and whole small partitions, in
+    /// front of the LSM tree), in MiB; 0 turns it off [default: three sixteenths of the
+    /// machine's memory]. Memory is taken only as data is read; this is the upper bound.
+    #[arg(long, env = "FERRODYN_READ_CACHE_MB")]
+    read_cache_mb: Option<u64>,
     /// Background flush/compaction threads of the on-disk store [default: chosen from the
     /// number of cores].
     #[arg(long, env = "FERRODYN_STORAGE_WORKERS", value_parser = clap::value_parser!(u64).range(1..=64))]
@@ -75,20 +82,38 @@ struct ServeArgs {
     /// and indexes created afterwards.
     #[arg(long, env = "FERRODYN_MEMTABLE_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
     memtable_mb: u64,
+    /// Keep item values of at least this many bytes in blob files beside the LSM tree (0: keep
+    /// every item in the tree); applies to tables and indexes created afterwards.
+    #[arg(long, env = "FERRODYN_KV_SEPARATION_BYTES", default_value_t = 0, value_parser = clap::value_parser!(u32))]
+    kv_separation_bytes: u32,
 }
 
-/// A quarter of physical memory (what fjall recommends for its cache), or 256 MiB when the
-/// machine's memory cannot be read.
+/// The machine's physical memory in bytes, if it can be read.
+fn total_memory() -> Option<u64> {
+    let m = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = m
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The two caches share a quarter of physical memory (what fjall recommends for its block
+/// cache alone). Most of it goes to the read cache: an entry there is a hot item or partition,
+/// while a 4 KiB block holds a few items of which often one is hot (docs/benchmarks.md).
+/// The block cache keeps the rest, mostly the index and filter blocks that misses need.
+/// A sixteenth of physical memory, or 64 MiB when it cannot be read.
 fn default_cache_bytes() -> u64 {
-    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-    });
-    match total_kib {
-        Some(kib) => (kib * 1024 / 4).max(64 << 20),
-        None => 256 << 20,
-    }
+    total_memory().map_or(64 << 20, |m| (m / 16).max(64 << 20))
+}
+
+/// Three sixteenths of physical memory, or 192 MiB when it cannot be read.
+fn default_read_cache_bytes() -> u64 {
+    total_memory().map_or(192 << 20, |m| (m / 16 * 3).max(16 << 20))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -134,12 +159,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .map_or_else(default_cache_bytes, |mb| mb << 20),
             worker_threads: args.storage_workers.map(|n| n as usize),
             memtable_bytes: args.memtable_mb << 20,
+            kv_separation: (args.kv_separation_bytes > 0).then_some(args.kv_separation_bytes),
             ..FjallOptions::default()
         };
         tracing::debug!(cache_bytes = options.cache_bytes, "block cache");
         let s = FjallStorage::open_with(&args.data_dir, options)
             .with_context(|| format!("opening data directory {}", args.data_dir.display()))?;
-        (Arc::new(s), Durability::Sync)
+        let read_cache = args
+            .read_cache_mb
+            .map_or_else(default_read_cache_bytes, |mb| mb << 20);
+        tracing::debug!(read_cache_bytes = read_cache, "read cache");
+        if read_cache == 0 {
+            (Arc::new(s), Durability::Sync)
+        } else {
+            (
+                Arc::new(CachedStorage::new(s, read_cache)),
+                Durability::Sync,
+            )
+        }
     };
     let config = EngineConfig {
         region: args.region,

@@ -1,0 +1,659 @@
+//! A read cache in front of any engine: [`CachedStorage`].
+//!
+//! On a large on-disk store every point read walks the LSM levels (filters, index blocks, data
+//! blocks) and every range read opens an iterator on each level. The cache keeps, in memory,
+//! * **rows**: the latest value (or absence) of recently read keys, for [`Storage::get`];
+//! * **groups**: *all* entries whose key starts with the same [`GROUP_PREFIX`] bytes, read in
+//!   one scan when a range read falls inside such a group and the group holds at most
+//!   [`MAX_GROUP_BYTES`]; later range reads and point reads inside the group are answered from
+//!   it. The layer above lays keys out so that a group is one partition (its keys start with an
+//!   8-byte hash of the partition key), so a Query of a small partition becomes one lookup.
+//!   Groups that are larger are remembered as such (`TooBig`) and read from the engine.
+//!
+//! Correctness does not depend on the key layout: entries are dropped on every write to a key
+//! of their group, whatever the keys mean.
+//!
+//! Invariants (the cache never answers with a value older than the engine's at the start of the
+//! read, so the engine's guarantees in the crate docs carry over unchanged):
+//! * Entries are keyed by a per-name *incarnation* id; dropping a keyspace forgets its id, so
+//!   a keyspace re-created under the same name never sees the old entries.
+//! * Each group maps to a shard with a `writing` count and an `epoch`. A writer increments
+//!   `writing` of every shard it touches *before* the engine applies the batch, and afterwards,
+//!   under the shard's lock, bumps `epoch`, removes the touched rows and groups and decrements
+//!   `writing`. While `writing > 0` readers of the shard go straight to the engine, so no
+//!   reader can be served an entry the engine has already overtaken.
+//! * A reader that misses records `epoch`, reads the engine, and inserts what it read only if,
+//!   under the shard's lock, `epoch` is unchanged: no write to the group finished in between.
+//!   A write that overtook the value and is still running removes the entry when it finishes
+//!   (its removal is ordered after the insert by the lock), and until then readers bypass.
+//! * Snapshots bypass the cache (it holds only the latest values).
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::{
+    key_unstorable, range_is_empty, CommitTicket, Durability, DurableFuture, KeyspaceStats, Result,
+    Snapshot, Storage, WriteBatch,
+};
+
+/// Keys sharing this many leading bytes form a group.
+pub const GROUP_PREFIX: usize = 8;
+/// Largest group (keys + values) kept whole.
+pub const MAX_GROUP_BYTES: usize = 128 * 1024;
+const SHARDS: usize = 256;
+/// Bookkeeping bytes charged per entry on top of its keys and values.
+const ENTRY_OVERHEAD: u64 = 64;
+
+type Key = (u64, Box<[u8]>);
+
+#[derive(Clone)]
+enum Cached {
+    /// The value of one key (`None`: absent).
+    Row(Option<Arc<[u8]>>),
+    /// Every entry of a group, ascending by key.
+    Group(Arc<Group>),
+    /// The group holds more than [`MAX_GROUP_BYTES`].
+    TooBig,
+}
+
+/// A key and its value.
+type Entry = (Box<[u8]>, Box<[u8]>);
+
+struct Group {
+    entries: Vec<Entry>,
+}
+
+impl Group {
+    fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.entries
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|i| self.entries[i].1.as_ref())
+    }
+
+    /// Visits the entries between the bounds, in order; `false` from `f` stops.
+    fn scan(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) {
+        let start = match lower {
+            Bound::Included(l) => self.entries.partition_point(|(k, _)| k.as_ref() < l),
+            Bound::Excluded(l) => self.entries.partition_point(|(k, _)| k.as_ref() <= l),
+            Bound::Unbounded => 0,
+        };
+        let end = match upper {
+            Bound::Included(u) => self.entries.partition_point(|(k, _)| k.as_ref() <= u),
+            Bound::Excluded(u) => self.entries.partition_point(|(k, _)| k.as_ref() < u),
+            Bound::Unbounded => self.entries.len(),
+        };
+        let Some(slice) = self.entries.get(start..end) else {
+            return;
+        };
+        if reverse {
+            for (k, v) in slice.iter().rev() {
+                if !f(k, v) {
+                    return;
+                }
+            }
+        } else {
+            for (k, v) in slice {
+                if !f(k, v) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Weigher;
+
+impl quick_cache::Weighter<Key, Cached> for Weigher {
+    fn weight(&self, key: &Key, val: &Cached) -> u64 {
+        let body = match val {
+            Cached::Row(v) => v.as_ref().map_or(0, |v| v.len()),
+            Cached::Group(g) => g.entries.iter().map(|(k, v)| k.len() + v.len() + 32).sum(),
+            Cached::TooBig => 0,
+        };
+        ENTRY_OVERHEAD + key.1.len() as u64 + body as u64
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    /// Writers between "before the engine applies" and "entries removed".
+    writing: AtomicU32,
+    /// Bumped by every finished write; guarded so that fills and invalidations serialize.
+    epoch: Mutex<u64>,
+}
+
+/// A cached key: the row key and its group's key.
+fn row_key(id: u64, key: &[u8]) -> Key {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(b'r');
+    k.extend_from_slice(key);
+    (id, k.into_boxed_slice())
+}
+
+fn group_key(id: u64, group: &[u8]) -> Key {
+    let mut k = Vec::with_capacity(GROUP_PREFIX + 1);
+    k.push(b'g');
+    k.extend_from_slice(group);
+    (id, k.into_boxed_slice())
+}
+
+/// The group of a key, if it is long enough to have one.
+fn group_of(key: &[u8]) -> Option<&[u8]> {
+    key.get(..GROUP_PREFIX)
+}
+
+/// The group both bounds lie in (every key between them then belongs to it), if any.
+fn common_group<'a>(lower: Bound<&'a [u8]>, upper: Bound<&[u8]>) -> Option<&'a [u8]> {
+    let (Bound::Included(l) | Bound::Excluded(l)) = lower else {
+        return None;
+    };
+    let (Bound::Included(u) | Bound::Excluded(u)) = upper else {
+        return None;
+    };
+    let g = group_of(l)?;
+    (group_of(u)? == g).then_some(g)
+}
+
+/// The exclusive end of a group's key range (`None`: it runs to the end of the keyspace).
+fn group_end(group: &[u8]) -> Option<Vec<u8>> {
+    let mut end = group.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A [`Storage`] that answers repeated reads from memory. See the module docs.
+pub struct CachedStorage<S> {
+    inner: S,
+    cache: quick_cache::sync::Cache<Key, Cached, Weigher>,
+    shards: Box<[Shard]>,
+    ids: RwLock<HashMap<String, u64>>,
+    next_id: AtomicU64,
+}
+
+impl<S: Storage> CachedStorage<S> {
+    /// Wraps `inner` with a cache of at most `capacity_bytes` of keys and values.
+    pub fn new(inner: S, capacity_bytes: u64) -> Self {
+        let estimated_items = (capacity_bytes / 2048).clamp(16, 1 << 22) as usize;
+        Self {
+            inner,
+            cache: quick_cache::sync::Cache::with_weighter(
+                estimated_items,
+                capacity_bytes.max(1),
+                Weigher,
+            ),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            ids: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The engine underneath.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Memory currently charged to the cache, in bytes.
+    pub fn weight(&self) -> u64 {
+        self.cache.weight()
+    }
+
+    fn id_of(&self, keyspace: &str) -> u64 {
+        if let Some(&id) = self.ids.read().get(keyspace) {
+            return id;
+        }
+        *self
+            .ids
+            .write()
+            .entry(keyspace.to_owned())
+            .or_insert_with(|| self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn shard(&self, id: u64, group: &[u8]) -> &Shard {
+        let mut h = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for &b in group {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        &self.shards[(h >> 32) as usize % SHARDS]
+    }
+
+    /// Inserts what a reader read, unless a write to the group finished since the reader
+    /// recorded `epoch`. A write still running may have overtaken the value, but it removes
+    /// the entry when it finishes, and until then readers of the shard bypass the cache.
+    fn fill(&self, shard: &Shard, epoch: u64, key: Key, value: Cached) {
+        let current = shard.epoch.lock();
+        if *current == epoch {
+            self.cache.insert(key, value);
+        }
+    }
+
+    /// Marks the shards of every key in the batch as being written; returns what
+    /// [`Self::end_write`] needs.
+    fn begin_write(&self, batch: &WriteBatch) -> Vec<(u64, Box<[u8]>)> {
+        let mut touched = Vec::with_capacity(batch.len());
+        for op in batch.iter() {
+            let Some(group) = group_of(op.key) else {
+                continue;
+            };
+            let id = self.id_of(op.keyspace);
+            let shard = self.shard(id, group);
+            let _guard = shard.epoch.lock();
+            shard.writing.fetch_add(1, Ordering::SeqCst);
+            touched.push((id, op.key.into()));
+        }
+        touched
+    }
+
+    /// Drops the rows and groups of the written keys and ends their writes.
+    fn end_write(&self, touched: Vec<(u64, Box<[u8]>)>) {
+        for (id, key) in touched {
+            let group = &key[..GROUP_PREFIX];
+            let shard = self.shard(id, group);
+            let mut epoch = shard.epoch.lock();
+            *epoch += 1;
+            self.cache.remove(&row_key(id, &key));
+            self.cache.remove(&group_key(id, group));
+            shard.writing.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Reads a whole group from the engine: `None` if it holds more than [`MAX_GROUP_BYTES`].
+    fn load_group(&self, keyspace: &str, group: &[u8]) -> Result<Option<Group>> {
+        let end = group_end(group);
+        let upper = match &end {
+            Some(e) => Bound::Excluded(e.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let mut entries = Vec::new();
+        let mut bytes = 0usize;
+        let mut complete = true;
+        self.inner.scan(
+            keyspace,
+            Bound::Included(group),
+            upper,
+            false,
+            &mut |k, v| {
+                bytes += k.len() + v.len();
+                if bytes > MAX_GROUP_BYTES {
+                    complete = false;
+                    return false;
+                }
+                entries.push((k.into(), v.into()));
+                true
+            },
+        )?;
+        Ok(complete.then_some(Group { entries }))
+    }
+}
+
+impl<S: Storage> Storage for CachedStorage<S> {
+    fn create_keyspace(&self, name: &str) -> Result<()> {
+        self.inner.create_keyspace(name)
+    }
+
+    fn drop_keyspace(&self, name: &str) -> Result<()> {
+        let r = self.inner.drop_keyspace(name);
+        // Entries under the old id become unreachable and age out.
+        self.ids.write().remove(name);
+        r
+    }
+
+    fn keyspace_exists(&self, name: &str) -> bool {
+        self.inner.keyspace_exists(name)
+    }
+
+    fn list_keyspaces(&self) -> Vec<String> {
+        self.inner.list_keyspaces()
+    }
+
+    fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(group) = group_of(key).filter(|_| !key_unstorable(key)) else {
+            return self.inner.get(keyspace, key);
+        };
+        let id = self.id_of(keyspace);
+        let shard = self.shard(id, group);
+        if shard.writing.load(Ordering::SeqCst) > 0 {
+            return self.inner.get(keyspace, key);
+        }
+        let row = row_key(id, key);
+        match self.cache.get(&row) {
+            Some(Cached::Row(v)) => return Ok(v.map(|v| v.to_vec())),
+            Some(_) => {}
+            None => {
+                if let Some(Cached::Group(g)) = self.cache.get(&group_key(id, group)) {
+                    return Ok(g.get(key).map(<[u8]>::to_vec));
+                }
+            }
+        }
+        let epoch = *shard.epoch.lock();
+        let value = self.inner.get(keyspace, key)?;
+        self.fill(
+            shard,
+            epoch,
+            row,
+            Cached::Row(value.as_deref().map(Arc::from)),
+        );
+        Ok(value)
+    }
+
+    fn scan(
+        &self,
+        keyspace: &str,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        let Some(group) = common_group(lower, upper).filter(|_| !range_is_empty(lower, upper))
+        else {
+            return self.inner.scan(keyspace, lower, upper, reverse, f);
+        };
+        let id = self.id_of(keyspace);
+        let shard = self.shard(id, group);
+        if shard.writing.load(Ordering::SeqCst) > 0 {
+            return self.inner.scan(keyspace, lower, upper, reverse, f);
+        }
+        let gkey = group_key(id, group);
+        match self.cache.get(&gkey) {
+            Some(Cached::Group(g)) => {
+                g.scan(lower, upper, reverse, f);
+                Ok(())
+            }
+            Some(_) => self.inner.scan(keyspace, lower, upper, reverse, f),
+            None => {
+                let epoch = *shard.epoch.lock();
+                match self.load_group(keyspace, group)? {
+                    Some(g) => {
+                        let g = Arc::new(g);
+                        g.scan(lower, upper, reverse, f);
+                        self.fill(shard, epoch, gkey, Cached::Group(g));
+                    }
+                    None => {
+                        self.fill(shard, epoch, gkey, Cached::TooBig);
+                        self.inner.scan(keyspace, lower, upper, reverse, f)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+        let touched = self.begin_write(&batch);
+        let r = self.inner.write(batch, durability);
+        self.end_write(touched);
+        r
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<CommitTicket> {
+        let touched = self.begin_write(&batch);
+        let r = self.inner.commit(batch);
+        self.end_write(touched);
+        r
+    }
+
+    fn wait_durable(&self, ticket: CommitTicket) -> Result<()> {
+        self.inner.wait_durable(ticket)
+    }
+
+    fn durable(&self, ticket: CommitTicket) -> DurableFuture {
+        self.inner.durable(ticket)
+    }
+
+    fn snapshot(&self) -> Box<dyn Snapshot> {
+        self.inner.snapshot()
+    }
+
+    fn stats(&self, keyspace: &str) -> Result<KeyspaceStats> {
+        self.inner.stats(keyspace)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    fn fsync_count(&self) -> u64 {
+        self.inner.fsync_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStorage;
+
+    fn key(group: u8, writer: u8, which: u8) -> Vec<u8> {
+        vec![b'g', b'r', b'o', b'u', b'p', 0, 0, group, writer, which]
+    }
+
+    fn value(raw: &[u8]) -> u64 {
+        u64::from_be_bytes(raw.try_into().unwrap())
+    }
+
+    /// Writers bump counters (two keys per writer, written in one batch) while readers read
+    /// them through the cache: every writer reads its own last write, readers never see a
+    /// counter go back, and a scan never sees half of a batch.
+    #[test]
+    fn concurrent_reads_are_never_stale() {
+        const WRITERS: u8 = 4;
+        const ROUNDS: u64 = 2000;
+        let s = Arc::new(CachedStorage::new(MemoryStorage::new(), 1 << 20));
+        s.create_keyspace("t").unwrap();
+        std::thread::scope(|scope| {
+            for w in 0..WRITERS {
+                let s = &s;
+                scope.spawn(move || {
+                    let group = w % 2;
+                    for n in 1..=ROUNDS {
+                        let mut b = WriteBatch::new();
+                        b.put("t", key(group, w, 0), n.to_be_bytes());
+                        b.put("t", key(group, w, 1), n.to_be_bytes());
+                        if n % 2 == 0 {
+                            s.write(b, Durability::Buffered).unwrap();
+                        } else {
+                            s.commit(b).unwrap();
+                        }
+                        let got = s.get("t", &key(group, w, n as u8 % 2)).unwrap();
+                        assert_eq!(got.map(|v| value(&v)), Some(n), "read your writes");
+                    }
+                });
+            }
+            for r in 0..4u8 {
+                let s = &s;
+                scope.spawn(move || {
+                    let mut seen = [0u64; WRITERS as usize];
+                    for i in 0..ROUNDS * 2 {
+                        let w = (i as u8).wrapping_add(r) % WRITERS;
+                        let group = w % 2;
+                        if i % 3 == 0 {
+                            let lo = key(group, 0, 0);
+                            let hi = key(group, u8::MAX, 0);
+                            let mut pairs: HashMap<u8, Vec<u64>> = HashMap::new();
+                            s.scan(
+                                "t",
+                                Bound::Included(&lo[..]),
+                                Bound::Excluded(&hi[..]),
+                                i % 2 == 0,
+                                &mut |k, v| {
+                                    pairs.entry(k[8]).or_default().push(value(v));
+                                    true
+                                },
+                            )
+                            .unwrap();
+                            for (writer, values) in pairs {
+                                assert_eq!(values.len(), 2);
+                                assert_eq!(values[0], values[1], "half a batch");
+                                let last = &mut seen[writer as usize];
+                                assert!(values[0] >= *last, "went back");
+                                *last = values[0];
+                            }
+                        } else {
+                            let got = s.get("t", &key(group, w, (i % 2) as u8)).unwrap();
+                            let v = got.map_or(0, |v| value(&v));
+                            assert!(v >= seen[w as usize], "went back");
+                            seen[w as usize] = v;
+                        }
+                    }
+                });
+            }
+        });
+        for w in 0..WRITERS {
+            for which in 0..2 {
+                let got = s.get("t", &key(w % 2, w, which)).unwrap();
+                assert_eq!(got.map(|v| value(&v)), Some(ROUNDS));
+            }
+        }
+        assert!(s.weight() > 0, "the cache was used");
+    }
+
+    /// An engine whose next `get` or `scan` runs a hook after reading, as if a write landed
+    /// between the engine's answer and the cache's insert.
+    struct Hooked {
+        mem: MemoryStorage,
+        hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+
+    impl Hooked {
+        fn run_hook(&self) {
+            let hook = self.hook.lock().take();
+            if let Some(h) = hook {
+                h();
+            }
+        }
+    }
+
+    impl Storage for Hooked {
+        fn create_keyspace(&self, name: &str) -> Result<()> {
+            self.mem.create_keyspace(name)
+        }
+        fn drop_keyspace(&self, name: &str) -> Result<()> {
+            self.mem.drop_keyspace(name)
+        }
+        fn keyspace_exists(&self, name: &str) -> bool {
+            self.mem.keyspace_exists(name)
+        }
+        fn list_keyspaces(&self) -> Vec<String> {
+            self.mem.list_keyspaces()
+        }
+        fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            let v = self.mem.get(keyspace, key);
+            self.run_hook();
+            v
+        }
+        fn scan(
+            &self,
+            keyspace: &str,
+            lower: Bound<&[u8]>,
+            upper: Bound<&[u8]>,
+            reverse: bool,
+            f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        ) -> Result<()> {
+            let r = self.mem.scan(keyspace, lower, upper, reverse, f);
+            self.run_hook();
+            r
+        }
+        fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+            self.mem.write(batch, durability)
+        }
+        fn snapshot(&self) -> Box<dyn Snapshot> {
+            self.mem.snapshot()
+        }
+        fn stats(&self, keyspace: &str) -> Result<KeyspaceStats> {
+            self.mem.stats(keyspace)
+        }
+        fn flush(&self) -> Result<()> {
+            self.mem.flush()
+        }
+    }
+
+    /// A write that finishes while a reader is between its engine read and its insert makes
+    /// the reader drop what it read: the next reads see the write, not the older value.
+    #[test]
+    fn a_write_during_a_fill_wins() {
+        let s = Arc::new(CachedStorage::new(
+            Hooked {
+                mem: MemoryStorage::new(),
+                hook: Mutex::new(None),
+            },
+            1 << 20,
+        ));
+        s.create_keyspace("t").unwrap();
+        let k = key(0, 0, 0);
+        for (scan, next) in [(false, 2u64), (true, 4)] {
+            // Nothing of the group is cached after a write.
+            let mut b = WriteBatch::new();
+            b.put("t", &k, (next - 1).to_be_bytes());
+            s.write(b, Durability::Sync).unwrap();
+            let writer = Arc::downgrade(&s);
+            let k2 = k.clone();
+            *s.inner().hook.lock() = Some(Box::new(move || {
+                let s = writer.upgrade().unwrap();
+                let mut b = WriteBatch::new();
+                b.put("t", &k2, next.to_be_bytes());
+                s.write(b, Durability::Sync).unwrap();
+            }));
+            let scan_group = || {
+                let mut got = Vec::new();
+                s.scan(
+                    "t",
+                    Bound::Included(&k[..GROUP_PREFIX]),
+                    Bound::Excluded(&key(0, 1, 0)),
+                    false,
+                    &mut |_, v| {
+                        got.push(value(v));
+                        true
+                    },
+                )
+                .unwrap();
+                got
+            };
+            let read = if scan {
+                scan_group()[0]
+            } else {
+                value(&s.get("t", &k).unwrap().unwrap())
+            };
+            assert_eq!(read, next - 1, "the read itself saw the older value");
+            assert_eq!(value(&s.get("t", &k).unwrap().unwrap()), next);
+            assert_eq!(scan_group(), vec![next]);
+        }
+    }
+
+    #[test]
+    fn group_bounds() {
+        let g = [1u8, 2, 3, 4, 5, 6, 7, 8];
+        let k = [1u8, 2, 3, 4, 5, 6, 7, 8, 9];
+        assert_eq!(
+            common_group(Bound::Included(&g), Bound::Excluded(&k)),
+            Some(&g[..])
+        );
+        assert_eq!(common_group(Bound::Included(&g), Bound::Unbounded), None);
+        assert_eq!(
+            common_group(Bound::Included(&g[..7]), Bound::Excluded(&k)),
+            None
+        );
+        let other = [1u8, 2, 3, 4, 5, 6, 7, 9];
+        assert_eq!(
+            common_group(Bound::Included(&g), Bound::Excluded(&other)),
+            None
+        );
+        assert_eq!(group_end(&g), Some(vec![1, 2, 3, 4, 5, 6, 7, 9]));
+        assert_eq!(group_end(&[1, 255]), Some(vec![2]));
+        assert_eq!(group_end(&[255; 8]), None);
+    }
+}
