@@ -225,12 +225,16 @@ impl<S: Storage> CachedStorage<S> {
             .or_insert_with(|| self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    fn shard(&self, id: u64, group: &[u8]) -> &Shard {
+    fn shard_index(id: u64, group: &[u8]) -> usize {
         let mut h = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         for &b in group {
             h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
-        &self.shards[(h >> 32) as usize % SHARDS]
+        (h >> 32) as usize % SHARDS
+    }
+
+    fn shard(&self, id: u64, group: &[u8]) -> &Shard {
+        &self.shards[Self::shard_index(id, group)]
     }
 
     /// Inserts what a reader read, unless a write to the group finished since the reader
@@ -243,32 +247,34 @@ impl<S: Storage> CachedStorage<S> {
         }
     }
 
-    /// Marks the shards of every key in the batch as being written; returns what
-    /// [`Self::end_write`] needs.
-    fn begin_write(&self, batch: &WriteBatch) -> Vec<(u64, Box<[u8]>)> {
+    /// Marks the shards of every key in the batch as being written; returns each key's shard
+    /// and cached row key, which [`Self::end_write`] needs.
+    fn begin_write(&self, batch: &WriteBatch) -> Vec<(usize, Key)> {
         let mut touched = Vec::with_capacity(batch.len());
         for op in batch.iter() {
             let Some(group) = group_of(op.key) else {
                 continue;
             };
             let id = self.id_of(op.keyspace);
-            let shard = self.shard(id, group);
+            let index = Self::shard_index(id, group);
+            let shard = &self.shards[index];
             let _guard = shard.epoch.lock();
             shard.writing.fetch_add(1, Ordering::SeqCst);
-            touched.push((id, op.key.into()));
+            touched.push((index, row_key(id, op.key)));
         }
         touched
     }
 
     /// Drops the rows and groups of the written keys and ends their writes.
-    fn end_write(&self, touched: Vec<(u64, Box<[u8]>)>) {
-        for (id, key) in touched {
-            let group = &key[..GROUP_PREFIX];
-            let shard = self.shard(id, group);
+    fn end_write(&self, touched: Vec<(usize, Key)>) {
+        for (index, row) in touched {
+            // A row key is the kind byte followed by the key, whose first bytes are the group.
+            let group = group_key(row.0, &row.1[1..=GROUP_PREFIX]);
+            let shard = &self.shards[index];
             let mut epoch = shard.epoch.lock();
             *epoch += 1;
-            self.cache.remove(&row_key(id, &key));
-            self.cache.remove(&group_key(id, group));
+            self.cache.remove(&row);
+            self.cache.remove(&group);
             shard.writing.fetch_sub(1, Ordering::SeqCst);
         }
     }
