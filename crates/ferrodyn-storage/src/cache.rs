@@ -10,8 +10,8 @@
 //!   8-byte hash of the partition key), so a Query of a small partition becomes one lookup.
 //!   Groups that are larger are remembered as such (`TooBig`) and read from the engine.
 //!
-//! Correctness does not depend on the key layout: entries are dropped on every write to a key
-//! of their group, whatever the keys mean.
+//! Correctness does not depend on the key layout: a write drops the groups of the keys it
+//! writes, and their rows too unless it may refresh them (below), whatever the keys mean.
 //!
 //! Invariants (the cache never answers with a value older than the engine's at the start of the
 //! read, so the engine's guarantees in the crate docs carry over unchanged):
@@ -26,6 +26,11 @@
 //!   under the shard's lock, `epoch` is unchanged: no write to the group finished in between.
 //!   A write that overtook the value and is still running removes the entry when it finishes
 //!   (its removal is ordered after the insert by the lock), and until then readers bypass.
+//! * A writer replaces an already cached row with the value it wrote, instead of removing it,
+//!   only if it was the shard's sole writer throughout: it began when `writing` was 0 and, at
+//!   its end, `epoch` is the one it saw then (no other write ended) and `writing` is 1 (none
+//!   is running). No other write of the key can then have been applied after it, so its value
+//!   is the engine's. Every other writer removes the row.
 //! * Snapshots bypass the cache (it holds only the latest values).
 
 use std::collections::HashMap;
@@ -132,6 +137,17 @@ struct Shard {
     writing: AtomicU32,
     /// Bumped by every finished write; guarded so that fills and invalidations serialize.
     epoch: Mutex<u64>,
+}
+
+/// A key written by a batch, between [`CachedStorage::begin_write`] and `end_write`.
+struct Touched {
+    /// Index of the key's shard.
+    shard: usize,
+    /// The key's cached row key.
+    row: Key,
+    /// When the write began on an idle shard: the shard's epoch then, and the value written
+    /// (`None`: deleted).
+    fresh: Option<(u64, Option<Arc<[u8]>>)>,
 }
 
 /// A cached key: the row key and its group's key.
@@ -247,9 +263,9 @@ impl<S: Storage> CachedStorage<S> {
         }
     }
 
-    /// Marks the shards of every key in the batch as being written; returns each key's shard
-    /// and cached row key, which [`Self::end_write`] needs.
-    fn begin_write(&self, batch: &WriteBatch) -> Vec<(usize, Key)> {
+    /// Marks the shards of every key in the batch as being written; returns what
+    /// [`Self::end_write`] needs for each key.
+    fn begin_write(&self, batch: &WriteBatch) -> Vec<Touched> {
         let mut touched = Vec::with_capacity(batch.len());
         for op in batch.iter() {
             let Some(group) = group_of(op.key) else {
@@ -258,22 +274,48 @@ impl<S: Storage> CachedStorage<S> {
             let id = self.id_of(op.keyspace);
             let index = Self::shard_index(id, group);
             let shard = &self.shards[index];
-            let _guard = shard.epoch.lock();
+            let epoch = shard.epoch.lock();
+            // Only a write that starts on an idle shard can end as its sole writer.
+            let fresh = (shard.writing.load(Ordering::SeqCst) == 0)
+                .then(|| (*epoch, op.value.map(Arc::from)));
             shard.writing.fetch_add(1, Ordering::SeqCst);
-            touched.push((index, row_key(id, op.key)));
+            drop(epoch);
+            touched.push(Touched {
+                shard: index,
+                row: row_key(id, op.key),
+                fresh,
+            });
         }
         touched
     }
 
-    /// Drops the rows and groups of the written keys and ends their writes.
-    fn end_write(&self, touched: Vec<(usize, Key)>) {
-        for (index, row) in touched {
+    /// Ends the writes of the batch: refreshes or drops the written rows, drops their groups.
+    /// `applied` is whether the engine accepted the batch.
+    fn end_write(&self, touched: Vec<Touched>, applied: bool) {
+        for Touched { shard, row, fresh } in touched {
             // A row key is the kind byte followed by the key, whose first bytes are the group.
             let group = group_key(row.0, &row.1[1..=GROUP_PREFIX]);
-            let shard = &self.shards[index];
+            let shard = &self.shards[shard];
             let mut epoch = shard.epoch.lock();
+            // The sole writer of the shard from its start to now (it began on an idle shard,
+            // no write ended since, none is running besides it) wrote the engine's latest
+            // value of the key, so a cached row may take that value instead of being dropped.
+            let sole = |start: u64| {
+                applied && *epoch == start && shard.writing.load(Ordering::SeqCst) == 1
+            };
+            match fresh {
+                Some((start, value)) if sole(start) => {
+                    // Only rows already cached are refreshed: a write alone is no sign that
+                    // the key will be read.
+                    if self.cache.replace(row, Cached::Row(value), true).is_err() {
+                        // Not cached (or not admitted): nothing stale can remain either way.
+                    }
+                }
+                _ => {
+                    self.cache.remove(&row);
+                }
+            }
             *epoch += 1;
-            self.cache.remove(&row);
             self.cache.remove(&group);
             shard.writing.fetch_sub(1, Ordering::SeqCst);
         }
@@ -403,14 +445,14 @@ impl<S: Storage> Storage for CachedStorage<S> {
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
         let touched = self.begin_write(&batch);
         let r = self.inner.write(batch, durability);
-        self.end_write(touched);
+        self.end_write(touched, r.is_ok());
         r
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<CommitTicket> {
         let touched = self.begin_write(&batch);
         let r = self.inner.commit(batch);
-        self.end_write(touched);
+        self.end_write(touched, r.is_ok());
         r
     }
 
@@ -530,9 +572,18 @@ mod tests {
 
     /// An engine whose next `get` or `scan` runs a hook after reading, as if a write landed
     /// between the engine's answer and the cache's insert.
+    type Hook = Box<dyn FnOnce() + Send>;
+
+    /// The memory engine, with hooks that run inside its reads and writes.
+    #[derive(Default)]
     struct Hooked {
         mem: MemoryStorage,
-        hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+        /// Runs after the engine read of the next `get` or `scan`.
+        hook: Mutex<Option<Hook>>,
+        /// Runs inside the next `write`: before the batch is applied (`false`) or after.
+        write_hook: Mutex<Option<(bool, Hook)>>,
+        /// Point reads that reached the engine.
+        gets: AtomicU64,
     }
 
     impl Hooked {
@@ -558,6 +609,7 @@ mod tests {
             self.mem.list_keyspaces()
         }
         fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
             let v = self.mem.get(keyspace, key);
             self.run_hook();
             v
@@ -575,7 +627,19 @@ mod tests {
             r
         }
         fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
-            self.mem.write(batch, durability)
+            let hook = self.write_hook.lock().take();
+            match hook {
+                Some((false, h)) => {
+                    h();
+                    self.mem.write(batch, durability)
+                }
+                Some((true, h)) => {
+                    let r = self.mem.write(batch, durability);
+                    h();
+                    r
+                }
+                None => self.mem.write(batch, durability),
+            }
         }
         fn snapshot(&self) -> Box<dyn Snapshot> {
             self.mem.snapshot()
@@ -592,13 +656,7 @@ mod tests {
     /// the reader drop what it read: the next reads see the write, not the older value.
     #[test]
     fn a_write_during_a_fill_wins() {
-        let s = Arc::new(CachedStorage::new(
-            Hooked {
-                mem: MemoryStorage::new(),
-                hook: Mutex::new(None),
-            },
-            1 << 20,
-        ));
+        let s = Arc::new(CachedStorage::new(Hooked::default(), 1 << 20));
         s.create_keyspace("t").unwrap();
         let k = key(0, 0, 0);
         for (scan, next) in [(false, 2u64), (true, 4)] {
@@ -637,6 +695,70 @@ mod tests {
             assert_eq!(read, next - 1, "the read itself saw the older value");
             assert_eq!(value(&s.get("t", &k).unwrap().unwrap()), next);
             assert_eq!(scan_group(), vec![next]);
+        }
+    }
+
+    fn put(s: &CachedStorage<Hooked>, k: &[u8], v: u64) {
+        let mut b = WriteBatch::new();
+        b.put("t", k, v.to_be_bytes());
+        s.write(b, Durability::Sync).unwrap();
+    }
+
+    /// A write with no other write of its shard running refreshes the cached row, so the
+    /// next point read of the key is answered from memory, with the written value.
+    #[test]
+    fn a_sole_writer_refreshes_the_cached_row() {
+        let s = CachedStorage::new(Hooked::default(), 1 << 20);
+        s.create_keyspace("t").unwrap();
+        let k = key(0, 0, 0);
+        put(&s, &k, 1);
+        assert_eq!(value(&s.get("t", &k).unwrap().unwrap()), 1);
+        assert_eq!(value(&s.get("t", &k).unwrap().unwrap()), 1);
+        assert_eq!(
+            s.inner().gets.load(Ordering::SeqCst),
+            1,
+            "the second read hit"
+        );
+        put(&s, &k, 2);
+        assert_eq!(value(&s.get("t", &k).unwrap().unwrap()), 2);
+        let mut b = WriteBatch::new();
+        b.delete("t", &k);
+        s.write(b, Durability::Sync).unwrap();
+        assert_eq!(s.get("t", &k).unwrap(), None);
+        assert_eq!(
+            s.inner().gets.load(Ordering::SeqCst),
+            1,
+            "refreshed, not dropped"
+        );
+        // A key that was never read is not cached by writing it.
+        let other = key(0, 1, 0);
+        put(&s, &other, 7);
+        assert_eq!(value(&s.get("t", &other).unwrap().unwrap()), 7);
+        assert_eq!(s.inner().gets.load(Ordering::SeqCst), 2);
+    }
+
+    /// Two writes of one cached key that overlap, in either order of applying: the cache
+    /// ends with the engine's value, whichever write the engine applied last.
+    #[test]
+    fn overlapping_writers_leave_the_engines_value() {
+        for b_applies_after_a in [false, true] {
+            let s = Arc::new(CachedStorage::new(Hooked::default(), 1 << 20));
+            s.create_keyspace("t").unwrap();
+            let k = key(0, 0, 0);
+            put(&s, &k, 1);
+            s.get("t", &k).unwrap();
+            // Writer B runs whole inside writer A's engine write, before or after A applies.
+            let writer = Arc::downgrade(&s);
+            let k2 = k.clone();
+            *s.inner().write_hook.lock() = Some((
+                b_applies_after_a,
+                Box::new(move || put(&writer.upgrade().unwrap(), &k2, 3)),
+            ));
+            put(&s, &k, 2);
+            let engine = value(&s.inner().mem.get("t", &k).unwrap().unwrap());
+            assert_eq!(engine, if b_applies_after_a { 3 } else { 2 });
+            assert_eq!(value(&s.get("t", &k).unwrap().unwrap()), engine);
+            assert_eq!(value(&s.get("t", &k).unwrap().unwrap()), engine);
         }
     }
 
