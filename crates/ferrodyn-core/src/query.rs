@@ -407,18 +407,6 @@ fn plan(
     })
 }
 
-/// Smallest byte string greater than every string that starts with `prefix`.
-fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut p = prefix.to_vec();
-    while let Some(last) = p.pop() {
-        if last != 0xff {
-            p.push(last + 1);
-            return Some(p);
-        }
-    }
-    None
-}
-
 /// An extra test on each visited storage key (e.g. still inside the partition / prefix).
 type KeyCheck<'a> = &'a dyn Fn(&[u8]) -> bool;
 
@@ -580,7 +568,7 @@ impl Engine {
         };
         // Bounds use prefix semantics: index entries continue after the sort key (with the table
         // key), so "sort key <= v" is "key < successor(prefix ++ enc(v))".
-        let after = |k: Vec<u8>| match prefix_successor(&k) {
+        let after = |k: Vec<u8>| match ferrodyn_storage::prefix_end(&k) {
             Some(s) => Bound::Excluded(s),
             None => Bound::Unbounded,
         };

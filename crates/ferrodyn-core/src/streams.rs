@@ -28,7 +28,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use ferrodyn_model::{Error, Item};
-use ferrodyn_storage::WriteBatch;
+use ferrodyn_storage::{prefix_end, WriteBatch};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -193,18 +193,6 @@ fn record_key(sk: &str, lane: u8, start: u64, seq: u64) -> Vec<u8> {
 
 fn meta_key(sk: &str) -> Vec<u8> {
     prefixed(b'm', sk)
-}
-
-/// Exclusive upper bound of all keys starting with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 fn lane_of(storage_key: &[u8]) -> u8 {

@@ -41,8 +41,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::{
-    key_unstorable, range_is_empty, CommitTicket, Durability, DurableFuture, KeyspaceStats, Result,
-    Snapshot, Storage, WriteBatch,
+    key_unstorable, prefix_end, range_is_empty, CommitTicket, Durability, DurableFuture,
+    KeyspaceStats, Result, Snapshot, Storage, WriteBatch,
 };
 
 /// Keys sharing this many leading bytes form a group.
@@ -265,18 +265,6 @@ fn common_group<'a>(lower: Bound<&'a [u8]>, upper: Bound<&[u8]>) -> Option<&'a [
     (group_of(u)? == g).then_some(g)
 }
 
-/// The exclusive end of a group's key range (`None`: it runs to the end of the keyspace).
-fn group_end(group: &[u8]) -> Option<Vec<u8>> {
-    let mut end = group.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
 /// A [`Storage`] that answers repeated reads from memory. See the module docs.
 pub struct CachedStorage<S> {
     inner: S,
@@ -389,10 +377,9 @@ impl<S: Storage> CachedStorage<S> {
             match fresh {
                 Some((start, value)) if sole(start) => {
                     // Only rows already cached are refreshed: a write alone is no sign that
-                    // the key will be read.
-                    if self.cache.replace(row, Cached::Row(value), true).is_err() {
-                        // Not cached (or not admitted): nothing stale can remain either way.
-                    }
+                    // the key will be read. An error means the row is not cached (or the new
+                    // value was not admitted); either way nothing stale remains.
+                    let _ = self.cache.replace(row, Cached::Row(value), true);
                 }
                 _ => {
                     self.cache.remove(&row);
@@ -406,7 +393,7 @@ impl<S: Storage> CachedStorage<S> {
 
     /// Reads a whole group from the engine: `None` if it holds more than [`MAX_GROUP_BYTES`].
     fn load_group(&self, keyspace: &str, group: &[u8]) -> Result<Option<Group>> {
-        let end = group_end(group);
+        let end = prefix_end(group);
         let upper = match &end {
             Some(e) => Bound::Excluded(e.as_slice()),
             None => Bound::Unbounded,
@@ -861,9 +848,9 @@ mod tests {
             common_group(Bound::Included(&g), Bound::Excluded(&other)),
             None
         );
-        assert_eq!(group_end(&g), Some(vec![1, 2, 3, 4, 5, 6, 7, 9]));
-        assert_eq!(group_end(&[1, 255]), Some(vec![2]));
-        assert_eq!(group_end(&[255; 8]), None);
+        assert_eq!(prefix_end(&g), Some(vec![1, 2, 3, 4, 5, 6, 7, 9]));
+        assert_eq!(prefix_end(&[1, 255]), Some(vec![2]));
+        assert_eq!(prefix_end(&[255; 8]), None);
     }
 
     fn bound(kind: u8, key: &[u8]) -> Bound<&[u8]> {

@@ -401,6 +401,20 @@ pub(crate) fn check_keyspace_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The exclusive upper bound of every key that starts with `prefix`: the smallest byte
+/// string greater than all of them (`None`: they run to the end of the keyspace, as when
+/// `prefix` is empty or all `0xff`).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 /// True if the bounds describe an empty (or inverted) range. Engines return early on such
 /// ranges, because `BTreeMap::range` panics on inverted bounds.
 pub(crate) fn range_is_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {

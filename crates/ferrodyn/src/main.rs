@@ -105,7 +105,8 @@ fn total_memory() -> Option<u64> {
 /// The two caches share a quarter of physical memory (what fjall recommends for its block
 /// cache alone). Most of it goes to the read cache: an entry there is a hot item or partition,
 /// while a 4 KiB block holds a few items of which often one is hot (docs/benchmarks.md).
-/// The block cache keeps the rest, mostly the index and filter blocks that misses need.
+/// The block cache keeps the rest for the data blocks that misses read (index and filter
+/// blocks of data keyspaces are pinned in memory beside it, about 1% of the data).
 /// A sixteenth of physical memory, or 64 MiB when it cannot be read.
 fn default_cache_bytes() -> u64 {
     total_memory().map_or(64 << 20, |m| (m / 16).max(64 << 20))
