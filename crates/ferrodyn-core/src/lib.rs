@@ -29,7 +29,7 @@ pub mod ttl;
 mod write;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::Arc;
 
 use ferrodyn_model::Error;
@@ -78,6 +78,9 @@ pub struct Counters {
     pub stream: streams::StreamState,
     /// Item collection sizes by partition prefix (tables with local secondary indexes).
     pub collections: Mutex<HashMap<Vec<u8>, i64>>,
+    /// True while `items` and `bytes` lack the part a background recount has yet to add
+    /// (`stats.rs`); such figures are never saved.
+    pub(crate) recounting: AtomicBool,
     /// Limit of one item collection in bytes (0: DynamoDB's 10 GB).
     collection_limit: u64,
 }
@@ -121,6 +124,8 @@ pub struct Engine {
     pub(crate) ttl: ttl::TtlSpecs,
     /// Stops the background worker (see `Engine::start_background`) when the engine is dropped.
     stopper: ttl::Stopper,
+    /// Tables whose statistics are being recounted in the background (`stats.rs`).
+    recount: stats::Recount,
 }
 
 pub(crate) fn storage_err(e: StorageError) -> Error {
@@ -164,46 +169,16 @@ impl Engine {
             streams: streams::Registry::default(),
             ttl: ttl::TtlSpecs::default(),
             stopper: ttl::Stopper::default(),
+            recount: stats::Recount::default(),
         };
         let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();
         let stale = engine.load_stats(all)?;
-        engine.recount(stale)?;
+        engine.recount.start(&*engine.storage, stale)?;
         // Index builds and drops interrupted by a restart continue in the background.
         engine.resume_index_jobs()?;
         engine.open_streams()?;
         engine.open_ttl()?;
         Ok(engine)
-    }
-
-    /// Recomputes ItemCount/TableSizeBytes by scanning (at open, for tables without figures
-    /// saved by a clean shutdown, see `stats.rs`; DynamoDB itself only refreshes these figures
-    /// periodically, so they are statistics, not part of any write batch).
-    fn recount(&self, tables: Vec<Arc<Table>>) -> Result<(), Error> {
-        for t in tables {
-            let (mut n, mut bytes) = (0i64, 0i64);
-            self.storage
-                .scan(
-                    &t.def.keyspace,
-                    std::ops::Bound::Unbounded,
-                    std::ops::Bound::Unbounded,
-                    false,
-                    &mut |_, v| {
-                        n += 1;
-                        if let Ok(item) = itemcodec::decode_item(v) {
-                            bytes += ferrodyn_model::size::item_size(&item) as i64;
-                            if let Some((key, size)) = collections::delta(&t.def, None, Some(&item))
-                            {
-                                *t.counters.collections.lock().entry(key).or_insert(0) += size;
-                            }
-                        }
-                        true
-                    },
-                )
-                .map_err(storage_err)?;
-            t.counters.items.store(n, Ordering::Relaxed);
-            t.counters.bytes.store(bytes, Ordering::Relaxed);
-        }
-        Ok(())
     }
 
     pub fn config(&self) -> &EngineConfig {

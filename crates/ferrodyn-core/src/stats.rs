@@ -11,16 +11,28 @@
 //!   write is accepted, so after a crash (no fresh marker) every table is recounted by a scan.
 //! - Records are keyed by table id, so a record never applies to a re-created table of the same
 //!   name; a table without a record is recounted.
+//! - A recount of a table without local secondary indexes runs in the background, so a crash
+//!   of a large data directory does not delay the first answer: its counters start at zero,
+//!   writes add their deltas as usual, and the scan reads a snapshot taken at open, before any
+//!   write was accepted, then adds its totals. Snapshot totals plus the deltas of every later
+//!   write are the exact figures. Until then DescribeTable shows a partial (never negative)
+//!   ItemCount, as DynamoDB's figures are themselves refreshed only periodically. A table whose
+//!   recount has not finished has no record saved at close, so the next open recounts it.
+//! - Tables with local secondary indexes are recounted before open returns: writes check
+//!   item-collection sizes against the 10 GB limit, so those must be exact from the start.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use ferrodyn_model::Error;
-use ferrodyn_storage::{Durability, WriteBatch};
+use ferrodyn_storage::{Durability, Snapshot, Storage, WriteBatch};
+use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 
-use crate::{storage_err, Engine, Table};
+use crate::{collections, itemcodec, storage_err, Counters, Engine, Table};
 
 pub(crate) const STATS: &str = "stats";
 const CLEAN: &[u8] = b"clean";
@@ -112,6 +124,9 @@ impl Engine {
     pub fn close(&self) -> Result<(), Error> {
         let mut batch = WriteBatch::default();
         for t in self.tables.read().values() {
+            if t.counters.recounting.load(Ordering::Acquire) {
+                continue; // partial figures: the next open recounts this table
+            }
             let rec = Saved {
                 items: t.counters.items.load(Ordering::Relaxed),
                 bytes: t.counters.bytes.load(Ordering::Relaxed),
@@ -137,6 +152,154 @@ impl Engine {
     }
 }
 
+/// The background recount of tables whose figures were not saved (see the module invariants).
+/// Dropping it stops the scan at the next item and waits for its thread, so nothing outlives
+/// the engine's handle on the storage.
+#[derive(Default)]
+pub(crate) struct Recount {
+    cancel: Arc<AtomicBool>,
+    /// Tables not yet recounted, and a signal for [`Engine::wait_for_statistics`].
+    pending: Arc<(Mutex<usize>, Condvar)>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Recount {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Some(worker) = self.worker.get_mut().take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Totals of one table's scan: (items, bytes). Every item is sized from its stored form;
+/// item-collection sizes are added to `counters` when the table has local secondary indexes.
+fn scan_totals(
+    snapshot: &dyn Snapshot,
+    table: &Table,
+    cancel: &AtomicBool,
+) -> Result<(i64, i64), Error> {
+    let (mut n, mut bytes) = (0i64, 0i64);
+    let with_collections = !table.def.local_indexes.is_empty();
+    let mut first_error = None;
+    let mut visit = |_: &[u8], v: &[u8]| {
+        n += 1;
+        if with_collections {
+            match itemcodec::decode_item(v) {
+                Ok(item) => {
+                    bytes += ferrodyn_model::size::item_size(&item) as i64;
+                    if let Some((key, size)) = collections::delta(&table.def, None, Some(&item)) {
+                        *table.counters.collections.lock().entry(key).or_insert(0) += size;
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        } else {
+            match itemcodec::stored_size(v) {
+                Ok(size) => bytes += size as i64,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        !cancel.load(Ordering::Relaxed)
+    };
+    snapshot
+        .scan(
+            &table.def.keyspace,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut visit,
+        )
+        .map_err(storage_err)?;
+    if let Some(e) = first_error {
+        tracing::warn!(table = %table.def.name, error = %e, "unreadable items left out of the table's size");
+    }
+    Ok((n, bytes))
+}
+
+impl Recount {
+    /// Recounts `tables` (fresh counters at zero): those with local secondary indexes now,
+    /// the others on a background thread from a snapshot taken here. Call it before the
+    /// engine accepts any write.
+    pub(crate) fn start(
+        &self,
+        storage: &dyn Storage,
+        tables: Vec<Arc<Table>>,
+    ) -> Result<(), Error> {
+        let (now, later): (Vec<_>, Vec<_>) = tables
+            .into_iter()
+            .partition(|t| !t.def.local_indexes.is_empty());
+        // One instant for both: taken before any write is accepted.
+        let snapshot = storage.snapshot();
+        let never = AtomicBool::new(false);
+        for t in now {
+            let (n, bytes) = scan_totals(&*snapshot, &t, &never)?;
+            set_totals(&t.counters, n, bytes);
+        }
+        if later.is_empty() {
+            return Ok(());
+        }
+        for t in &later {
+            t.counters.recounting.store(true, Ordering::Release);
+        }
+        *self.pending.0.lock() = later.len();
+        let (cancel, pending) = (self.cancel.clone(), self.pending.clone());
+        let worker = std::thread::Builder::new()
+            .name("stats-recount".into())
+            .spawn(move || {
+                #[cfg(test)]
+                drop(tests::RECOUNT_GATE.lock());
+                let started = std::time::Instant::now();
+                for t in later {
+                    let totals = scan_totals(&*snapshot, &t, &cancel);
+                    if cancel.load(Ordering::Relaxed) {
+                        return; // the engine is going away; figures stay marked partial
+                    }
+                    match totals {
+                        Ok((n, bytes)) => {
+                            t.counters.items.fetch_add(n, Ordering::Relaxed);
+                            t.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+                            t.counters.recounting.store(false, Ordering::Release);
+                            tracing::info!(table = %t.def.name, items = n, elapsed = ?started.elapsed(), "table statistics recounted");
+                        }
+                        // A table dropped meanwhile, or a read error: the figures stay partial
+                        // and unsaved, so the next open tries again.
+                        Err(e) => tracing::warn!(table = %t.def.name, error = %e, "table statistics not recounted"),
+                    }
+                    let mut left = pending.0.lock();
+                    *left -= 1;
+                    if *left == 0 {
+                        pending.1.notify_all();
+                    }
+                }
+            })
+            .map_err(|e| Error::internal(format!("starting the statistics recount: {e}")))?;
+        *self.worker.lock() = Some(worker);
+        Ok(())
+    }
+}
+
+fn set_totals(counters: &Counters, items: i64, bytes: i64) {
+    counters.items.store(items, Ordering::Relaxed);
+    counters.bytes.store(bytes, Ordering::Relaxed);
+}
+
+impl Engine {
+    /// Blocks until the statistics of every table are complete: returns at once unless a
+    /// recount after a crash is still running in the background (see `stats.rs`).
+    pub fn wait_for_statistics(&self) {
+        let (left, done) = &*self.recount.pending;
+        let mut left = left.lock();
+        while *left > 0 {
+            done.wait(&mut left);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -147,6 +310,9 @@ mod tests {
     use super::{hex, unhex};
     use crate::items::{DeleteItemInput, PutItemInput};
     use crate::{Engine, EngineConfig};
+
+    /// Held by a test to keep background recounts from starting until it lets go.
+    pub(super) static RECOUNT_GATE: parking_lot::Mutex<()> = parking_lot::const_mutex(());
 
     #[test]
     fn hex_round_trips() {
@@ -177,15 +343,17 @@ mod tests {
             .unwrap();
     }
 
+    fn open_dir(dir: &std::path::Path) -> Engine {
+        let s: Arc<dyn Storage> = Arc::new(FjallStorage::open(dir).unwrap());
+        Engine::open(s, EngineConfig::default()).unwrap()
+    }
+
     /// A clean close saves the figures and the next open uses them; a crash (no close) after
     /// more writes makes the next open recount, so the figures stay right either way.
     #[test]
     fn statistics_survive_clean_restarts_and_crashes() {
         let dir = tempfile::tempdir().unwrap();
-        let open = || {
-            let s: Arc<dyn Storage> = Arc::new(FjallStorage::open(dir.path()).unwrap());
-            Engine::open(s, EngineConfig::default()).unwrap()
-        };
+        let open = || open_dir(dir.path());
         let engine = open();
         crate::create_hash_table(&engine, "t");
         for i in 0..50 {
@@ -216,6 +384,110 @@ mod tests {
         drop(engine); // no close: like a crash
 
         let engine = open();
+        engine.wait_for_statistics();
         assert_eq!(counts(&engine), after, "recounted after the crash");
+    }
+
+    /// The exact figures of table `t`, from a scan of what it stores.
+    fn scanned(engine: &Engine) -> (i64, i64) {
+        let t = engine.table("t").unwrap();
+        let (mut n, mut bytes) = (0, 0);
+        engine
+            .storage
+            .scan(
+                &t.def.keyspace,
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+                false,
+                &mut |_, v| {
+                    n += 1;
+                    bytes += crate::itemcodec::stored_size(v).unwrap() as i64;
+                    true
+                },
+            )
+            .unwrap();
+        (n, bytes)
+    }
+
+    /// After a crash the recount runs beside new writes; its snapshot plus their deltas must
+    /// give the exact figures however the two interleave, and those survive a clean restart.
+    #[test]
+    fn writes_during_a_background_recount_keep_the_figures_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || open_dir(dir.path());
+        let engine = open();
+        crate::create_hash_table(&engine, "t");
+        for i in 0..400 {
+            put(&engine, &format!("k{i}"));
+        }
+        drop(engine); // no close: like a crash
+
+        // The recount's snapshot is taken at open; its scan waits until the writes are done.
+        let gate = RECOUNT_GATE.lock();
+        let engine = open();
+        for i in 0..40 {
+            put(&engine, &format!("new{i}"));
+            if i < 10 {
+                engine
+                    .delete_item(DeleteItemInput {
+                        table: "t".into(),
+                        key: Item::from([("pk".to_string(), AV::S(format!("k{i}")))]),
+                        ..Default::default()
+                    })
+                    .unwrap();
+            }
+            engine
+                .put_item(PutItemInput {
+                    table: "t".into(),
+                    item: Item::from([
+                        ("pk".to_string(), AV::S(format!("k{}", 100 + i))),
+                        ("v".to_string(), AV::S("y".repeat(300))),
+                    ]),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        let partial = counts(&engine);
+        assert_eq!(
+            partial.0, 30,
+            "40 puts of new keys, 10 deletes; the rest is pending"
+        );
+        drop(gate);
+        engine.wait_for_statistics();
+        let exact = scanned(&engine);
+        assert_eq!(exact.0, 430);
+        assert_eq!(counts(&engine), exact);
+        engine.close().unwrap();
+        drop(engine);
+
+        let engine = open();
+        engine.wait_for_statistics();
+        assert_eq!(counts(&engine), exact, "saved at close once complete");
+    }
+
+    /// Figures still partial at close are not saved: the next open recounts the table.
+    #[test]
+    fn partial_figures_are_not_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || open_dir(dir.path());
+        let engine = open();
+        crate::create_hash_table(&engine, "t");
+        for i in 0..30 {
+            put(&engine, &format!("k{i}"));
+        }
+        let exact = scanned(&engine);
+        let t = engine.table("t").unwrap();
+        t.counters
+            .items
+            .store(12345, std::sync::atomic::Ordering::Relaxed);
+        t.counters
+            .recounting
+            .store(true, std::sync::atomic::Ordering::Release);
+        engine.close().unwrap();
+        drop(engine);
+
+        let engine = open();
+        engine.wait_for_statistics();
+        assert_eq!(counts(&engine), exact);
     }
 }
