@@ -39,7 +39,8 @@
 //!   never observe part of a batch.
 //! * fjall runs background worker threads (flush/compaction; `min(cores, 4)` by default); this
 //!   engine adds the sync thread, which also fsyncs `Buffered` writes every
-//!   `background_sync_interval`.
+//!   `background_sync_interval`, and the settle thread, which compacts only while no write comes
+//!   and never changes what a read returns (it runs fjall's own compaction, as its workers do).
 
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -100,6 +101,9 @@ pub struct FjallOptions {
     /// the LSM tree holds only their keys and a pointer, so compaction rewrites little data.
     /// `None` keeps every value in the tree. Recorded by fjall when a keyspace is created.
     pub kv_separation: Option<u32>,
+    /// After this long without writes, finish the compaction work fjall left (see
+    /// [`Inner::settle_loop`]); `None` never does.
+    pub settle_after: Option<Duration>,
 }
 
 impl Default for FjallOptions {
@@ -111,6 +115,7 @@ impl Default for FjallOptions {
             background_sync_interval: Duration::from_millis(500),
             memtable_bytes: DEFAULT_MEMTABLE_BYTES,
             kv_separation: None,
+            settle_after: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -175,6 +180,10 @@ struct Inner {
     /// Wakes the sync thread; guards `Control`.
     control: Mutex<Control>,
     work: Condvar,
+    /// Wakes the settle thread when the storage is dropped (shares `control`).
+    settle: Condvar,
+    /// Compactions the settle thread ran that changed a tree (for tests and logs).
+    settled_rounds: AtomicU64,
     /// The sync thread is (about to be) waiting on `work`; committers notify it only then.
     idle: AtomicBool,
     fsyncs: AtomicU64,
@@ -192,6 +201,7 @@ struct Control {
 pub struct FjallStorage {
     inner: Arc<Inner>,
     syncer: Option<JoinHandle<()>>,
+    settler: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for FjallStorage {
@@ -345,6 +355,8 @@ impl FjallStorage {
             watermark: Arc::new(Watermark::default()),
             control: Mutex::new(Control::default()),
             work: Condvar::new(),
+            settle: Condvar::new(),
+            settled_rounds: AtomicU64::new(0),
             idle: AtomicBool::new(false),
             fsyncs: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
@@ -359,10 +371,22 @@ impl FjallStorage {
         let syncer = std::thread::Builder::new()
             .name("ferrodyn-sync".into())
             .spawn(move || bg.sync_loop(interval, journal))?;
+        let settler = match options.settle_after {
+            Some(after) => {
+                let bg = Arc::clone(&inner);
+                Some(
+                    std::thread::Builder::new()
+                        .name("ferrodyn-settle".into())
+                        .spawn(move || bg.settle_loop(after))?,
+                )
+            }
+            None => None,
+        };
 
         Ok(Self {
             inner,
             syncer: Some(syncer),
+            settler,
         })
     }
 }
@@ -479,6 +503,64 @@ impl Inner {
             if c.stop {
                 return;
             }
+        }
+    }
+
+    /// The settle thread. fjall compacts only in reaction to a flush (a few rounds each), so a
+    /// tree written faster than that, such as by a bulk load, keeps levels over their target
+    /// sizes (and L0 tables every range read opens) until writes resume. Once no write has come
+    /// for `after` and fjall is neither flushing nor compacting, this runs fjall's own
+    /// compaction strategy on each keyspace (with fjall's garbage-collection watermark, as its
+    /// workers do) until no tree changes, then waits for the next writes. It stops between two
+    /// compactions when writes resume or the storage is dropped; a compaction in progress
+    /// finishes first.
+    fn settle_loop(&self, after: Duration) {
+        use fjall::AbstractTree;
+        let mut seen = self.db.seqno();
+        let mut settled = true; // nothing to do until something is written
+        let mut again = false; // the last pass changed a tree: look again without waiting
+        loop {
+            {
+                let mut c = self.control.lock();
+                if !c.stop && !again {
+                    self.settle.wait_for(&mut c, after);
+                }
+                if c.stop {
+                    return;
+                }
+            }
+            again = false;
+            let now = self.db.seqno();
+            if now != seen {
+                (seen, settled) = (now, false);
+                continue;
+            }
+            if settled || self.db.outstanding_flushes() > 0 || self.db.active_compactions() > 0 {
+                continue;
+            }
+            let keyspaces: Vec<Keyspace> = std::iter::once(self.meta.clone())
+                .chain(self.handles.read().values().cloned())
+                .collect();
+            let mut changed = false;
+            for ks in keyspaces {
+                if self.control.lock().stop || self.db.seqno() != seen {
+                    break;
+                }
+                let before = ks.tree.current_version().id();
+                let gc = self.db.supervisor.snapshot_tracker.get_seqno_safe_to_gc();
+                if let Err(e) = ks.tree.compact(ks.config.compaction_strategy.clone(), gc) {
+                    tracing::warn!(error = ?e, "idle compaction failed");
+                    continue;
+                }
+                if ks.tree.current_version().id() != before {
+                    changed = true;
+                    self.settled_rounds.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            // Another pass right away while trees change, unless writes came meanwhile.
+            let quiet = self.db.seqno() == seen;
+            settled = !changed && quiet;
+            again = changed && quiet;
         }
     }
 
@@ -709,7 +791,11 @@ impl Drop for FjallStorage {
     fn drop(&mut self) {
         self.inner.control.lock().stop = true;
         self.inner.work.notify_all();
+        self.inner.settle.notify_all();
         if let Some(t) = self.syncer.take() {
+            let _ = t.join();
+        }
+        if let Some(t) = self.settler.take() {
             let _ = t.join();
         }
         if let Err(e) = self.inner.db.persist(PersistMode::SyncAll) {
@@ -752,6 +838,75 @@ impl Snapshot for FjallSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Idle compaction runs fjall's own strategy beside fjall's workers: after many flushes and
+    /// idle time, every item still reads back, fjall's L0 trigger is not exceeded, and dropping
+    /// the storage stops the thread (the directory opens again at once). The benefit shows only
+    /// on trees of gigabytes (docs/benchmarks.md); this checks that it is safe.
+    #[test]
+    fn idle_compaction_keeps_every_item_and_stops_with_the_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            FjallStorage::open_with(
+                dir.path(),
+                FjallOptions {
+                    worker_threads: Some(1),
+                    settle_after: Some(Duration::from_millis(20)),
+                    ..FjallOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let st = open();
+        st.create_keyspace("t").unwrap();
+        let ks = st.inner.handle("t").unwrap();
+        let value = |i: u64| vec![(i % 251) as u8; 1024];
+        let (flushes, per_flush) = (12u64, 300u64);
+        for f in 0..flushes {
+            for i in f * per_flush..(f + 1) * per_flush {
+                let mut b = WriteBatch::default();
+                b.put(
+                    "t",
+                    i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(),
+                    value(i),
+                );
+                st.write(b, Durability::Buffered).unwrap();
+            }
+            ks.rotate_memtable_and_wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while ks.l0_table_count() >= 4 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "L0 left over its trigger"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let check = |st: &FjallStorage| {
+            let mut n = 0u64;
+            st.scan(
+                "t",
+                Bound::Unbounded,
+                Bound::Unbounded,
+                false,
+                &mut |k, v| {
+                    // The inverse of the multiplier above, modulo 2^64.
+                    let i = u64::from_be_bytes(k.try_into().unwrap())
+                        .wrapping_mul(0xf1de_83e1_9937_733d);
+                    assert_eq!(v, value(i).as_slice());
+                    n += 1;
+                    true
+                },
+            )
+            .unwrap();
+            assert_eq!(n, flushes * per_flush);
+        };
+        check(&st);
+        drop(ks);
+        drop(st);
+        check(&open());
+    }
 
     #[test]
     fn journal_file_follows_rotations_to_the_newest() {
