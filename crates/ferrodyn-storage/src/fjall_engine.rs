@@ -511,13 +511,16 @@ impl Inner {
     /// sizes (and L0 tables every range read opens) until writes resume. Once no write has come
     /// for `after` and fjall is neither flushing nor compacting, this runs fjall's own
     /// compaction strategy on each keyspace (with fjall's garbage-collection watermark, as its
-    /// workers do) until no tree changes, then waits for the next writes. It stops between two
+    /// workers do) until no tree changes, then waits for the next writes. It also looks once
+    /// after open. It stops between two
     /// compactions when writes resume or the storage is dropped; a compaction in progress
     /// finishes first.
     fn settle_loop(&self, after: Duration) {
         use fjall::AbstractTree;
         let mut seen = self.db.seqno();
-        let mut settled = true; // nothing to do until something is written
+        // Unsettled at open: a previous run (or a crash) may have left work, and fjall queues
+        // just one compaction round at open.
+        let mut settled = false;
         let mut again = false; // the last pass changed a tree: look again without waiting
         loop {
             {
