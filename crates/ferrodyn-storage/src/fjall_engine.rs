@@ -182,8 +182,6 @@ struct Inner {
     work: Condvar,
     /// Wakes the settle thread when the storage is dropped (shares `control`).
     settle: Condvar,
-    /// Compactions the settle thread ran that changed a tree (for tests and logs).
-    settled_rounds: AtomicU64,
     /// The sync thread is (about to be) waiting on `work`; committers notify it only then.
     idle: AtomicBool,
     fsyncs: AtomicU64,
@@ -356,7 +354,6 @@ impl FjallStorage {
             control: Mutex::new(Control::default()),
             work: Condvar::new(),
             settle: Condvar::new(),
-            settled_rounds: AtomicU64::new(0),
             idle: AtomicBool::new(false),
             fsyncs: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
@@ -512,9 +509,8 @@ impl Inner {
     /// for `after` and fjall is neither flushing nor compacting, this runs fjall's own
     /// compaction strategy on each keyspace (with fjall's garbage-collection watermark, as its
     /// workers do) until no tree changes, then waits for the next writes. It also looks once
-    /// after open. It stops between two
-    /// compactions when writes resume or the storage is dropped; a compaction in progress
-    /// finishes first.
+    /// after open. It stops between two compactions when writes resume or the storage is
+    /// dropped; a compaction in progress finishes first.
     fn settle_loop(&self, after: Duration) {
         use fjall::AbstractTree;
         let mut seen = self.db.seqno();
@@ -557,7 +553,7 @@ impl Inner {
                 }
                 if ks.tree.current_version().id() != before {
                     changed = true;
-                    self.settled_rounds.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(keyspace = %ks.name(), "idle compaction round");
                 }
             }
             // Another pass right away while trees change, unless writes came meanwhile.
