@@ -29,10 +29,10 @@ use std::thread::JoinHandle;
 
 use ferrodyn_model::Error;
 use ferrodyn_storage::{Durability, Snapshot, Storage, WriteBatch};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::{collections, itemcodec, storage_err, Counters, Engine, Table};
+use crate::{collections, itemcodec, storage_err, Engine, Table};
 
 pub(crate) const STATS: &str = "stats";
 const CLEAN: &[u8] = b"clean";
@@ -158,8 +158,8 @@ impl Engine {
 #[derive(Default)]
 pub(crate) struct Recount {
     cancel: Arc<AtomicBool>,
-    /// Tables not yet recounted, and a signal for [`Engine::wait_for_statistics`].
-    pending: Arc<(Mutex<usize>, Condvar)>,
+    /// The thread while it may still run; [`Engine::wait_for_statistics`] joins it under the
+    /// lock, so a second waiter returns only once it has ended.
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -184,24 +184,20 @@ fn scan_totals(
     let mut first_error = None;
     let mut visit = |_: &[u8], v: &[u8]| {
         n += 1;
-        if with_collections {
-            match itemcodec::decode_item(v) {
-                Ok(item) => {
-                    bytes += ferrodyn_model::size::item_size(&item) as i64;
-                    if let Some((key, size)) = collections::delta(&table.def, None, Some(&item)) {
-                        *table.counters.collections.lock().entry(key).or_insert(0) += size;
-                    }
+        let size = if with_collections {
+            itemcodec::decode_item(v).map(|item| {
+                if let Some((key, size)) = collections::delta(&table.def, None, Some(&item)) {
+                    *table.counters.collections.lock().entry(key).or_insert(0) += size;
                 }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
+                ferrodyn_model::size::item_size(&item)
+            })
         } else {
-            match itemcodec::stored_size(v) {
-                Ok(size) => bytes += size as i64,
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+            itemcodec::stored_size(v)
+        };
+        match size {
+            Ok(size) => bytes += size as i64,
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
         !cancel.load(Ordering::Relaxed)
@@ -230,6 +226,9 @@ impl Recount {
         storage: &dyn Storage,
         tables: Vec<Arc<Table>>,
     ) -> Result<(), Error> {
+        if tables.is_empty() {
+            return Ok(()); // a clean start
+        }
         let (now, later): (Vec<_>, Vec<_>) = tables
             .into_iter()
             .partition(|t| !t.def.local_indexes.is_empty());
@@ -238,7 +237,8 @@ impl Recount {
         let never = AtomicBool::new(false);
         for t in now {
             let (n, bytes) = scan_totals(&*snapshot, &t, &never)?;
-            set_totals(&t.counters, n, bytes);
+            t.counters.items.store(n, Ordering::Relaxed);
+            t.counters.bytes.store(bytes, Ordering::Relaxed);
         }
         if later.is_empty() {
             return Ok(());
@@ -246,8 +246,7 @@ impl Recount {
         for t in &later {
             t.counters.recounting.store(true, Ordering::Release);
         }
-        *self.pending.0.lock() = later.len();
-        let (cancel, pending) = (self.cancel.clone(), self.pending.clone());
+        let cancel = self.cancel.clone();
         let worker = std::thread::Builder::new()
             .name("stats-recount".into())
             .spawn(move || {
@@ -270,11 +269,6 @@ impl Recount {
                         // and unsaved, so the next open tries again.
                         Err(e) => tracing::warn!(table = %t.def.name, error = %e, "table statistics not recounted"),
                     }
-                    let mut left = pending.0.lock();
-                    *left -= 1;
-                    if *left == 0 {
-                        pending.1.notify_all();
-                    }
                 }
             })
             .map_err(|e| Error::internal(format!("starting the statistics recount: {e}")))?;
@@ -283,19 +277,13 @@ impl Recount {
     }
 }
 
-fn set_totals(counters: &Counters, items: i64, bytes: i64) {
-    counters.items.store(items, Ordering::Relaxed);
-    counters.bytes.store(bytes, Ordering::Relaxed);
-}
-
 impl Engine {
     /// Blocks until the statistics of every table are complete: returns at once unless a
     /// recount after a crash is still running in the background (see `stats.rs`).
     pub fn wait_for_statistics(&self) {
-        let (left, done) = &*self.recount.pending;
-        let mut left = left.lock();
-        while *left > 0 {
-            done.wait(&mut left);
+        let mut worker = self.recount.worker.lock();
+        if let Some(w) = worker.take() {
+            let _ = w.join();
         }
     }
 }

@@ -121,22 +121,19 @@ impl Group {
         self.ends.len()
     }
 
+    /// Entry `i` of the region that starts at `base` and whose end offsets `end` picks: an
+    /// entry starts where the one before it ends.
+    fn slot(&self, base: usize, i: usize, end: impl Fn(&(u32, u32)) -> u32) -> &[u8] {
+        let start = i.checked_sub(1).map_or(0, |p| end(&self.ends[p]) as usize);
+        &self.bytes[base + start..base + end(&self.ends[i]) as usize]
+    }
+
     fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends[i - 1].0 as usize
-        };
-        &self.bytes[start..self.ends[i].0 as usize]
+        self.slot(0, i, |e| e.0)
     }
 
     fn value(&self, i: usize) -> &[u8] {
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends[i - 1].1 as usize
-        };
-        &self.bytes[self.keys_len + start..self.keys_len + self.ends[i].1 as usize]
+        self.slot(self.keys_len, i, |e| e.1)
     }
 
     /// The number of entries whose key is below (`or_equal`: at most) `bound`.
