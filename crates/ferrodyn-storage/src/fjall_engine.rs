@@ -510,13 +510,15 @@ impl Inner {
     /// compaction strategy on each keyspace (with fjall's garbage-collection watermark, as its
     /// workers do) until no tree changes, then waits for the next writes. It also looks once
     /// after open. It stops between two compactions when writes resume or the storage is
-    /// dropped; a compaction in progress finishes first.
+    /// dropped; a compaction in progress finishes first. Once settled it also releases the
+    /// tree versions nothing reads any more ([`Inner::release_old_versions`]).
     fn settle_loop(&self, after: Duration) {
         use fjall::AbstractTree;
         let mut seen = self.db.seqno();
         // Unsettled at open: a previous run (or a crash) may have left work, and fjall queues
         // just one compaction round at open.
         let mut settled = false;
+        let mut released = false; // old versions released since the trees last changed
         let mut again = false; // the last pass changed a tree: look again without waiting
         loop {
             {
@@ -531,15 +533,22 @@ impl Inner {
             again = false;
             let now = self.db.seqno();
             if now != seen {
-                (seen, settled) = (now, false);
+                (seen, settled, released) = (now, false, false);
                 continue;
             }
-            if settled || self.db.outstanding_flushes() > 0 || self.db.active_compactions() > 0 {
+            if (settled && released)
+                || self.db.outstanding_flushes() > 0
+                || self.db.active_compactions() > 0
+            {
                 continue;
             }
             let keyspaces: Vec<Keyspace> = std::iter::once(self.meta.clone())
                 .chain(self.handles.read().values().cloned())
                 .collect();
+            if settled {
+                released = self.release_old_versions(&keyspaces);
+                continue;
+            }
             let mut changed = false;
             for ks in keyspaces {
                 if self.control.lock().stop || self.db.seqno() != seen {
@@ -561,6 +570,41 @@ impl Inner {
             settled = !changed && quiet;
             again = changed && quiet;
         }
+    }
+
+    /// Releases the versions of each tree that no reader can ask for, so that the tables
+    /// compactions replaced are deleted now. fjall does this when a memtable rotates or a
+    /// compaction ends, each time keeping the version before the newest: after a bulk load the
+    /// inputs of the last compactions, as large as the table itself, stayed on disk until the
+    /// next writes or a restart. Returns false, to be tried again later, while a snapshot is
+    /// open.
+    ///
+    /// Why only the newest version is needed: a read asks for the newest version whose
+    /// sequence number is below the one it reads at, and every read starting now reads at the
+    /// tracker's number, which is above the newest version's (fjall raises it past each new
+    /// version). The maintenance keeps the newest version below the watermark and all after it.
+    /// This runs only once settled with no snapshot open: every write, flush and compaction
+    /// advances the database's sequence number, which the settle loop watches, so nothing has
+    /// changed a tree for at least the settle delay and no read can still be between taking an
+    /// older number and asking for its version. A read already running holds its version, and
+    /// a table file is deleted only when its last holder drops it.
+    fn release_old_versions(&self, keyspaces: &[Keyspace]) -> bool {
+        use fjall::AbstractTree;
+        let tracker = &self.db.supervisor.snapshot_tracker;
+        let watermark = tracker.get();
+        if tracker.open_snapshots() > 0 {
+            return false;
+        }
+        for ks in keyspaces {
+            if let Err(e) = ks
+                .tree
+                .get_version_history_lock()
+                .maintenance(ks.path(), watermark)
+            {
+                tracing::warn!(error = ?e, keyspace = %ks.name(), "releasing old versions failed");
+            }
+        }
+        true
     }
 
     /// Commits `batch` to fjall and, for `Sync`, waits for group commit.
@@ -905,6 +949,55 @@ mod tests {
         drop(ks);
         drop(st);
         check(&open());
+    }
+
+    #[test]
+    fn replaced_tables_leave_the_disk_once_writes_pause() {
+        use fjall::AbstractTree;
+        let dir = tempfile::tempdir().unwrap();
+        let st = FjallStorage::open_with(
+            dir.path(),
+            FjallOptions {
+                worker_threads: Some(1),
+                settle_after: Some(Duration::from_millis(20)),
+                ..FjallOptions::default()
+            },
+        )
+        .unwrap();
+        st.create_keyspace("t").unwrap();
+        let ks = st.inner.handle("t").unwrap();
+        // The same keys rewritten in three memtables, then compacted into one table: the
+        // version before the compaction still lists the three tables it replaced.
+        for round in 0..3u8 {
+            for i in 0..200u64 {
+                let mut b = WriteBatch::default();
+                b.put("t", i.to_be_bytes(), vec![round; 1024]);
+                st.write(b, Durability::Buffered).unwrap();
+            }
+            ks.rotate_memtable_and_wait().unwrap();
+        }
+        ks.major_compact().unwrap();
+        let table_files = || std::fs::read_dir(ks.path().join("tables")).unwrap().count();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let live = ks.tree.current_version().iter_tables().count();
+            if ks.tree.version_free_list_len() == 0 && table_files() == live {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} table files on disk, {live} in the tree, {} old versions kept",
+                table_files(),
+                ks.tree.version_free_list_len()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for i in 0..200u64 {
+            assert_eq!(
+                st.get("t", &i.to_be_bytes()).unwrap().unwrap(),
+                vec![2u8; 1024]
+            );
+        }
     }
 
     #[test]
