@@ -336,17 +336,22 @@ mod tests {
         Engine::open(s, EngineConfig::default()).unwrap()
     }
 
+    /// `engine` with a hash table `t` holding `n` items, `k0`..`k{n-1}`.
+    fn with_items(engine: Engine, n: usize) -> Engine {
+        crate::create_hash_table(&engine, "t");
+        for i in 0..n {
+            put(&engine, &format!("k{i}"));
+        }
+        engine
+    }
+
     /// A clean close saves the figures and the next open uses them; a crash (no close) after
     /// more writes makes the next open recount, so the figures stay right either way.
     #[test]
     fn statistics_survive_clean_restarts_and_crashes() {
         let dir = tempfile::tempdir().unwrap();
         let open = || open_dir(dir.path());
-        let engine = open();
-        crate::create_hash_table(&engine, "t");
-        for i in 0..50 {
-            put(&engine, &format!("k{i}"));
-        }
+        let engine = with_items(open(), 50);
         engine
             .delete_item(DeleteItemInput {
                 table: "t".into(),
@@ -403,11 +408,7 @@ mod tests {
     fn writes_during_a_background_recount_keep_the_figures_exact() {
         let dir = tempfile::tempdir().unwrap();
         let open = || open_dir(dir.path());
-        let engine = open();
-        crate::create_hash_table(&engine, "t");
-        for i in 0..400 {
-            put(&engine, &format!("k{i}"));
-        }
+        let engine = with_items(open(), 400);
         drop(engine); // no close: like a crash
 
         // The recount's snapshot is taken at open; its scan waits until the writes are done.
@@ -458,11 +459,7 @@ mod tests {
     fn partial_figures_are_not_saved() {
         let dir = tempfile::tempdir().unwrap();
         let open = || open_dir(dir.path());
-        let engine = open();
-        crate::create_hash_table(&engine, "t");
-        for i in 0..30 {
-            put(&engine, &format!("k{i}"));
-        }
+        let engine = with_items(open(), 30);
         let exact = scanned(&engine);
         let t = engine.table("t").unwrap();
         t.counters

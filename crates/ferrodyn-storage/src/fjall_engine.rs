@@ -514,29 +514,41 @@ impl Inner {
     /// tree versions nothing reads any more ([`Inner::release_old_versions`]).
     fn settle_loop(&self, after: Duration) {
         use fjall::AbstractTree;
+        /// Where the settle thread stands since the last write it saw.
+        #[derive(PartialEq)]
+        enum State {
+            /// Trees may hold compaction work: run a pass after the next wait. The state at
+            /// open too: a previous run (or a crash) may have left work, and fjall queues just
+            /// one compaction round at open.
+            Unsettled,
+            /// The last pass changed a tree: run another without waiting.
+            Changing,
+            /// A pass changed nothing: old versions are still to be released.
+            Settled,
+            /// Nothing left to do until the next write.
+            Released,
+        }
         let mut seen = self.db.seqno();
-        // Unsettled at open: a previous run (or a crash) may have left work, and fjall queues
-        // just one compaction round at open.
-        let mut settled = false;
-        let mut released = false; // old versions released since the trees last changed
-        let mut again = false; // the last pass changed a tree: look again without waiting
+        let mut state = State::Unsettled;
         loop {
             {
                 let mut c = self.control.lock();
-                if !c.stop && !again {
+                if !c.stop && state != State::Changing {
                     self.settle.wait_for(&mut c, after);
                 }
                 if c.stop {
                     return;
                 }
             }
-            again = false;
+            if state == State::Changing {
+                state = State::Unsettled; // one pass without waiting, not a spin
+            }
             let now = self.db.seqno();
             if now != seen {
-                (seen, settled, released) = (now, false, false);
+                (seen, state) = (now, State::Unsettled);
                 continue;
             }
-            if (settled && released)
+            if state == State::Released
                 || self.db.outstanding_flushes() > 0
                 || self.db.active_compactions() > 0
             {
@@ -545,8 +557,10 @@ impl Inner {
             let keyspaces: Vec<Keyspace> = std::iter::once(self.meta.clone())
                 .chain(self.handles.read().values().cloned())
                 .collect();
-            if settled {
-                released = self.release_old_versions(&keyspaces);
+            if state == State::Settled {
+                if self.release_old_versions(&keyspaces) {
+                    state = State::Released;
+                }
                 continue;
             }
             let mut changed = false;
@@ -565,10 +579,13 @@ impl Inner {
                     tracing::debug!(keyspace = %ks.name(), "idle compaction round");
                 }
             }
-            // Another pass right away while trees change, unless writes came meanwhile.
-            let quiet = self.db.seqno() == seen;
-            settled = !changed && quiet;
-            again = changed && quiet;
+            // Another pass right away while trees change, unless writes came meanwhile (the
+            // next turn then sees them).
+            state = match (changed, self.db.seqno() == seen) {
+                (_, false) => State::Unsettled,
+                (true, true) => State::Changing,
+                (false, true) => State::Settled,
+            };
         }
     }
 
@@ -882,6 +899,19 @@ impl Snapshot for FjallSnapshot {
 mod tests {
     use super::*;
 
+    /// A storage whose settle thread starts after 20 ms without writes, beside one fjall worker.
+    fn open_settling(path: &Path) -> FjallStorage {
+        FjallStorage::open_with(
+            path,
+            FjallOptions {
+                worker_threads: Some(1),
+                settle_after: Some(Duration::from_millis(20)),
+                ..FjallOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
     /// Idle compaction runs fjall's own strategy beside fjall's workers: after many flushes and
     /// idle time, every item still reads back, fjall's L0 trigger is not exceeded, and dropping
     /// the storage stops the thread (the directory opens again at once). The benefit shows only
@@ -889,17 +919,7 @@ mod tests {
     #[test]
     fn idle_compaction_keeps_every_item_and_stops_with_the_storage() {
         let dir = tempfile::tempdir().unwrap();
-        let open = || {
-            FjallStorage::open_with(
-                dir.path(),
-                FjallOptions {
-                    worker_threads: Some(1),
-                    settle_after: Some(Duration::from_millis(20)),
-                    ..FjallOptions::default()
-                },
-            )
-            .unwrap()
-        };
+        let open = || open_settling(dir.path());
         let st = open();
         st.create_keyspace("t").unwrap();
         let ks = st.inner.handle("t").unwrap();
@@ -955,15 +975,7 @@ mod tests {
     fn replaced_tables_leave_the_disk_once_writes_pause() {
         use fjall::AbstractTree;
         let dir = tempfile::tempdir().unwrap();
-        let st = FjallStorage::open_with(
-            dir.path(),
-            FjallOptions {
-                worker_threads: Some(1),
-                settle_after: Some(Duration::from_millis(20)),
-                ..FjallOptions::default()
-            },
-        )
-        .unwrap();
+        let st = open_settling(dir.path());
         st.create_keyspace("t").unwrap();
         let ks = st.inner.handle("t").unwrap();
         // The same keys rewritten in three memtables, then compacted into one table: the
