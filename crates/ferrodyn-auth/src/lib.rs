@@ -11,5 +11,6 @@
 //! never appear in `Debug` output or error messages.
 #![forbid(unsafe_code)]
 
+pub mod keys;
 pub mod policy;
 pub mod sigv4;

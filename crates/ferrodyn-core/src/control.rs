@@ -307,6 +307,7 @@ impl Engine {
             tags: input.tags,
             local_indexes,
             global_indexes,
+            resource_policies: Vec::new(),
         };
 
         let _ddl = self.ddl.lock();

@@ -492,6 +492,12 @@ impl Position {
     }
 }
 
+/// The stream ARN a shard iterator was issued for (`None` if it is not one of ours). Used to
+/// authorize GetRecords before the iterator is checked further.
+pub fn iterator_stream_arn(iterator: &str) -> Option<String> {
+    Position::decode(iterator).map(|p| p.arn)
+}
+
 fn invalid_arn() -> Error {
     Error::validation("Invalid StreamArn")
 }

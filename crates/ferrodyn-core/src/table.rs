@@ -69,6 +69,10 @@ pub struct TableDef {
     pub local_indexes: Vec<IndexDef>,
     #[serde(default)]
     pub global_indexes: Vec<IndexDef>,
+    /// Resource-based policies of the table and of its stream (`policies.rs`); kept in the
+    /// catalog record so they change atomically with it and are dropped with the table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_policies: Vec<crate::policies::StoredPolicy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

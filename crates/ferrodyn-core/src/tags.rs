@@ -107,7 +107,7 @@ impl Engine {
         Ok(self.table_by_arn(arn)?.def.tags.clone())
     }
 
-    fn replace_def(&self, table: &Table, def: crate::TableDef) -> Result<(), Error> {
+    pub(crate) fn replace_def(&self, table: &Table, def: crate::TableDef) -> Result<(), Error> {
         self.persist_def(&def)?;
         let new = Arc::new(Table {
             def,

@@ -39,6 +39,9 @@ pub enum Error {
     ItemCollectionSizeLimitExceeded(String),
     #[error("{0}")]
     AccessDenied(String),
+    /// No resource-based policy (or not the expected revision) on a table or stream.
+    #[error("{0}")]
+    PolicyNotFound(String),
     /// The backup APIs' name for a missing table.
     #[error("{0}")]
     TableNotFound(String),

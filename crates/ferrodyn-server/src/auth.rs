@@ -1,82 +1,159 @@
-//! Request authentication: the single seam where signature verification plugs in.
+//! Request authentication: who sent a request, proven by its SigV4 signature.
 //!
-//! Today the SigV4 `Authorization` header is parsed (access key, region, service) but the
-//! signature is not verified; [`Authenticator`] is where verification will live.
+//! Two modes:
+//! - [`AuthMode::None`] (the test double): any well-formed request is accepted; the
+//!   Authorization header (or a presigned query) must be present, its signature is not checked.
+//! - [`AuthMode::Enforced`]: the signature is verified against the secret of the access key it
+//!   names (`ferrodyn_auth::sigv4`), and the request runs as that key's [`Identity`].
+//!
+//! Invariant: authentication looks at the request exactly as received (raw path and query,
+//! headers, body before any Content-Encoding is undone), because that is what was signed.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use ferrodyn_auth::keys::{AccessKey, KeyStore};
+use ferrodyn_auth::sigv4::{self, KeyMaterial, RequestParts, SigV4Error};
 
 use crate::wire::EdgeError;
 
-/// Who sent a request, as far as the Authorization header says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub access_key: String,
-    pub region: Option<String>,
+/// How requests are authenticated.
+#[derive(Clone)]
+pub enum AuthMode {
+    None,
+    Enforced(Arc<KeyStore>),
 }
 
-pub trait Authenticator: Send + Sync + 'static {
-    /// Decides whether a request may proceed. `authorization` is the raw header value.
-    fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, EdgeError>;
+/// The principal a verified request runs as.
+#[derive(Debug)]
+pub struct Identity {
+    pub key: Arc<AccessKey>,
+    /// `arn:aws:iam::ACCOUNT:user/NAME`.
+    pub arn: String,
+    pub account: String,
 }
 
-/// Accepts any well-formed SigV4 (or legacy) Authorization header without checking the signature.
-pub struct ParseOnly;
+/// The parts of a request authentication needs, borrowed from the HTTP layer.
+pub struct Incoming<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a [(&'a str, &'a [u8])],
+    pub body: &'a [u8],
+}
 
-impl Authenticator for ParseOnly {
-    fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, EdgeError> {
-        let header = authorization.ok_or(EdgeError::MissingAuthenticationToken)?;
-        parse_authorization(header).ok_or(EdgeError::MissingAuthenticationToken)
+impl Incoming<'_> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+
+    fn presigned(&self) -> bool {
+        self.query.is_some_and(|q| {
+            q.split('&').any(|p| {
+                p.split('=')
+                    .next()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("X-Amz-Signature"))
+            })
+        })
     }
 }
 
-/// Parses `AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/dynamodb/aws4_request, ...`.
-pub fn parse_authorization(header: &str) -> Option<Principal> {
-    let header = header.trim();
-    if header.is_empty() {
-        return None;
+/// Authenticates a request: `Ok(None)` in [`AuthMode::None`], the verified identity otherwise.
+pub fn authenticate(
+    mode: &AuthMode,
+    account: &str,
+    req: &Incoming<'_>,
+) -> Result<Option<Arc<Identity>>, EdgeError> {
+    match mode {
+        AuthMode::None => {
+            let header = req.header("authorization").unwrap_or_default();
+            if header.iter().all(u8::is_ascii_whitespace) && !req.presigned() {
+                return Err(EdgeError::MissingAuthenticationToken);
+            }
+            Ok(None)
+        }
+        AuthMode::Enforced(store) => {
+            let keys = store.keys();
+            let lookup = |id: &str| {
+                keys.get(id).map(|k| KeyMaterial {
+                    secret_access_key: k.secret_access_key.expose().to_owned(),
+                    session_token: k.session_token.as_ref().map(|t| t.expose().to_owned()),
+                })
+            };
+            let parts = RequestParts {
+                method: req.method,
+                path: req.path,
+                query: req.query,
+                headers: req.headers,
+                body: req.body,
+            };
+            let verified = sigv4::verify(&parts, SystemTime::now(), &lookup).map_err(edge_error)?;
+            // The key was found by `verify`; it cannot vanish from this keyring snapshot.
+            let key =
+                keys.get(&verified.access_key_id)
+                    .cloned()
+                    .ok_or(EdgeError::UnrecognizedClient(
+                        "The security token included in the request is invalid.".into(),
+                    ))?;
+            Ok(Some(Arc::new(Identity {
+                arn: format!("arn:aws:iam::{account}:user/{}", key.name),
+                account: account.to_owned(),
+                key,
+            })))
+        }
     }
-    // The credential is the first parameter of a SigV4 header: look there before searching.
-    let idx = match header.find(' ') {
-        Some(sp) if header[sp + 1..].starts_with("Credential=") => Some(sp + 1),
-        _ => header.find("Credential="),
-    };
-    let Some(idx) = idx else {
-        // Some old clients sign differently; accept them with an unknown key rather than refuse.
-        return Some(Principal {
-            access_key: String::new(),
-            region: None,
-        });
-    };
-    let cred = &header[idx + "Credential=".len()..];
-    let cred = cred.split([',', ' ']).next().unwrap_or("");
-    let mut parts = cred.split('/');
-    let access_key = parts.next().unwrap_or("").to_string();
-    let _date = parts.next();
-    let region = parts.next().map(str::to_string);
-    Some(Principal { access_key, region })
+}
+
+fn edge_error(e: SigV4Error) -> EdgeError {
+    let message = e.message();
+    match e {
+        SigV4Error::MissingAuthenticationToken => EdgeError::MissingAuthenticationToken,
+        SigV4Error::IncompleteSignature(_) => EdgeError::IncompleteSignature(message),
+        SigV4Error::UnrecognizedClient(_) => EdgeError::UnrecognizedClient(message),
+        _ => EdgeError::InvalidSignature(message),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_sigv4_credential() {
-        let p = parse_authorization(
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-west-2/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc",
-        )
-        .unwrap();
-        assert_eq!(p.access_key, "AKIDEXAMPLE");
-        assert_eq!(p.region.as_deref(), Some("us-west-2"));
+    fn incoming<'a>(headers: &'a [(&'a str, &'a [u8])], query: Option<&'a str>) -> Incoming<'a> {
+        Incoming {
+            method: "POST",
+            path: "/",
+            query,
+            headers,
+            body: b"{}",
+        }
     }
 
     #[test]
-    fn missing_header_is_missing_token() {
+    fn none_mode_needs_some_authentication() {
+        let h: [(&str, &[u8]); 1] = [("Authorization", b"AWS4-HMAC-SHA256 Credential=x")];
+        assert!(authenticate(&AuthMode::None, "0", &incoming(&h, None))
+            .unwrap()
+            .is_none());
+        let blank: [(&str, &[u8]); 1] = [("authorization", b"  ")];
         assert!(matches!(
-            ParseOnly.authenticate(None),
+            authenticate(&AuthMode::None, "0", &incoming(&blank, None)),
             Err(EdgeError::MissingAuthenticationToken)
         ));
         assert!(matches!(
-            ParseOnly.authenticate(Some("  ")),
+            authenticate(&AuthMode::None, "0", &incoming(&[], None)),
             Err(EdgeError::MissingAuthenticationToken)
         ));
+        assert!(authenticate(
+            &AuthMode::None,
+            "0",
+            &incoming(
+                &[],
+                Some("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=ab")
+            )
+        )
+        .is_ok());
     }
 }

@@ -16,9 +16,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::ops;
 use crate::wire::{self, EdgeError};
 use crate::Shared;
+use crate::{auth, authz, ops};
 
 /// DynamoDB refuses request bodies over 16 MB.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -43,11 +43,12 @@ pub(crate) async fn accept_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
+                let secure = false;
                 let mut conn_shutdown = shutdown.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(shared, peer, req).await) }
+                        async move { Ok::<_, Infallible>(handle(shared, peer, secure, req).await) }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
@@ -73,6 +74,7 @@ pub(crate) async fn accept_loop(
 async fn handle(
     shared: Arc<Shared>,
     peer: SocketAddr,
+    secure: bool,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let h = req.headers();
@@ -85,7 +87,7 @@ async fn handle(
     let mut resp = if preflight {
         finish(StatusCode::OK, "text/plain", &next_request_id(), Vec::new())
     } else {
-        handle_request(shared, peer, req).await
+        handle_request(shared, peer, secure, req).await
     };
     if origin {
         let rh = resp.headers_mut();
@@ -117,7 +119,8 @@ async fn handle(
 
 async fn handle_request(
     shared: Arc<Shared>,
-    _peer: SocketAddr,
+    peer: SocketAddr,
+    secure: bool,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let request_id = next_request_id();
@@ -181,21 +184,38 @@ async fn handle_request(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let authorization = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let gzip = req
         .headers()
         .get("content-encoding")
         .and_then(|v| v.to_str().ok())
         .map(str::to_ascii_lowercase);
 
-    let body = match read_body(req.into_body(), declared_len).await {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body, declared_len).await {
         Ok(b) => b,
         Err(e) => return edge_error(&e, content_type, &request_id),
     };
+
+    // Authentication sees the request as it was signed: before the body is decompressed.
+    let identity = {
+        let headers: Vec<(&str, &[u8])> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        let incoming = auth::Incoming {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &headers,
+            body: &body,
+        };
+        match auth::authenticate(&shared.auth, &shared.engine.config().account, &incoming) {
+            Ok(id) => id,
+            Err(e) => return edge_error(&e, content_type, &request_id),
+        }
+    };
+
     let body = match gzip.as_deref() {
         None | Some("identity") | Some("") => body,
         Some(enc) => match decode_body(enc, &body) {
@@ -204,19 +224,29 @@ async fn handle_request(
         },
     };
 
-    if let Err(e) = shared.auth.authenticate(authorization.as_deref()) {
-        return edge_error(&e, content_type, &request_id);
-    }
-
     let Some((api, op)) = target.as_deref().and_then(ops::parse_target) else {
         return edge_error(&EdgeError::UnknownOperation, content_type, &request_id);
+    };
+    let connection = authz::Connection {
+        source: peer.ip(),
+        secure,
+    };
+    let run = move |engine: &ferrodyn_core::Engine, op: &str, body: &[u8]| match &identity {
+        None => ops::dispatch(engine, api, op, body),
+        Some(identity) => {
+            let caller = authz::Caller {
+                identity,
+                connection,
+            };
+            ops::dispatch_as(engine, Some(&caller), api, op, body)
+        }
     };
 
     let result = if ops::is_item_write(api, op) {
         // Commit now, then wait for the group commit that covers it without holding a thread.
         let (result, ticket) = shared
             .engine
-            .deferring_durability(|| ops::dispatch(&shared.engine, api, op, &body));
+            .deferring_durability(|| run(&shared.engine, op, &body));
         match shared.engine.durable(ticket).await {
             Ok(()) => result,
             Err(e) => Err(ferrodyn_model::Error::internal(format!(
@@ -227,16 +257,14 @@ async fn handle_request(
         // Durable writes block on fsync (shared by group commit); keep them off the async workers.
         let shared2 = shared.clone();
         let op = op.to_owned();
-        match tokio::task::spawn_blocking(move || ops::dispatch(&shared2.engine, api, &op, &body))
-            .await
-        {
+        match tokio::task::spawn_blocking(move || run(&shared2.engine, &op, &body)).await {
             Ok(r) => r,
             Err(e) => Err(ferrodyn_model::Error::internal(format!(
                 "handler failed: {e}"
             ))),
         }
     } else {
-        ops::dispatch(&shared.engine, api, op, &body)
+        run(&shared.engine, op, &body)
     };
     match result {
         Ok(bytes) if bytes.len() >= COMPRESS_THRESHOLD && accept.is_some() => {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod authz;
 mod http;
 pub mod ops;
 pub mod wire;
@@ -18,7 +19,22 @@ use tokio::net::TcpListener;
 
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
-    pub auth: Box<dyn auth::Authenticator>,
+    pub auth: auth::AuthMode,
+}
+
+/// How a server authenticates and serves requests.
+#[derive(Clone)]
+pub struct ServerOptions {
+    pub auth: auth::AuthMode,
+}
+
+impl Default for ServerOptions {
+    /// The test double: any well-formed request is accepted.
+    fn default() -> Self {
+        ServerOptions {
+            auth: auth::AuthMode::None,
+        }
+    }
 }
 
 /// A running server; dropping the handle does not stop it, call [`ServerHandle::shutdown`].
@@ -36,13 +52,22 @@ impl ServerHandle {
     }
 }
 
-/// Starts serving on an already bound listener.
+/// Starts serving on an already bound listener, accepting any well-formed request.
 pub fn start(listener: TcpListener, engine: Arc<Engine>) -> std::io::Result<ServerHandle> {
+    start_with(listener, engine, ServerOptions::default())
+}
+
+/// Starts serving on an already bound listener with explicit options.
+pub fn start_with(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    options: ServerOptions,
+) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         engine,
-        auth: Box::new(auth::ParseOnly),
+        auth: options.auth,
     });
     let task = tokio::spawn(http::accept_loop(listener, shared, rx));
     Ok(ServerHandle {

@@ -10,6 +10,7 @@ use ferrodyn_model::Error;
 pub enum EdgeError {
     UnknownOperation,
     MissingAuthenticationToken,
+    IncompleteSignature(String),
     InvalidSignature(String),
     UnrecognizedClient(String),
     /// Body too large (413).
@@ -72,6 +73,7 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
             "com.amazon.coral.service#AccessDeniedException".into(),
             m.clone(),
         ),
+        Error::PolicyNotFound(m) => (400, format!("{DDB}PolicyNotFoundException"), m.clone()),
         Error::Internal(m) => {
             tracing::error!(error = %m, "internal server error");
             (
@@ -103,6 +105,11 @@ pub fn edge_error_parts(err: &EdgeError) -> (u16, String, String) {
             400,
             "com.amazon.coral.service#MissingAuthenticationTokenException".into(),
             "Request is missing Authentication Token".into(),
+        ),
+        EdgeError::IncompleteSignature(m) => (
+            400,
+            "com.amazon.coral.service#IncompleteSignatureException".into(),
+            m.clone(),
         ),
         EdgeError::InvalidSignature(m) => (
             400,

@@ -35,6 +35,55 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test any DynamoDB endpoint (YCSB workloads and single operations, SigV4-signed).
     Bench(ferrodyn_bench::BenchArgs),
+    /// Manage the access keys kept in a data directory (read by a running server within a
+    /// second, no restart needed).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; prints its access key id and secret (the only time the secret is shown).
+    Create {
+        name: String,
+        /// IAM policy document (JSON) attached to the key; without one the key may do nothing.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        #[command(flatten)]
+        dir: KeysDir,
+    },
+    /// List keys: name, access key id, whether a policy is attached (never secrets).
+    List {
+        #[command(flatten)]
+        dir: KeysDir,
+    },
+    /// Give a key a new access key id and secret; the old ones stop working.
+    Rotate {
+        name: String,
+        #[command(flatten)]
+        dir: KeysDir,
+    },
+    /// Delete a key.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        dir: KeysDir,
+    },
+}
+
+#[derive(Args)]
+struct KeysDir {
+    /// The server's data directory.
+    #[arg(long, default_value = "./ferrodyn-data", env = "FERRODYN_DATA_DIR")]
+    data_dir: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AuthArg {
+    /// Accept any well-formed request without checking its signature (the test double).
+    None,
+    /// Verify every request's SigV4 signature and authorize it with the key's IAM policy.
+    Keys,
 }
 
 #[derive(Args)]
@@ -86,6 +135,14 @@ struct ServeArgs {
     /// every item in the tree); applies to tables and indexes created afterwards.
     #[arg(long, env = "FERRODYN_KV_SEPARATION_BYTES", default_value_t = 0, value_parser = clap::value_parser!(u32))]
     kv_separation_bytes: u32,
+    /// Authentication [default: `keys` when access keys are configured (--keys-file, or keys in
+    /// the data directory); `none` on a loopback address without keys; any other address
+    /// without keys refuses to start unless `--auth none` is given].
+    #[arg(long, value_enum, env = "FERRODYN_AUTH")]
+    auth: Option<AuthArg>,
+    /// JSON file of access keys and their IAM policies; re-read when it changes or on SIGHUP.
+    #[arg(long, env = "FERRODYN_KEYS_FILE")]
+    keys_file: Option<PathBuf>,
 }
 
 /// The machine's physical memory in bytes, if it can be read.
@@ -130,11 +187,134 @@ fn main() -> anyhow::Result<()> {
     if let Err(e) = thp {
         tracing::debug!(error = %e, "could not opt out of transparent huge pages");
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(dynamodb_local_args(std::env::args().collect()));
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => ferrodyn_bench::main_with_args(args),
+        Command::Keys(cmd) => keys_command(cmd),
     }
+}
+
+/// DynamoDB Local's command line (`-inMemory -port 8000 -dbPath DIR -sharedDb -cors *`...)
+/// becomes `serve` with the same meaning: Ferrodyn is then the test double, listening on every
+/// interface like DynamoDB Local and accepting any credentials (`--auth none`). Other command
+/// lines are returned unchanged.
+fn dynamodb_local_args(args: Vec<String>) -> Vec<String> {
+    let is_local_flag = |a: &str| {
+        matches!(
+            a,
+            "-inMemory"
+                | "-port"
+                | "-dbPath"
+                | "-sharedDb"
+                | "-cors"
+                | "-delayTransientStatuses"
+                | "-optimizeDbBeforeStartup"
+                | "-disableTelemetry"
+        )
+    };
+    if !args.get(1).is_some_and(|a| is_local_flag(a)) {
+        return args;
+    }
+    let mut out = vec![
+        args[0].clone(),
+        "serve".into(),
+        "--auth".into(),
+        "none".into(),
+        "--host".into(),
+        "0.0.0.0".into(),
+    ];
+    let mut it = args.into_iter().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-inMemory" => out.push("--in-memory".into()),
+            "-port" => {
+                out.push("--port".into());
+                out.extend(it.next());
+            }
+            "-dbPath" => {
+                out.push("--data-dir".into());
+                out.extend(it.next());
+            }
+            // Accepted for compatibility: one database for every key and region (Ferrodyn has
+            // only that), CORS (always on), and flags without an equivalent.
+            "-cors" => {
+                it.next();
+            }
+            "-sharedDb"
+            | "-delayTransientStatuses"
+            | "-optimizeDbBeforeStartup"
+            | "-disableTelemetry" => {}
+            other => out.push(other.to_owned()),
+        }
+    }
+    out
+}
+
+/// The access-key file a data directory holds (managed by `ferrodyn keys`).
+fn data_dir_keys(dir: &std::path::Path) -> PathBuf {
+    dir.join(ferrodyn_auth::keys::DATA_DIR_KEYS_FILE)
+}
+
+fn keys_command(cmd: KeysCommand) -> anyhow::Result<()> {
+    use ferrodyn_auth::keys::KeyFile;
+    let (dir, path) = match &cmd {
+        KeysCommand::Create { dir, .. }
+        | KeysCommand::List { dir }
+        | KeysCommand::Rotate { dir, .. }
+        | KeysCommand::Delete { dir, .. } => (dir.data_dir.clone(), data_dir_keys(&dir.data_dir)),
+    };
+    let mut file = KeyFile::read(&path, true)?;
+    match cmd {
+        KeysCommand::List { .. } => {
+            for k in &file.keys {
+                println!(
+                    "{}\t{}\t{}",
+                    k.name,
+                    k.access_key_id,
+                    if k.policy.is_some() {
+                        "policy"
+                    } else {
+                        "no policy"
+                    }
+                );
+            }
+            return Ok(());
+        }
+        KeysCommand::Create { name, policy, .. } => {
+            let policy = policy
+                .map(|p| -> anyhow::Result<serde_json::Value> {
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", p.display()))
+                })
+                .transpose()?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating data directory {}", dir.display()))?;
+            let k = file.create(&name, policy)?;
+            file.write(&path)?;
+            print_key(&k);
+        }
+        KeysCommand::Rotate { name, .. } => {
+            let k = file.rotate(&name)?;
+            file.write(&path)?;
+            print_key(&k);
+        }
+        KeysCommand::Delete { name, .. } => {
+            file.delete(&name)?;
+            file.write(&path)?;
+            println!("deleted {name}");
+        }
+    }
+    Ok(())
+}
+
+/// Prints a new key on stdout (never logged).
+fn print_key(k: &ferrodyn_auth::keys::KeyRecord) {
+    println!("name: {}", k.name);
+    println!("access_key_id: {}", k.access_key_id);
+    println!("secret_access_key: {}", k.secret_access_key.expose());
 }
 
 /// mimalloc asks for transparent huge pages on its arenas, so every thread's first allocation
@@ -148,7 +328,89 @@ fn disable_transparent_huge_pages() -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `host` names only this machine (127.0.0.0/8, ::1, localhost).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Chooses the authentication mode and loads the keys (see `ServeArgs::auth`).
+fn auth_mode(args: &ServeArgs) -> anyhow::Result<ferrodyn_server::auth::AuthMode> {
+    use ferrodyn_auth::keys::{KeySource, KeyStore};
+    use ferrodyn_server::auth::AuthMode;
+    let mut sources = Vec::new();
+    if let Some(path) = &args.keys_file {
+        sources.push(KeySource {
+            path: path.clone(),
+            required: true,
+        });
+    }
+    if !args.in_memory {
+        sources.push(KeySource {
+            path: data_dir_keys(&args.data_dir),
+            required: false,
+        });
+    }
+    let store = KeyStore::open(sources).context("loading access keys")?;
+    let has_keys = !store.keys().is_empty() || args.keys_file.is_some();
+    match args.auth {
+        Some(AuthArg::None) => {
+            if has_keys {
+                tracing::warn!("--auth none: access keys are configured but not checked");
+            }
+            Ok(AuthMode::None)
+        }
+        Some(AuthArg::Keys) => Ok(AuthMode::Enforced(Arc::new(store))),
+        None if has_keys => Ok(AuthMode::Enforced(Arc::new(store))),
+        None if is_loopback(&args.host) => Ok(AuthMode::None),
+        None => anyhow::bail!(
+            "refusing to listen on {} without access keys: anyone who can reach it could read and \
+             change every table. Configure keys (--keys-file FILE, or `ferrodyn keys create NAME \
+             --policy FILE`), or pass --auth none to accept any request.",
+            args.host
+        ),
+    }
+}
+
+/// Re-reads the key files when they change (checked every second) and on SIGHUP. A broken
+/// file is logged and the keys in force stay; errors never contain secrets.
+fn spawn_key_reloader(store: Arc<ferrodyn_auth::keys::KeyStore>) {
+    let reload = move |force: bool| match store.reload(force) {
+        Ok(true) => tracing::info!(keys = store.keys().len(), "access keys reloaded"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "access keys not reloaded; the previous keys stay in force")
+        }
+    };
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let hup_recv = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hup_recv = std::future::pending::<Option<()>>();
+            tokio::select! {
+                _ = tick.tick() => reload(false),
+                _ = hup_recv => reload(true),
+            }
+        }
+    });
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let auth = auth_mode(&args)?;
     let (storage, durability): (Arc<dyn Storage>, Durability) = if args.in_memory {
         (Arc::new(MemoryStorage::new()), Durability::Buffered)
     } else {
@@ -207,8 +469,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
-        let handle = ferrodyn_server::start(listener, serving)?;
-        tracing::info!(addr = %handle.addr, in_memory = args.in_memory, "ferrodyn listening");
+        let enforced = match &auth {
+            ferrodyn_server::auth::AuthMode::Enforced(store) => {
+                spawn_key_reloader(store.clone());
+                true
+            }
+            ferrodyn_server::auth::AuthMode::None => false,
+        };
+        let options = ferrodyn_server::ServerOptions { auth };
+        let handle = ferrodyn_server::start_with(listener, serving, options)?;
+        tracing::info!(
+            addr = %handle.addr,
+            in_memory = args.in_memory,
+            auth = if enforced { "keys" } else { "none" },
+            "ferrodyn listening"
+        );
         // Printed on stdout so scripts can discover the port when --port 0 is used.
         println!("listening on http://{}", handle.addr);
         shutdown_signal().await;

@@ -4,9 +4,11 @@
 //! Invariant: a request body reaches a handler only after it parsed as a JSON object and passed
 //! shape validation, so handlers may rely on member types; they still never panic on content.
 
+pub mod access;
 mod batch;
 mod items;
 mod json;
+mod policies;
 mod read;
 mod streams;
 mod tables;
@@ -15,6 +17,8 @@ mod transact;
 mod ttl;
 
 use ferrodyn_core::Engine;
+
+use crate::authz::{self, Caller};
 use ferrodyn_model::Error;
 use ferrodyn_protocol::shapes;
 
@@ -66,14 +70,29 @@ pub fn is_write(api: Api, op: &str) -> bool {
                 | "UpdateTimeToLive"
                 | "TagResource"
                 | "UntagResource"
+                | "PutResourcePolicy"
+                | "DeleteResourcePolicy"
                 | "ExecuteStatement"
                 | "BatchExecuteStatement"
                 | "ExecuteTransaction"
         )
 }
 
-/// Runs one operation on a raw request body; returns the response body.
+/// Runs one operation on a raw request body without authorization (`--auth none`); returns
+/// the response body.
 pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<u8>, Error> {
+    dispatch_as(engine, None, api, op, body)
+}
+
+/// Runs one operation for `caller` (`None`: not authorized, `--auth none`): the request is
+/// parsed and shape-validated, then authorized, then run.
+pub fn dispatch_as(
+    engine: &Engine,
+    caller: Option<&Caller<'_>>,
+    api: Api,
+    op: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, Error> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         // DynamoDB answers malformed JSON with a bare SerializationException.
         tracing::debug!(error = %e, "malformed request JSON");
@@ -87,6 +106,9 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
         Api::Streams => shapes::Api::Streams,
     };
     shapes::validate(shapes_api, op, &value)?;
+    if let Some(caller) = caller {
+        authz::authorize(engine, caller, &access::accesses(engine, api, op, &value))?;
+    }
     // Hot read paths write their response bytes directly.
     match (api, op) {
         (Api::DynamoDb, "GetItem") => return items::get_item(engine, &value),
@@ -113,6 +135,11 @@ pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<
         (Api::DynamoDb, "TagResource") => tags::tag_resource(engine, &value)?,
         (Api::DynamoDb, "UntagResource") => tags::untag_resource(engine, &value)?,
         (Api::DynamoDb, "ListTagsOfResource") => tags::list_tags_of_resource(engine, &value)?,
+        (Api::DynamoDb, "PutResourcePolicy") => policies::put_resource_policy(engine, &value)?,
+        (Api::DynamoDb, "GetResourcePolicy") => policies::get_resource_policy(engine, &value)?,
+        (Api::DynamoDb, "DeleteResourcePolicy") => {
+            policies::delete_resource_policy(engine, &value)?
+        }
         (Api::DynamoDb, "TransactWriteItems") => transact::transact_write(engine, &value)?,
         (Api::DynamoDb, "TransactGetItems") => transact::transact_get(engine, &value)?,
         (Api::DynamoDb, "UpdateTimeToLive") => ttl::update_time_to_live(engine, &value)?,
