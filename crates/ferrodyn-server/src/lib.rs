@@ -20,12 +20,15 @@ use tokio::net::TcpListener;
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub auth: auth::AuthMode,
+    pub tls: Option<Arc<ferrodyn_tls::ReloadingTls>>,
 }
 
 /// How a server authenticates and serves requests.
 #[derive(Clone)]
 pub struct ServerOptions {
     pub auth: auth::AuthMode,
+    /// Serve HTTPS with these certificates (reloaded by their own watcher) instead of HTTP.
+    pub tls: Option<Arc<ferrodyn_tls::ReloadingTls>>,
 }
 
 impl Default for ServerOptions {
@@ -33,6 +36,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             auth: auth::AuthMode::None,
+            tls: None,
         }
     }
 }
@@ -68,6 +72,7 @@ pub fn start_with(
     let shared = Arc::new(Shared {
         engine,
         auth: options.auth,
+        tls: options.tls,
     });
     let task = tokio::spawn(http::accept_loop(listener, shared, rx));
     Ok(ServerHandle {
