@@ -472,7 +472,7 @@ impl Condition {
                 return Verdict::Fails;
             };
             let is_null = found.as_ref().is_none_or(Found::is_empty);
-            return verdict(wants.iter().any(|&w| w == is_null));
+            return verdict(wants.contains(&is_null));
         }
         let Some(found) = found else {
             return verdict(
