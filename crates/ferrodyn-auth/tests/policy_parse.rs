@@ -53,11 +53,12 @@ fn resource_policies_parse() {
             {"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"dynamodb:GetItem","Resource":"*"},
             {"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::123456789012:root","arn:aws:iam::123456789012:user/alice"]},"Action":"dynamodb:GetItem","Resource":"*"},
             {"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::123456789012:role/admin"},"Action":"dynamodb:DeleteTable","Resource":"*"},
-            {"Effect":"Allow","Principal":{"Service":"dynamodb.amazonaws.com"},"Action":"dynamodb:GetItem","Resource":"*"}
+            {"Effect":"Allow","Principal":{"Service":"dynamodb.amazonaws.com"},"Action":"dynamodb:GetItem","Resource":"*"},
+            {"Effect":"Allow","Principal":{"AWS":"arn:aws:sts::123456789012:assumed-role/reader/session"},"Action":"dynamodb:GetItem","Resource":"*"}
         ]}"#,
     )
     .unwrap();
-    assert_eq!(doc.len(), 6);
+    assert_eq!(doc.len(), 7);
 }
 
 #[test]

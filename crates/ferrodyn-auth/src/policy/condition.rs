@@ -596,3 +596,102 @@ fn lookup<'a>(ctx: &'a RequestContext, key: &str) -> Option<Found<'a>> {
         None => ctx.implicit(key).map(Found::Implicit),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i128 = 1_000_000_000;
+
+    #[test]
+    fn dates_in_every_accepted_form() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_date("0"), Some(0));
+        // A bare year is read as epoch seconds.
+        assert_eq!(parse_date("2026"), Some(2026 * S));
+        assert_eq!(parse_date("2026-01-01T00:00:00Z"), Some(1_767_225_600 * S));
+        assert_eq!(parse_date("1767225600"), Some(1_767_225_600 * S));
+        assert_eq!(parse_date("1767225600.25"), Some(1_767_225_600 * S + S / 4));
+        assert_eq!(parse_date("2026-01-01T00:00Z"), Some(1_767_225_600 * S));
+        assert_eq!(parse_date("2026-01-01t00:00:00z"), Some(1_767_225_600 * S));
+        assert_eq!(parse_date("2026-01-01 00:00:00"), Some(1_767_225_600 * S));
+        assert_eq!(
+            parse_date("2026-01-01T01:30:00+01:30"),
+            Some(1_767_225_600 * S)
+        );
+        assert_eq!(
+            parse_date("2025-12-31T19:00:00-0500"),
+            Some(1_767_225_600 * S)
+        );
+        assert_eq!(
+            parse_date("2025-12-31T22:00:00-02"),
+            Some(1_767_225_600 * S)
+        );
+        assert_eq!(
+            parse_date("2026-01-01T00:00:00.123456789123Z"),
+            Some(1_767_225_600 * S + 123_456_789)
+        );
+        assert_eq!(parse_date("2000-02-29"), Some(951_782_400 * S));
+        assert_eq!(parse_date("1969-12-31T23:59:59Z"), Some(-S));
+        assert_eq!(parse_date("-1"), Some(-S));
+    }
+
+    #[test]
+    fn bad_dates() {
+        for bad in [
+            "",
+            "2026-1-01",
+            "2026-13-01",
+            "2026-02-29",
+            "1900-02-29",
+            "2026-04-31",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T10:60Z",
+            "2026-01-01T10Z",
+            "2026-01-01T10:00:00.Z",
+            "2026-01-01X",
+            "2026-01-01T00:00:00+25:00",
+            "1.2.3",
+            "12a",
+            "9999999999999999999999",
+            "२०२६-01-01",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(Number::parse("10"), Some(Number::Int(10)));
+        assert_eq!(Number::parse(" -3 "), Some(Number::Int(-3)));
+        assert_eq!(Number::parse("1e3"), Some(Number::Float(1000.0)));
+        assert_eq!(Number::parse("inf"), None);
+        assert_eq!(Number::parse("NaN"), None);
+        assert_eq!(Number::parse("1e999"), None);
+        assert_eq!(Number::parse(""), None);
+        assert_eq!(Number::parse("0x10"), None);
+    }
+
+    #[test]
+    fn operator_names() {
+        assert_eq!(
+            parse_operator("ForAnyValue:StringNotLikeIfExists").unwrap(),
+            (
+                Base::StringLike,
+                true,
+                true,
+                Some(SetQualifier::ForAnyValue)
+            )
+        );
+        assert_eq!(
+            parse_operator("ArnEquals").unwrap(),
+            (Base::ArnLike, false, false, None)
+        );
+        assert!(parse_operator("IfExists").is_err());
+        assert!(parse_operator("StringEqualsIfExistsIfExists").is_err());
+        assert!(parse_operator("ForAllValues:").is_err());
+        assert!(parse_operator("ForAllValues:Null").is_err());
+        assert!(parse_operator("Stringé").is_err());
+    }
+}

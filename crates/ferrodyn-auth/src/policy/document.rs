@@ -411,7 +411,7 @@ fn parse_aws_principal(v: &str) -> Result<PrincipalEntry, String> {
     let valid = parts.len() == 6
         && parts[0] == "arn"
         && !parts[1].is_empty()
-        && parts[2] == "iam"
+        && (parts[2] == "iam" || parts[2] == "sts")
         && parts[3].is_empty()
         && parts[4].len() == 12
         && parts[4].bytes().all(|b| b.is_ascii_digit())
@@ -426,7 +426,7 @@ fn parse_aws_principal(v: &str) -> Result<PrincipalEntry, String> {
             "'{v}': wildcards are not allowed in a principal ARN"
         ));
     }
-    if parts[5] == "root" {
+    if parts[2] == "iam" && parts[5] == "root" {
         Ok(PrincipalEntry::Account(parts[4].to_owned()))
     } else {
         Ok(PrincipalEntry::Arn(v.to_owned()))
