@@ -1,7 +1,5 @@
 //! The request context: everything a policy can look at for one authorization question.
 
-use std::collections::HashMap;
-
 /// The value of one condition key in a request context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContextValue {
@@ -43,7 +41,9 @@ pub struct RequestContext {
     pub principal_arn: String,
     /// The caller's account id, e.g. `000000000000`.
     pub principal_account: String,
-    keys: HashMap<String, ContextValue>,
+    /// Keys in lowercase. A short list searched in order beats hashing for the dozen keys a
+    /// request has.
+    keys: Vec<(String, ContextValue)>,
 }
 
 impl RequestContext {
@@ -59,14 +59,13 @@ impl RequestContext {
             resource: resource.into(),
             principal_arn: principal_arn.into(),
             principal_account: principal_account.into(),
-            keys: HashMap::new(),
+            keys: Vec::new(),
         }
     }
 
     /// Sets a single-valued condition key, replacing any earlier value.
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut RequestContext {
-        self.keys
-            .insert(key.to_ascii_lowercase(), ContextValue::Single(value.into()));
+        self.insert(key.to_ascii_lowercase(), ContextValue::Single(value.into()));
         self
     }
 
@@ -78,8 +77,7 @@ impl RequestContext {
         S: Into<String>,
     {
         let values = values.into_iter().map(Into::into).collect();
-        self.keys
-            .insert(key.to_ascii_lowercase(), ContextValue::Multi(values));
+        self.insert(key.to_ascii_lowercase(), ContextValue::Multi(values));
         self
     }
 
@@ -101,7 +99,16 @@ impl RequestContext {
 
     /// Removes a condition key; returns its value if it was set.
     pub fn remove(&mut self, key: &str) -> Option<ContextValue> {
-        self.keys.remove(&key.to_ascii_lowercase())
+        let key = key.to_ascii_lowercase();
+        let at = self.keys.iter().position(|(k, _)| *k == key)?;
+        Some(self.keys.swap_remove(at).1)
+    }
+
+    fn insert(&mut self, key: String, value: ContextValue) {
+        match self.keys.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.keys.push((key, value)),
+        }
     }
 
     /// The value of a condition key, whatever the case of `key`.
@@ -115,7 +122,7 @@ impl RequestContext {
 
     /// Lookup of a key already in lowercase (as the parser stores them): no allocation.
     pub(crate) fn get_lower(&self, key: &str) -> Option<&ContextValue> {
-        self.keys.get(key)
+        self.keys.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// The value of a key as one string, for policy variables: a multivalued key (or an absent

@@ -185,6 +185,8 @@ where
     let (mut p, mut off, mut t) = (0usize, 0usize, 0usize);
     // (piece after the last star, text position that star is currently extended to)
     let mut star: Option<(usize, usize)> = None;
+    // The text of the literal or variable piece being matched, resolved once per piece.
+    let mut cached: (usize, &str) = (usize::MAX, "");
     loop {
         let advanced = if p < pieces.len() {
             match &pieces[p] {
@@ -204,21 +206,41 @@ where
                     None => false,
                 },
                 piece => {
-                    let lit = text_of(piece);
+                    if cached.0 != p {
+                        cached = (p, text_of(piece));
+                    }
+                    let lit = cached.1;
                     if off >= lit.len() {
                         p += 1;
                         off = 0;
                         continue;
                     }
-                    let want = lit[off..].chars().next();
-                    let got = text[t..].chars().next();
-                    match (want, got) {
-                        (Some(w), Some(g)) if chars_eq(w, g, ignore_case) => {
-                            off += w.len_utf8();
-                            t += g.len_utf8();
-                            true
+                    // Fast path: the rest of the literal at once (a mismatch anywhere in it
+                    // backtracks exactly as a mismatch of its first differing character would).
+                    let want = &lit[off..];
+                    let rest = &text[t..];
+                    if want.len() <= rest.len() && rest.is_char_boundary(want.len()) {
+                        let got = &rest[..want.len()];
+                        let whole = if ignore_case {
+                            (want.is_ascii() && got.is_ascii())
+                                .then(|| want.eq_ignore_ascii_case(got))
+                        } else {
+                            Some(want == got)
+                        };
+                        match whole {
+                            Some(true) => {
+                                t += want.len();
+                                p += 1;
+                                off = 0;
+                                continue;
+                            }
+                            Some(false) if !ignore_case => false,
+                            _ => char_step(lit, &mut off, text, &mut t, ignore_case),
                         }
-                        _ => false,
+                    } else if !ignore_case {
+                        false
+                    } else {
+                        char_step(lit, &mut off, text, &mut t, ignore_case)
                     }
                 }
             }
@@ -244,6 +266,20 @@ where
             },
             None => return false,
         }
+    }
+}
+
+/// One character of a literal against one of the text; advances both on a match.
+fn char_step(lit: &str, off: &mut usize, text: &str, t: &mut usize, ignore_case: bool) -> bool {
+    let want = lit[*off..].chars().next();
+    let got = text[*t..].chars().next();
+    match (want, got) {
+        (Some(w), Some(g)) if chars_eq(w, g, ignore_case) => {
+            *off += w.len_utf8();
+            *t += g.len_utf8();
+            true
+        }
+        _ => false,
     }
 }
 
