@@ -36,6 +36,9 @@ fn decide(policy: &PolicyDocument, ctx: &RequestContext) -> Decision {
 fn no_policy_is_implicit_deny() {
     let ctx = request("dynamodb:GetItem", GAME_SCORES);
     assert_eq!(evaluate(&[], &[], &ctx), Decision::ImplicitDeny);
+    assert!(!Decision::ImplicitDeny.is_allow());
+    assert!(!Decision::ExplicitDeny.is_allow());
+    assert!(Decision::Allow.is_allow());
 }
 
 #[test]

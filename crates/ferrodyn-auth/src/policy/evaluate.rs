@@ -30,6 +30,13 @@ pub enum Decision {
     ImplicitDeny,
 }
 
+impl Decision {
+    /// True for `Allow`.
+    pub fn is_allow(self) -> bool {
+        self == Decision::Allow
+    }
+}
+
 /// A decision with the kind of policy behind a denial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Outcome {
