@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use ferrodyn_auth::policy::{self, Decision, PolicyDocument, RequestContext};
+use ferrodyn_auth::policy::{self, PolicyDocument, RequestContext};
 use ferrodyn_core::Engine;
 use ferrodyn_model::Error;
 
@@ -43,12 +43,10 @@ fn context(caller: &Caller<'_>, access: &Access) -> RequestContext {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    ctx.set("aws:username", &id.key.name);
-    ctx.set("aws:userid", &id.key.access_key_id);
-    ctx.set("aws:PrincipalArn", &id.arn);
-    ctx.set("aws:PrincipalAccount", &id.account);
+    ctx.set("aws:username", id.key.name.as_str());
+    ctx.set("aws:userid", id.key.access_key_id.as_str());
     ctx.set("aws:PrincipalType", "User");
-    ctx.set("aws:SourceIp", &caller.connection.source.to_string());
+    ctx.set("aws:SourceIp", caller.connection.source.to_string());
     ctx.set(
         "aws:SecureTransport",
         if caller.connection.secure {
@@ -57,27 +55,46 @@ fn context(caller: &Caller<'_>, access: &Access) -> RequestContext {
             "false"
         },
     );
-    ctx.set("aws:EpochTime", &now.as_secs().to_string());
-    ctx.set("aws:CurrentTime", &policy::iso8601(now.as_secs()));
-    if id.key.session_token.is_some() {
-        ctx.set("aws:TokenIssueTime", &policy::iso8601(0));
-    }
+    ctx.set("aws:EpochTime", now.as_secs().to_string());
+    ctx.set("aws:CurrentTime", iso8601(now.as_secs()));
     if let Some(v) = &access.leading_keys {
-        ctx.set_multi("dynamodb:LeadingKeys", v.clone());
+        ctx.set_multi("dynamodb:LeadingKeys", v.iter().map(String::as_str));
     }
     if let Some(v) = &access.attributes {
-        ctx.set_multi("dynamodb:Attributes", v.clone());
+        ctx.set_multi("dynamodb:Attributes", v.iter().map(String::as_str));
     }
     if let Some(v) = &access.select {
-        ctx.set("dynamodb:Select", v);
+        ctx.set("dynamodb:Select", v.as_str());
     }
     if let Some(v) = &access.return_values {
-        ctx.set("dynamodb:ReturnValues", v);
+        ctx.set("dynamodb:ReturnValues", v.as_str());
     }
     if let Some(v) = &access.return_consumed_capacity {
-        ctx.set("dynamodb:ReturnConsumedCapacity", v);
+        ctx.set("dynamodb:ReturnConsumedCapacity", v.as_str());
     }
     ctx
+}
+
+/// `2026-12-06T00:00:00Z` from seconds since the epoch (proleptic Gregorian, UTC).
+fn iso8601(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from a day count (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// Evaluates every access of a request; the first one denied fails the request with
@@ -91,10 +108,35 @@ pub fn authorize(engine: &Engine, caller: &Caller<'_>, accesses: &[Access]) -> R
             .and_then(|p| PolicyDocument::parse(&p.document, policy::PolicyKind::Resource).ok());
         let resource: Vec<&PolicyDocument> = parsed.iter().collect();
         let ctx = context(caller, access);
-        let decision = policy::evaluate(&identity, &resource, &ctx);
-        if !matches!(decision, Decision::Allow) {
-            return Err(Error::AccessDenied(policy::denied_message(&decision, &ctx)));
+        let outcome = policy::evaluate_detailed(&identity, &resource, &ctx);
+        if let Some(message) = policy::access_denied_message(&outcome, &ctx) {
+            return Err(Error::AccessDenied(message));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_796_515_199), "2026-12-05T23:59:59Z");
+        assert_eq!(iso8601(4_102_444_800), "2100-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn index_resources_are_governed_by_their_table() {
+        assert_eq!(
+            governing_arn("arn:aws:dynamodb:r:1:table/T/index/G"),
+            "arn:aws:dynamodb:r:1:table/T"
+        );
+        assert_eq!(
+            governing_arn("arn:aws:dynamodb:r:1:table/T/stream/L"),
+            "arn:aws:dynamodb:r:1:table/T/stream/L"
+        );
+    }
 }

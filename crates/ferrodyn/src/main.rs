@@ -143,6 +143,12 @@ struct ServeArgs {
     /// JSON file of access keys and their IAM policies; re-read when it changes or on SIGHUP.
     #[arg(long, env = "FERRODYN_KEYS_FILE")]
     keys_file: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key); reloaded when it changes.
+    #[arg(long, env = "FERRODYN_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "FERRODYN_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// The machine's physical memory in bytes, if it can be read.
@@ -411,6 +417,16 @@ fn spawn_key_reloader(store: Arc<ferrodyn_auth::keys::KeyStore>) {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let auth = auth_mode(&args)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            ferrodyn_tls::ReloadingTls::load(ferrodyn_tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .context("loading the TLS certificate")?,
+        ),
+        _ => None,
+    };
     let (storage, durability): (Arc<dyn Storage>, Durability) = if args.in_memory {
         (Arc::new(MemoryStorage::new()), Durability::Buffered)
     } else {
@@ -476,7 +492,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             ferrodyn_server::auth::AuthMode::None => false,
         };
-        let options = ferrodyn_server::ServerOptions { auth };
+        let _watcher = tls
+            .as_ref()
+            .map(|t| t.spawn_watcher(std::time::Duration::from_secs(5)));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let options = ferrodyn_server::ServerOptions { auth, tls };
         let handle = ferrodyn_server::start_with(listener, serving, options)?;
         tracing::info!(
             addr = %handle.addr,
@@ -485,7 +505,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "ferrodyn listening"
         );
         // Printed on stdout so scripts can discover the port when --port 0 is used.
-        println!("listening on http://{}", handle.addr);
+        println!("listening on {scheme}://{}", handle.addr);
         shutdown_signal().await;
         tracing::info!("shutting down");
         handle.shutdown().await;
