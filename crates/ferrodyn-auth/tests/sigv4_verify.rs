@@ -6,7 +6,7 @@ mod sigv4_support;
 use std::time::Duration;
 
 use ferrodyn_auth::sigv4::{
-    KeyMaterial, SigV4Error, SigningKeyCache, Verifier, INVALID_TOKEN_MESSAGE,
+    KeyMaterial, SigV4Error, SigningKeyCache, Verifier, INVALID_SESSION_TOKEN_MESSAGE,
     SIGNATURE_MISMATCH_MESSAGE,
 };
 use sha2::{Digest, Sha256};
@@ -627,7 +627,11 @@ fn session_token_must_match_the_key() {
     assert_eq!(v.session_token.as_deref(), Some(TOKEN));
     assert!(!format!("{v:?}").contains(TOKEN));
 
-    let refused = (UNRECOGNIZED, INVALID_TOKEN_MESSAGE.to_owned());
+    let refused = (
+        UNRECOGNIZED,
+        "The security token included in the request is invalid".to_owned(),
+    );
+    assert_eq!(refused.1, INVALID_SESSION_TOKEN_MESSAGE);
     let mut missing = Req::dynamodb(BODY);
     sign_req(
         &mut missing,

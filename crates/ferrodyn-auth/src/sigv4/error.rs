@@ -7,8 +7,13 @@ pub const SIGNATURE_MISMATCH_MESSAGE: &str = "The request signature we calculate
 the signature you provided. Check your AWS Secret Access Key and signing method. Consult the \
 service documentation for details.";
 
-/// The message DynamoDB gives for an unknown access key id or a wrong security token.
+/// The message DynamoDB gives for an unknown access key id (with a full stop).
 pub const INVALID_TOKEN_MESSAGE: &str = "The security token included in the request is invalid.";
+
+/// The message DynamoDB gives when the session token does not fit the access key, e.g. temporary
+/// credentials sent without their token (the same sentence, without the full stop).
+pub const INVALID_SESSION_TOKEN_MESSAGE: &str =
+    "The security token included in the request is invalid";
 
 /// The message of `MissingAuthenticationTokenException`.
 pub const MISSING_TOKEN_MESSAGE: &str = "Request is missing Authentication Token";

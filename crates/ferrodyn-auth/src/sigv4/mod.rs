@@ -36,8 +36,9 @@
 //! 11. A signature that differs from the one computed (or an `x-amz-content-sha256` header that
 //!     is not the body's hash): `InvalidSignatureException`.
 //! 12. A security token other than the key's (missing, wrong, or sent for a key that has none):
-//!     `UnrecognizedClientException`. Checked after the signature, so only a holder of the
-//!     secret learns anything about tokens.
+//!     `UnrecognizedClientException`, worded as for an unknown key but without the full stop,
+//!     as DynamoDB answers temporary credentials sent without their token. Checked after the
+//!     signature, so only a holder of the secret learns anything about tokens.
 //!
 //! # Choices where a self-hosted server differs from AWS
 //!
@@ -74,8 +75,8 @@ use subtle::ConstantTimeEq;
 
 pub use cache::SigningKeyCache;
 pub use error::{
-    MismatchDetail, SigV4Error, INVALID_TOKEN_MESSAGE, MISSING_TOKEN_MESSAGE,
-    SIGNATURE_MISMATCH_MESSAGE,
+    MismatchDetail, SigV4Error, INVALID_SESSION_TOKEN_MESSAGE, INVALID_TOKEN_MESSAGE,
+    MISSING_TOKEN_MESSAGE, SIGNATURE_MISMATCH_MESSAGE,
 };
 
 use canonical::{CanonicalInput, QueryParam};
@@ -340,7 +341,7 @@ impl Verifier {
         };
         if !token_ok {
             return Err(SigV4Error::UnrecognizedClient(
-                INVALID_TOKEN_MESSAGE.to_owned(),
+                INVALID_SESSION_TOKEN_MESSAGE.to_owned(),
             ));
         }
 
@@ -368,7 +369,7 @@ impl Verifier {
                     .to_owned(),
             )),
             (Some(h), None) => Self::from_header(req, lossy(h)),
-            (None, Some(_)) => Self::from_query(req, query),
+            (None, Some(_)) => Self::from_query(query),
             (None, None) => Err(SigV4Error::MissingAuthenticationToken),
         }
     }
@@ -444,11 +445,7 @@ impl Verifier {
         })
     }
 
-    fn from_query<'r>(
-        req: &RequestParts<'r>,
-        query: &'r [QueryParam],
-    ) -> Result<Presented<'r>, SigV4Error> {
-        let _ = req;
+    fn from_query(query: &[QueryParam]) -> Result<Presented<'_>, SigV4Error> {
         let get = |name: &str| query_value(query, name).filter(|v| !v.is_empty());
         let required = [
             "X-Amz-Algorithm",
