@@ -113,7 +113,9 @@ fn edge_error(e: SigV4Error) -> EdgeError {
         SigV4Error::MissingAuthenticationToken => EdgeError::MissingAuthenticationToken,
         SigV4Error::IncompleteSignature(_) => EdgeError::IncompleteSignature(message),
         SigV4Error::UnrecognizedClient(_) => EdgeError::UnrecognizedClient(message),
-        _ => EdgeError::InvalidSignature(message),
+        SigV4Error::InvalidSignature(_) | SigV4Error::SignatureDoesNotMatch(_) => {
+            EdgeError::InvalidSignature(message)
+        }
     }
 }
 

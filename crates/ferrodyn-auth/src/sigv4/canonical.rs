@@ -1,0 +1,305 @@
+//! The canonical request of Signature Version 4, computed the way AWS computes it for services
+//! other than S3: the path normalized (RFC 3986 dot segments removed, empty segments dropped) and
+//! percent-encoded once more as received, the query decoded and re-encoded with RFC 3986's
+//! unreserved set and sorted by encoded name then value, header names lowercased and values
+//! trimmed with inner runs of spaces collapsed, repeated headers joined with `,`.
+
+use sha2::{Digest, Sha256};
+
+/// One query parameter, percent-decoded (`+` read as a space, as form decoding does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueryParam {
+    pub name: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decodes `s`; a `%` not followed by two hex digits stays as it is.
+pub(crate) fn percent_decode(s: &[u8], plus_as_space: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        if c == b'%' && i + 2 < s.len() {
+            if let (Some(h), Some(l)) = (hex_value(s[i + 1]), hex_value(s[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if plus_as_space && c == b'+' { b' ' } else { c });
+        i += 1;
+    }
+    out
+}
+
+/// Splits a raw query string (without `?`) into decoded parameters, in order. Empty pieces
+/// (`a=1&&b=2`) are skipped; a piece without `=` has an empty value.
+pub(crate) fn parse_query(query: &str) -> Vec<QueryParam> {
+    query
+        .as_bytes()
+        .split(|&c| c == b'&')
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| {
+            let (name, value) = match piece.iter().position(|&c| c == b'=') {
+                Some(eq) => (&piece[..eq], &piece[eq + 1..]),
+                None => (piece, &piece[piece.len()..]),
+            };
+            QueryParam {
+                name: percent_decode(name, true),
+                value: percent_decode(value, true),
+            }
+        })
+        .collect()
+}
+
+fn is_unreserved(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~')
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// RFC 3986 encoding: everything but unreserved characters (and `/` when `keep_slash`) becomes
+/// `%XX` with upper-case hex digits.
+pub(crate) fn uri_encode(s: &[u8], keep_slash: bool, out: &mut Vec<u8>) {
+    for &c in s {
+        if is_unreserved(c) || (keep_slash && c == b'/') {
+            out.push(c);
+        } else {
+            out.extend_from_slice(&[
+                b'%',
+                HEX_UPPER[usize::from(c >> 4)],
+                HEX_UPPER[usize::from(c & 0xf)],
+            ]);
+        }
+    }
+}
+
+/// The canonical query string: every parameter but those `exclude` names, encoded, sorted by
+/// encoded name then encoded value, joined with `&`.
+pub(crate) fn canonical_query(params: &[QueryParam], exclude: Option<&[u8]>) -> Vec<u8> {
+    let mut encoded: Vec<(Vec<u8>, Vec<u8>)> = params
+        .iter()
+        .filter(|p| Some(p.name.as_slice()) != exclude)
+        .map(|p| {
+            let mut n = Vec::with_capacity(p.name.len());
+            uri_encode(&p.name, false, &mut n);
+            let mut v = Vec::with_capacity(p.value.len());
+            uri_encode(&p.value, false, &mut v);
+            (n, v)
+        })
+        .collect();
+    encoded.sort();
+    let mut out = Vec::new();
+    for (i, (n, v)) in encoded.iter().enumerate() {
+        if i > 0 {
+            out.push(b'&');
+        }
+        out.extend_from_slice(n);
+        out.push(b'=');
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+/// Removes dot segments and empty segments from an absolute path, keeping a trailing slash.
+fn normalize_path(path: &[u8]) -> Vec<u8> {
+    let mut segments: Vec<&[u8]> = Vec::new();
+    for segment in path.split(|&c| c == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len() + 1);
+    for s in &segments {
+        out.push(b'/');
+        out.extend_from_slice(s);
+    }
+    let trailing = [&b"/"[..], b"/.", b"/..", b"/./", b"/../"]
+        .iter()
+        .any(|end| path.ends_with(end));
+    if out.is_empty() || (trailing && !segments.is_empty()) {
+        out.push(b'/');
+    }
+    out
+}
+
+/// The canonical URI: the raw (still percent-encoded) path normalized and encoded once more,
+/// as AWS does for every service but S3.
+pub(crate) fn canonical_uri(raw_path: &str) -> Vec<u8> {
+    let normalized = normalize_path(raw_path.as_bytes());
+    let mut out = Vec::with_capacity(normalized.len());
+    uri_encode(&normalized, true, &mut out);
+    out
+}
+
+/// A header value as it enters the canonical request: spaces and tabs trimmed at both ends,
+/// inner runs of spaces collapsed to one.
+pub(crate) fn canonical_header_value(value: &[u8], out: &mut Vec<u8>) {
+    let is_ws = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = value.iter().position(|c| !is_ws(c)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|c| !is_ws(c))
+        .map_or(start, |e| e + 1);
+    let mut previous_space = false;
+    for &c in &value[start..end] {
+        if c == b' ' {
+            if !previous_space {
+                out.push(c);
+            }
+            previous_space = true;
+        } else {
+            out.push(c);
+            previous_space = false;
+        }
+    }
+}
+
+/// The signed header names as they enter the canonical request: lowercased, sorted, unique.
+pub(crate) fn signed_header_names(signed_headers: &str) -> Vec<String> {
+    let mut names: Vec<String> = signed_headers
+        .split(';')
+        .filter(|n| !n.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Everything the canonical request is made of.
+pub(crate) struct CanonicalInput<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a [QueryParam],
+    /// A query parameter name left out (`X-Amz-Signature` for presigned requests).
+    pub exclude_param: Option<&'a [u8]>,
+    pub headers: &'a [(&'a str, &'a [u8])],
+    pub signed_headers: &'a [String],
+    pub payload_hash: &'a str,
+}
+
+/// Builds the canonical request. Signed headers absent from the request enter with an empty
+/// value (so the signature cannot match unless the client signed them absent the same way).
+pub(crate) fn canonical_request(input: &CanonicalInput<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(input.method.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&canonical_uri(input.path));
+    out.push(b'\n');
+    out.extend_from_slice(&canonical_query(input.query, input.exclude_param));
+    out.push(b'\n');
+    for name in input.signed_headers {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        let mut first = true;
+        for (_, value) in input
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            if !first {
+                out.push(b',');
+            }
+            canonical_header_value(value, &mut out);
+            first = false;
+        }
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out.extend_from_slice(input.signed_headers.join(";").as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(input.payload_hash.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cq(q: &str) -> String {
+        String::from_utf8(canonical_query(&parse_query(q), None)).unwrap()
+    }
+
+    fn hv(v: &str) -> String {
+        let mut out = Vec::new();
+        canonical_header_value(v.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn query_is_decoded_reencoded_and_sorted() {
+        assert_eq!(cq(""), "");
+        assert_eq!(cq("b=2&a=1"), "a=1&b=2");
+        assert_eq!(cq("a=2&a=1&A=3"), "A=3&a=1&a=2");
+        assert_eq!(cq("flag&x="), "flag=&x=");
+        assert_eq!(cq("k=a%20b+c"), "k=a%20b%20c");
+        assert_eq!(cq("k=%7e%2f%3D"), "k=~%2F%3D");
+        assert_eq!(cq("k=%E1%88%B4"), "k=%E1%88%B4");
+        assert_eq!(cq("k=%zz%4"), "k=%25zz%254");
+        assert_eq!(cq("a=1&&b=2&"), "a=1&b=2");
+        assert_eq!(cq("-._~=-._~"), "-._~=-._~");
+    }
+
+    #[test]
+    fn paths_are_normalized_then_encoded_again() {
+        let u = |p: &str| String::from_utf8(canonical_uri(p)).unwrap();
+        assert_eq!(u(""), "/");
+        assert_eq!(u("/"), "/");
+        assert_eq!(u("//example//"), "/example/");
+        assert_eq!(u("/example/.."), "/");
+        assert_eq!(u("/example/../.."), "/");
+        assert_eq!(u("/./"), "/");
+        assert_eq!(u("/./example"), "/example");
+        assert_eq!(u("/a/b/./c/../d/"), "/a/b/d/");
+        assert_eq!(u("/example%20space/"), "/example%2520space/");
+        assert_eq!(u("/test/@connections/x%3D"), "/test/%40connections/x%253D");
+        assert_eq!(u("relative"), "/relative");
+    }
+
+    #[test]
+    fn header_values_trimmed_and_collapsed() {
+        assert_eq!(hv("value1"), "value1");
+        assert_eq!(hv("  value1  "), "value1");
+        assert_eq!(hv("\t\"a   b   c\" "), "\"a b c\"");
+        assert_eq!(hv("a \t b"), "a \t b");
+        assert_eq!(hv("   "), "");
+        assert_eq!(hv(""), "");
+    }
+
+    #[test]
+    fn signed_header_list() {
+        assert_eq!(
+            signed_header_names("X-Amz-Date;host;;Host;content-type"),
+            ["content-type", "host", "x-amz-date"]
+        );
+        assert!(signed_header_names("").is_empty());
+    }
+
+    #[test]
+    fn percent_decoding_edges() {
+        assert_eq!(percent_decode(b"%", false), b"%");
+        assert_eq!(percent_decode(b"%4", false), b"%4");
+        assert_eq!(percent_decode(b"%41", false), b"A");
+        assert_eq!(percent_decode(b"a+b", false), b"a+b");
+        assert_eq!(percent_decode(b"a+b", true), b"a b");
+        assert_eq!(percent_decode(b"%ff%FF", false), [0xff, 0xff]);
+    }
+}

@@ -1,0 +1,193 @@
+//! Calendar arithmetic for signing times: ISO 8601 basic format (`YYYYMMDDTHHMMSSZ`) both ways,
+//! RFC 1123 through `httpdate`, and `SystemTime` as signed seconds since the Unix epoch.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds since 1970-01-01T00:00:00Z, negative before it.
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => {
+            let d = e.duration();
+            // Round towards negative infinity so that a sub-second instant before the epoch is
+            // still "before" 0.
+            let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            if d.subsec_nanos() > 0 {
+                whole.saturating_neg().saturating_sub(1)
+            } else {
+                whole.saturating_neg()
+            }
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ => {
+            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
+                29
+            } else {
+                28
+            }
+        }
+    }
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        b.iter()
+            .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0')),
+    )
+}
+
+/// Parses exactly `YYYYMMDDTHHMMSSZ` (16 ASCII characters) into Unix seconds.
+pub(crate) fn parse_iso8601_basic(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let year = i64::from(digits(&b[0..4])?);
+    let month = digits(&b[4..6])?;
+    let day = digits(&b[6..8])?;
+    let hour = i64::from(digits(&b[9..11])?);
+    let minute = i64::from(digits(&b[11..13])?);
+    let second = i64::from(digits(&b[13..15])?);
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+/// Parses an HTTP `Date` header (RFC 1123, or the obsolete RFC 850 and asctime forms).
+pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
+    httpdate::parse_http_date(s).ok().map(unix_seconds)
+}
+
+/// Formats Unix seconds as `YYYYMMDDTHHMMSSZ`.
+pub(crate) fn format_iso8601_basic(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        secs / 3_600,
+        (secs % 3_600) / 60,
+        secs % 60
+    )
+}
+
+/// How DynamoDB words a tolerance in its expiry messages: "15 min." (or seconds when the
+/// tolerance is not a whole number of minutes, which only a presigned `X-Amz-Expires` can give).
+pub(crate) fn describe_tolerance(d: Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(60) {
+        format!("{} min.", s / 60)
+    } else {
+        format!("{s} sec.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_across_eras() {
+        for t in [
+            0i64,
+            -1,
+            86_399,
+            951_782_400, // 2000-02-29
+            1_440_938_160,
+            32_503_680_000, // 3000-01-01
+            253_402_300_799,
+        ] {
+            let s = format_iso8601_basic(t);
+            assert_eq!(parse_iso8601_basic(&s), Some(t), "{s}");
+        }
+        assert_eq!(format_iso8601_basic(1_440_938_160), "20150830T123600Z");
+        assert_eq!(format_iso8601_basic(-1), "19691231T235959Z");
+    }
+
+    #[test]
+    fn rejects_malformed_basic_dates() {
+        for s in [
+            "",
+            "201",
+            "20150830T123600",
+            "20150830 123600Z",
+            "2015-08-30T12:36:00Z",
+            "20151330T123600Z",
+            "20150230T123600Z",
+            "20150830T243600Z",
+            "20150830T126000Z",
+            "20150830T123660Z",
+            "+0150830T123600Z",
+            "2015083０T12360Z",
+        ] {
+            assert_eq!(parse_iso8601_basic(s), None, "{s:?}");
+        }
+        assert!(parse_iso8601_basic("20160229T000000Z").is_some());
+        assert!(parse_iso8601_basic("21000229T000000Z").is_none());
+        assert!(parse_iso8601_basic("30200101T010101Z").is_some());
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"),
+            Some(1_440_938_160)
+        );
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    #[test]
+    fn system_time_before_epoch() {
+        let t = UNIX_EPOCH - Duration::from_millis(1500);
+        assert_eq!(unix_seconds(t), -2);
+        assert_eq!(unix_seconds(UNIX_EPOCH + Duration::from_secs(7)), 7);
+    }
+
+    #[test]
+    fn tolerances() {
+        assert_eq!(describe_tolerance(Duration::from_secs(900)), "15 min.");
+        assert_eq!(describe_tolerance(Duration::from_secs(61)), "61 sec.");
+    }
+}

@@ -1,0 +1,617 @@
+//! AWS Signature Version 4 verification, as Amazon DynamoDB does it.
+//!
+//! [`verify`] (or [`Verifier::verify`]) takes a request's parts, the current time and a way to
+//! find the secret of an access key id, and either names the caller ([`Verified`]) or says why
+//! not ([`SigV4Error`], whose type and message are those DynamoDB sends). Both forms are
+//! accepted: the `Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=...,
+//! Signature=...` header (its components separated by commas, spaces or both) and the presigned
+//! query (`X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`,
+//! `X-Amz-SignedHeaders`, `X-Amz-Signature`, `X-Amz-Security-Token`).
+//!
+//! # Order of the checks
+//!
+//! DynamoDB reports the first failing check, in this order, and so does this module:
+//!
+//! 1. An `Authorization` header together with an `X-Amz-Algorithm` query parameter:
+//!    `InvalidSignatureException`.
+//! 2. No header starting with `AWS4-` and no `X-Amz-Algorithm` parameter:
+//!    `MissingAuthenticationTokenException`.
+//! 3. A header component that is not `key=value`, then every missing part (`Credential`,
+//!    `Signature`, `SignedHeaders`, a date; or the five required query parameters) at once:
+//!    `IncompleteSignatureException`.
+//! 4. A date that does not parse (`X-Amz-Date` in ISO 8601 basic format, else the `Date` header
+//!    in RFC 1123): `IncompleteSignatureException`; an `X-Amz-Expires` out of 1..=604800 likewise.
+//! 5. A date more than 15 minutes from now (or, presigned, older than `X-Amz-Expires`
+//!    seconds): `InvalidSignatureException` "Signature expired" / "Signature not yet current".
+//!    This comes before anything about the credential, so a stale request with an unknown key
+//!    still reads "Signature expired".
+//! 6. `host` not among the signed headers: `InvalidSignatureException`.
+//! 7. An algorithm other than `AWS4-HMAC-SHA256`: `IncompleteSignatureException`.
+//! 8. A credential that is not five `/`-separated parts (trailing slashes ignored):
+//!    `IncompleteSignatureException`.
+//! 9. A scope with a bad region, a service other than `dynamodb`, a terminator other than
+//!    `aws4_request` or a date other than the request's: `InvalidSignatureException`, every
+//!    fault in one message.
+//! 10. An access key id the look-up does not know: `UnrecognizedClientException`.
+//! 11. A signature that differs from the one computed (or an `x-amz-content-sha256` header that
+//!     is not the body's hash): `InvalidSignatureException`.
+//! 12. A security token other than the key's (missing, wrong, or sent for a key that has none):
+//!     `UnrecognizedClientException`, worded as for an unknown key but without the full stop,
+//!     as DynamoDB answers temporary credentials sent without their token. Checked after the
+//!     signature, so only a holder of the secret learns anything about tokens.
+//!
+//! # Choices where a self-hosted server differs from AWS
+//!
+//! - **Region**: any syntactically valid region name is accepted (1 to 64 ASCII letters, digits,
+//!   `-` and `_`), not only AWS's: clients of a self-hosted server are configured with arbitrary
+//!   region names (`local`, `us-east-1`, `eu-test`), and the region is still bound into the
+//!   signature through the scope. The region is returned in [`Verified`].
+//! - **Service**: the scope must name `dynamodb` (DynamoDB Streams is signed with that name
+//!   too). [`Verifier::with_service`] changes it, for tests against AWS's generic test suite.
+//! - **Clock skew**: 15 minutes either way by default, as DynamoDB has long answered ("... - 15
+//!   min."); [`Verifier::with_max_clock_skew`] changes it.
+//! - **Presigned expiry**: AWS services other than S3 ignore `X-Amz-Expires` and keep the
+//!   15-minute window; this module honours it (1..=604800 seconds, the window reaching that far
+//!   back instead of 15 minutes; not-yet-current stays at the clock skew) and reports an expired
+//!   presigned request as DynamoDB reports an expired signature (`InvalidSignatureException`,
+//!   "Signature expired: ... (... - 60 min.)" with the window in the parenthesis).
+//! - **Signature mismatch**: the message is DynamoDB's sentence alone; AWS once appended the
+//!   canonical request and string to sign, which [`SigV4Error::detailed_message`] still gives.
+//!
+//! Nothing here panics on any input, performs I/O, or puts a secret into a message or `Debug`
+//! output.
+
+mod cache;
+mod canonical;
+mod datetime;
+mod error;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use subtle::ConstantTimeEq;
+
+pub use cache::SigningKeyCache;
+pub use error::{
+    MismatchDetail, SigV4Error, INVALID_SESSION_TOKEN_MESSAGE, INVALID_TOKEN_MESSAGE,
+    MISSING_TOKEN_MESSAGE, SIGNATURE_MISMATCH_MESSAGE,
+};
+
+use canonical::{CanonicalInput, QueryParam};
+
+/// The only signing algorithm accepted.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The service name the credential scope must carry by default.
+pub const DYNAMODB_SERVICE: &str = "dynamodb";
+/// How far the signing time may be from now, either way, by default.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+/// The longest `X-Amz-Expires` a presigned request may carry: seven days.
+pub const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
+
+const TERMINATOR: &str = "aws4_request";
+
+/// The parts of an HTTP request that its signature covers, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    /// The method, e.g. `POST`.
+    pub method: &'a str,
+    /// The raw path as received, still percent-encoded (normally `/`).
+    pub path: &'a str,
+    /// The raw query string, without `?`.
+    pub query: Option<&'a str>,
+    /// Every header in arrival order; names in any case, repeated names possible.
+    pub headers: &'a [(&'a str, &'a [u8])],
+    /// The body exactly as received (before any `Content-Encoding` decoding).
+    pub body: &'a [u8],
+}
+
+impl<'a> RequestParts<'a> {
+    /// The first value of a header, its name compared without regard to case.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+}
+
+/// What the key store knows of an access key id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyMaterial {
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token requests with this key must carry, for temporary credentials.
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("secret_access_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Who signed an accepted request, and for which scope.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The access key id of the credential.
+    pub access_key_id: String,
+    /// The region of the credential scope.
+    pub region: String,
+    /// The service of the credential scope.
+    pub service: String,
+    /// The security token the request carried.
+    pub session_token: Option<String>,
+    /// Whether the signature came in the query string rather than the `Authorization` header.
+    pub presigned: bool,
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("access_key_id", &self.access_key_id)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("presigned", &self.presigned)
+            .finish()
+    }
+}
+
+/// A verifier with its settings and its cache of signing keys; [`verify`] uses a process-wide
+/// one with the defaults.
+#[derive(Debug)]
+pub struct Verifier {
+    service: String,
+    max_clock_skew: Duration,
+    cache: SigningKeyCache,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Verifies a request with the process-wide [`Verifier`] (service `dynamodb`, 15 minutes of
+/// clock skew, a cache of [`SigningKeyCache::DEFAULT_CAPACITY`] signing keys).
+pub fn verify(
+    req: &RequestParts<'_>,
+    now: SystemTime,
+    lookup: &dyn Fn(&str) -> Option<KeyMaterial>,
+) -> Result<Verified, SigV4Error> {
+    static SHARED: OnceLock<Verifier> = OnceLock::new();
+    SHARED.get_or_init(Verifier::new).verify(req, now, lookup)
+}
+
+/// The signature's parts, from either form.
+struct Presented<'r> {
+    presigned: bool,
+    algorithm: Cow<'r, str>,
+    credential: Cow<'r, str>,
+    signed_headers: Cow<'r, str>,
+    signature: Cow<'r, str>,
+    /// The date as sent, and whether it came from `X-Amz-Date` (else from `Date`).
+    date: Cow<'r, str>,
+    date_is_amz: bool,
+    expires: Option<Cow<'r, str>>,
+    security_token: Option<Cow<'r, str>>,
+}
+
+/// The credential's parts once checked, and the request's signing time.
+struct Scope<'p> {
+    access_key_id: &'p str,
+    date: &'p str,
+    region: &'p str,
+    service: &'p str,
+    request_time: i64,
+}
+
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+fn query_value<'q>(params: &'q [QueryParam], name: &str) -> Option<&'q [u8]> {
+    params
+        .iter()
+        .find(|p| p.name == name.as_bytes())
+        .map(|p| p.value.as_slice())
+}
+
+fn valid_region(region: &str) -> bool {
+    (1..=64).contains(&region.len())
+        && region
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
+impl Verifier {
+    /// A verifier for service `dynamodb` with 15 minutes of clock skew and a default-sized cache.
+    pub fn new() -> Self {
+        Verifier {
+            service: DYNAMODB_SERVICE.to_owned(),
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+            cache: SigningKeyCache::default(),
+        }
+    }
+
+    /// Requires this service name in the credential scope instead of `dynamodb`.
+    pub fn with_service(mut self, service: &str) -> Self {
+        self.service = service.to_owned();
+        self
+    }
+
+    /// Accepts signing times this far from now, either way, instead of 15 minutes.
+    pub fn with_max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
+        self
+    }
+
+    /// Uses this cache of signing keys.
+    pub fn with_cache(mut self, cache: SigningKeyCache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The cache of signing keys.
+    pub fn cache(&self) -> &SigningKeyCache {
+        &self.cache
+    }
+
+    /// Verifies a request's signature; see the module documentation for the order of checks.
+    pub fn verify(
+        &self,
+        req: &RequestParts<'_>,
+        now: SystemTime,
+        lookup: &dyn Fn(&str) -> Option<KeyMaterial>,
+    ) -> Result<Verified, SigV4Error> {
+        let query = canonical::parse_query(req.query.unwrap_or(""));
+        let presented = self.presented(req, &query)?;
+        let scope = self.check_before_lookup(&presented, now)?;
+        let Scope {
+            access_key_id,
+            date: scope_date,
+            region,
+            service,
+            request_time,
+        } = scope;
+
+        let Some(key) = lookup(access_key_id) else {
+            return Err(SigV4Error::UnrecognizedClient(
+                INVALID_TOKEN_MESSAGE.to_owned(),
+            ));
+        };
+
+        // Everything below is only reached with a known key.
+        let payload_hash = canonical::sha256_hex(req.body);
+        let signed_headers = canonical::signed_header_names(&presented.signed_headers);
+        let canonical_request = canonical::canonical_request(&CanonicalInput {
+            method: req.method,
+            path: req.path,
+            query: &query,
+            exclude_param: presented.presigned.then_some(&b"X-Amz-Signature"[..]),
+            headers: req.headers,
+            signed_headers: &signed_headers,
+            payload_hash: &payload_hash,
+        });
+        let string_to_sign = format!(
+            "{ALGORITHM}\n{}\n{}/{region}/{service}/{TERMINATOR}\n{}",
+            datetime::format_iso8601_basic(request_time),
+            scope_date,
+            canonical::sha256_hex(&canonical_request),
+        );
+        let signing_key = self.cache.signing_key(
+            access_key_id,
+            &key.secret_access_key,
+            scope_date,
+            region,
+            service,
+        );
+        let expected = hex::encode(cache::hmac_sha256(&signing_key, string_to_sign.as_bytes()));
+        let signature_ok: bool = expected
+            .as_bytes()
+            .ct_eq(presented.signature.as_bytes())
+            .into();
+        let content_hash_ok = req
+            .header("x-amz-content-sha256")
+            .is_none_or(|h| h.eq_ignore_ascii_case(payload_hash.as_bytes()));
+        if !(signature_ok && content_hash_ok) {
+            return Err(SigV4Error::SignatureDoesNotMatch(Box::new(
+                MismatchDetail {
+                    canonical_request: String::from_utf8_lossy(&canonical_request).into_owned(),
+                    string_to_sign,
+                },
+            )));
+        }
+
+        let token_ok = match (&key.session_token, &presented.security_token) {
+            (None, None) => true,
+            (Some(expected), Some(sent)) => expected.as_bytes().ct_eq(sent.as_bytes()).into(),
+            _ => false,
+        };
+        if !token_ok {
+            return Err(SigV4Error::UnrecognizedClient(
+                INVALID_SESSION_TOKEN_MESSAGE.to_owned(),
+            ));
+        }
+
+        Ok(Verified {
+            access_key_id: access_key_id.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+            session_token: presented.security_token.map(Cow::into_owned),
+            presigned: presented.presigned,
+        })
+    }
+
+    /// Steps 1 to 3: which form, and are its parts all there.
+    fn presented<'r>(
+        &self,
+        req: &RequestParts<'r>,
+        query: &'r [QueryParam],
+    ) -> Result<Presented<'r>, SigV4Error> {
+        let header = req.header("authorization").filter(|v| !v.is_empty());
+        let algorithm_param = query_value(query, "X-Amz-Algorithm");
+        match (header, algorithm_param) {
+            (Some(_), Some(_)) => Err(SigV4Error::InvalidSignature(
+                "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as \
+                 HTTP header."
+                    .to_owned(),
+            )),
+            (Some(h), None) => Self::from_header(req, lossy(h)),
+            (None, Some(_)) => Self::from_query(query),
+            (None, None) => Err(SigV4Error::MissingAuthenticationToken),
+        }
+    }
+
+    fn from_header<'r>(
+        req: &RequestParts<'r>,
+        header: Cow<'r, str>,
+    ) -> Result<Presented<'r>, SigV4Error> {
+        let trimmed = header.trim();
+        if !trimmed.starts_with("AWS4-") {
+            return Err(SigV4Error::MissingAuthenticationToken);
+        }
+        let (algorithm, rest) = trimmed
+            .split_once(|c: char| c.is_whitespace() || c == ',')
+            .unwrap_or((trimmed, ""));
+        let mut credential = None;
+        let mut signed_headers = None;
+        let mut signature = None;
+        for component in rest
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|c| !c.is_empty())
+        {
+            let Some((key, value)) = component.split_once('=') else {
+                return Err(SigV4Error::IncompleteSignature(format!(
+                    "'{component}' not a valid key=value pair (missing equal-sign) in \
+                     Authorization header: '{header}'."
+                )));
+            };
+            match key {
+                "Credential" => credential = Some(value),
+                "SignedHeaders" => signed_headers = Some(value),
+                "Signature" => signature = Some(value),
+                _ => {}
+            }
+        }
+        let amz_date = req.header("x-amz-date").filter(|v| !v.is_empty());
+        let date = amz_date.or_else(|| req.header("date").filter(|v| !v.is_empty()));
+
+        let mut missing = String::new();
+        if credential.is_none_or(str::is_empty) {
+            missing.push_str("Authorization header requires 'Credential' parameter. ");
+        }
+        if signature.is_none_or(str::is_empty) {
+            missing.push_str("Authorization header requires 'Signature' parameter. ");
+        }
+        // An empty SignedHeaders is accepted here; the Host check refuses it later.
+        if signed_headers.is_none() {
+            missing.push_str("Authorization header requires 'SignedHeaders' parameter. ");
+        }
+        if date.is_none() {
+            missing.push_str(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' \
+                 header. ",
+            );
+        }
+        if !missing.is_empty() {
+            missing.push_str("Authorization=");
+            missing.push_str(&header);
+            return Err(SigV4Error::IncompleteSignature(missing));
+        }
+
+        let owned = |s: Option<&str>| Cow::Owned(s.unwrap_or_default().to_owned());
+        Ok(Presented {
+            presigned: false,
+            algorithm: Cow::Owned(algorithm.to_owned()),
+            credential: owned(credential),
+            signed_headers: owned(signed_headers),
+            signature: owned(signature),
+            date: lossy(date.unwrap_or_default()),
+            date_is_amz: amz_date.is_some(),
+            expires: None,
+            security_token: req.header("x-amz-security-token").map(lossy),
+        })
+    }
+
+    fn from_query(query: &[QueryParam]) -> Result<Presented<'_>, SigV4Error> {
+        let get = |name: &str| query_value(query, name).filter(|v| !v.is_empty());
+        let required = [
+            "X-Amz-Algorithm",
+            "X-Amz-Credential",
+            "X-Amz-Signature",
+            "X-Amz-SignedHeaders",
+            "X-Amz-Date",
+        ];
+        let mut missing = String::new();
+        for name in required {
+            if get(name).is_none() {
+                missing.push_str("AWS query-string parameters must include '");
+                missing.push_str(name);
+                missing.push_str("'. ");
+            }
+        }
+        if !missing.is_empty() {
+            missing.push_str("Re-examine the query-string parameters.");
+            return Err(SigV4Error::IncompleteSignature(missing));
+        }
+        let value = |name: &str| lossy(get(name).unwrap_or_default());
+        Ok(Presented {
+            presigned: true,
+            algorithm: value("X-Amz-Algorithm"),
+            credential: value("X-Amz-Credential"),
+            signed_headers: value("X-Amz-SignedHeaders"),
+            signature: value("X-Amz-Signature"),
+            date: value("X-Amz-Date"),
+            date_is_amz: true,
+            expires: query_value(query, "X-Amz-Expires").map(lossy),
+            security_token: query_value(query, "X-Amz-Security-Token").map(lossy),
+        })
+    }
+
+    /// Steps 4 to 9: everything that needs no key.
+    fn check_before_lookup<'p>(
+        &self,
+        p: &'p Presented<'_>,
+        now: SystemTime,
+    ) -> Result<Scope<'p>, SigV4Error> {
+        // 4. The date, and X-Amz-Expires.
+        let parsed = if p.date_is_amz {
+            datetime::parse_iso8601_basic(&p.date)
+        } else {
+            datetime::parse_http_date(&p.date)
+        };
+        let Some(request_time) = parsed else {
+            return Err(SigV4Error::IncompleteSignature(format!(
+                "Date must be in ISO-8601 'basic format'. Got '{}'. See \
+                 http://en.wikipedia.org/wiki/ISO_8601",
+                p.date
+            )));
+        };
+        let mut window = self.max_clock_skew;
+        if let Some(expires) = &p.expires {
+            window = Duration::from_secs(parse_expires(expires)?);
+        }
+
+        // 5. Expired or not yet current.
+        let now_secs = datetime::unix_seconds(now);
+        let to_secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let earliest = now_secs.saturating_sub(to_secs(window));
+        let latest = now_secs.saturating_add(to_secs(self.max_clock_skew));
+        let iso = datetime::format_iso8601_basic;
+        if request_time < earliest {
+            return Err(SigV4Error::InvalidSignature(format!(
+                "Signature expired: {} is now earlier than {} ({} - {})",
+                iso(request_time),
+                iso(earliest),
+                iso(now_secs),
+                datetime::describe_tolerance(window)
+            )));
+        }
+        if request_time > latest {
+            return Err(SigV4Error::InvalidSignature(format!(
+                "Signature not yet current: {} is still later than {} ({} + {})",
+                iso(request_time),
+                iso(latest),
+                iso(now_secs),
+                datetime::describe_tolerance(self.max_clock_skew)
+            )));
+        }
+
+        // 6. Host must be signed.
+        if !p
+            .signed_headers
+            .split(';')
+            .any(|h| h.eq_ignore_ascii_case("host"))
+        {
+            return Err(SigV4Error::InvalidSignature(
+                "'Host' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
+            ));
+        }
+
+        // 7. The algorithm.
+        if p.algorithm != ALGORITHM {
+            return Err(SigV4Error::IncompleteSignature(format!(
+                "Unsupported AWS 'algorithm': '{}' (only {ALGORITHM} for now). ",
+                p.algorithm
+            )));
+        }
+
+        // 8. Five parts in the credential.
+        let credential: &'p str = &p.credential;
+        let parts: Vec<&str> = credential.trim_end_matches('/').split('/').collect();
+        let [access_key_id, scope_date, region, service, terminator] = parts[..] else {
+            return Err(SigV4Error::IncompleteSignature(format!(
+                "Credential must have exactly 5 slash-delimited elements, e.g. \
+                 keyid/date/region/service/term, got '{credential}'"
+            )));
+        };
+
+        // 9. The scope.
+        let mut faults = Vec::new();
+        if !valid_region(region) {
+            faults.push(format!(
+                "Credential should be scoped to a valid region, not '{region}'."
+            ));
+        }
+        if service != self.service {
+            faults.push(format!(
+                "Credential should be scoped to correct service: '{}'.",
+                self.service
+            ));
+        }
+        if terminator != TERMINATOR {
+            faults.push(format!(
+                "Credential should be scoped with a valid terminator: '{TERMINATOR}', not \
+                 '{terminator}'."
+            ));
+        }
+        let request_iso = iso(request_time);
+        let request_day = request_iso.get(..8).unwrap_or_default();
+        if scope_date != request_day {
+            faults.push(format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
+                 from HTTP: '{scope_date}' != '{request_day}', from '{request_iso}'."
+            ));
+        }
+        if !faults.is_empty() {
+            return Err(SigV4Error::InvalidSignature(faults.join(" ")));
+        }
+
+        Ok(Scope {
+            access_key_id,
+            date: scope_date,
+            region,
+            service,
+            request_time,
+        })
+    }
+}
+
+/// `X-Amz-Expires`: whole seconds, 1..=604800.
+fn parse_expires(raw: &str) -> Result<u64, SigV4Error> {
+    let incomplete = |m: &str| Err(SigV4Error::IncompleteSignature(m.to_owned()));
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return incomplete("X-Amz-Expires should be a number");
+    }
+    if raw.starts_with('-') {
+        return incomplete("X-Amz-Expires must be non-negative");
+    }
+    match digits.parse::<u64>() {
+        Ok(0) => incomplete("X-Amz-Expires must be greater than 0"),
+        Ok(n) if n <= MAX_PRESIGNED_EXPIRES => Ok(n),
+        _ => incomplete("X-Amz-Expires must be less than a week (in seconds) that is 604800"),
+    }
+}
