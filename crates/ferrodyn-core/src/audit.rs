@@ -665,7 +665,8 @@ impl Engine {
     }
 
     /// Appends the record of a failed request (outcome: `error_type`, e.g.
-    /// `ConditionalCheckFailedException`). Nothing when auditing is disabled.
+    /// `ConditionalCheckFailedException`). Nothing when auditing is disabled. `key` may be the
+    /// request's Key or its whole Item: of an existing table, only the key attributes are kept.
     ///
     /// Returns once the record is committed; it is durable when the returned ticket is (await it
     /// with [`Engine::durable`] if the answer must wait for it), and at the latest with the
@@ -704,7 +705,12 @@ impl Engine {
         key: Option<&Item>,
         outcome: &str,
     ) -> Result<CommitTicket, Error> {
-        let key = key.map(itemcodec::encode_item);
+        // Only the key attributes, when the table is known (the caller may pass a whole item).
+        let known = table.and_then(|t| self.tables.read().get(t).cloned());
+        let key = key.map(|k| match &known {
+            Some(t) => itemcodec::encode_item(&crate::keys::key_map(&t.def, k)),
+            None => itemcodec::encode_item(k),
+        });
         let record = Pending::new(
             ctx,
             &Fields {
