@@ -406,11 +406,12 @@ fn a_failed_write_records_only_its_failure() {
     assert_eq!(all_records(&engine).len(), before);
 
     // The server reports the failure.
+    // (PutItem passes its whole item: the record keeps the key attributes.)
     let ticket = engine
         .audit_failure(
             &bob,
             Some("t"),
-            Some(&key("a")),
+            Some(&item("a", "2")),
             "ConditionalCheckFailedException",
         )
         .unwrap();
