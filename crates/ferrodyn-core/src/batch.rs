@@ -11,7 +11,6 @@ use std::sync::Arc;
 use ferrodyn_expr::{Path, Resolver};
 use ferrodyn_model::size::item_size;
 use ferrodyn_model::{Error, Item};
-use ferrodyn_storage::WriteBatch;
 
 use crate::capacity::{
     read_units, write_units, ConsumedCapacity, IndexUnits, ReturnConsumedCapacity,
@@ -109,14 +108,14 @@ impl Engine {
                 .iter()
                 .map(|p| (p.table.def.id.as_str(), p.key.as_slice())),
         );
-        let mut batch = WriteBatch::default();
+        let mut batch = self.item_batch("BatchWriteItem");
         let mut deltas = Vec::with_capacity(planned.len());
         let mut units: Vec<(String, f64, Vec<IndexUnits>)> = Vec::new();
         for p in &planned {
             // Where nothing derived depends on the old item, its stored form gives its size and
             // it is not decoded.
             let decoded;
-            let old = if write::derives_from_old(&p.table) {
+            let old = if write::derives_from_old(self, &p.table) {
                 decoded = self.read_item(&p.table.def, &p.key)?;
                 Old::from(decoded.as_ref())
             } else {

@@ -325,7 +325,7 @@ impl Engine {
                 .create_keyspace(&ix.keyspace)
                 .map_err(storage_err)?;
         }
-        self.persist_def(&def)?;
+        self.persist_def(&def, "CreateTable")?;
         let table = Arc::new(Table {
             def,
             counters: Arc::new(Counters::new(&self.config)),
@@ -336,13 +336,12 @@ impl Engine {
         Ok(self.describe(&table, TableStatus::Creating))
     }
 
-    pub(crate) fn persist_def(&self, def: &TableDef) -> Result<(), Error> {
+    /// Writes a table's catalog record for `operation`, with its audit record in the same batch.
+    pub(crate) fn persist_def(&self, def: &TableDef, operation: &str) -> Result<(), Error> {
         let raw = serde_json::to_vec(def).map_err(Error::internal)?;
         let mut batch = WriteBatch::default();
         batch.put(CATALOG, def.name.as_bytes(), &raw);
-        self.storage
-            .write(batch, self.config.durability)
-            .map_err(storage_err)
+        self.write_control(batch, operation, &def.name)
     }
 
     pub(crate) fn describe(&self, table: &Table, status: TableStatus) -> TableDescription {
@@ -414,9 +413,8 @@ impl Engine {
         let desc = self.describe(&table, TableStatus::Deleting);
         let mut batch = WriteBatch::default();
         batch.delete(CATALOG, name.as_bytes());
-        self.storage
-            .write(batch, self.config.durability)
-            .map_err(storage_err)?;
+        // The audit record is in the same batch as the catalog change.
+        self.write_control(batch, "DeleteTable", name)?;
         self.tables.write().remove(name);
         self.storage
             .drop_keyspace(&table.def.keyspace)
@@ -551,7 +549,7 @@ impl Engine {
                 "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
             ));
         }
-        self.persist_def(&def)?;
+        self.persist_def(&def, "UpdateTable")?;
         let new = Arc::new(Table {
             def,
             counters: table.counters.clone(),

@@ -9,7 +9,6 @@ use ferrodyn_expr::legacy::{AttributeValueUpdate, ExpectedAttributeValue};
 use ferrodyn_expr::{CondKind, Condition, Path, Resolver, Update};
 use ferrodyn_model::size::item_size;
 use ferrodyn_model::{AttributeValue, Error, Item};
-use ferrodyn_storage::WriteBatch;
 
 use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::keys::{key_of_item, key_of_key_param};
@@ -319,15 +318,17 @@ impl Engine {
         Ok(old)
     }
 
-    /// Writes (or deletes, with `new == None`) one item and updates the statistics.
+    /// Writes (or deletes, with `new == None`) one item for `operation` and updates the
+    /// statistics.
     fn commit_item(
         &self,
+        operation: &'static str,
         table: &Table,
         key: &[u8],
         old: Old<'_>,
         new: Option<&Item>,
     ) -> Result<(), Error> {
-        let mut batch = WriteBatch::default();
+        let mut batch = self.item_batch(operation);
         let delta = crate::write::stage_item_change(table, key, old, new, &mut batch);
         self.write_items(batch)?;
         crate::write::apply_stats(table, delta);
@@ -359,7 +360,7 @@ impl Engine {
         let mut decoded = None;
         let old = if cond.is_none()
             && input.return_values != ReturnValues::AllOld
-            && !crate::write::derives_from_old(&table)
+            && !crate::write::derives_from_old(self, &table)
         {
             // Nothing needs the old item but its presence and size, which its stored form
             // records: no need to decode it.
@@ -374,7 +375,7 @@ impl Engine {
             crate::collections::check(&table, decoded.as_ref(), Some(&input.item))?;
             Old::from(decoded.as_ref())
         };
-        self.commit_item(&table, &key, old, Some(&input.item))?;
+        self.commit_item("PutItem", &table, &key, old, Some(&input.item))?;
         let consumed = write_capacity(
             input.return_consumed,
             def,
@@ -431,7 +432,7 @@ impl Engine {
             input.return_old_on_condition_failure,
         )?;
         if old.is_some() {
-            self.commit_item(&table, &key, old.as_ref().into(), None)?;
+            self.commit_item("DeleteItem", &table, &key, old.as_ref().into(), None)?;
         }
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         Ok(WriteOutput {
@@ -523,7 +524,7 @@ impl Engine {
             }
             crate::index::validate_index_keys(def, &new)?;
             crate::collections::check(&table, old.as_ref(), Some(&new))?;
-            self.commit_item(&table, &key, old.as_ref().into(), Some(&new))?;
+            self.commit_item("UpdateItem", &table, &key, old.as_ref().into(), Some(&new))?;
         }
         let new_size = item_size(&new);
         let old_size = old.as_ref().map(item_size).unwrap_or(0);

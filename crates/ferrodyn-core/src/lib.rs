@@ -11,6 +11,7 @@
 //!   writes are linearizable per item.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod batch;
 pub mod capacity;
 pub mod collections;
@@ -56,6 +57,8 @@ pub struct EngineConfig {
     pub stream_shard_records: u64,
     /// Size limit of one item collection (tables with LSIs) in bytes; DynamoDB's is 10 GB.
     pub item_collection_limit: u64,
+    /// The audit log (`audit.rs`); disabled by default.
+    pub audit: audit::AuditConfig,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +70,7 @@ impl Default for EngineConfig {
             ttl_interval: std::time::Duration::from_secs(60),
             stream_shard_records: 100_000,
             item_collection_limit: collections::MAX_COLLECTION_BYTES,
+            audit: audit::AuditConfig::default(),
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct Engine {
     stopper: ttl::Stopper,
     /// Tables whose statistics are being recounted in the background (`stats.rs`).
     recount: stats::Recount,
+    /// The audit log's chain head; `None` when auditing is disabled.
+    pub(crate) audit: Option<audit::AuditLog>,
 }
 
 pub(crate) fn storage_err(e: StorageError) -> Error {
@@ -161,6 +167,7 @@ impl Engine {
             };
             tables.insert(table.def.name.clone(), Arc::new(table));
         }
+        let audit = audit::AuditLog::open(&*storage, &config.audit)?;
         let engine = Engine {
             storage,
             config,
@@ -172,6 +179,7 @@ impl Engine {
             ttl: ttl::TtlSpecs::default(),
             stopper: ttl::Stopper::default(),
             recount: stats::Recount::default(),
+            audit,
         };
         let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();
         let stale = engine.load_stats(all)?;

@@ -114,7 +114,7 @@ impl Engine {
             Some(i) => def.resource_policies[i] = stored,
             None => def.resource_policies.push(stored),
         }
-        self.replace_def(&table, def)?;
+        self.replace_def(&table, def, "PutResourcePolicy")?;
         Ok(revision_id)
     }
 
@@ -142,7 +142,7 @@ impl Engine {
             return Err(not_found(arn));
         }
         let removed = def.resource_policies.remove(i);
-        self.replace_def(&table, def)?;
+        self.replace_def(&table, def, "DeleteResourcePolicy")?;
         Ok(removed.revision_id)
     }
 

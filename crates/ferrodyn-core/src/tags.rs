@@ -92,7 +92,7 @@ impl Engine {
         if def.tags.len() > MAX_TAGS {
             return Err(Error::validation("One or more parameter values were invalid: The number of tags exceeds the limit of 50"));
         }
-        self.replace_def(&table, def)
+        self.replace_def(&table, def, "TagResource")
     }
 
     pub fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), Error> {
@@ -100,15 +100,20 @@ impl Engine {
         let table = self.table_by_arn(arn)?;
         let mut def = table.def.clone();
         def.tags.retain(|(k, _)| !keys.contains(k));
-        self.replace_def(&table, def)
+        self.replace_def(&table, def, "UntagResource")
     }
 
     pub fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, Error> {
         Ok(self.table_by_arn(arn)?.def.tags.clone())
     }
 
-    pub(crate) fn replace_def(&self, table: &Table, def: crate::TableDef) -> Result<(), Error> {
-        self.persist_def(&def)?;
+    pub(crate) fn replace_def(
+        &self,
+        table: &Table,
+        def: crate::TableDef,
+        operation: &str,
+    ) -> Result<(), Error> {
+        self.persist_def(&def, operation)?;
         let new = Arc::new(Table {
             def,
             counters: table.counters.clone(),

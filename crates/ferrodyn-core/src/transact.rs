@@ -33,7 +33,6 @@ use ferrodyn_model::error::CancellationReason;
 use ferrodyn_model::size::item_size;
 use ferrodyn_model::{Error, Item};
 use ferrodyn_storage::CommitTicket;
-use ferrodyn_storage::WriteBatch;
 use parking_lot::{Condvar, Mutex};
 
 use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
@@ -552,7 +551,7 @@ impl Engine {
             return Err(Error::TransactionCanceled { reasons });
         }
 
-        let mut batch = WriteBatch::default();
+        let mut batch = self.item_batch("TransactWriteItems");
         let mut deltas: Vec<(usize, StatDelta)> = Vec::new();
         let mut write_units_by_table = Vec::new();
         let mut read_units_by_table = Vec::new();

@@ -1,5 +1,6 @@
 //! Time to Live: the per-table TTL setting (UpdateTimeToLive / DescribeTimeToLive) and the
-//! background worker that deletes expired items; the worker also does the streams' upkeep.
+//! background worker that deletes expired items; the worker also does the streams' upkeep and
+//! the audit log's retention.
 //!
 //! Owns the `ttl` keyspace (key: table id, value: JSON [`TtlSpec`]).
 //!
@@ -8,7 +9,7 @@
 //!   more than five years in the past (DynamoDB ignores such values); any other item is kept;
 //! - each expiry is an ordinary item change: it re-reads and re-checks the item under its lock,
 //!   then goes through `write::stage_item_change` (so indexes and streams see it), with its
-//!   stream record attributed to the service;
+//!   stream record attributed to the service and its audit record to principal `ttl`;
 //! - the worker takes one item lock at a time and never holds it across a scan; it stops when
 //!   the engine is dropped.
 #![forbid(unsafe_code)]
@@ -153,9 +154,8 @@ impl Engine {
             t.def.id.as_bytes(),
             serde_json::to_vec(&spec).map_err(Error::internal)?,
         );
-        self.storage
-            .write(batch, self.config.durability)
-            .map_err(storage_err)?;
+        // The audit record is in the same batch as the setting.
+        self.write_control(batch, "UpdateTimeToLive", &t.def.name)?;
         self.ttl.specs.write().insert(t.def.id.clone(), spec);
         Ok(())
     }
@@ -183,18 +183,24 @@ impl Engine {
     pub fn sweep_expired(&self) -> Result<usize, Error> {
         let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
         let mut deleted = 0;
+        let audit_ctx = crate::audit::ttl_context();
         for t in tables {
             let Some(spec) = self.ttl.specs.read().get(&t.def.id).cloned() else {
                 continue;
             };
             if spec.enabled {
-                deleted += self.sweep_table(&t, &spec.attribute)?;
+                deleted += self.sweep_table(&t, &spec.attribute, &audit_ctx)?;
             }
         }
         Ok(deleted)
     }
 
-    fn sweep_table(&self, t: &Table, attr: &str) -> Result<usize, Error> {
+    fn sweep_table(
+        &self,
+        t: &Table,
+        attr: &str,
+        audit_ctx: &crate::audit::AuditContext,
+    ) -> Result<usize, Error> {
         let mut deleted = 0;
         let mut from: Option<Vec<u8>> = None;
         loop {
@@ -238,20 +244,21 @@ impl Engine {
                 if current.def.id != t.def.id {
                     return Ok(deleted);
                 }
-                let mut batch = WriteBatch::default();
-                let delta = crate::streams::as_service(|| {
-                    crate::write::stage_item_change(
-                        &current,
-                        &key,
-                        crate::write::Old::Item(&item),
-                        None,
-                        &mut batch,
-                    )
-                });
-                self.storage
-                    .write(batch, self.config.durability)
-                    .map_err(storage_err)?;
-                crate::write::apply_stats(&current, delta);
+                // Recorded as the TTL service, in the audit log as in the stream.
+                let mut batch = self.item_batch("TTL");
+                self.with_audit_context(audit_ctx, || {
+                    let delta = crate::streams::as_service(|| {
+                        crate::write::stage_item_change(
+                            &current,
+                            &key,
+                            crate::write::Old::Item(&item),
+                            None,
+                            &mut batch,
+                        )
+                    });
+                    self.write_items(batch)
+                        .map(|_| crate::write::apply_stats(&current, delta))
+                })?;
                 deleted += 1;
             }
             if seen < CHUNK {
@@ -288,6 +295,9 @@ impl Engine {
                 engine.prune_in_flight();
                 if let Err(e) = engine.trim_streams() {
                     tracing::warn!(error = %e, "stream trim failed");
+                }
+                if let Err(e) = engine.trim_audit() {
+                    tracing::warn!(error = %e, "audit log trim failed");
                 }
             });
         if let Err(e) = spawned {

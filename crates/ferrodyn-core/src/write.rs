@@ -2,7 +2,7 @@
 //!
 //! Invariant: every change to an item (put, update, delete, transactional or not) is staged here
 //! into a storage batch, together with everything derived from it (index entries, change
-//! records), so that the item and its derivatives are always written atomically.
+//! records, audit records), so that the item and its derivatives are always written atomically.
 //!
 //! Durability of item writes: outside a deferral scope, [`Engine::write_items`] returns once the
 //! batch is durable (with `Durability::Sync`). Inside [`Engine::deferring_durability`] it
@@ -26,6 +26,7 @@ use ferrodyn_model::Error;
 use ferrodyn_model::Item;
 use ferrodyn_storage::{CommitTicket, Durability, DurableFuture, WriteBatch};
 
+use crate::audit::{Fields, Pending, SUCCESS};
 use crate::{itemcodec, storage_err, Engine, Table};
 
 thread_local! {
@@ -63,17 +64,24 @@ impl Engine {
         self.storage.durable(ticket)
     }
 
-    /// Writes a batch of item data (items, index entries, stream records) with the engine's
-    /// durability, deferring the wait inside a deferral scope. Returns the batch's ticket.
-    pub(crate) fn write_items(&self, batch: WriteBatch) -> Result<CommitTicket, Error> {
-        if !matches!(self.config.durability, Durability::Sync) {
-            self.storage
-                .write(batch, self.config.durability)
-                .map_err(storage_err)?;
-            return Ok(CommitTicket::DURABLE);
+    /// An empty batch of item changes made by `operation` (the name audit records carry when
+    /// the change is made outside a request's audit context).
+    pub(crate) fn item_batch(&self, operation: &'static str) -> ItemBatch {
+        ItemBatch {
+            batch: WriteBatch::default(),
+            audit: self.audit.is_some().then(Vec::new),
+            operation,
         }
-        let ticket = self.storage.commit(batch).map_err(storage_err)?;
-        self.after_commit(ticket)?;
+    }
+
+    /// Writes a batch of item data (items, index entries, stream and audit records) with the
+    /// engine's durability, deferring the wait inside a deferral scope. Returns the batch's
+    /// ticket.
+    pub(crate) fn write_items(&self, batch: ItemBatch) -> Result<CommitTicket, Error> {
+        let ticket = self.commit_batch(batch.batch, batch.audit.unwrap_or_default())?;
+        if matches!(self.config.durability, Durability::Sync) {
+            self.after_commit(ticket)?;
+        }
         Ok(ticket)
     }
 
@@ -92,6 +100,21 @@ impl Engine {
         } else {
             self.storage.wait_durable(ticket).map_err(storage_err)
         }
+    }
+}
+
+/// The storage batch of one write request's item changes, with their audit records (sealed
+/// with sequence numbers and hashes when committed, see `Engine::commit_batch`).
+pub(crate) struct ItemBatch {
+    pub(crate) batch: WriteBatch,
+    /// `Some` when the engine audits.
+    audit: Option<Vec<Pending>>,
+    operation: &'static str,
+}
+
+impl ItemBatch {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.batch.is_empty()
     }
 }
 
@@ -145,34 +168,58 @@ impl<'a> From<Option<&'a Item>> for Old<'a> {
 }
 
 /// Whether staging a change of `table`'s items needs the old item's contents (index entries,
-/// stream images, item-collection sizes), not just its presence and size.
-pub(crate) fn derives_from_old(table: &Table) -> bool {
+/// stream images, item-collection sizes, the audit record's old image), not just its presence
+/// and size.
+pub(crate) fn derives_from_old(engine: &Engine, table: &Table) -> bool {
+    engine.audit.is_some() || table_derives_from_old(table)
+}
+
+/// The part of [`derives_from_old`] that depends on the table alone.
+fn table_derives_from_old(table: &Table) -> bool {
     let def = &table.def;
     !def.local_indexes.is_empty()
         || !def.global_indexes.is_empty()
         || def.stream.as_ref().is_some_and(|s| s.enabled)
 }
 
-/// Stages the change of one item from `old` to `new` (`None` = absent) into `batch`.
-/// `old` may be [`Old::Sized`] only where [`derives_from_old`] is false.
+/// Stages the change of one item from `old` to `new` (`None` = absent) into `batch`, with its
+/// audit record when the engine audits. `old` may be [`Old::Sized`] only where
+/// [`derives_from_old`] is false.
 pub(crate) fn stage_item_change(
     table: &Table,
     key: &[u8],
     old: Old<'_>,
     new: Option<&Item>,
-    batch: &mut WriteBatch,
+    staged: &mut ItemBatch,
 ) -> StatDelta {
-    debug_assert!(!matches!(old, Old::Sized(_)) || !derives_from_old(table));
+    debug_assert!(
+        !matches!(old, Old::Sized(_)) || (staged.audit.is_none() && !table_derives_from_old(table))
+    );
     let new_size = new.map(item_size).unwrap_or(0);
-    match new {
-        Some(item) => batch.put(
-            &table.def.keyspace,
-            key,
-            itemcodec::encode_item_sized(item, new_size),
-        ),
+    let encoded = new.map(|item| itemcodec::encode_item_sized(item, new_size));
+    let old_item = old.item();
+    if let Some(records) = &mut staged.audit {
+        let def = &table.def;
+        let key_item = new
+            .or(old_item)
+            .map(|i| itemcodec::encode_item(&crate::keys::key_map(def, i)));
+        let old_image = old_item.map(itemcodec::encode_item);
+        records.push(Pending::in_context(
+            staged.operation,
+            &Fields {
+                table: Some(&def.name),
+                key: key_item.as_deref(),
+                outcome: SUCCESS,
+                old: old_image.as_deref(),
+                new: encoded.as_deref(),
+            },
+        ));
+    }
+    let batch = &mut staged.batch;
+    match encoded {
+        Some(value) => batch.put(&table.def.keyspace, key, value),
         None => batch.delete(&table.def.keyspace, key),
     }
-    let old_item = old.item();
     crate::index::stage(&table.def, old_item, new, batch);
     crate::streams::stage(table, key, old_item, new, batch);
     let old_size = old.size();
@@ -237,7 +284,7 @@ mod tests {
         // Replaced items are sized from their stored form, not decoded (a table without
         // indexes or stream, no condition, no ALL_OLD).
         let table = engine.table("t").unwrap();
-        assert!(!super::derives_from_old(&table));
+        assert!(!super::derives_from_old(&engine, &table));
         let (a1, a2, b) = (sized("a", 10), sized("a", 300), sized("b", 5));
         put(&a1);
         put(&a2);
