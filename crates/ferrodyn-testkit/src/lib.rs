@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ferrodyn_core::{Engine, EngineConfig};
+use ferrodyn_server::ServerOptions;
 use ferrodyn_storage::{CachedStorage, Durability, FjallStorage, MemoryStorage, Storage};
 
 pub struct TestServer {
@@ -44,6 +45,21 @@ impl TestServer {
 
     /// A server on `storage` with an explicit engine configuration (e.g. a short TTL interval).
     pub fn with_config(storage: Arc<dyn Storage>, config: EngineConfig) -> TestServer {
+        Self::with_options(storage, config, ServerOptions::default())
+    }
+
+    /// A server with explicit server options (enforced authentication, TLS). With TLS the
+    /// URL is `https://127.0.0.1:PORT`.
+    pub fn with_options(
+        storage: Arc<dyn Storage>,
+        config: EngineConfig,
+        options: ServerOptions,
+    ) -> TestServer {
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let engine = Arc::new(Engine::open(storage, config).expect("open engine"));
         engine.start_background();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -58,7 +74,8 @@ impl TestServer {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");
-                let handle = ferrodyn_server::start(listener, engine.clone()).expect("start");
+                let handle =
+                    ferrodyn_server::start_with(listener, engine.clone(), options).expect("start");
                 addr_tx.send(handle.addr).expect("send addr");
                 let _ = stop_rx.await;
                 handle.shutdown().await;
@@ -68,7 +85,7 @@ impl TestServer {
         let addr = addr_rx.recv().expect("server address");
         TestServer {
             addr,
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             stop: Some(stop_tx),
             thread: Some(thread),
         }
@@ -76,8 +93,23 @@ impl TestServer {
 
     /// An SDK client pointed at this server with static test credentials.
     pub fn client(&self) -> aws_sdk_dynamodb::Client {
-        let creds =
-            aws_credential_types::Credentials::new("ferrodyn", "ferrodyn", None, None, "test");
+        self.client_as("ferrodyn", "ferrodyn", None)
+    }
+
+    /// An SDK client that signs with the given access key (and session token).
+    pub fn client_as(
+        &self,
+        access_key_id: &str,
+        secret_access_key: &str,
+        session_token: Option<&str>,
+    ) -> aws_sdk_dynamodb::Client {
+        let creds = aws_credential_types::Credentials::new(
+            access_key_id,
+            secret_access_key,
+            session_token.map(str::to_owned),
+            None,
+            "test",
+        );
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
@@ -181,10 +213,16 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `binary serve --port 0 --data-dir dir` and waits for its listening line.
     pub fn start(binary: &Path, dir: &Path) -> ServerProcess {
+        Self::start_with(binary, dir, &[])
+    }
+
+    /// Like [`ServerProcess::start`], with more `serve` arguments.
+    pub fn start_with(binary: &Path, dir: &Path, extra: &[&str]) -> ServerProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(binary)
             .args(["serve", "--port", "0", "--data-dir"])
             .arg(dir)
+            .args(extra)
             .env("FERRODYN_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
