@@ -76,7 +76,7 @@ fn context(caller: &Caller<'_>, access: &Access) -> RequestContext {
 }
 
 /// `2026-12-06T00:00:00Z` from seconds since the epoch (proleptic Gregorian, UTC).
-fn iso8601(secs: u64) -> String {
+pub(crate) fn iso8601(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil date from a day count (Howard Hinnant's algorithm).

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use crate::wire::{self, EdgeError};
 use crate::Shared;
 use crate::{auth, authz, ops};
+use ferrodyn_core::audit::AuditContext;
 
 /// DynamoDB refuses request bodies over 16 MB.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -264,14 +265,33 @@ async fn handle_request(
         source: peer.ip(),
         secure,
     };
-    let run = move |engine: &ferrodyn_core::Engine, op: &str, body: &[u8]| match &identity {
-        None => ops::dispatch(engine, api, op, body),
-        Some(identity) => {
-            let caller = authz::Caller {
-                identity,
-                connection,
-            };
-            ops::dispatch_as(engine, Some(&caller), api, op, body)
+    let audit = shared.engine.audits().then(|| AuditContext {
+        principal: identity
+            .as_ref()
+            .map_or_else(|| "anonymous".to_owned(), |i| i.key.name.clone()),
+        principal_arn: identity.as_ref().map(|i| i.arn.clone()).unwrap_or_default(),
+        source: peer.to_string(),
+        request_id: request_id.clone(),
+        operation: op.to_owned(),
+    });
+    let run = move |engine: &ferrodyn_core::Engine, op: &str, body: &[u8]| {
+        let call = || match &identity {
+            None => ops::dispatch(engine, api, op, body),
+            Some(identity) => {
+                let caller = authz::Caller {
+                    identity,
+                    connection,
+                };
+                ops::dispatch_as(engine, Some(&caller), api, op, body)
+            }
+        };
+        match &audit {
+            None => call(),
+            Some(ctx) => {
+                let result = engine.with_audit_context(ctx, call);
+                audit_outcome(engine, ctx, api, op, body, &result);
+                result
+            }
         }
     };
 
@@ -316,6 +336,34 @@ async fn handle_request(
         }
         Ok(bytes) => finish(StatusCode::OK, content_type, &request_id, bytes),
         Err(err) => domain_error(&err, content_type, &request_id),
+    }
+}
+
+/// The audit records the engine does not write itself: a failed request that would have
+/// changed data or schema (outcome = its error type), and, with read auditing, a read. A
+/// record that cannot be written is logged; the request's answer stands.
+fn audit_outcome(
+    engine: &ferrodyn_core::Engine,
+    ctx: &AuditContext,
+    api: ops::Api,
+    op: &str,
+    body: &[u8],
+    result: &Result<Vec<u8>, ferrodyn_model::Error>,
+) {
+    let write = ops::is_write(api, op);
+    let appended = match result {
+        Err(e) if write => {
+            let (table, key) = ops::audit_target(body);
+            engine.audit_failure(ctx, table.as_deref(), key.as_ref(), &wire::error_code(e))
+        }
+        Ok(_) if !write && engine.config().audit.reads => {
+            let (table, key) = ops::audit_target(body);
+            engine.audit_read(ctx, table.as_deref(), key.as_ref())
+        }
+        _ => return,
+    };
+    if let Err(e) = appended {
+        tracing::error!(error = %e, request_id = %ctx.request_id, "audit record not written");
     }
 }
 

@@ -94,6 +94,30 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
     (status, ty, msg)
 }
 
+/// The short error code of a domain error (`ConditionalCheckFailedException`, ...), as the
+/// audit log records it; the same mapping as [`error_response_parts`], without its logging.
+pub fn error_code(err: &Error) -> String {
+    let code = match err {
+        Error::Validation(_) => "ValidationException",
+        Error::Serialization(_) => "SerializationException",
+        Error::ResourceNotFound(_) => "ResourceNotFoundException",
+        Error::ResourceInUse(_) => "ResourceInUseException",
+        Error::LimitExceeded(_) => "LimitExceededException",
+        Error::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
+        Error::TransactionCanceled { .. } => "TransactionCanceledException",
+        Error::TransactionConflict(_) => "TransactionConflictException",
+        Error::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
+        Error::ItemCollectionSizeLimitExceeded(_) => "ItemCollectionSizeLimitExceededException",
+        Error::ExpiredIterator(_) => "ExpiredIteratorException",
+        Error::TrimmedDataAccess(_) => "TrimmedDataAccessException",
+        Error::TableNotFound(_) => "TableNotFoundException",
+        Error::AccessDenied(_) => "AccessDeniedException",
+        Error::PolicyNotFound(_) => "PolicyNotFoundException",
+        _ => "InternalServerError",
+    };
+    code.to_owned()
+}
+
 pub fn edge_error_parts(err: &EdgeError) -> (u16, String, String) {
     match err {
         EdgeError::UnknownOperation => (

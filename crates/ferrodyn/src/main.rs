@@ -1,6 +1,8 @@
 //! The `ferrodyn` command: serve a DynamoDB-compatible endpoint (and tools around it).
 #![forbid(unsafe_code)]
 
+mod audit_cli;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +37,9 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test any DynamoDB endpoint (YCSB workloads and single operations, SigV4-signed).
     Bench(ferrodyn_bench::BenchArgs),
+    /// Print audit records of a running server as JSON lines, or `audit verify` its hash chain
+    /// (admin API, signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    Audit(audit_cli::AuditArgs),
     /// Manage the access keys kept in a data directory (read by a running server within a
     /// second, no restart needed).
     #[command(subcommand)]
@@ -149,6 +154,22 @@ struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "FERRODYN_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Audit log of every change (who, what, when, old and new images), hash-chained
+    /// [default: on when authentication is enforced, off with --auth none].
+    #[arg(long, value_enum, env = "FERRODYN_AUDIT")]
+    audit: Option<OnOff>,
+    /// Also record every read in the audit log.
+    #[arg(long, env = "FERRODYN_AUDIT_READS")]
+    audit_reads: bool,
+    /// Days audit records are kept.
+    #[arg(long, default_value_t = 90, env = "FERRODYN_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u64).range(1..=36500))]
+    audit_retention_days: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnOff {
+    On,
+    Off,
 }
 
 /// The machine's physical memory in bytes, if it can be read.
@@ -198,6 +219,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => ferrodyn_bench::main_with_args(args),
         Command::Keys(cmd) => keys_command(cmd),
+        Command::Audit(args) => audit_cli::run(args),
     }
 }
 
@@ -457,7 +479,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )
         }
     };
+    let enforced = matches!(auth, ferrodyn_server::auth::AuthMode::Enforced(_));
+    let audit = ferrodyn_core::audit::AuditConfig {
+        enabled: match args.audit {
+            Some(OnOff::On) => true,
+            Some(OnOff::Off) => false,
+            None => enforced || args.audit_reads,
+        },
+        reads: args.audit_reads,
+        retention: std::time::Duration::from_secs(args.audit_retention_days * 86_400),
+    };
     let config = EngineConfig {
+        audit,
         region: args.region,
         account: args.account,
         durability,

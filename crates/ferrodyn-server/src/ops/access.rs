@@ -382,6 +382,10 @@ pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value) -> Vec<Access>
                 .unwrap_or_else(|| "*".into());
             vec![plain(action, resource)]
         }
+        (Api::Admin, _) => vec![plain(
+            format!("ferrodyn:{op}"),
+            super::admin::audit_log_arn(engine),
+        )],
         // Table-level operations (CreateTable, DescribeTable, UpdateTable, DeleteTable,
         // UpdateTimeToLive, DescribeTimeToLive, DescribeContinuousBackups, ...).
         _ if !table.is_empty() => vec![plain(action, table_arn(engine, table))],

@@ -5,6 +5,7 @@
 //! shape validation, so handlers may rely on member types; they still never panic on content.
 
 pub mod access;
+pub mod admin;
 mod batch;
 mod items;
 mod json;
@@ -26,6 +27,8 @@ use ferrodyn_protocol::shapes;
 pub enum Api {
     DynamoDb,
     Streams,
+    /// Ferrodyn's administrative API (`admin.rs`).
+    Admin,
 }
 
 /// Splits `DynamoDB_20120810.PutItem` into (api, operation), if the API is known.
@@ -34,11 +37,14 @@ pub fn parse_target(target: &str) -> Option<(Api, &str)> {
     let api = match prefix {
         "DynamoDB_20120810" => Api::DynamoDb,
         "DynamoDBStreams_20120810" => Api::Streams,
+        admin::TARGET_PREFIX => {
+            return admin::OPERATIONS.contains(&op).then_some((Api::Admin, op));
+        }
         _ => return None,
     };
     let shapes_api = match api {
         Api::DynamoDb => shapes::Api::DynamoDb,
-        Api::Streams => shapes::Api::Streams,
+        Api::Streams | Api::Admin => shapes::Api::Streams,
     };
     shapes::operation_exists(shapes_api, op).then_some((api, op))
 }
@@ -78,6 +84,19 @@ pub fn is_write(api: Api, op: &str) -> bool {
         )
 }
 
+/// The table and item key a request names, for an audit record of its outcome (reparsed: only
+/// failed writes and audited reads need it). Multi-table operations name none.
+pub fn audit_target(body: &[u8]) -> (Option<String>, Option<ferrodyn_model::Item>) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return (None, None);
+    };
+    let table = json::string_field(&v, "TableName");
+    let key = json::present(&v, "Key")
+        .or_else(|| json::present(&v, "Item"))
+        .and_then(|k| ferrodyn_protocol::codec::decode_item(k).ok());
+    (table, key)
+}
+
 /// Runs one operation on a raw request body without authorization (`--auth none`); returns
 /// the response body.
 pub fn dispatch(engine: &Engine, api: Api, op: &str, body: &[u8]) -> Result<Vec<u8>, Error> {
@@ -101,11 +120,12 @@ pub fn dispatch_as(
     if !value.is_object() {
         return Err(Error::Serialization(String::new()));
     }
-    let shapes_api = match api {
-        Api::DynamoDb => shapes::Api::DynamoDb,
-        Api::Streams => shapes::Api::Streams,
-    };
-    shapes::validate(shapes_api, op, &value)?;
+    match api {
+        Api::DynamoDb => shapes::validate(shapes::Api::DynamoDb, op, &value)?,
+        Api::Streams => shapes::validate(shapes::Api::Streams, op, &value)?,
+        // Admin operations validate their own members.
+        Api::Admin => {}
+    }
     if let Some(caller) = caller {
         authz::authorize(engine, caller, &access::accesses(engine, api, op, &value))?;
     }
@@ -148,6 +168,8 @@ pub fn dispatch_as(
         (Api::Streams, "DescribeStream") => streams::describe_stream(engine, &value)?,
         (Api::Streams, "GetShardIterator") => streams::get_shard_iterator(engine, &value)?,
         (Api::Streams, "GetRecords") => streams::get_records(engine, &value)?,
+        (Api::Admin, "QueryAuditLog") => admin::query_audit_log(engine, &value)?,
+        (Api::Admin, "VerifyAuditLog") => admin::verify_audit_log(engine)?,
         _ => {
             return Err(Error::validation(format!(
                 "The operation {op} is not supported by this server yet"
