@@ -26,6 +26,15 @@ pub struct Connection {
 pub struct Caller<'a> {
     pub identity: &'a Identity,
     pub connection: Connection,
+    /// `connection.source` as text, made once per request.
+    pub source_ip: String,
+}
+
+thread_local! {
+    /// The current second, as `aws:EpochTime` and `aws:CurrentTime` text, made once a second
+    /// per thread instead of once per evaluation.
+    static CLOCK: std::cell::RefCell<(u64, String, String)> =
+        const { std::cell::RefCell::new((0, String::new(), String::new())) };
 }
 
 /// The resource policy that governs `resource`: the table's (for a table, its indexes) or the
@@ -40,13 +49,10 @@ fn governing_arn(resource: &str) -> &str {
 fn context(caller: &Caller<'_>, access: &Access) -> RequestContext {
     let id = caller.identity;
     let mut ctx = RequestContext::new(&access.action, &access.resource, &id.arn, &id.account);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
     ctx.set("aws:username", id.key.name.as_str());
     ctx.set("aws:userid", id.key.access_key_id.as_str());
     ctx.set("aws:PrincipalType", "User");
-    ctx.set("aws:SourceIp", caller.connection.source.to_string());
+    ctx.set("aws:SourceIp", caller.source_ip.as_str());
     ctx.set(
         "aws:SecureTransport",
         if caller.connection.secure {
@@ -55,8 +61,18 @@ fn context(caller: &Caller<'_>, access: &Access) -> RequestContext {
             "false"
         },
     );
-    ctx.set("aws:EpochTime", now.as_secs().to_string());
-    ctx.set("aws:CurrentTime", iso8601(now.as_secs()));
+    CLOCK.with(|c| {
+        let mut c = c.borrow_mut();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        if c.0 != now || c.1.is_empty() {
+            *c = (now, now.to_string(), iso8601(now));
+        }
+        ctx.set("aws:EpochTime", c.1.as_str());
+        ctx.set("aws:CurrentTime", c.2.as_str());
+    });
     if let Some(v) = &access.leading_keys {
         ctx.set_multi("dynamodb:LeadingKeys", v.iter().map(String::as_str));
     }

@@ -265,7 +265,10 @@ async fn handle_request(
         source: peer.ip(),
         secure,
     };
-    let audit = shared.engine.audits().then(|| AuditContext {
+    // Only requests that may leave a record pay for the context (reads only when audited).
+    let audited =
+        shared.engine.audits() && (ops::is_write(api, op) || shared.engine.config().audit.reads);
+    let audit = audited.then(|| AuditContext {
         principal: identity
             .as_ref()
             .map_or_else(|| "anonymous".to_owned(), |i| i.key.name.clone()),
@@ -281,6 +284,7 @@ async fn handle_request(
                 let caller = authz::Caller {
                     identity,
                     connection,
+                    source_ip: connection.source.to_string(),
                 };
                 ops::dispatch_as(engine, Some(&caller), api, op, body)
             }

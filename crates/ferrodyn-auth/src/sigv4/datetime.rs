@@ -100,17 +100,27 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     httpdate::parse_http_date(s).ok().map(unix_seconds)
 }
 
-/// Formats Unix seconds as `YYYYMMDDTHHMMSSZ`.
+/// Formats Unix seconds as `YYYYMMDDTHHMMSSZ` (digit by digit: this runs on every request).
 pub(crate) fn format_iso8601_basic(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        secs / 3_600,
-        (secs % 3_600) / 60,
-        secs % 60
-    )
+    let mut out = String::with_capacity(16);
+    let push = |out: &mut String, v: i64, width: u32| {
+        for k in (0..width).rev() {
+            let digit = (v / 10i64.pow(k)).rem_euclid(10) as u8;
+            out.push(char::from(b'0' + digit));
+        }
+    };
+    push(&mut out, y, 4);
+    push(&mut out, i64::from(m), 2);
+    push(&mut out, i64::from(d), 2);
+    out.push('T');
+    push(&mut out, secs / 3_600, 2);
+    push(&mut out, secs / 60 % 60, 2);
+    push(&mut out, secs % 60, 2);
+    out.push('Z');
+    out
 }
 
 /// How DynamoDB words a tolerance in its expiry messages: "15 min." (or seconds when the
