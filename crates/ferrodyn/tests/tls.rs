@@ -209,7 +209,7 @@ async fn secure_transport_condition_allows_https_only() {
     );
     assert_eq!(
         r.message(),
-        implicit_deny("secure", "dynamodb:ListTables", "*")
+        implicit_deny("secure", "dynamodb:ListTables", &table_arn("*"))
     );
     let r = send(
         &plain,
