@@ -5,7 +5,7 @@
 mod auth_support;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -1008,28 +1008,35 @@ fn reloading_keys_never_fails_a_request_of_an_unchanged_key() {
     let get = get_body("alice", "1").to_string();
 
     let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU32::new(0));
     let load = {
-        let (stop, url, a, get) = (stop.clone(), url.clone(), a.clone(), get.clone());
+        let (stop, sent) = (stop.clone(), sent.clone());
+        let (url, a, get) = (url.clone(), a.clone(), get.clone());
         std::thread::spawn(move || {
             let client = reqwest::blocking::Client::new();
-            let mut done = 0u32;
             let mut failures = Vec::new();
             // Bounded: stops when told, or after this many requests.
-            while !stop.load(Ordering::Relaxed) && done < 20_000 {
+            while !stop.load(Ordering::Relaxed) && sent.load(Ordering::Relaxed) < 20_000 {
                 let req = signed(&url, &dynamodb("GetItem"), &get, &Signing::now(&a));
                 let r = send_blocking(&client, &req);
                 if r.status != 200 {
                     failures.push(r.body);
                 }
-                done += 1;
+                sent.fetch_add(1, Ordering::Relaxed);
             }
-            (done, failures)
+            failures
         })
     };
+    // The load is running before the first reload.
+    while sent.load(Ordering::Relaxed) < 10 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 
     let client = reqwest::blocking::Client::new();
     let path = e.keys_file();
-    for i in 0..6 {
+    for i in 0..40 {
+        // Spread the reloads over the load (about a second in all).
+        std::thread::sleep(Duration::from_millis(25));
         let b = Cred::new(&format!("AKIDNEWCOMER{i}"), &format!("newcomer-secret-{i}"));
         let b_entry = key_entry(
             "newcomer",
@@ -1075,8 +1082,8 @@ fn reloading_keys_never_fails_a_request_of_an_unchanged_key() {
     }
 
     stop.store(true, Ordering::Relaxed);
-    let (done, failures) = load.join().unwrap();
-    assert!(done > 0);
+    let failures = load.join().unwrap();
+    let done = sent.load(Ordering::Relaxed);
     assert!(
         failures.is_empty(),
         "{} of {done} failed: {:?}",
@@ -1202,10 +1209,10 @@ fn keys_command_line_manages_keys_of_a_running_server() {
     assert_eq!(r.error_code(), "UnrecognizedClientException");
 }
 
-#[test]
-fn a_public_address_without_keys_refuses_to_start() {
-    let mut child = std::process::Command::new(binary())
-        .args(["serve", "--host", "0.0.0.0", "--in-memory", "--port", "0"])
+/// Runs a command that must exit by itself; a server that started instead is killed (the wait
+/// is bounded) and the test fails.
+fn run_to_exit(mut cmd: std::process::Command) -> std::process::Output {
+    let mut child = cmd
         .env("FERRODYN_LOG", "warn")
         .env_remove("FERRODYN_AUTH")
         .env_remove("FERRODYN_KEYS_FILE")
@@ -1213,22 +1220,26 @@ fn a_public_address_without_keys_refuses_to_start() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Bounded wait: a server that did start would never exit by itself.
-    let mut status = None;
     for _ in 0..200 {
-        status = child.try_wait().unwrap();
-        if status.is_some() {
-            break;
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the server started on 0.0.0.0 without keys");
-    };
+    let _ = child.kill();
     let out = child.wait_with_output().unwrap();
-    assert!(!status.success());
+    panic!(
+        "still running (stdout {:?}); it should have refused to start",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_public_address_without_keys_refuses_to_start() {
+    let mut cmd = std::process::Command::new(binary());
+    cmd.args(["serve", "--host", "0.0.0.0", "--in-memory", "--port", "0"]);
+    let out = run_to_exit(cmd);
+    assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--auth none"), "{stderr}");
     assert!(stderr.contains("0.0.0.0"), "{stderr}");
@@ -1285,4 +1296,449 @@ fn sdk_client(
         .credentials_provider(creds)
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+// ---- More conditions and resources ---------------------------------------------------------
+
+#[tokio::test]
+async fn presigned_request_with_a_session_token() {
+    let temp = Cred::new("ASIAPRESIGN", "presign-secret").with_token("FQoGZXIvYXdzPRESIGNTOKEN");
+    let e = Enforced::start(&[
+        admin_entry(),
+        key_entry("presigner", &temp, Some(allow(&["dynamodb:GetItem"], "*"))),
+    ])
+    .with_table()
+    .await;
+    let client = reqwest::Client::new();
+    let body = get_body("alice", "1").to_string();
+    let s = Signing {
+        presign: Some(Duration::from_secs(300)),
+        ..Signing::now(&temp)
+    };
+    let req = signed(e.url(), &dynamodb("GetItem"), &body, &s);
+    assert!(req.url.contains("X-Amz-Security-Token="), "{}", req.url);
+    let r = send(&client, &req).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let without = Signing {
+        cred: Cred {
+            token: None,
+            ..temp.clone()
+        },
+        ..s
+    };
+    let r = send(
+        &client,
+        &signed(e.url(), &dynamodb("GetItem"), &body, &without),
+    )
+    .await
+    .unwrap();
+    assert_error(
+        &r,
+        "com.amazon.coral.service#UnrecognizedClientException",
+        "The security token included in the request is invalid",
+    );
+}
+
+#[tokio::test]
+async fn source_ip_and_username_in_resources() {
+    let local = Cred::new("AKIDLOCAL", "local-secret");
+    let remote = Cred::new("AKIDREMOTE", "remote-secret");
+    let ip_policy = |cidr: &str| {
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "dynamodb:*",
+            "Resource": "arn:aws:dynamodb:*:*:table/${aws:username}_*",
+            "Condition": {"IpAddress": {"aws:SourceIp": cidr}}}]})
+    };
+    let e = Enforced::start(&[
+        admin_entry(),
+        key_entry("local", &local, Some(ip_policy("127.0.0.0/8"))),
+        key_entry("remote", &remote, Some(ip_policy("10.0.0.0/8"))),
+    ]);
+    let create = |name: &str| {
+        json!({"TableName": name,
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST"})
+    };
+    e.ok(&local, "CreateTable", create("local_data")).await;
+    let r = call(e.url(), &local, "CreateTable", &create("remote_data")).await;
+    assert_denied(
+        &r,
+        &implicit_deny("local", "dynamodb:CreateTable", &table_arn("remote_data")),
+    );
+    let r = call(e.url(), &remote, "CreateTable", &create("remote_data")).await;
+    assert_denied(
+        &r,
+        &implicit_deny("remote", "dynamodb:CreateTable", &table_arn("remote_data")),
+    );
+}
+
+#[tokio::test]
+async fn leading_keys_on_an_index_updates_and_transactions() {
+    let alice = Cred::new("AKIDALICE2", "alice-secret");
+    let policy = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                   "dynamodb:Query", "dynamodb:PutItem"],
+        "Resource": [table_arn("Idx"), format!("{}/index/*", table_arn("Idx"))],
+        "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:username}"]}}
+    }]});
+    let e = Enforced::start(&[admin_entry(), key_entry("alice", &alice, Some(policy))]);
+    e.ok(
+        &admin(),
+        "CreateTable",
+        json!({"TableName": "Idx",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                     {"AttributeName": "owner", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "GlobalSecondaryIndexes": [{"IndexName": "ByOwner",
+                "KeySchema": [{"AttributeName": "owner", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"}}],
+            "BillingMode": "PAY_PER_REQUEST"}),
+    )
+    .await;
+    for (pk, owner) in [("alice", "bob"), ("bob", "alice")] {
+        e.ok(
+            &admin(),
+            "PutItem",
+            json!({"TableName": "Idx", "Item": {"pk": {"S": pk}, "owner": {"S": owner}}}),
+        )
+        .await;
+    }
+    let q = |owner: &str| {
+        json!({"TableName": "Idx", "IndexName": "ByOwner",
+               "KeyConditionExpression": "#o = :o", "ExpressionAttributeNames": {"#o": "owner"},
+               "ExpressionAttributeValues": {":o": {"S": owner}}})
+    };
+    assert_eq!(e.ok(&alice, "Query", q("alice")).await["Count"], 1);
+    let r = call(e.url(), &alice, "Query", &q("bob")).await;
+    assert_denied(
+        &r,
+        &implicit_deny(
+            "alice",
+            "dynamodb:Query",
+            &format!("{}/index/ByOwner", table_arn("Idx")),
+        ),
+    );
+
+    let c = e.sdk(&alice);
+    let k = |pk: &str| std::collections::HashMap::from([("pk".to_string(), AV::S(pk.into()))]);
+    c.update_item()
+        .table_name("Idx")
+        .set_key(Some(k("alice")))
+        .update_expression("SET n = :n")
+        .expression_attribute_values(":n", AV::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    let err = c
+        .update_item()
+        .table_name("Idx")
+        .set_key(Some(k("bob")))
+        .update_expression("SET n = :n")
+        .expression_attribute_values(":n", AV::N("1".into()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some(implicit_deny("alice", "dynamodb:UpdateItem", &table_arn("Idx")).as_str())
+    );
+    let err = c
+        .delete_item()
+        .table_name("Idx")
+        .set_key(Some(k("bob")))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+
+    // TransactGetItems checks dynamodb:GetItem per item (the key may get, but only its own).
+    let tget = |pks: &[&str]| {
+        json!({"TransactItems": pks.iter().map(|pk| json!({"Get": {"TableName": "Idx",
+            "Key": {"pk": {"S": pk}}}})).collect::<Vec<_>>()})
+    };
+    e.ok(&alice, "TransactGetItems", tget(&["alice"])).await;
+    let r = call(
+        e.url(),
+        &alice,
+        "TransactGetItems",
+        &tget(&["alice", "bob"]),
+    )
+    .await;
+    assert_denied(
+        &r,
+        &implicit_deny("alice", "dynamodb:GetItem", &table_arn("Idx")),
+    );
+    // A transaction of an own-partition put and a foreign update writes nothing.
+    let r = call(
+        e.url(),
+        &alice,
+        "TransactWriteItems",
+        &json!({"TransactItems": [
+            {"Put": {"TableName": "Idx", "Item": {"pk": {"S": "alice"}, "n": {"N": "7"}}}},
+            {"Update": {"TableName": "Idx", "Key": {"pk": {"S": "bob"}},
+                        "UpdateExpression": "SET n = :n", "ExpressionAttributeValues": {":n": {"N": "7"}}}}]}),
+    )
+    .await;
+    assert_denied(
+        &r,
+        &implicit_deny("alice", "dynamodb:UpdateItem", &table_arn("Idx")),
+    );
+    let got = e
+        .ok(
+            &admin(),
+            "GetItem",
+            json!({"TableName": "Idx", "Key": {"pk": {"S": "alice"}}}),
+        )
+        .await;
+    assert_eq!(got["Item"]["n"], json!({"N": "1"}));
+}
+
+#[tokio::test]
+async fn stream_resource_policy_and_account_principals() {
+    let guest = Cred::new("AKIDGUEST2", "guest-secret");
+    let e = Enforced::start(&[admin_entry(), key_entry("guest", &guest, None)])
+        .with_table()
+        .await;
+    let a = e.sdk(&admin());
+    let arn = table_arn("Tbl");
+    let streams = |op: &str| format!("DynamoDBStreams_20120810.{op}");
+    let client = reqwest::Client::new();
+    let as_ = |cred: &Cred, op: &str, body: Value| {
+        signed(
+            e.url(),
+            &streams(op),
+            &body.to_string(),
+            &Signing::now(cred),
+        )
+    };
+    let r = send(
+        &client,
+        &as_(&admin(), "ListStreams", json!({"TableName": "Tbl"})),
+    )
+    .await
+    .unwrap();
+    let stream = r.json()["Streams"][0]["StreamArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A resource policy naming only the account delegates to identity policies: no access.
+    let account_only = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "dynamodb:GetItem",
+         "Resource": arn}]})
+    .to_string();
+    a.put_resource_policy()
+        .resource_arn(&arn)
+        .policy(account_only)
+        .send()
+        .await
+        .unwrap();
+    let r = call(e.url(), &guest, "GetItem", &get_body("alice", "1")).await;
+    assert_denied(&r, &implicit_deny("guest", "dynamodb:GetItem", &arn));
+
+    // A key without permission may not manage policies.
+    let r = call(
+        e.url(),
+        &guest,
+        "DeleteResourcePolicy",
+        &json!({"ResourceArn": arn}),
+    )
+    .await;
+    assert_denied(
+        &r,
+        &implicit_deny("guest", "dynamodb:DeleteResourcePolicy", &arn),
+    );
+
+    // The stream's own policy governs the stream.
+    let r = send(
+        &client,
+        &as_(&guest, "DescribeStream", json!({"StreamArn": stream})),
+    )
+    .await
+    .unwrap();
+    assert_denied(
+        &r,
+        &implicit_deny("guest", "dynamodb:DescribeStream", &stream),
+    );
+    let doc = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": user_arn("guest")},
+         "Action": ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"],
+         "Resource": stream}]})
+    .to_string();
+    a.put_resource_policy()
+        .resource_arn(&stream)
+        .policy(doc)
+        .send()
+        .await
+        .unwrap();
+    let r = send(
+        &client,
+        &as_(&guest, "DescribeStream", json!({"StreamArn": stream})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let shard = r.json()["StreamDescription"]["Shards"][0]["ShardId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = send(
+        &client,
+        &as_(
+            &guest,
+            "GetShardIterator",
+            json!({"StreamArn": stream, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let it = r.json()["ShardIterator"].as_str().unwrap().to_owned();
+    let r = send(
+        &client,
+        &as_(&guest, "GetRecords", json!({"ShardIterator": it})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The first shard's records (items of other partitions may be in other shards).
+    assert!(
+        !r.json()["Records"].as_array().unwrap().is_empty(),
+        "{}",
+        r.body
+    );
+    // The table itself stays closed to the guest.
+    let r = call(e.url(), &guest, "GetItem", &get_body("alice", "1")).await;
+    assert_denied(&r, &implicit_deny("guest", "dynamodb:GetItem", &arn));
+    let r = send(
+        &client,
+        &as_(&guest, "ListStreams", json!({"TableName": "Tbl"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.error_code(), "AccessDeniedException", "{}", r.body);
+}
+
+#[tokio::test]
+async fn return_values_condition() {
+    let careful = Cred::new("AKIDCAREFUL", "careful-secret");
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem"], "Resource": "*"},
+        {"Effect": "Deny", "Action": "dynamodb:PutItem", "Resource": "*",
+         "Condition": {"StringNotEquals": {"dynamodb:ReturnValues": "NONE"}}}]});
+    let e = Enforced::start(&[admin_entry(), key_entry("careful", &careful, Some(policy))])
+        .with_table()
+        .await;
+    e.ok(&careful, "PutItem", put_body("zed", "1")).await;
+    let mut body = put_body("zed", "1");
+    body["ReturnValues"] = json!("ALL_OLD");
+    let r = call(e.url(), &careful, "PutItem", &body).await;
+    assert_denied(
+        &r,
+        &explicit_deny(
+            "careful",
+            "dynamodb:PutItem",
+            &table_arn("Tbl"),
+            "identity-based",
+        ),
+    );
+}
+
+#[tokio::test]
+async fn list_tables_is_checked_on_every_table_of_the_account() {
+    let lister = Cred::new("AKIDLISTER", "lister-secret");
+    let e = Enforced::start(&[
+        admin_entry(),
+        reader_entry(),
+        key_entry(
+            "lister",
+            &lister,
+            Some(allow(
+                &["dynamodb:ListTables"],
+                "arn:aws:dynamodb:*:*:table/*",
+            )),
+        ),
+    ])
+    .with_table()
+    .await;
+    let r = call(e.url(), &reader(), "ListTables", &json!({})).await;
+    assert_denied(
+        &r,
+        &implicit_deny("reader", "dynamodb:ListTables", &table_arn("*")),
+    );
+    let tables = e.sdk(&lister).list_tables().send().await.unwrap();
+    assert_eq!(tables.table_names(), ["Tbl"]);
+}
+
+#[test]
+fn keys_command_line_files_and_default_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+
+    // A policy that is not valid IAM is refused, and nothing is written.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"Statement": [{"Effect": "Maybe"}]}"#).unwrap();
+    let out = std::process::Command::new(binary())
+        .args(["keys", "create", "x", "--policy", bad.to_str().unwrap()])
+        .args(["--data-dir", data_arg])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!data.join("access-keys.json").exists());
+
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, allow(&["dynamodb:*"], "*").to_string()).unwrap();
+    let policy_arg = policy.to_str().unwrap();
+    let cred = printed_key(&ferrodyn(&[
+        "keys",
+        "create",
+        "svc",
+        "--policy",
+        policy_arg,
+        "--data-dir",
+        data_arg,
+    ]));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("access-keys.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is its owner's only");
+    }
+
+    // Keys in the data directory: a server started without --auth enforces them.
+    let server = ServerProcess::start(binary(), &data);
+    let client = reqwest::blocking::Client::new();
+    let list = |cred: &Cred| {
+        send_blocking(
+            &client,
+            &signed(
+                &server.url,
+                &dynamodb("ListTables"),
+                "{}",
+                &Signing::now(cred),
+            ),
+        )
+    };
+    assert_eq!(list(&cred).status, 200);
+    let r = list(&Cred::new("ferrodyn", "ferrodyn"));
+    assert_eq!(r.error_code(), "UnrecognizedClientException", "{}", r.body);
+    drop(server);
+
+    // A keys file that does not load stops the server from starting.
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "{\"keys\": [").unwrap();
+    let mut cmd = std::process::Command::new(binary());
+    cmd.args(["serve", "--in-memory", "--port", "0", "--keys-file"])
+        .arg(&broken);
+    let out = run_to_exit(cmd);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("loading access keys"), "{stderr}");
+    assert!(out.stdout.is_empty());
 }
