@@ -510,6 +510,27 @@ async fn read_only_key_reads_and_is_denied_every_write() {
     assert_eq!(b.responses().unwrap()["Tbl"].len(), 2);
     let d = c.describe_table().table_name("Tbl").send().await.unwrap();
     assert_eq!(d.table().unwrap().table_name(), Some("Tbl"));
+    // Authorization comes before existence: a table outside the policy is denied whether or
+    // not it exists, so a key cannot probe for table names.
+    let r = call(
+        e.url(),
+        &reader(),
+        "DescribeTable",
+        &json!({"TableName": "Nope"}),
+    )
+    .await;
+    assert_denied(
+        &r,
+        &implicit_deny("reader", "dynamodb:DescribeTable", &table_arn("Nope")),
+    );
+    let r = call(
+        e.url(),
+        &admin(),
+        "DescribeTable",
+        &json!({"TableName": "Nope"}),
+    )
+    .await;
+    assert_eq!(r.error_code(), "ResourceNotFoundException", "{}", r.body);
 
     // PutItem: the exact message in the raw body, the error code through the SDK.
     let message = implicit_deny("reader", "dynamodb:PutItem", &table_arn("Tbl"));
