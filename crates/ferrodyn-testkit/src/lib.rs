@@ -245,6 +245,37 @@ impl ServerProcess {
         proc
     }
 
+    /// Runs `binary` with exactly `args` (any subcommand, or DynamoDB Local's command line) and
+    /// waits for its listening line. A server on `0.0.0.0` or `[::]` is given a URL on the
+    /// matching loopback address, where a test can reach it.
+    pub fn start_args(binary: &Path, args: &[&str]) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(binary)
+            .args(args)
+            .env("FERRODYN_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ferrodyn");
+        let stdout = child.stdout.take().expect("child stdout");
+        let mut proc = ServerProcess {
+            child,
+            url: String::new(),
+        };
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("listen line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("no listening line, got {line:?}"));
+        proc.url =
+            url.replacen("://0.0.0.0:", "://127.0.0.1:", 1)
+                .replacen("://[::]:", "://[::1]:", 1);
+        proc
+    }
+
     /// SIGKILL, as a crash would.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

@@ -37,7 +37,7 @@ use super::Api;
 pub struct Access {
     /// `dynamodb:GetItem`, `dynamodb:ListStreams`, ...
     pub action: String,
-    /// An ARN, or `*` for operations without a resource (ListTables, DescribeLimits ...).
+    /// An ARN, or `*` for operations without a resource (DescribeLimits, DescribeEndpoints).
     pub resource: String,
     pub leading_keys: Option<Vec<String>>,
     pub attributes: Option<Vec<String>>,
@@ -374,7 +374,10 @@ pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value) -> Vec<Access>
                 str_field(req, "ResourceArn").unwrap_or_default().to_owned(),
             )]
         }
-        (Api::DynamoDb, "ListTables" | "DescribeLimits" | "DescribeEndpoints") => {
+        // DynamoDB evaluates (and names in its AccessDeniedException) ListTables on every table
+        // of the account and region: `...:table/*`, which a policy's `table/*` resource matches.
+        (Api::DynamoDb, "ListTables") => vec![plain(action, table_arn(engine, "*"))],
+        (Api::DynamoDb, "DescribeLimits" | "DescribeEndpoints") => {
             vec![plain(action, "*".into())]
         }
         (Api::Streams, "ListStreams") => {
@@ -564,7 +567,11 @@ mod tests {
             "arn:aws:dynamodb:us-east-1:000000000000:table/Tab"
         );
         let l = one(&e, "ListTables", "{}");
-        assert_eq!(l.resource, "*");
+        assert_eq!(
+            l.resource,
+            "arn:aws:dynamodb:us-east-1:000000000000:table/*"
+        );
+        assert_eq!(one(&e, "DescribeLimits", "{}").resource, "*");
         let v: Value = serde_json::from_str(r#"{"ShardIterator":"garbage"}"#).unwrap();
         let g = accesses(&e, Api::Streams, "GetRecords", &v);
         assert_eq!(g[0].resource, "*");
