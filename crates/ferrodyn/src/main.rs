@@ -40,8 +40,8 @@ enum Command {
     /// Print audit records of a running server as JSON lines, or `audit verify` its hash chain
     /// (admin API, signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
     Audit(audit_cli::AuditArgs),
-    /// Manage the access keys kept in a data directory (read by a running server within a
-    /// second, no restart needed).
+    /// Manage the access keys kept in a data directory (a running server that enforces keys
+    /// reads them within a second; one started without keys picks them up at its next start).
     #[command(subcommand)]
     Keys(KeysCommand),
 }
@@ -323,6 +323,10 @@ fn keys_command(cmd: KeysCommand) -> anyhow::Result<()> {
             let k = file.create(&name, policy)?;
             file.write(&path)?;
             print_key(&k);
+            eprintln!(
+                "a server already running on this directory uses the key within a second if it \
+                 enforces keys; one that started without keys accepts any request until restarted"
+            );
         }
         KeysCommand::Rotate { name, .. } => {
             let k = file.rotate(&name)?;
@@ -394,7 +398,13 @@ fn auth_mode(args: &ServeArgs) -> anyhow::Result<ferrodyn_server::auth::AuthMode
         }
         Some(AuthArg::Keys) => Ok(AuthMode::Enforced(Arc::new(store))),
         None if has_keys => Ok(AuthMode::Enforced(Arc::new(store))),
-        None if is_loopback(&args.host) => Ok(AuthMode::None),
+        None if is_loopback(&args.host) => {
+            tracing::info!(
+                "no access keys: accepting any request on this loopback address (keys created \
+                 later with `ferrodyn keys` are enforced after a restart, or at once with --auth keys)"
+            );
+            Ok(AuthMode::None)
+        }
         None => anyhow::bail!(
             "refusing to listen on {} without access keys: anyone who can reach it could read and \
              change every table. Configure keys (--keys-file FILE, or `ferrodyn keys create NAME \

@@ -18,7 +18,12 @@ fn start(dir: &std::path::Path) -> ServerProcess {
     )
 }
 
-fn call(client: &reqwest::blocking::Client, url: &str, target: &str, body: String) -> (u16, String) {
+fn call(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    target: &str,
+    body: String,
+) -> (u16, String) {
     ferrodyn_testkit::call(client, url, target, body).expect("request")
 }
 
@@ -93,7 +98,11 @@ fn every_acknowledged_write_has_its_record_after_kill_9() {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 50, "too few writes before the kill: {}", acked.len());
+    assert!(
+        acked.len() > 50,
+        "too few writes before the kill: {}",
+        acked.len()
+    );
 
     let server = start(dir.path());
     let url = server.url.clone();
@@ -119,21 +128,46 @@ fn every_acknowledged_write_has_its_record_after_kill_9() {
         "sequence numbers are gapless"
     );
     for a in &acked {
-        assert_eq!(written.get(a), Some(&1), "acknowledged write {a:?} has one record");
+        assert_eq!(
+            written.get(a),
+            Some(&1),
+            "acknowledged write {a:?} has one record"
+        );
     }
 
-    let (st, text) = call(&client, &url, "FerrodynAdmin_20261201.VerifyAuditLog", "{}".into());
+    let (st, text) = call(
+        &client,
+        &url,
+        "FerrodynAdmin_20261201.VerifyAuditLog",
+        "{}".into(),
+    );
     assert_eq!(st, 200, "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["Intact"], true, "{v}");
     assert_eq!(v["Checked"].as_u64().unwrap(), records.len() as u64);
 
     let out = cli(&["audit", "verify", "--endpoint", &url]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (k, val) = &acked[0];
     let key = format!(r#"{{"pk":{{"S":"{k}"}}}}"#);
-    let out = cli(&["audit", "--endpoint", &url, "--table", "audited", "--key", &key]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&[
+        "audit",
+        "--endpoint",
+        &url,
+        "--table",
+        "audited",
+        "--key",
+        &key,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -172,7 +206,13 @@ fn failed_writes_are_recorded_with_their_error_type() {
     assert_eq!(last["key"]["pk"]["S"], "a");
     assert!(last["new_image"].is_null() && last["old_image"].is_null());
     // The time filter: nothing after the far future.
-    let out = cli(&["audit", "--endpoint", &server.url, "--since", "2999-01-01T00:00:00Z"]);
+    let out = cli(&[
+        "audit",
+        "--endpoint",
+        &server.url,
+        "--since",
+        "2999-01-01T00:00:00Z",
+    ]);
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
 }
