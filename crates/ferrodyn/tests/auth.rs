@@ -1763,3 +1763,62 @@ fn keys_command_line_files_and_default_authentication() {
     assert!(stderr.contains("loading access keys"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn create_table_attaches_its_resource_policy() {
+    let guest = Cred::new("AKIDGUEST", "guest-secret");
+    let e = Enforced::start(&[admin_entry(), key_entry("guest", &guest, None)]);
+    let a = e.sdk(&admin());
+    let arn = table_arn("Born");
+    let document = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": user_arn("guest")},
+         "Action": "dynamodb:GetItem", "Resource": arn}]})
+    .to_string();
+    let create = |policy: String| {
+        a.create_table()
+            .table_name("Born")
+            .attribute_definitions(
+                aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .resource_policy(policy)
+            .send()
+    };
+    // A document that is not a resource policy (no Principal) creates nothing.
+    let bad = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": arn}]})
+    .to_string();
+    let err = create(bad).await.unwrap_err();
+    assert_eq!(err.code(), Some("ValidationException"), "{err:?}");
+    assert!(a.describe_table().table_name("Born").send().await.is_err());
+
+    create(document.clone()).await.unwrap();
+    let got = a
+        .get_resource_policy()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.policy(), Some(document.as_str()));
+    let g = e.sdk(&guest);
+    let key = aws_sdk_dynamodb::types::AttributeValue::S("x".into());
+    let out = g
+        .get_item()
+        .table_name("Born")
+        .key("pk", key)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.item().is_none());
+}

@@ -397,6 +397,15 @@ pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value) -> Vec<Access>
                 .unwrap_or_else(|| "*".into());
             vec![plain(action, resource)]
         }
+        (Api::DynamoDb, "CreateTable") => {
+            let arn = table_arn(engine, table);
+            let mut out = vec![plain(action, arn.clone())];
+            // Attaching a policy at creation needs the permission to attach it.
+            if present(req, "ResourcePolicy").is_some() {
+                out.push(plain("dynamodb:PutResourcePolicy".into(), arn));
+            }
+            out
+        }
         (Api::Admin, _) => vec![plain(
             format!("ferrodyn:{op}"),
             super::admin::audit_log_arn(engine),

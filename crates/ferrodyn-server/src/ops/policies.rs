@@ -13,10 +13,18 @@ fn arn(v: &Value) -> &str {
     str_field(v, "ResourceArn").unwrap_or_default()
 }
 
-pub fn put_resource_policy(engine: &Engine, v: &Value) -> Result<Value, Error> {
-    let document = str_field(v, "Policy").unwrap_or_default();
+/// The policy document in member `name`, if given, once it parses as a resource-based policy.
+pub fn checked_document<'v>(v: &'v Value, name: &str) -> Result<Option<&'v str>, Error> {
+    let Some(document) = str_field(v, name) else {
+        return Ok(None);
+    };
     PolicyDocument::parse(document, PolicyKind::Resource)
         .map_err(|e| Error::Validation(format!("Invalid policy document: {e}")))?;
+    Ok(Some(document))
+}
+
+pub fn put_resource_policy(engine: &Engine, v: &Value) -> Result<Value, Error> {
+    let document = checked_document(v, "Policy")?.unwrap_or_default();
     let revision = engine.put_resource_policy(
         arn(v),
         document.to_owned(),

@@ -170,7 +170,12 @@ pub fn create_table(engine: &Engine, v: &Value) -> Result<Value, Error> {
             })
             .unwrap_or_default(),
     };
+    // A ResourcePolicy is checked before the table exists and attached right after it.
+    let policy = super::policies::checked_document(v, "ResourcePolicy")?;
     let desc = engine.create_table(input)?;
+    if let Some(document) = policy {
+        engine.put_resource_policy(&desc.arn, document.to_owned(), None)?;
+    }
     Ok(json!({ "TableDescription": description_json(&desc) }))
 }
 
