@@ -358,7 +358,7 @@ fn audit_outcome(
     let appended = match result {
         Err(e) if write => {
             let (table, key) = ops::audit_target(body);
-            engine.audit_failure(ctx, table.as_deref(), key.as_ref(), &wire::error_code(e))
+            engine.audit_failure(ctx, table.as_deref(), key.as_ref(), wire::error_code(e))
         }
         Ok(_) if !write && engine.config().audit.reads => {
             let (table, key) = ops::audit_target(body);

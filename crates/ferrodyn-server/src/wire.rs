@@ -21,83 +21,40 @@ pub enum EdgeError {
 
 /// HTTP status, `__type` and message of a domain error, as DynamoDB sends them.
 pub fn error_response_parts(err: &Error) -> (u16, String, String) {
-    const DDB: &str = "com.amazonaws.dynamodb.v20120810#";
-    let (status, ty, msg): (u16, String, String) = match err {
-        Error::Validation(m) => (
-            400,
-            "com.amazon.coral.validate#ValidationException".into(),
-            m.clone(),
-        ),
-        Error::Serialization(m) => (
-            400,
-            "com.amazon.coral.service#SerializationException".into(),
-            m.clone(),
-        ),
-        Error::ResourceNotFound(m) => (400, format!("{DDB}ResourceNotFoundException"), m.clone()),
-        Error::ResourceInUse(m) => (400, format!("{DDB}ResourceInUseException"), m.clone()),
-        Error::LimitExceeded(m) => (400, format!("{DDB}LimitExceededException"), m.clone()),
-        Error::ConditionalCheckFailed { .. } => (
-            400,
-            format!("{DDB}ConditionalCheckFailedException"),
-            "The conditional request failed".into(),
-        ),
+    let code = error_code(err);
+    let prefix = match err {
+        Error::Validation(_) => "com.amazon.coral.validate#",
+        Error::Serialization(_) | Error::AccessDenied(_) => "com.amazon.coral.service#",
+        _ => "com.amazonaws.dynamodb.v20120810#",
+    };
+    let ty = format!("{prefix}{code}");
+    match err {
         Error::TransactionCanceled { reasons } => {
             let codes: Vec<&str> = reasons
                 .iter()
                 .map(|r| r.code.as_deref().unwrap_or("None"))
                 .collect();
-            (
-                400,
-                format!("{DDB}TransactionCanceledException"),
-                format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes.join(", ")),
-            )
+            let msg = format!(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+                codes.join(", ")
+            );
+            (400, ty, msg)
         }
-        Error::TransactionConflict(m) => {
-            (400, format!("{DDB}TransactionConflictException"), m.clone())
+        _ if code == INTERNAL => {
+            tracing::error!(error = ?err, "internal server error");
+            (500, ty, "Internal server error".into())
         }
-        Error::IdempotentParameterMismatch(m) => (
-            400,
-            format!("{DDB}IdempotentParameterMismatchException"),
-            m.clone(),
-        ),
-        Error::ItemCollectionSizeLimitExceeded(m) => (
-            400,
-            format!("{DDB}ItemCollectionSizeLimitExceededException"),
-            m.clone(),
-        ),
-        Error::ExpiredIterator(m) => (400, format!("{DDB}ExpiredIteratorException"), m.clone()),
-        Error::TrimmedDataAccess(m) => (400, format!("{DDB}TrimmedDataAccessException"), m.clone()),
-        Error::TableNotFound(m) => (400, format!("{DDB}TableNotFoundException"), m.clone()),
-        Error::AccessDenied(m) => (
-            400,
-            "com.amazon.coral.service#AccessDeniedException".into(),
-            m.clone(),
-        ),
-        Error::PolicyNotFound(m) => (400, format!("{DDB}PolicyNotFoundException"), m.clone()),
-        Error::Internal(m) => {
-            tracing::error!(error = %m, "internal server error");
-            (
-                500,
-                format!("{DDB}InternalServerError"),
-                "Internal server error".into(),
-            )
-        }
-        other => {
-            tracing::error!(error = ?other, "unmapped error");
-            (
-                500,
-                format!("{DDB}InternalServerError"),
-                "Internal server error".into(),
-            )
-        }
-    };
-    (status, ty, msg)
+        // Every other variant's Display is exactly DynamoDB's message.
+        _ => (400, ty, err.to_string()),
+    }
 }
 
+const INTERNAL: &str = "InternalServerError";
+
 /// The short error code of a domain error (`ConditionalCheckFailedException`, ...), as the
-/// audit log records it; the same mapping as [`error_response_parts`], without its logging.
-pub fn error_code(err: &Error) -> String {
-    let code = match err {
+/// audit log records it and as `__type` ends.
+pub fn error_code(err: &Error) -> &'static str {
+    match err {
         Error::Validation(_) => "ValidationException",
         Error::Serialization(_) => "SerializationException",
         Error::ResourceNotFound(_) => "ResourceNotFoundException",
@@ -113,9 +70,8 @@ pub fn error_code(err: &Error) -> String {
         Error::TableNotFound(_) => "TableNotFoundException",
         Error::AccessDenied(_) => "AccessDeniedException",
         Error::PolicyNotFound(_) => "PolicyNotFoundException",
-        _ => "InternalServerError",
-    };
-    code.to_owned()
+        _ => INTERNAL,
+    }
 }
 
 pub fn edge_error_parts(err: &EdgeError) -> (u16, String, String) {
