@@ -140,7 +140,20 @@ impl TestServer {
                 "AWS4-HMAC-SHA256 Credential=ferrodyn/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
             );
         }
-        let resp = req.send().expect("send raw request");
+        RawResponse::from_blocking(req.send().expect("send raw request"))
+    }
+}
+
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    /// Status, headers and body text of a blocking reqwest response.
+    pub fn from_blocking(resp: reqwest::blocking::Response) -> RawResponse {
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -154,16 +167,7 @@ impl TestServer {
             body,
         }
     }
-}
 
-#[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl RawResponse {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
     }
@@ -218,31 +222,10 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with more `serve` arguments.
     pub fn start_with(binary: &Path, dir: &Path, extra: &[&str]) -> ServerProcess {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(binary)
-            .args(["serve", "--port", "0", "--data-dir"])
-            .arg(dir)
-            .args(extra)
-            .env("FERRODYN_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn ferrodyn");
-        let stdout = child.stdout.take().expect("child stdout");
-        let mut proc = ServerProcess {
-            child,
-            url: String::new(),
-        };
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("listen line");
-        proc.url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("listen line")
-            .to_string();
-        proc
+        let dir = dir.to_str().expect("UTF-8 data directory");
+        let mut args = vec!["serve", "--port", "0", "--data-dir", dir];
+        args.extend_from_slice(extra);
+        Self::start_args(binary, &args)
     }
 
     /// Runs `binary` with exactly `args` (any subcommand, or DynamoDB Local's command line) and

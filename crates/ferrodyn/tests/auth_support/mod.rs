@@ -214,19 +214,7 @@ pub fn send_blocking(client: &reqwest::blocking::Client, req: &Signed) -> RawRes
     for (n, v) in &req.headers {
         r = r.header(n, v);
     }
-    let resp = r.send().expect("send");
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    let body = resp.text().unwrap_or_default();
-    RawResponse {
-        status,
-        headers,
-        body,
-    }
+    RawResponse::from_blocking(r.send().expect("send"))
 }
 
 /// Sends a request with an async client.
