@@ -114,8 +114,12 @@ fn valid_key_id(id: &str) -> bool {
 
 impl KeyFile {
     pub fn parse(text: &str) -> Result<KeyFile, KeysError> {
-        let file: KeyFile = serde_json::from_str(text)
-            .map_err(|e| KeysError::Invalid(format!("not a valid key file: {e}")))?;
+        let file: KeyFile = serde_json::from_str(text).map_err(|e| {
+            KeysError::Invalid(format!(
+                "not a valid key file: {}",
+                mask_quoted(&e.to_string())
+            ))
+        })?;
         file.check()?;
         Ok(file)
     }
@@ -249,6 +253,26 @@ impl KeyFile {
         }
         Ok(())
     }
+}
+
+/// Replaces the contents of every double-quoted string of a parser message by `…`: serde
+/// quotes the values it could not use, and such a value may be a secret. Field names (quoted
+/// with backticks) and positions stay.
+fn mask_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if inside {
+                out.push('…');
+            }
+            inside = !inside;
+            out.push(c);
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn parse_policy(v: &serde_json::Value) -> Result<PolicyDocument, String> {
@@ -473,6 +497,23 @@ mod tests {
             assert!(err.contains(want), "{text}: {err}");
             assert!(!err.contains("\"s\""), "secret in error: {err}");
         }
+    }
+
+    #[test]
+    fn parse_errors_never_repeat_values() {
+        for text in [
+            r#"{"keys": "hunter2-secret"}"#,
+            r#"{"keys": [{"name": "a", "access_key_id": "X", "secret_access_key": ["hunter2-secret"]}]}"#,
+            r#"{"keys": [{"name": "a", "access_key_id": "X", "secret_access_key": "hunter2-secret", "session_token": 7}]}"#,
+        ] {
+            let err = KeyFile::parse(text).unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("line 1"), "{err}");
+        }
+        assert_eq!(
+            mask_quoted(r#"invalid type: string "s3cr3t", expected `keys`"#),
+            r#"invalid type: string "…", expected `keys`"#
+        );
     }
 
     #[test]
