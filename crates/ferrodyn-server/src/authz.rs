@@ -116,15 +116,16 @@ pub(crate) fn iso8601(secs: u64) -> String {
 /// Evaluates every access of a request; the first one denied fails the request with
 /// DynamoDB's AccessDeniedException message.
 pub fn authorize(engine: &Engine, caller: &Caller<'_>, accesses: &[Access]) -> Result<(), Error> {
-    let identity: Vec<&PolicyDocument> = caller.identity.key.policy.iter().collect();
+    let identity_policy = caller.identity.key.policy.as_ref();
+    let identity = identity_policy.as_slice();
     for access in accesses {
         let stored = engine.resource_policy(governing_arn(&access.resource));
         let parsed = stored
             .as_ref()
             .and_then(|p| PolicyDocument::parse(&p.document, policy::PolicyKind::Resource).ok());
-        let resource: Vec<&PolicyDocument> = parsed.iter().collect();
+        let resource_policy = parsed.as_ref();
         let ctx = context(caller, access);
-        let outcome = policy::evaluate_detailed(&identity, &resource, &ctx);
+        let outcome = policy::evaluate_detailed(identity, resource_policy.as_slice(), &ctx);
         if let Some(message) = policy::access_denied_message(&outcome, &ctx) {
             return Err(Error::AccessDenied(message));
         }

@@ -1,5 +1,7 @@
 //! The request context: everything a policy can look at for one authorization question.
 
+use std::borrow::Cow;
+
 /// The value of one condition key in a request context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContextValue {
@@ -43,7 +45,34 @@ pub struct RequestContext {
     pub principal_account: String,
     /// Keys in lowercase. A short list searched in order beats hashing for the dozen keys a
     /// request has.
-    keys: Vec<(String, ContextValue)>,
+    keys: Vec<(Cow<'static, str>, ContextValue)>,
+}
+
+/// The condition keys a server sets on every request, in lowercase: stored without allocating.
+const WELL_KNOWN_KEYS: [&str; 12] = [
+    "aws:username",
+    "aws:userid",
+    "aws:principaltype",
+    "aws:sourceip",
+    "aws:securetransport",
+    "aws:epochtime",
+    "aws:currenttime",
+    "dynamodb:leadingkeys",
+    "dynamodb:attributes",
+    "dynamodb:select",
+    "dynamodb:returnvalues",
+    "dynamodb:returnconsumedcapacity",
+];
+
+/// `key` in lowercase, borrowed from [`WELL_KNOWN_KEYS`] when it is one of them.
+fn lowercase_key(key: &str) -> Cow<'static, str> {
+    match WELL_KNOWN_KEYS
+        .iter()
+        .find(|k| k.len() == key.len() && k.eq_ignore_ascii_case(key))
+    {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(key.to_ascii_lowercase()),
+    }
 }
 
 impl RequestContext {
@@ -59,13 +88,13 @@ impl RequestContext {
             resource: resource.into(),
             principal_arn: principal_arn.into(),
             principal_account: principal_account.into(),
-            keys: Vec::new(),
+            keys: Vec::with_capacity(12),
         }
     }
 
     /// Sets a single-valued condition key, replacing any earlier value.
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut RequestContext {
-        self.insert(key.to_ascii_lowercase(), ContextValue::Single(value.into()));
+        self.insert(lowercase_key(key), ContextValue::Single(value.into()));
         self
     }
 
@@ -77,7 +106,7 @@ impl RequestContext {
         S: Into<String>,
     {
         let values = values.into_iter().map(Into::into).collect();
-        self.insert(key.to_ascii_lowercase(), ContextValue::Multi(values));
+        self.insert(lowercase_key(key), ContextValue::Multi(values));
         self
     }
 
@@ -104,7 +133,7 @@ impl RequestContext {
         Some(self.keys.swap_remove(at).1)
     }
 
-    fn insert(&mut self, key: String, value: ContextValue) {
+    fn insert(&mut self, key: Cow<'static, str>, value: ContextValue) {
         match self.keys.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => self.keys.push((key, value)),

@@ -130,6 +130,9 @@ pub fn evaluate_detailed(
 ///
 /// `None` for `Allow`.
 pub fn access_denied_message(outcome: &Outcome, ctx: &RequestContext) -> Option<String> {
+    if outcome.decision == Decision::Allow {
+        return None;
+    }
     let kind = outcome.policy_kind.unwrap_or(PolicyKind::Identity);
     let head = format!(
         "User: {} is not authorized to perform: {} on resource: {}",

@@ -1,25 +1,32 @@
 //! Derivation of SigV4 signing keys, and a small bounded cache of them.
 //!
 //! A signing key is `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
-//! "aws4_request")`: four HMACs per request that a cache turns into one. Entries are keyed by
-//! access key id, scope date, region, service and a SHA-256 fingerprint of the secret, so a
-//! rotated secret never meets the key derived from its predecessor.
+//! "aws4_request")`: four HMACs per request that a cache turns into none. Entries are keyed by
+//! the scope (access key id, date, region, service) and hold the secret they were derived from,
+//! compared in constant time, so a rotated secret never meets the key derived from its
+//! predecessor. Each entry also keeps an HMAC state already keyed with the signing key, so that
+//! signing a string to sign costs no key setup.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
-pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+fn keyed(key: &[u8]) -> HmacSha256 {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match HmacSha256::new_from_slice(key) {
+    match HmacSha256::new_from_slice(key) {
         Ok(mac) => mac,
         Err(_) => unreachable!("HMAC takes keys of any length"),
-    };
+    }
+}
+
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = keyed(key);
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
@@ -40,13 +47,73 @@ pub(crate) fn derive_signing_key(
     hmac_sha256(&k_service, b"aws4_request")
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct CacheKey {
-    access_key_id: String,
-    date: String,
-    region: String,
-    service: String,
-    secret_fingerprint: [u8; 32],
+/// One derived signing key.
+struct Entry {
+    /// `access_key_id/date/region/service`.
+    scope: Box<str>,
+    secret: Box<[u8]>,
+    key: [u8; 32],
+    /// An HMAC state keyed with `key`, to be cloned.
+    mac: HmacSha256,
+}
+
+impl Entry {
+    fn is(&self, scope: &str, secret: &str) -> bool {
+        *self.scope == *scope && bool::from(self.secret.ct_eq(secret.as_bytes()))
+    }
+}
+
+/// How many recently used entries are tried before the map (most keys see one scope a day).
+const RECENT: usize = 4;
+
+#[derive(Default)]
+struct Inner {
+    /// Entries by scope; more than one per scope only while a rotated secret is still in use.
+    map: HashMap<Box<str>, Vec<Arc<Entry>>>,
+    len: usize,
+    /// The entries found last, most recent first: compared before hashing anything.
+    recent: Vec<Arc<Entry>>,
+}
+
+impl Inner {
+    fn find(&mut self, scope: &str, secret: &str) -> Option<Arc<Entry>> {
+        if let Some(i) = self.recent.iter().position(|e| e.is(scope, secret)) {
+            let found = Arc::clone(&self.recent[i]);
+            self.recent[..=i].rotate_right(1);
+            return Some(found);
+        }
+        let found = self.map.get(scope)?.iter().find(|e| e.is(scope, secret))?;
+        let found = Arc::clone(found);
+        self.remember(&found);
+        Some(found)
+    }
+
+    fn remember(&mut self, entry: &Arc<Entry>) {
+        if self.recent.len() == RECENT {
+            self.recent.pop();
+        }
+        self.recent.insert(0, Arc::clone(entry));
+    }
+
+    fn insert(&mut self, entry: Arc<Entry>, capacity: usize) {
+        if self.len >= capacity {
+            let victim_scope = self.map.keys().next().cloned();
+            if let Some(scope) = victim_scope {
+                if let Some(list) = self.map.get_mut(&scope) {
+                    if let Some(victim) = list.pop() {
+                        self.len -= 1;
+                        self.recent.retain(|e| !Arc::ptr_eq(e, &victim));
+                    }
+                    if list.is_empty() {
+                        self.map.remove(&scope);
+                    }
+                }
+            }
+        }
+        self.remember(&entry);
+        self.map.entry(entry.scope.clone()).or_default().push(entry);
+        self.len += 1;
+    }
 }
 
 /// A thread-safe, bounded cache of derived signing keys.
@@ -54,7 +121,7 @@ struct CacheKey {
 /// When full, an arbitrary entry makes room for the new one: keys are cheap to derive again and
 /// the working set (keys in use × today's date) is normally far below the bound.
 pub struct SigningKeyCache {
-    entries: Mutex<HashMap<CacheKey, [u8; 32]>>,
+    inner: Mutex<Inner>,
     capacity: usize,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -84,7 +151,7 @@ impl SigningKeyCache {
     /// A cache holding at most `capacity` keys; a capacity of 0 caches nothing.
     pub fn new(capacity: usize) -> Self {
         SigningKeyCache {
-            entries: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner::default()),
             capacity,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -100,40 +167,65 @@ impl SigningKeyCache {
         region: &str,
         service: &str,
     ) -> [u8; 32] {
-        let key = CacheKey {
-            access_key_id: access_key_id.to_owned(),
-            date: date.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
-            secret_fingerprint: Sha256::digest(secret_access_key.as_bytes()).into(),
-        };
-        if let Some(found) = self.lock().get(&key) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return *found;
-        }
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        let derived = derive_signing_key(secret_access_key, date, region, service);
-        if self.capacity > 0 {
-            let mut entries = self.lock();
-            if entries.len() >= self.capacity && !entries.contains_key(&key) {
-                if let Some(victim) = entries.keys().next().cloned() {
-                    entries.remove(&victim);
-                }
-            }
-            entries.insert(key, derived);
-        }
-        derived
+        let scope = [access_key_id, date, region, service].join("/");
+        self.entry(&scope, secret_access_key, date, region, service)
+            .key
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, [u8; 32]>> {
+    /// An HMAC state keyed with the signing key of this secret and scope, `scope` being
+    /// `access_key_id/date/region/service` (none of which holds a `/`).
+    pub(crate) fn signing_mac(
+        &self,
+        scope: &str,
+        secret_access_key: &str,
+        date: &str,
+        region: &str,
+        service: &str,
+    ) -> HmacSha256 {
+        self.entry(scope, secret_access_key, date, region, service)
+            .mac
+            .clone()
+    }
+
+    fn entry(
+        &self,
+        scope: &str,
+        secret_access_key: &str,
+        date: &str,
+        region: &str,
+        service: &str,
+    ) -> Arc<Entry> {
+        if let Some(found) = self.lock().find(scope, secret_access_key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return found;
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let key = derive_signing_key(secret_access_key, date, region, service);
+        let entry = Arc::new(Entry {
+            scope: scope.into(),
+            secret: secret_access_key.as_bytes().into(),
+            key,
+            mac: keyed(&key),
+        });
+        if self.capacity > 0 {
+            let mut inner = self.lock();
+            // Another thread may have derived the same key meanwhile.
+            if inner.find(scope, secret_access_key).is_none() {
+                inner.insert(Arc::clone(&entry), self.capacity);
+            }
+        }
+        entry
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the map inconsistent (single inserts and
         // removes), so a poisoned lock is still usable.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Keys held now.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().len
     }
 
     /// Whether no key is held.
@@ -158,7 +250,10 @@ impl SigningKeyCache {
 
     /// Forgets every key (for instance after the key store was reloaded).
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut inner = self.lock();
+        inner.map.clear();
+        inner.recent.clear();
+        inner.len = 0;
     }
 }
 

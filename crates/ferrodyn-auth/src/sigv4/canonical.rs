@@ -85,7 +85,18 @@ pub(crate) fn uri_encode(s: &[u8], keep_slash: bool, out: &mut Vec<u8>) {
 
 /// The canonical query string: every parameter but those `exclude` names, encoded, sorted by
 /// encoded name then encoded value, joined with `&`.
+#[cfg(test)]
 pub(crate) fn canonical_query(params: &[QueryParam], exclude: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    canonical_query_into(params, exclude, &mut out);
+    out
+}
+
+/// [`canonical_query`], appended to `out`.
+fn canonical_query_into(params: &[QueryParam], exclude: Option<&[u8]>, out: &mut Vec<u8>) {
+    if params.is_empty() {
+        return;
+    }
     let mut encoded: Vec<(Vec<u8>, Vec<u8>)> = params
         .iter()
         .filter(|p| Some(p.name.as_slice()) != exclude)
@@ -98,7 +109,6 @@ pub(crate) fn canonical_query(params: &[QueryParam], exclude: Option<&[u8]>) -> 
         })
         .collect();
     encoded.sort();
-    let mut out = Vec::new();
     for (i, (n, v)) in encoded.iter().enumerate() {
         if i > 0 {
             out.push(b'&');
@@ -107,7 +117,6 @@ pub(crate) fn canonical_query(params: &[QueryParam], exclude: Option<&[u8]>) -> 
         out.push(b'=');
         out.extend_from_slice(v);
     }
-    out
 }
 
 /// Removes dot segments and empty segments from an absolute path, keeping a trailing slash.
@@ -138,11 +147,22 @@ fn normalize_path(path: &[u8]) -> Vec<u8> {
 
 /// The canonical URI: the raw (still percent-encoded) path normalized and encoded once more,
 /// as AWS does for every service but S3.
+#[cfg(test)]
 pub(crate) fn canonical_uri(raw_path: &str) -> Vec<u8> {
-    let normalized = normalize_path(raw_path.as_bytes());
-    let mut out = Vec::with_capacity(normalized.len());
-    uri_encode(&normalized, true, &mut out);
+    let mut out = Vec::new();
+    canonical_uri_into(raw_path, &mut out);
     out
+}
+
+/// [`canonical_uri`], appended to `out`.
+fn canonical_uri_into(raw_path: &str, out: &mut Vec<u8>) {
+    // `/` (and the empty path) normalize to `/`, which encodes to itself: the usual case.
+    if raw_path.is_empty() || raw_path == "/" {
+        out.push(b'/');
+        return;
+    }
+    let normalized = normalize_path(raw_path.as_bytes());
+    uri_encode(&normalized, true, out);
 }
 
 /// A header value as it enters the canonical request: spaces and tabs trimmed at both ends,
@@ -154,8 +174,14 @@ pub(crate) fn canonical_header_value(value: &[u8], out: &mut Vec<u8>) {
         .iter()
         .rposition(|c| !is_ws(c))
         .map_or(start, |e| e + 1);
+    let value = &value[start..end];
+    if !value.windows(2).any(|w| w == b"  ") {
+        // No run of spaces to collapse: the whole value at once.
+        out.extend_from_slice(value);
+        return;
+    }
     let mut previous_space = false;
-    for &c in &value[start..end] {
+    for &c in value {
         if c == b' ' {
             if !previous_space {
                 out.push(c);
@@ -168,20 +194,47 @@ pub(crate) fn canonical_header_value(value: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// The signed header names as they enter the canonical request: lowercased, sorted, unique.
-pub(crate) fn signed_header_names(signed_headers: &str) -> Vec<String> {
-    let mut names: Vec<String> = signed_headers
-        .split(';')
-        .filter(|n| !n.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect();
-    names.sort();
-    names.dedup();
+/// Orders header names as their lowercase forms order.
+fn cmp_ignore_ascii_case(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
+/// The signed header names in canonical order (as their lowercase forms sort), unique without
+/// regard to case, still in the case they were sent; lowercase them on output.
+pub(crate) fn signed_header_list(signed_headers: &str) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::with_capacity(8);
+    names.extend(signed_headers.split(';').filter(|n| !n.is_empty()));
+    names.sort_unstable_by(|a, b| cmp_ignore_ascii_case(a, b));
+    names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     names
 }
 
-pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+/// The signed header names as they enter the canonical request: lowercased, sorted, unique.
+#[cfg(test)]
+pub(crate) fn signed_header_names(signed_headers: &str) -> Vec<String> {
+    signed_header_list(signed_headers)
+        .into_iter()
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+
+/// Lowercase hex of a 32-byte digest.
+pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_LOWER[usize::from(b >> 4)];
+        pair[1] = HEX_LOWER[usize::from(b & 0xf)];
+    }
+    out
+}
+
+/// The SHA-256 of `data` in lowercase hex.
+pub(crate) fn sha256_hex(data: &[u8]) -> [u8; 64] {
+    hex32(&Sha256::digest(data).into())
 }
 
 /// Everything the canonical request is made of.
@@ -192,22 +245,30 @@ pub(crate) struct CanonicalInput<'a> {
     /// A query parameter name left out (`X-Amz-Signature` for presigned requests).
     pub exclude_param: Option<&'a [u8]>,
     pub headers: &'a [(&'a str, &'a [u8])],
-    pub signed_headers: &'a [String],
-    pub payload_hash: &'a str,
+    /// From [`signed_header_list`].
+    pub signed_headers: &'a [&'a str],
+    pub payload_hash: &'a [u8],
 }
 
-/// Builds the canonical request. Signed headers absent from the request enter with an empty
-/// value (so the signature cannot match unless the client signed them absent the same way).
-pub(crate) fn canonical_request(input: &CanonicalInput<'_>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+fn push_lowercase(out: &mut Vec<u8>, s: &str) {
+    let at = out.len();
+    out.extend_from_slice(s.as_bytes());
+    out[at..].make_ascii_lowercase();
+}
+
+/// Builds the canonical request into `out` (cleared first). Signed headers absent from the
+/// request enter with an empty value (so the signature cannot match unless the client signed
+/// them absent the same way).
+pub(crate) fn canonical_request_into(input: &CanonicalInput<'_>, out: &mut Vec<u8>) {
+    out.clear();
     out.extend_from_slice(input.method.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(&canonical_uri(input.path));
+    canonical_uri_into(input.path, out);
     out.push(b'\n');
-    out.extend_from_slice(&canonical_query(input.query, input.exclude_param));
+    canonical_query_into(input.query, input.exclude_param, out);
     out.push(b'\n');
     for name in input.signed_headers {
-        out.extend_from_slice(name.as_bytes());
+        push_lowercase(out, name);
         out.push(b':');
         let mut first = true;
         for (_, value) in input
@@ -218,16 +279,20 @@ pub(crate) fn canonical_request(input: &CanonicalInput<'_>) -> Vec<u8> {
             if !first {
                 out.push(b',');
             }
-            canonical_header_value(value, &mut out);
+            canonical_header_value(value, out);
             first = false;
         }
         out.push(b'\n');
     }
     out.push(b'\n');
-    out.extend_from_slice(input.signed_headers.join(";").as_bytes());
+    for (i, name) in input.signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b';');
+        }
+        push_lowercase(out, name);
+    }
     out.push(b'\n');
-    out.extend_from_slice(input.payload_hash.as_bytes());
-    out
+    out.extend_from_slice(input.payload_hash);
 }
 
 #[cfg(test)]

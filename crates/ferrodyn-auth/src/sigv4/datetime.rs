@@ -100,26 +100,34 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     httpdate::parse_http_date(s).ok().map(unix_seconds)
 }
 
-/// Formats Unix seconds as `YYYYMMDDTHHMMSSZ` (digit by digit: this runs on every request).
+/// Formats Unix seconds as `YYYYMMDDTHHMMSSZ`.
 pub(crate) fn format_iso8601_basic(t: i64) -> String {
+    let bytes = iso8601_basic(t);
+    // Every byte is an ASCII digit, `T` or `Z`.
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// [`format_iso8601_basic`] as bytes, digit by digit: this runs on every request.
+pub(crate) fn iso8601_basic(t: i64) -> [u8; 16] {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    let mut out = String::with_capacity(16);
-    let push = |out: &mut String, v: i64, width: u32| {
-        for k in (0..width).rev() {
-            let digit = (v / 10i64.pow(k)).rem_euclid(10) as u8;
-            out.push(char::from(b'0' + digit));
+    let mut out = [0u8; 16];
+    let put = |out: &mut [u8], v: i64| {
+        let mut v = v;
+        for slot in out.iter_mut().rev() {
+            *slot = b'0' + v.rem_euclid(10) as u8;
+            v /= 10;
         }
     };
-    push(&mut out, y, 4);
-    push(&mut out, i64::from(m), 2);
-    push(&mut out, i64::from(d), 2);
-    out.push('T');
-    push(&mut out, secs / 3_600, 2);
-    push(&mut out, secs / 60 % 60, 2);
-    push(&mut out, secs % 60, 2);
-    out.push('Z');
+    put(&mut out[0..4], y);
+    put(&mut out[4..6], i64::from(m));
+    put(&mut out[6..8], i64::from(d));
+    out[8] = b'T';
+    put(&mut out[9..11], secs / 3_600);
+    put(&mut out[11..13], secs / 60 % 60);
+    put(&mut out[13..15], secs % 60);
+    out[15] = b'Z';
     out
 }
 

@@ -71,6 +71,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
+use hmac::Mac;
 use subtle::ConstantTimeEq;
 
 pub use cache::SigningKeyCache;
@@ -211,14 +212,41 @@ struct Presented<'r> {
 /// The credential's parts once checked, and the request's signing time.
 struct Scope<'p> {
     access_key_id: &'p str,
+    /// `access_key_id/date/region/service`, as one slice of the credential.
+    credential_scope: &'p str,
     date: &'p str,
     region: &'p str,
     service: &'p str,
     request_time: i64,
 }
 
+/// The bytes as text, invalid UTF-8 replaced (`String::from_utf8_lossy`, without its
+/// byte-by-byte scan when the bytes are valid, as they nearly always are).
 fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// The separators of the Authorization header's components: what `char::is_whitespace` and
+/// `,` accept among ASCII characters.
+fn is_ascii_separator(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' | b',')
+}
+
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || c == ','
+}
+
+/// `s.split_once(is_separator)`, by bytes when `s` is ASCII.
+fn split_at_separator(s: &str, ascii: bool) -> Option<(&str, &str)> {
+    if ascii {
+        let i = s.bytes().position(is_ascii_separator)?;
+        Some((&s[..i], &s[i + 1..]))
+    } else {
+        s.split_once(is_separator)
+    }
 }
 
 fn query_value<'q>(params: &'q [QueryParam], name: &str) -> Option<&'q [u8]> {
@@ -280,6 +308,7 @@ impl Verifier {
         let scope = self.check_before_lookup(&presented, now)?;
         let Scope {
             access_key_id,
+            credential_scope,
             date: scope_date,
             region,
             service,
@@ -294,58 +323,61 @@ impl Verifier {
 
         // Everything below is only reached with a known key.
         let payload_hash = canonical::sha256_hex(req.body);
-        let signed_headers = canonical::signed_header_names(&presented.signed_headers);
-        let canonical_request = canonical::canonical_request(&CanonicalInput {
-            method: req.method,
-            path: req.path,
-            query: &query,
-            exclude_param: presented.presigned.then_some(&b"X-Amz-Signature"[..]),
-            headers: req.headers,
-            signed_headers: &signed_headers,
-            payload_hash: &payload_hash,
-        });
-        // Built by appending: `format!` cost more than the hashing on this hot path.
+        let signed_headers = canonical::signed_header_list(&presented.signed_headers);
+        let mut canonical_request = Vec::with_capacity(512);
+        canonical::canonical_request_into(
+            &CanonicalInput {
+                method: req.method,
+                path: req.path,
+                query: &query,
+                exclude_param: presented.presigned.then_some(&b"X-Amz-Signature"[..]),
+                headers: req.headers,
+                signed_headers: &signed_headers,
+                payload_hash: &payload_hash,
+            },
+            &mut canonical_request,
+        );
         let canonical_hash = canonical::sha256_hex(&canonical_request);
-        let mut string_to_sign = String::with_capacity(
-            ALGORITHM.len() + 64 + region.len() + service.len() + canonical_hash.len(),
+        let request_iso = datetime::iso8601_basic(request_time);
+        // Built by appending: `format!` cost more than the hashing on this hot path.
+        let mut string_to_sign = Vec::with_capacity(
+            ALGORITHM.len() + 64 + credential_scope.len() + TERMINATOR.len() + 64,
         );
         for part in [
-            ALGORITHM,
-            "\n",
-            &datetime::format_iso8601_basic(request_time),
-            "\n",
-            scope_date,
-            "/",
-            region,
-            "/",
-            service,
-            "/",
-            TERMINATOR,
-            "\n",
+            ALGORITHM.as_bytes(),
+            b"\n",
+            &request_iso,
+            b"\n",
+            scope_date.as_bytes(),
+            b"/",
+            region.as_bytes(),
+            b"/",
+            service.as_bytes(),
+            b"/",
+            TERMINATOR.as_bytes(),
+            b"\n",
             &canonical_hash,
         ] {
-            string_to_sign.push_str(part);
+            string_to_sign.extend_from_slice(part);
         }
-        let signing_key = self.cache.signing_key(
-            access_key_id,
+        let mut mac = self.cache.signing_mac(
+            credential_scope,
             &key.secret_access_key,
             scope_date,
             region,
             service,
         );
-        let expected = hex::encode(cache::hmac_sha256(&signing_key, string_to_sign.as_bytes()));
-        let signature_ok: bool = expected
-            .as_bytes()
-            .ct_eq(presented.signature.as_bytes())
-            .into();
+        mac.update(&string_to_sign);
+        let expected = canonical::hex32(&mac.finalize().into_bytes().into());
+        let signature_ok: bool = expected[..].ct_eq(presented.signature.as_bytes()).into();
         let content_hash_ok = req
             .header("x-amz-content-sha256")
-            .is_none_or(|h| h.eq_ignore_ascii_case(payload_hash.as_bytes()));
+            .is_none_or(|h| h.eq_ignore_ascii_case(&payload_hash));
         if !(signature_ok && content_hash_ok) {
             return Err(SigV4Error::SignatureDoesNotMatch(Box::new(
                 MismatchDetail {
                     canonical_request: String::from_utf8_lossy(&canonical_request).into_owned(),
-                    string_to_sign,
+                    string_to_sign: String::from_utf8_lossy(&string_to_sign).into_owned(),
                 },
             )));
         }
@@ -394,26 +426,50 @@ impl Verifier {
         req: &RequestParts<'r>,
         header: Cow<'r, str>,
     ) -> Result<Presented<'r>, SigV4Error> {
+        match header {
+            Cow::Borrowed(h) => Self::parse_header(req, h, Cow::Borrowed),
+            Cow::Owned(h) => Self::parse_header(req, &h, |s| Cow::Owned(s.to_owned())),
+        }
+    }
+
+    /// The header's parts, each kept as `keep` says (borrowed from the request when its header
+    /// was valid UTF-8).
+    fn parse_header<'r, 'h>(
+        req: &RequestParts<'r>,
+        header: &'h str,
+        keep: impl Fn(&'h str) -> Cow<'r, str>,
+    ) -> Result<Presented<'r>, SigV4Error> {
         let trimmed = header.trim();
         if !trimmed.starts_with("AWS4-") {
             return Err(SigV4Error::MissingAuthenticationToken);
         }
-        let (algorithm, rest) = trimmed
-            .split_once(|c: char| c.is_whitespace() || c == ',')
-            .unwrap_or((trimmed, ""));
+        let ascii = trimmed.is_ascii();
+        let (algorithm, mut rest) = split_at_separator(trimmed, ascii).unwrap_or((trimmed, ""));
         let mut credential = None;
         let mut signed_headers = None;
         let mut signature = None;
-        for component in rest
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|c| !c.is_empty())
-        {
-            let Some((key, value)) = component.split_once('=') else {
+        let mut more = !rest.is_empty();
+        while more {
+            let component = match split_at_separator(rest, ascii) {
+                Some((component, tail)) => {
+                    rest = tail;
+                    component
+                }
+                None => {
+                    more = false;
+                    rest
+                }
+            };
+            if component.is_empty() {
+                continue;
+            }
+            let Some(eq) = component.bytes().position(|b| b == b'=') else {
                 return Err(SigV4Error::IncompleteSignature(format!(
                     "'{component}' not a valid key=value pair (missing equal-sign) in \
                      Authorization header: '{header}'."
                 )));
             };
+            let (key, value) = (&component[..eq], &component[eq + 1..]);
             match key {
                 "Credential" => credential = Some(value),
                 "SignedHeaders" => signed_headers = Some(value),
@@ -443,17 +499,16 @@ impl Verifier {
         }
         if !missing.is_empty() {
             missing.push_str("Authorization=");
-            missing.push_str(&header);
+            missing.push_str(header);
             return Err(SigV4Error::IncompleteSignature(missing));
         }
 
-        let owned = |s: Option<&str>| Cow::Owned(s.unwrap_or_default().to_owned());
         Ok(Presented {
             presigned: false,
-            algorithm: Cow::Owned(algorithm.to_owned()),
-            credential: owned(credential),
-            signed_headers: owned(signed_headers),
-            signature: owned(signature),
+            algorithm: keep(algorithm),
+            credential: keep(credential.unwrap_or_default()),
+            signed_headers: keep(signed_headers.unwrap_or_default()),
+            signature: keep(signature.unwrap_or_default()),
             date: lossy(date.unwrap_or_default()),
             date_is_amz: amz_date.is_some(),
             expires: None,
@@ -566,8 +621,24 @@ impl Verifier {
 
         // 8. Five parts in the credential.
         let credential: &'p str = &p.credential;
-        let parts: Vec<&str> = credential.trim_end_matches('/').split('/').collect();
-        let [access_key_id, scope_date, region, service, terminator] = parts[..] else {
+        let trimmed = credential.trim_end_matches('/');
+        let mut parts = trimmed.split('/');
+        let (
+            Some(access_key_id),
+            Some(scope_date),
+            Some(region),
+            Some(service),
+            Some(terminator),
+            None,
+        ) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        )
+        else {
             return Err(SigV4Error::IncompleteSignature(format!(
                 "Credential must have exactly 5 slash-delimited elements, e.g. \
                  keyid/date/region/service/term, got '{credential}'"
@@ -593,9 +664,10 @@ impl Verifier {
                  '{terminator}'."
             ));
         }
-        let request_iso = iso(request_time);
-        let request_day = request_iso.get(..8).unwrap_or_default();
-        if scope_date != request_day {
+        let request_iso = datetime::iso8601_basic(request_time);
+        if scope_date.as_bytes() != &request_iso[..8] {
+            let request_iso = iso(request_time);
+            let request_day = request_iso.get(..8).unwrap_or_default();
             faults.push(format!(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
                  from HTTP: '{scope_date}' != '{request_day}', from '{request_iso}'."
@@ -605,8 +677,11 @@ impl Verifier {
             return Err(SigV4Error::InvalidSignature(faults.join(" ")));
         }
 
+        // The first four parts and the slashes between them.
+        let scope_len = trimmed.len() - terminator.len() - 1;
         Ok(Scope {
             access_key_id,
+            credential_scope: &trimmed[..scope_len],
             date: scope_date,
             region,
             service,
