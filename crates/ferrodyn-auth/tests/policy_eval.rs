@@ -696,3 +696,25 @@ fn messages() {
         "User: arn:aws:iam::000000000000:user/reporting is not authorized to perform: dynamodb:GetItem on resource: arn:aws:dynamodb:us-east-1:111111111111:table/T because no resource-based policy allows the dynamodb:GetItem action"
     );
 }
+
+#[test]
+fn documents_say_whether_they_read_condition_keys() {
+    let parse = |t: &str, k| PolicyDocument::parse(t, k).unwrap().reads_context_keys();
+    assert!(!parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:*","Resource":"arn:aws:dynamodb:*:*:table/T*"}]}"#,
+        PolicyKind::Identity
+    ));
+    assert!(parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#,
+        PolicyKind::Identity
+    ));
+    assert!(parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:*","Resource":"arn:aws:dynamodb:*:*:table/${aws:username}"}]}"#,
+        PolicyKind::Identity
+    ));
+    // In a 2008-10-17 document `${...}` is text, not a variable.
+    assert!(!parse(
+        r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:*","Resource":"arn:aws:dynamodb:*:*:table/${aws:username}"}]}"#,
+        PolicyKind::Identity
+    ));
+}

@@ -26,8 +26,6 @@ pub struct Connection {
 pub struct Caller<'a> {
     pub identity: &'a Identity,
     pub connection: Connection,
-    /// `connection.source` as text, made once per request.
-    pub source_ip: String,
 }
 
 thread_local! {
@@ -52,7 +50,7 @@ fn context(caller: &Caller<'_>, access: &Access) -> RequestContext {
     ctx.set("aws:username", id.key.name.as_str());
     ctx.set("aws:userid", id.key.access_key_id.as_str());
     ctx.set("aws:PrincipalType", "User");
-    ctx.set("aws:SourceIp", caller.source_ip.as_str());
+    ctx.set("aws:SourceIp", caller.connection.source.to_string());
     ctx.set(
         "aws:SecureTransport",
         if caller.connection.secure {
@@ -124,7 +122,23 @@ pub fn authorize(engine: &Engine, caller: &Caller<'_>, accesses: &[Access]) -> R
             .as_ref()
             .and_then(|p| PolicyDocument::parse(&p.document, policy::PolicyKind::Resource).ok());
         let resource_policy = parsed.as_ref();
-        let ctx = context(caller, access);
+        // Condition keys are read only by conditions and by variables in resources; when no
+        // policy involved has either, the decision cannot depend on them (docs/security.md).
+        let reads_keys = identity
+            .iter()
+            .copied()
+            .chain(resource_policy)
+            .any(PolicyDocument::reads_context_keys);
+        let ctx = if reads_keys {
+            context(caller, access)
+        } else {
+            RequestContext::new(
+                &access.action,
+                &access.resource,
+                &caller.identity.arn,
+                &caller.identity.account,
+            )
+        };
         let outcome = policy::evaluate_detailed(identity, resource_policy.as_slice(), &ctx);
         if let Some(message) = policy::access_denied_message(&outcome, &ctx) {
             return Err(Error::AccessDenied(message));

@@ -284,7 +284,6 @@ async fn handle_request(
                 let caller = authz::Caller {
                     identity,
                     connection,
-                    source_ip: connection.source.to_string(),
                 };
                 ops::dispatch_as(engine, Some(&caller), api, op, body)
             }

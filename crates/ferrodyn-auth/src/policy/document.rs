@@ -58,6 +58,9 @@ pub struct PolicyDocument {
     version: PolicyVersion,
     id: Option<String>,
     pub(crate) statements: Vec<Statement>,
+    /// Whether evaluation may read the request context's condition keys (a statement has a
+    /// Condition, or a Resource/NotResource with a policy variable); computed at parse time.
+    reads_context_keys: bool,
 }
 
 /// One statement of a policy.
@@ -115,6 +118,13 @@ impl PolicyDocument {
 
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
+    }
+
+    /// Whether evaluating this document may read any condition key of the request context.
+    /// When no document of an evaluation does, the decision depends only on the action, the
+    /// resource and the principal, so a caller may leave the condition keys out.
+    pub fn reads_context_keys(&self) -> bool {
+        self.reads_context_keys
     }
 
     /// Number of statements.
@@ -198,11 +208,15 @@ fn parse_document(json: &Json, kind: PolicyKind) -> Result<PolicyDocument, Strin
         }
         statements.push(st);
     }
+    let reads_context_keys = statements
+        .iter()
+        .any(|st| !st.conditions.is_empty() || st.resources.items.iter().any(|r| r.has_vars()));
     Ok(PolicyDocument {
         kind,
         version,
         id,
         statements,
+        reads_context_keys,
     })
 }
 

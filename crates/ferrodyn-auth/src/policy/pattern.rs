@@ -294,6 +294,11 @@ pub(crate) struct ArnPattern {
 }
 
 impl ArnPattern {
+    /// True when a part holds a policy variable (matching it reads the request context).
+    pub(crate) fn has_vars(&self) -> bool {
+        self.parts.iter().any(|p| p.has_vars)
+    }
+
     pub(crate) fn parse(text: &str, variables: bool) -> Result<ArnPattern, String> {
         let syntax = Syntax {
             wildcards: true,
