@@ -80,6 +80,17 @@ pub struct AccessKey {
     pub secret_access_key: Secret,
     pub session_token: Option<Secret>,
     pub policy: Option<PolicyDocument>,
+    /// `arn:aws:iam::ACCOUNT:user/NAME`, made at the first request (see [`AccessKey::arn`]).
+    arn: std::sync::OnceLock<String>,
+}
+
+impl AccessKey {
+    /// The key's principal ARN in `account`. A server has one account, so the ARN is made
+    /// once per key (per keyring) and later calls return it whatever `account` they pass.
+    pub fn arn(&self, account: &str) -> &str {
+        self.arn
+            .get_or_init(|| format!("arn:aws:iam::{account}:user/{}", self.name))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -344,6 +355,7 @@ impl Keyring {
                         secret_access_key: k.secret_access_key.clone(),
                         session_token: k.session_token.clone(),
                         policy,
+                        arn: std::sync::OnceLock::new(),
                     }),
                 );
             }

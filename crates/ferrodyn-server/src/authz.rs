@@ -46,7 +46,7 @@ fn governing_arn(resource: &str) -> &str {
 
 fn context(caller: &Caller<'_>, access: &Access) -> RequestContext {
     let id = caller.identity;
-    let mut ctx = RequestContext::new(&access.action, &access.resource, &id.arn, &id.account);
+    let mut ctx = RequestContext::new(&access.action, &access.resource, id.arn(), &*id.account);
     ctx.set("aws:username", id.key.name.as_str());
     ctx.set("aws:userid", id.key.access_key_id.as_str());
     ctx.set("aws:PrincipalType", "User");
@@ -111,9 +111,24 @@ pub(crate) fn iso8601(secs: u64) -> String {
     )
 }
 
+/// Whether an evaluation could decide without condition keys.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Authorized {
+    Yes,
+    /// The accesses came without condition keys, and a resource policy reads some: ask again
+    /// with the detailed accesses.
+    NeedsConditionKeys,
+}
+
 /// Evaluates every access of a request; the first one denied fails the request with
-/// DynamoDB's AccessDeniedException message.
-pub fn authorize(engine: &Engine, caller: &Caller<'_>, accesses: &[Access]) -> Result<(), Error> {
+/// DynamoDB's AccessDeniedException message. `detailed`: the accesses carry their condition
+/// keys (they must whenever the key's own policy reads any, see [`needs_condition_keys`]).
+pub fn authorize(
+    engine: &Engine,
+    caller: &Caller<'_>,
+    accesses: &[Access],
+    detailed: bool,
+) -> Result<Authorized, Error> {
     let identity_policy = caller.identity.key.policy.as_ref();
     let identity = identity_policy.as_slice();
     for access in accesses {
@@ -129,14 +144,17 @@ pub fn authorize(engine: &Engine, caller: &Caller<'_>, accesses: &[Access]) -> R
             .copied()
             .chain(resource_policy)
             .any(PolicyDocument::reads_context_keys);
+        if reads_keys && !detailed {
+            return Ok(Authorized::NeedsConditionKeys);
+        }
         let ctx = if reads_keys {
             context(caller, access)
         } else {
             RequestContext::new(
                 &access.action,
                 &access.resource,
-                &caller.identity.arn,
-                &caller.identity.account,
+                caller.identity.arn(),
+                &*caller.identity.account,
             )
         };
         let outcome = policy::evaluate_detailed(identity, resource_policy.as_slice(), &ctx);
@@ -144,7 +162,18 @@ pub fn authorize(engine: &Engine, caller: &Caller<'_>, accesses: &[Access]) -> R
             return Err(Error::AccessDenied(message));
         }
     }
-    Ok(())
+    Ok(Authorized::Yes)
+}
+
+/// Whether a caller's accesses must carry condition keys from the start: its own policy reads
+/// them (resource policies are looked at per access by [`authorize`]).
+pub fn needs_condition_keys(caller: &Caller<'_>) -> bool {
+    caller
+        .identity
+        .key
+        .policy
+        .as_ref()
+        .is_some_and(PolicyDocument::reads_context_keys)
 }
 
 #[cfg(test)]

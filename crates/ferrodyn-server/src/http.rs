@@ -244,7 +244,7 @@ async fn handle_request(
             headers: &headers,
             body: &body,
         };
-        match auth::authenticate(&shared.auth, &shared.engine.config().account, &incoming) {
+        match auth::authenticate(&shared.auth, &shared.account, &incoming) {
             Ok(id) => id,
             Err(e) => return edge_error(&e, content_type, &request_id),
         }
@@ -272,7 +272,10 @@ async fn handle_request(
         principal: identity
             .as_ref()
             .map_or_else(|| "anonymous".to_owned(), |i| i.key.name.clone()),
-        principal_arn: identity.as_ref().map(|i| i.arn.clone()).unwrap_or_default(),
+        principal_arn: identity
+            .as_ref()
+            .map(|i| i.arn().to_owned())
+            .unwrap_or_default(),
         source: peer.to_string(),
         request_id: request_id.clone(),
         operation: op.to_owned(),

@@ -19,6 +19,8 @@ use tokio::net::TcpListener;
 
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
+    /// The engine's account id, shared by every request's identity.
+    pub account: Arc<str>,
     pub auth: auth::AuthMode,
     pub tls: Option<Arc<ferrodyn_tls::ReloadingTls>>,
 }
@@ -70,6 +72,7 @@ pub fn start_with(
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
+        account: Arc::from(engine.config().account.as_str()),
         engine,
         auth: options.auth,
         tls: options.tls,

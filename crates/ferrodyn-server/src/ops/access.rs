@@ -277,8 +277,15 @@ fn plain(action: String, resource: String) -> Access {
     }
 }
 
-/// The authorization questions of one request (already shape-validated).
-pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value) -> Vec<Access> {
+/// The authorization questions of one request (already shape-validated), with their condition
+/// keys when `detailed`; without, only actions and resources (enough when no policy involved
+/// reads a condition key, and much cheaper for item operations).
+pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value, detailed: bool) -> Vec<Access> {
+    if !detailed {
+        if let Some(plain) = plain_item_accesses(engine, api, op, req) {
+            return plain;
+        }
+    }
     let action = ["dynamodb:", op].concat();
     let table = str_field(req, "TableName").unwrap_or_default();
     match (api, op) {
@@ -417,6 +424,56 @@ pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value) -> Vec<Access>
     }
 }
 
+/// The accesses of item operations without condition keys: the same actions on the same
+/// resources as the detailed mapping, one per table for batches (the per-item accesses differ
+/// only in condition keys). `None` for other operations, whose mapping is cheap already.
+fn plain_item_accesses(engine: &Engine, api: Api, op: &str, req: &Value) -> Option<Vec<Access>> {
+    let action = || ["dynamodb:", op].concat();
+    let table = || str_field(req, "TableName").unwrap_or_default();
+    let tables = |member: &str| -> Vec<Access> {
+        present(req, member)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(t, _)| plain(action(), table_arn(engine, t)))
+            .collect()
+    };
+    let transact = |actions: &[(&str, &str)]| -> Vec<Access> {
+        let mut out = Vec::new();
+        for it in present(req, "TransactItems")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for (member, act) in actions {
+                if let Some(shape) = present(it, member) {
+                    let t = str_field(shape, "TableName").unwrap_or_default();
+                    out.push(plain((*act).to_owned(), table_arn(engine, t)));
+                }
+            }
+        }
+        out
+    };
+    Some(match (api, op) {
+        (Api::DynamoDb, "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem") => {
+            vec![plain(action(), table_arn(engine, table()))]
+        }
+        (Api::DynamoDb, "Query" | "Scan") => vec![plain(
+            action(),
+            table_or_index_arn(engine, table(), str_field(req, "IndexName")),
+        )],
+        (Api::DynamoDb, "BatchGetItem" | "BatchWriteItem") => tables("RequestItems"),
+        (Api::DynamoDb, "TransactWriteItems") => transact(&[
+            ("Put", "dynamodb:PutItem"),
+            ("Update", "dynamodb:UpdateItem"),
+            ("Delete", "dynamodb:DeleteItem"),
+            ("ConditionCheck", "dynamodb:ConditionCheckItem"),
+        ]),
+        (Api::DynamoDb, "TransactGetItems") => transact(&[("Get", "dynamodb:GetItem")]),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,7 +497,7 @@ mod tests {
 
     fn one(e: &Engine, op: &str, body: &str) -> Access {
         let v: Value = serde_json::from_str(body).unwrap();
-        let mut all = accesses(e, Api::DynamoDb, op, &v);
+        let mut all = accesses(e, Api::DynamoDb, op, &v, true);
         assert_eq!(all.len(), 1, "{all:?}");
         all.remove(0)
     }
@@ -545,7 +602,7 @@ mod tests {
                                      {"DeleteRequest":{"Key":{"p":{"S":"b"},"s":{"N":"1"}}}}]}}"#,
         )
         .unwrap();
-        let all = accesses(&e, Api::DynamoDb, "BatchWriteItem", &v);
+        let all = accesses(&e, Api::DynamoDb, "BatchWriteItem", &v, true);
         let keys: Vec<_> = all.iter().map(|a| a.leading_keys.clone()).collect();
         assert_eq!(keys, vec![Some(vec!["a".into()]), Some(vec!["b".into()])]);
         assert!(all.iter().all(|a| a.action == "dynamodb:BatchWriteItem"));
@@ -555,16 +612,53 @@ mod tests {
                 {"ConditionCheck":{"TableName":"Tab","Key":{"p":{"S":"c"},"s":{"N":"1"}},"ConditionExpression":"attribute_exists(p)"}}]}"#,
         )
         .unwrap();
-        let all = accesses(&e, Api::DynamoDb, "TransactWriteItems", &v);
+        let all = accesses(&e, Api::DynamoDb, "TransactWriteItems", &v, true);
         let actions: Vec<_> = all.iter().map(|a| a.action.as_str()).collect();
         assert_eq!(actions, ["dynamodb:PutItem", "dynamodb:ConditionCheckItem"]);
         let v: Value = serde_json::from_str(
             r#"{"TransactItems":[{"Get":{"TableName":"Tab","Key":{"p":{"S":"x"},"s":{"N":"1"}}}}]}"#,
         )
         .unwrap();
-        let all = accesses(&e, Api::DynamoDb, "TransactGetItems", &v);
+        let all = accesses(&e, Api::DynamoDb, "TransactGetItems", &v, true);
         assert_eq!(all[0].action, "dynamodb:GetItem");
         assert_eq!(all[0].leading_keys, Some(vec!["x".into()]));
+    }
+
+    #[test]
+    fn plain_accesses_name_the_same_actions_and_resources() {
+        let e = engine();
+        for (op, body) in [
+            (
+                "GetItem",
+                r#"{"TableName":"Tab","Key":{"p":{"S":"a"},"s":{"N":"1"}}}"#,
+            ),
+            (
+                "Query",
+                r#"{"TableName":"Tab","IndexName":"Gix","KeyConditionExpression":"g = :g","ExpressionAttributeValues":{":g":{"N":"7"}}}"#,
+            ),
+            (
+                "BatchWriteItem",
+                r#"{"RequestItems":{"Tab":[{"PutRequest":{"Item":{"p":{"S":"a"},"s":{"N":"1"}}}}]}}"#,
+            ),
+            (
+                "TransactWriteItems",
+                r#"{"TransactItems":[{"Put":{"TableName":"Tab","Item":{"p":{"S":"a"},"s":{"N":"1"}}}},{"ConditionCheck":{"TableName":"Tab","Key":{"p":{"S":"c"},"s":{"N":"1"}},"ConditionExpression":"attribute_exists(p)"}}]}"#,
+            ),
+        ] {
+            let v: Value = serde_json::from_str(body).unwrap();
+            let pairs = |detailed| {
+                let mut p: Vec<(String, String)> = accesses(&e, Api::DynamoDb, op, &v, detailed)
+                    .into_iter()
+                    .map(|a| (a.action, a.resource))
+                    .collect();
+                p.dedup();
+                p
+            };
+            assert_eq!(pairs(false), pairs(true), "{op}");
+            assert!(accesses(&e, Api::DynamoDb, op, &v, false)
+                .iter()
+                .all(|a| a.leading_keys.is_none() && a.attributes.is_none()));
+        }
     }
 
     #[test]
@@ -582,7 +676,7 @@ mod tests {
         );
         assert_eq!(one(&e, "DescribeLimits", "{}").resource, "*");
         let v: Value = serde_json::from_str(r#"{"ShardIterator":"garbage"}"#).unwrap();
-        let g = accesses(&e, Api::Streams, "GetRecords", &v);
+        let g = accesses(&e, Api::Streams, "GetRecords", &v, true);
         assert_eq!(g[0].resource, "*");
         assert_eq!(g[0].action, "dynamodb:GetRecords");
     }

@@ -127,7 +127,14 @@ pub fn dispatch_as(
         Api::Admin => {}
     }
     if let Some(caller) = caller {
-        authz::authorize(engine, caller, &access::accesses(engine, api, op, &value))?;
+        let detailed = authz::needs_condition_keys(caller);
+        let first = access::accesses(engine, api, op, &value, detailed);
+        if authz::authorize(engine, caller, &first, detailed)?
+            == authz::Authorized::NeedsConditionKeys
+        {
+            let all = access::accesses(engine, api, op, &value, true);
+            authz::authorize(engine, caller, &all, true)?;
+        }
     }
     // Hot read paths write their response bytes directly.
     match (api, op) {
