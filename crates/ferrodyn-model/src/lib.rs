@@ -5,6 +5,7 @@
 //! Must not: do I/O, know HTTP, or expose JSON in its public API.
 #![forbid(unsafe_code)]
 
+pub mod calendar;
 pub mod error;
 pub mod keycodec;
 pub mod number;

@@ -86,13 +86,7 @@ pub fn parse_time(text: &str) -> anyhow::Result<u64> {
     } else {
         num(&format!("{frac:0<3}")[..3], 3)?
     };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + da - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = ferrodyn_model::calendar::days_from_civil(y, mo as u32, da as u32);
     let total = ((days * 86_400 + h * 3600 + mi * 60 + s) * 1000) + ms;
     u64::try_from(total).map_err(|_| bad())
 }
