@@ -117,7 +117,7 @@ fn put_signed_headers<S: Sink>(sink: &mut S, headers: &[(&str, &str)]) {
 pub fn amz_date(unix_secs: u64) -> [u8; 16] {
     let days = (unix_secs / 86_400) as i64;
     let rem = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = ferrodyn_model::calendar::civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, (rem / 60) % 60, rem % 60);
     let mut out = [0u8; 16];
     let mut put = |at: usize, v: u64, width: usize| {
@@ -136,20 +136,6 @@ pub fn amz_date(unix_secs: u64) -> [u8; 16] {
     out[8] = b'T';
     out[15] = b'Z';
     out
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// A SigV4 signer for one (credentials, region, service) triple.

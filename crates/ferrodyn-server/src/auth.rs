@@ -38,32 +38,19 @@ impl Identity {
     }
 }
 
-/// The parts of a request authentication needs, borrowed from the HTTP layer.
-pub struct Incoming<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub headers: &'a [(&'a str, &'a [u8])],
-    pub body: &'a [u8],
-}
+/// The parts of a request authentication needs, borrowed from the HTTP layer (SigV4's own
+/// view of a request).
+pub type Incoming<'a> = RequestParts<'a>;
 
-impl Incoming<'_> {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| *v)
-    }
-
-    fn presigned(&self) -> bool {
-        self.query.is_some_and(|q| {
-            q.split('&').any(|p| {
-                p.split('=')
-                    .next()
-                    .is_some_and(|k| k.eq_ignore_ascii_case("X-Amz-Signature"))
-            })
+/// A presigned request names its signature in the query string.
+fn presigned(req: &Incoming<'_>) -> bool {
+    req.query.is_some_and(|q| {
+        q.split('&').any(|p| {
+            p.split('=')
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("X-Amz-Signature"))
         })
-    }
+    })
 }
 
 /// Authenticates a request: `Ok(None)` in [`AuthMode::None`], the verified identity otherwise.
@@ -75,7 +62,7 @@ pub fn authenticate(
     match mode {
         AuthMode::None => {
             let header = req.header("authorization").unwrap_or_default();
-            if header.iter().all(u8::is_ascii_whitespace) && !req.presigned() {
+            if header.iter().all(u8::is_ascii_whitespace) && !presigned(req) {
                 return Err(EdgeError::MissingAuthenticationToken);
             }
             Ok(None)
@@ -88,14 +75,7 @@ pub fn authenticate(
                     session_token: k.session_token.as_ref().map(|t| t.expose().to_owned()),
                 })
             };
-            let parts = RequestParts {
-                method: req.method,
-                path: req.path,
-                query: req.query,
-                headers: req.headers,
-                body: req.body,
-            };
-            let verified = sigv4::verify(&parts, SystemTime::now(), &lookup).map_err(edge_error)?;
+            let verified = sigv4::verify(req, SystemTime::now(), &lookup).map_err(edge_error)?;
             // The key was found by `verify`; it cannot vanish from this keyring snapshot.
             let key =
                 keys.get(&verified.access_key_id)
