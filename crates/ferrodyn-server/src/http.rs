@@ -232,16 +232,31 @@ async fn handle_request(
 
     // Authentication sees the request as it was signed: before the body is decompressed.
     let identity = {
-        let headers: Vec<(&str, &[u8])> = parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_bytes()))
-            .collect();
+        // `--auth none` looks at the Authorization header alone: no list of every header.
+        let all: Vec<(&str, &[u8])>;
+        let one: [(&str, &[u8]); 1];
+        let headers: &[(&str, &[u8])] = match &shared.auth {
+            auth::AuthMode::Enforced(_) => {
+                all = parts
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_bytes()))
+                    .collect();
+                &all
+            }
+            auth::AuthMode::None => match parts.headers.get(hyper::header::AUTHORIZATION) {
+                Some(v) => {
+                    one = [("authorization", v.as_bytes())];
+                    &one
+                }
+                None => &[],
+            },
+        };
         let incoming = auth::Incoming {
             method: parts.method.as_str(),
             path: parts.uri.path(),
             query: parts.uri.query(),
-            headers: &headers,
+            headers,
             body: &body,
         };
         match auth::authenticate(&shared.auth, &shared.account, &incoming) {
