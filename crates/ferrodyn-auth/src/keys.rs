@@ -82,9 +82,25 @@ pub struct AccessKey {
     pub policy: Option<PolicyDocument>,
     /// `arn:aws:iam::ACCOUNT:user/NAME`, made at the first request (see [`AccessKey::arn`]).
     arn: std::sync::OnceLock<String>,
+    /// Allow decisions made for this key that no condition key could change.
+    decisions: crate::policy::DecisionCache,
+}
+
+impl crate::sigv4::Credential for AccessKey {
+    fn secret_access_key(&self) -> &str {
+        self.secret_access_key.expose()
+    }
+    fn session_token(&self) -> Option<&str> {
+        self.session_token.as_ref().map(Secret::expose)
+    }
 }
 
 impl AccessKey {
+    /// Allow decisions already made for this key (see [`crate::policy::DecisionCache`]).
+    pub fn decisions(&self) -> &crate::policy::DecisionCache {
+        &self.decisions
+    }
+
     /// The key's principal ARN in `account`. A server has one account, so the ARN is made
     /// once per key (per keyring) and later calls return it whatever `account` they pass.
     pub fn arn(&self, account: &str) -> &str {
@@ -356,6 +372,7 @@ impl Keyring {
                         session_token: k.session_token.clone(),
                         policy,
                         arn: std::sync::OnceLock::new(),
+                        decisions: Default::default(),
                     }),
                 );
             }

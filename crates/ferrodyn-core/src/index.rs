@@ -17,7 +17,6 @@
 //! - an index keyspace is dropped only after its index left the catalog and no writer can still
 //!   stage entries into it.
 
-use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use std::time::{Duration, Instant};
 use ferrodyn_model::keycodec::encode_key_value;
 use ferrodyn_model::{AttributeValue, Error, Item};
 use ferrodyn_storage::{Durability, Storage, WriteBatch};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use crate::keys::partition_prefix;
 use crate::table::{IndexDef, IndexStatus, KeyAttr, ProjectionType, TableDef};
@@ -227,7 +226,7 @@ pub(crate) fn validate_index_keys(def: &TableDef, item: &Item) -> Result<(), Err
 pub(crate) struct JobContext {
     storage: Arc<dyn Storage>,
     durability: Durability,
-    tables: Arc<RwLock<HashMap<String, Arc<Table>>>>,
+    tables: Arc<crate::Catalog>,
     ddl: Arc<Mutex<()>>,
     stripes: Arc<Vec<Mutex<()>>>,
 }

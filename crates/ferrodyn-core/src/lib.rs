@@ -116,11 +116,73 @@ pub struct Table {
     pub counters: Arc<Counters>,
 }
 
+/// The tables by name, and the generation of their definitions.
+///
+/// Invariant: every change to the map goes through [`Catalog::write`], whose guard bumps the
+/// generation before it releases the lock; so a reader that sees generation G and then reads the
+/// map sees every definition G covers. Caches of anything derived from definitions (resource
+/// policies, for authorization decisions) compare generations to know they are current.
+pub(crate) struct Catalog {
+    tables: RwLock<HashMap<String, Arc<Table>>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// Write access to the catalog; dropping it bumps the generation (lock still held).
+pub(crate) struct CatalogWrite<'a> {
+    guard: parking_lot::RwLockWriteGuard<'a, HashMap<String, Arc<Table>>>,
+    generation: &'a std::sync::atomic::AtomicU64,
+}
+
+impl std::ops::Deref for CatalogWrite<'_> {
+    type Target = HashMap<String, Arc<Table>>;
+    fn deref(&self) -> &Self::Target {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for CatalogWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.guard
+    }
+}
+
+impl Drop for CatalogWrite<'_> {
+    fn drop(&mut self) {
+        // Runs before `guard` is dropped: the bump is visible before the lock is released.
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl Catalog {
+    fn new(tables: HashMap<String, Arc<Table>>) -> Catalog {
+        Catalog {
+            tables: RwLock::new(tables),
+            generation: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    pub(crate) fn read(&self) -> parking_lot::RwLockReadGuard<'_, HashMap<String, Arc<Table>>> {
+        self.tables.read()
+    }
+
+    pub(crate) fn write(&self) -> CatalogWrite<'_> {
+        CatalogWrite {
+            guard: self.tables.write(),
+            generation: &self.generation,
+        }
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 pub struct Engine {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) config: EngineConfig,
     /// Shared (`Arc`) with background index builders, like `ddl` and `stripes`.
-    pub(crate) tables: Arc<RwLock<HashMap<String, Arc<Table>>>>,
+    pub(crate) tables: Arc<Catalog>,
     /// Serialises control-plane changes (create/delete/update table).
     pub(crate) ddl: Arc<Mutex<()>>,
     stripes: Arc<Vec<Mutex<()>>>,
@@ -171,7 +233,7 @@ impl Engine {
         let engine = Engine {
             storage,
             config,
-            tables: Arc::new(RwLock::new(tables)),
+            tables: Arc::new(Catalog::new(tables)),
             ddl: Arc::new(Mutex::new(())),
             stripes: Arc::new((0..LOCK_STRIPES).map(|_| Mutex::new(())).collect()),
             tx_tokens: transact::TokenTable::default(),

@@ -148,6 +148,13 @@ impl Engine {
 
     /// The policy attached to exactly this table or stream ARN, if any (authorization's
     /// lookup: one map read, no storage access).
+    /// The generation of the table definitions, resource policies included: it changes after
+    /// every catalog change. Read it before [`Engine::resource_policy`]: a decision made with
+    /// the policy then read is current as long as the generation is.
+    pub fn policy_generation(&self) -> u64 {
+        self.tables.generation()
+    }
+
     pub fn resource_policy(&self, arn: &str) -> Option<StoredPolicy> {
         let rest = arn.rsplit_once(":table/")?.1;
         let name = rest.split('/').next()?;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use ferrodyn_auth::keys::{AccessKey, KeyStore};
-use ferrodyn_auth::sigv4::{self, KeyMaterial, RequestParts, SigV4Error};
+use ferrodyn_auth::sigv4::{self, RequestParts, SigV4Error};
 
 use crate::wire::EdgeError;
 
@@ -69,22 +69,11 @@ pub fn authenticate(
         }
         AuthMode::Enforced(store) => {
             let keys = store.keys();
-            let lookup = |id: &str| {
-                keys.get(id).map(|k| KeyMaterial {
-                    secret_access_key: k.secret_access_key.expose().to_owned(),
-                    session_token: k.session_token.as_ref().map(|t| t.expose().to_owned()),
-                })
-            };
-            let verified = sigv4::verify(req, SystemTime::now(), &lookup).map_err(edge_error)?;
-            // The key was found by `verify`; it cannot vanish from this keyring snapshot.
+            // The key is borrowed from this keyring snapshot: its secret is never copied.
             let key =
-                keys.get(&verified.access_key_id)
-                    .cloned()
-                    .ok_or(EdgeError::UnrecognizedClient(
-                        "The security token included in the request is invalid.".into(),
-                    ))?;
+                sigv4::verify_key(req, SystemTime::now(), |id| keys.get(id)).map_err(edge_error)?;
             Ok(Some(Identity {
-                key,
+                key: key.clone(),
                 account: account.clone(),
             }))
         }

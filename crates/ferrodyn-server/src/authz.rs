@@ -112,9 +112,19 @@ pub fn authorize(
     accesses: &[Access],
     detailed: bool,
 ) -> Result<Authorized, Error> {
-    let identity_policy = caller.identity.key.policy.as_ref();
+    let key = &caller.identity.key;
+    let identity_policy = key.policy.as_ref();
     let identity = identity_policy.as_slice();
+    // Read before any resource policy (see `DecisionCache`): a decision made with the policies
+    // read below is remembered under a generation no later than theirs.
+    let generation = engine.policy_generation();
     for access in accesses {
+        if key
+            .decisions()
+            .allowed(generation, &access.action, &access.resource)
+        {
+            continue;
+        }
         let stored = engine.resource_policy(governing_arn(&access.resource));
         let parsed = stored
             .as_ref()
@@ -143,6 +153,10 @@ pub fn authorize(
         let outcome = policy::evaluate_detailed(identity, resource_policy.as_slice(), &ctx);
         if let Some(message) = policy::access_denied_message(&outcome, &ctx) {
             return Err(Error::AccessDenied(message));
+        }
+        if !reads_keys {
+            key.decisions()
+                .remember_allowed(generation, &access.action, &access.resource);
         }
     }
     Ok(Authorized::Yes)

@@ -789,6 +789,10 @@ async fn resource_policy_grants_and_denies_until_deleted() {
         &format!("Resource-based policy not found for the provided ResourceArn: {arn}"),
     );
 
+    // Allowed by the admin's own policy before any resource policy exists (and remembered as
+    // allowed): the Deny put below must still take effect at once.
+    e.ok(&admin(), "DeleteItem", get_body("guest", "1")).await;
+
     let document = json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "GuestReadsAndWrites", "Effect": "Allow",
          "Principal": {"AWS": user_arn("guest")},

@@ -47,12 +47,14 @@
 
 mod condition;
 mod context;
+mod decisions;
 mod document;
 mod evaluate;
 mod json;
 mod pattern;
 
 pub use context::{ContextValue, RequestContext};
+pub use decisions::DecisionCache;
 pub use document::{Effect, PolicyDocument, PolicyError, PolicyKind, PolicyVersion};
 pub use evaluate::{access_denied_message, evaluate, evaluate_detailed, Decision, Outcome};
 

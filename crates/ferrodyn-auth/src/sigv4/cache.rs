@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
 
@@ -59,7 +58,7 @@ struct Entry {
 
 impl Entry {
     fn is(&self, scope: &str, secret: &str) -> bool {
-        *self.scope == *scope && bool::from(self.secret.ct_eq(secret.as_bytes()))
+        *self.scope == *scope && super::constant_time_eq(&self.secret, secret.as_bytes())
     }
 }
 

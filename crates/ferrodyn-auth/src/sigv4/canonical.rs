@@ -165,33 +165,92 @@ fn canonical_uri_into(raw_path: &str, out: &mut Vec<u8>) {
     uri_encode(&normalized, true, out);
 }
 
+/// Where canonical text goes: straight into a hash (the normal path: nothing is buffered) or
+/// into a buffer (to show the text in a mismatch error). Both see the same bytes.
+pub(crate) trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        Digest::update(self, bytes);
+    }
+}
+
+/// A SHA-256 fed through a buffer on the stack: canonical text arrives in many small pieces,
+/// and the hash is cheaper fed whole blocks.
+pub(crate) struct BufferedSha256 {
+    hasher: Sha256,
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl BufferedSha256 {
+    pub(crate) fn new() -> Self {
+        BufferedSha256 {
+            hasher: Sha256::new(),
+            buf: [0; 256],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> [u8; 32] {
+        self.hasher.update(&self.buf[..self.len]);
+        self.hasher.finalize().into()
+    }
+}
+
+impl Sink for BufferedSha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        if bytes.len() > self.buf.len() - self.len {
+            self.hasher.update(&self.buf[..self.len]);
+            self.len = 0;
+            if bytes.len() >= self.buf.len() {
+                self.hasher.update(bytes);
+                return;
+            }
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+}
+
+/// The first of two adjacent spaces in `s`.
+fn double_space(s: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(p) = s[from..].iter().position(|&c| c == b' ') {
+        let at = from + p;
+        if s.get(at + 1) == Some(&b' ') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// A header value as it enters the canonical request: spaces and tabs trimmed at both ends,
 /// inner runs of spaces collapsed to one.
-pub(crate) fn canonical_header_value(value: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn canonical_header_value<S: Sink + ?Sized>(value: &[u8], out: &mut S) {
     let is_ws = |c: &u8| *c == b' ' || *c == b'\t';
     let start = value.iter().position(|c| !is_ws(c)).unwrap_or(value.len());
     let end = value
         .iter()
         .rposition(|c| !is_ws(c))
         .map_or(start, |e| e + 1);
-    let value = &value[start..end];
-    if !value.windows(2).any(|w| w == b"  ") {
-        // No run of spaces to collapse: the whole value at once.
-        out.extend_from_slice(value);
-        return;
+    let mut rest = &value[start..end];
+    // Each run of spaces: the text before it and one space, then past the run.
+    while let Some(at) = double_space(rest) {
+        out.put(&rest[..=at]);
+        let run = rest[at..].iter().take_while(|&&c| c == b' ').count();
+        rest = &rest[at + run..];
     }
-    let mut previous_space = false;
-    for &c in value {
-        if c == b' ' {
-            if !previous_space {
-                out.push(c);
-            }
-            previous_space = true;
-        } else {
-            out.push(c);
-            previous_space = false;
-        }
-    }
+    out.put(rest);
 }
 
 /// Orders header names as their lowercase forms order.
@@ -202,22 +261,54 @@ fn cmp_ignore_ascii_case(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// The signed header names in canonical order (as their lowercase forms sort), unique without
-/// regard to case, still in the case they were sent; lowercase them on output.
-pub(crate) fn signed_header_list(signed_headers: &str) -> Vec<&str> {
+/// regard to case.
+pub(crate) enum SignedHeaders<'a> {
+    /// Sent canonical already (lowercase, sorted, unique, none empty), as every SDK sends them:
+    /// used as they are.
+    Canonical(&'a str),
+    /// Sorted and deduplicated here, still in the case they were sent; lowercased on output.
+    Sorted(Vec<&'a str>),
+}
+
+impl<'a> SignedHeaders<'a> {
+    fn for_each(&self, mut f: impl FnMut(&'a str)) {
+        match self {
+            SignedHeaders::Canonical(list) => super::split_ascii(list, b';').for_each(f),
+            SignedHeaders::Sorted(names) => names.iter().for_each(|n| f(n)),
+        }
+    }
+}
+
+/// Whether a SignedHeaders value is canonical as sent: non-empty lowercase names in strictly
+/// ascending order.
+fn is_canonical(list: &str) -> bool {
+    let mut previous: Option<&str> = None;
+    super::split_ascii(list, b';').all(|name| {
+        let ok = !name.is_empty()
+            && !name.bytes().any(|c| c.is_ascii_uppercase())
+            && previous.is_none_or(|p| p < name);
+        previous = Some(name);
+        ok
+    })
+}
+
+pub(crate) fn signed_header_list(signed_headers: &str) -> SignedHeaders<'_> {
+    if is_canonical(signed_headers) {
+        return SignedHeaders::Canonical(signed_headers);
+    }
     let mut names: Vec<&str> = Vec::with_capacity(8);
     names.extend(signed_headers.split(';').filter(|n| !n.is_empty()));
     names.sort_unstable_by(|a, b| cmp_ignore_ascii_case(a, b));
     names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-    names
+    SignedHeaders::Sorted(names)
 }
 
 /// The signed header names as they enter the canonical request: lowercased, sorted, unique.
 #[cfg(test)]
 pub(crate) fn signed_header_names(signed_headers: &str) -> Vec<String> {
-    signed_header_list(signed_headers)
-        .into_iter()
-        .map(str::to_ascii_lowercase)
-        .collect()
+    let mut out = Vec::new();
+    signed_header_list(signed_headers).for_each(|n| out.push(n.to_ascii_lowercase()));
+    out
 }
 
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
@@ -245,31 +336,42 @@ pub(crate) struct CanonicalInput<'a> {
     /// A query parameter name left out (`X-Amz-Signature` for presigned requests).
     pub exclude_param: Option<&'a [u8]>,
     pub headers: &'a [(&'a str, &'a [u8])],
-    /// From [`signed_header_list`].
-    pub signed_headers: &'a [&'a str],
+    pub signed_headers: &'a SignedHeaders<'a>,
     pub payload_hash: &'a [u8],
 }
 
-fn push_lowercase(out: &mut Vec<u8>, s: &str) {
-    let at = out.len();
-    out.extend_from_slice(s.as_bytes());
-    out[at..].make_ascii_lowercase();
+fn put_lowercase<S: Sink + ?Sized>(out: &mut S, s: &str) {
+    if s.bytes().any(|c| c.is_ascii_uppercase()) {
+        out.put(s.to_ascii_lowercase().as_bytes());
+    } else {
+        out.put(s.as_bytes());
+    }
 }
 
-/// Builds the canonical request into `out` (cleared first). Signed headers absent from the
-/// request enter with an empty value (so the signature cannot match unless the client signed
-/// them absent the same way).
-pub(crate) fn canonical_request_into(input: &CanonicalInput<'_>, out: &mut Vec<u8>) {
-    out.clear();
-    out.extend_from_slice(input.method.as_bytes());
-    out.push(b'\n');
-    canonical_uri_into(input.path, out);
-    out.push(b'\n');
-    canonical_query_into(input.query, input.exclude_param, out);
-    out.push(b'\n');
-    for name in input.signed_headers {
-        push_lowercase(out, name);
-        out.push(b':');
+/// Writes the canonical request to `out`. Signed headers absent from the request enter with an
+/// empty value (so the signature cannot match unless the client signed them absent the same
+/// way).
+pub(crate) fn canonical_request_to<S: Sink + ?Sized>(input: &CanonicalInput<'_>, out: &mut S) {
+    out.put(input.method.as_bytes());
+    out.put(b"\n");
+    if input.path.is_empty() || input.path == "/" {
+        // `/` (and the empty path) normalize to `/`, which encodes to itself: the usual case.
+        out.put(b"/");
+    } else {
+        let mut uri = Vec::with_capacity(input.path.len() + 8);
+        canonical_uri_into(input.path, &mut uri);
+        out.put(&uri);
+    }
+    out.put(b"\n");
+    if !input.query.is_empty() {
+        let mut query = Vec::new();
+        canonical_query_into(input.query, input.exclude_param, &mut query);
+        out.put(&query);
+    }
+    out.put(b"\n");
+    input.signed_headers.for_each(|name| {
+        put_lowercase(out, name);
+        out.put(b":");
         let mut first = true;
         for (_, value) in input
             .headers
@@ -277,22 +379,27 @@ pub(crate) fn canonical_request_into(input: &CanonicalInput<'_>, out: &mut Vec<u
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
         {
             if !first {
-                out.push(b',');
+                out.put(b",");
             }
             canonical_header_value(value, out);
             first = false;
         }
-        out.push(b'\n');
-    }
-    out.push(b'\n');
-    for (i, name) in input.signed_headers.iter().enumerate() {
-        if i > 0 {
-            out.push(b';');
+        out.put(b"\n");
+    });
+    out.put(b"\n");
+    match input.signed_headers {
+        SignedHeaders::Canonical(list) => out.put(list.as_bytes()),
+        SignedHeaders::Sorted(names) => {
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    out.put(b";");
+                }
+                put_lowercase(out, name);
+            }
         }
-        push_lowercase(out, name);
     }
-    out.push(b'\n');
-    out.extend_from_slice(input.payload_hash);
+    out.put(b"\n");
+    out.put(input.payload_hash);
 }
 
 #[cfg(test)]
@@ -366,5 +473,98 @@ mod tests {
         assert_eq!(percent_decode(b"a+b", false), b"a+b");
         assert_eq!(percent_decode(b"a+b", true), b"a b");
         assert_eq!(percent_decode(b"%ff%FF", false), [0xff, 0xff]);
+    }
+
+    #[test]
+    fn canonical_lists_are_used_as_sent_others_sorted() {
+        assert!(matches!(
+            super::signed_header_list("content-type;host;x-amz-date"),
+            SignedHeaders::Canonical(_)
+        ));
+        for odd in ["host;content-type", "Host", "a;;b", "a;a", ""] {
+            assert!(
+                matches!(super::signed_header_list(odd), SignedHeaders::Sorted(_)),
+                "{odd}"
+            );
+        }
+    }
+
+    /// The canonical request of a few headers, written to a buffer.
+    fn canonical(signed: &str, headers: &[(&str, &[u8])]) -> Vec<u8> {
+        let list = super::signed_header_list(signed);
+        let input = CanonicalInput {
+            method: "POST",
+            path: "/",
+            query: &[],
+            exclude_param: None,
+            headers,
+            signed_headers: &list,
+            payload_hash: b"e3b0",
+        };
+        let mut out = Vec::new();
+        canonical_request_to(&input, &mut out);
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn buffered_hash_equals_the_hash_of_the_whole(
+            pieces in proptest::collection::vec(proptest::collection::vec(0u8..=255, 0..300), 0..20)
+        ) {
+            let mut buffered = BufferedSha256::new();
+            let mut whole = Vec::new();
+            for p in &pieces {
+                buffered.put(p);
+                whole.extend_from_slice(p);
+            }
+            let expected: [u8; 32] = Sha256::digest(&whole).into();
+            proptest::prop_assert_eq!(buffered.finish(), expected);
+        }
+
+        #[test]
+        fn a_list_sent_canonical_or_not_gives_one_canonical_request(
+            names in proptest::collection::btree_set("[a-z][a-z0-9-]{0,12}", 1..8),
+            upper in proptest::collection::vec(proptest::bool::ANY, 8),
+            value in "[ -~]{0,20}",
+        ) {
+            let sorted: Vec<&str> = names.iter().map(String::as_str).collect();
+            let headers: Vec<(&str, &[u8])> =
+                sorted.iter().map(|n| (*n, value.as_bytes())).collect();
+            let canonical_list = sorted.join(";");
+            // The same names reversed, some in upper case, one repeated.
+            let mut odd: Vec<String> = sorted
+                .iter()
+                .rev()
+                .zip(upper.iter().cycle())
+                .map(|(n, up)| if *up { n.to_ascii_uppercase() } else { (*n).to_owned() })
+                .collect();
+            odd.push(sorted[0].to_owned());
+            let odd_list = odd.join(";");
+            proptest::prop_assert_eq!(
+                canonical(&canonical_list, &headers),
+                canonical(&odd_list, &headers)
+            );
+        }
+
+        #[test]
+        fn split_ascii_agrees_with_str_split(s in "[a-z;/ ]{0,30}") {
+            let ours: Vec<&str> = super::super::split_ascii(&s, b';').collect();
+            let std: Vec<&str> = s.split(';').collect();
+            proptest::prop_assert_eq!(ours, std);
+        }
+
+        #[test]
+        fn header_values_collapse_like_a_character_loop(v in "[ a\\t]{0,24}") {
+            let mut ours = Vec::new();
+            canonical_header_value(v.as_bytes(), &mut ours);
+            let trimmed = v.trim_matches(|c| c == ' ' || c == '\t');
+            let mut expected = String::new();
+            for c in trimmed.chars() {
+                if !(c == ' ' && expected.ends_with(' ')) {
+                    expected.push(c);
+                }
+            }
+            proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), expected);
+        }
     }
 }

@@ -72,7 +72,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use hmac::Mac;
-use subtle::ConstantTimeEq;
 
 pub use cache::SigningKeyCache;
 pub use error::{
@@ -80,7 +79,7 @@ pub use error::{
     MISSING_TOKEN_MESSAGE, SIGNATURE_MISMATCH_MESSAGE,
 };
 
-use canonical::{CanonicalInput, QueryParam};
+use canonical::{CanonicalInput, QueryParam, Sink};
 
 /// The only signing algorithm accepted.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -116,6 +115,58 @@ impl<'a> RequestParts<'a> {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| *v)
     }
+}
+
+/// The headers verification reads, found in one pass over the request's headers (the first of
+/// each name, compared without regard to case).
+#[derive(Clone, Copy, Default)]
+struct SigHeaders<'a> {
+    authorization: Option<&'a [u8]>,
+    amz_date: Option<&'a [u8]>,
+    date: Option<&'a [u8]>,
+    security_token: Option<&'a [u8]>,
+    content_sha256: Option<&'a [u8]>,
+}
+
+impl<'a> SigHeaders<'a> {
+    fn of(req: &RequestParts<'a>) -> SigHeaders<'a> {
+        let mut found = SigHeaders::default();
+        for &(name, value) in req.headers {
+            let slot = match name.len() {
+                13 if name.eq_ignore_ascii_case("authorization") => &mut found.authorization,
+                10 if name.eq_ignore_ascii_case("x-amz-date") => &mut found.amz_date,
+                4 if name.eq_ignore_ascii_case("date") => &mut found.date,
+                20 if name.eq_ignore_ascii_case("x-amz-security-token") => {
+                    &mut found.security_token
+                }
+                20 if name.eq_ignore_ascii_case("x-amz-content-sha256") => {
+                    &mut found.content_sha256
+                }
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        found
+    }
+}
+
+/// `s` split at each `delimiter` (an ASCII byte), by bytes: cheaper than `str::split` for the
+/// short lists of a signature (signed header names, credential parts).
+pub(crate) fn split_ascii(s: &str, delimiter: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match r.bytes().position(|b| b == delimiter) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 /// What the key store knows of an access key id.
@@ -169,6 +220,56 @@ impl fmt::Debug for Verified {
     }
 }
 
+/// What verification needs of an access key: its secret, and the session token its requests
+/// must carry (temporary credentials). Implemented by [`KeyMaterial`] and by the key store's
+/// own records, so a lookup can hand out a borrowed key without copying its secret.
+pub trait Credential {
+    fn secret_access_key(&self) -> &str;
+    fn session_token(&self) -> Option<&str>;
+}
+
+impl Credential for KeyMaterial {
+    fn secret_access_key(&self) -> &str {
+        &self.secret_access_key
+    }
+    fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
+    }
+}
+
+impl<T: Credential + ?Sized> Credential for &T {
+    fn secret_access_key(&self) -> &str {
+        (**self).secret_access_key()
+    }
+    fn session_token(&self) -> Option<&str> {
+        (**self).session_token()
+    }
+}
+
+impl<T: Credential + ?Sized> Credential for std::sync::Arc<T> {
+    fn secret_access_key(&self) -> &str {
+        (**self).secret_access_key()
+    }
+    fn session_token(&self) -> Option<&str> {
+        (**self).session_token()
+    }
+}
+
+impl Sink for cache::HmacSha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        Mac::update(self, bytes);
+    }
+}
+
+/// Equality of two byte strings in time that depends on their lengths only.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
 /// A verifier with its settings and its cache of signing keys; [`verify`] uses a process-wide
 /// one with the defaults.
 #[derive(Debug)]
@@ -191,8 +292,22 @@ pub fn verify(
     now: SystemTime,
     lookup: &dyn Fn(&str) -> Option<KeyMaterial>,
 ) -> Result<Verified, SigV4Error> {
+    shared().verify(req, now, lookup)
+}
+
+/// [`verify`] for callers that only need the key: the key `lookup` found is returned as it
+/// was found (borrowed, say), and nothing is allocated on the way.
+pub fn verify_key<K: Credential>(
+    req: &RequestParts<'_>,
+    now: SystemTime,
+    lookup: impl FnOnce(&str) -> Option<K>,
+) -> Result<K, SigV4Error> {
+    shared().verify_key(req, now, lookup)
+}
+
+fn shared() -> &'static Verifier {
     static SHARED: OnceLock<Verifier> = OnceLock::new();
-    SHARED.get_or_init(Verifier::new).verify(req, now, lookup)
+    SHARED.get_or_init(Verifier::new)
 }
 
 /// The signature's parts, from either form.
@@ -217,7 +332,10 @@ struct Scope<'p> {
     date: &'p str,
     region: &'p str,
     service: &'p str,
-    request_time: i64,
+    /// `date/region/service/aws4_request`, as one slice of the credential.
+    string_scope: &'p str,
+    /// The signing time in ISO 8601 basic format, as it enters the string to sign.
+    request_iso: [u8; 16],
 }
 
 /// The bytes as text, invalid UTF-8 replaced (`String::from_utf8_lossy`, without its
@@ -231,7 +349,7 @@ fn lossy(bytes: &[u8]) -> Cow<'_, str> {
 
 /// The separators of the Authorization header's components: what `char::is_whitespace` and
 /// `,` accept among ASCII characters.
-fn is_ascii_separator(b: u8) -> bool {
+const fn is_ascii_separator(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' | b',')
 }
 
@@ -239,10 +357,21 @@ fn is_separator(c: char) -> bool {
     c.is_whitespace() || c == ','
 }
 
+/// [`is_ascii_separator`] as a table: one load per byte of the Authorization header.
+const SEPARATORS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = is_ascii_separator(c as u8);
+        c += 1;
+    }
+    table
+};
+
 /// `s.split_once(is_separator)`, by bytes when `s` is ASCII.
 fn split_at_separator(s: &str, ascii: bool) -> Option<(&str, &str)> {
     if ascii {
-        let i = s.bytes().position(is_ascii_separator)?;
+        let i = s.bytes().position(|b| SEPARATORS[usize::from(b)])?;
         Some((&s[..i], &s[i + 1..]))
     } else {
         s.split_once(is_separator)
@@ -303,19 +432,44 @@ impl Verifier {
         now: SystemTime,
         lookup: &dyn Fn(&str) -> Option<KeyMaterial>,
     ) -> Result<Verified, SigV4Error> {
-        let query = canonical::parse_query(req.query.unwrap_or(""));
-        let presented = self.presented(req, &query)?;
-        let scope = self.check_before_lookup(&presented, now)?;
-        let Scope {
-            access_key_id,
-            credential_scope,
-            date: scope_date,
-            region,
-            service,
-            request_time,
-        } = scope;
+        self.check(req, now, lookup, |presented, scope, _| Verified {
+            access_key_id: scope.access_key_id.to_owned(),
+            region: scope.region.to_owned(),
+            service: scope.service.to_owned(),
+            session_token: presented.security_token.as_deref().map(str::to_owned),
+            presigned: presented.presigned,
+        })
+    }
 
-        let Some(key) = lookup(access_key_id) else {
+    /// [`Verifier::verify`], returning the key `lookup` found instead of a [`Verified`].
+    pub fn verify_key<K: Credential>(
+        &self,
+        req: &RequestParts<'_>,
+        now: SystemTime,
+        lookup: impl FnOnce(&str) -> Option<K>,
+    ) -> Result<K, SigV4Error> {
+        self.check(req, now, lookup, |_, _, key| key)
+    }
+
+    /// Every check, in order; `done` makes the answer of an accepted request. Nothing is
+    /// buffered on the way: the canonical request goes straight into its hash and the string to
+    /// sign into the HMAC (both are built again, into buffers, only to describe a mismatch).
+    fn check<K: Credential, T>(
+        &self,
+        req: &RequestParts<'_>,
+        now: SystemTime,
+        lookup: impl FnOnce(&str) -> Option<K>,
+        done: impl FnOnce(&Presented<'_>, &Scope<'_>, K) -> T,
+    ) -> Result<T, SigV4Error> {
+        let query = match req.query {
+            Some(q) if !q.is_empty() => canonical::parse_query(q),
+            _ => Vec::new(),
+        };
+        let headers = SigHeaders::of(req);
+        let presented = self.presented(&headers, &query)?;
+        let scope = self.check_before_lookup(&presented, now)?;
+
+        let Some(key) = lookup(scope.access_key_id) else {
             return Err(SigV4Error::UnrecognizedClient(
                 INVALID_TOKEN_MESSAGE.to_owned(),
             ));
@@ -324,56 +478,36 @@ impl Verifier {
         // Everything below is only reached with a known key.
         let payload_hash = canonical::sha256_hex(req.body);
         let signed_headers = canonical::signed_header_list(&presented.signed_headers);
-        let mut canonical_request = Vec::with_capacity(512);
-        canonical::canonical_request_into(
-            &CanonicalInput {
-                method: req.method,
-                path: req.path,
-                query: &query,
-                exclude_param: presented.presigned.then_some(&b"X-Amz-Signature"[..]),
-                headers: req.headers,
-                signed_headers: &signed_headers,
-                payload_hash: &payload_hash,
-            },
-            &mut canonical_request,
-        );
-        let canonical_hash = canonical::sha256_hex(&canonical_request);
-        let request_iso = datetime::iso8601_basic(request_time);
-        // Built by appending: `format!` cost more than the hashing on this hot path.
-        let mut string_to_sign = Vec::with_capacity(
-            ALGORITHM.len() + 64 + credential_scope.len() + TERMINATOR.len() + 64,
-        );
-        for part in [
-            ALGORITHM.as_bytes(),
-            b"\n",
-            &request_iso,
-            b"\n",
-            scope_date.as_bytes(),
-            b"/",
-            region.as_bytes(),
-            b"/",
-            service.as_bytes(),
-            b"/",
-            TERMINATOR.as_bytes(),
-            b"\n",
-            &canonical_hash,
-        ] {
-            string_to_sign.extend_from_slice(part);
-        }
+        let input = CanonicalInput {
+            method: req.method,
+            path: req.path,
+            query: &query,
+            exclude_param: presented.presigned.then_some(&b"X-Amz-Signature"[..]),
+            headers: req.headers,
+            signed_headers: &signed_headers,
+            payload_hash: &payload_hash,
+        };
+        let mut hasher = canonical::BufferedSha256::new();
+        canonical::canonical_request_to(&input, &mut hasher);
+        let canonical_hash = canonical::hex32(&hasher.finish());
         let mut mac = self.cache.signing_mac(
-            credential_scope,
-            &key.secret_access_key,
-            scope_date,
-            region,
-            service,
+            scope.credential_scope,
+            key.secret_access_key(),
+            scope.date,
+            scope.region,
+            scope.service,
         );
-        mac.update(&string_to_sign);
+        string_to_sign_to(&scope, &canonical_hash, &mut mac);
         let expected = canonical::hex32(&mac.finalize().into_bytes().into());
-        let signature_ok: bool = expected[..].ct_eq(presented.signature.as_bytes()).into();
-        let content_hash_ok = req
-            .header("x-amz-content-sha256")
+        let signature_ok = constant_time_eq(&expected, presented.signature.as_bytes());
+        let content_hash_ok = headers
+            .content_sha256
             .is_none_or(|h| h.eq_ignore_ascii_case(&payload_hash));
         if !(signature_ok && content_hash_ok) {
+            let mut canonical_request = Vec::with_capacity(512);
+            canonical::canonical_request_to(&input, &mut canonical_request);
+            let mut string_to_sign = Vec::with_capacity(160);
+            string_to_sign_to(&scope, &canonical_hash, &mut string_to_sign);
             return Err(SigV4Error::SignatureDoesNotMatch(Box::new(
                 MismatchDetail {
                     canonical_request: String::from_utf8_lossy(&canonical_request).into_owned(),
@@ -382,9 +516,9 @@ impl Verifier {
             )));
         }
 
-        let token_ok = match (&key.session_token, &presented.security_token) {
+        let token_ok = match (key.session_token(), presented.security_token.as_deref()) {
             (None, None) => true,
-            (Some(expected), Some(sent)) => expected.as_bytes().ct_eq(sent.as_bytes()).into(),
+            (Some(expected), Some(sent)) => constant_time_eq(expected.as_bytes(), sent.as_bytes()),
             _ => false,
         };
         if !token_ok {
@@ -392,23 +526,16 @@ impl Verifier {
                 INVALID_SESSION_TOKEN_MESSAGE.to_owned(),
             ));
         }
-
-        Ok(Verified {
-            access_key_id: access_key_id.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
-            session_token: presented.security_token.map(Cow::into_owned),
-            presigned: presented.presigned,
-        })
+        Ok(done(&presented, &scope, key))
     }
 
     /// Steps 1 to 3: which form, and are its parts all there.
     fn presented<'r>(
         &self,
-        req: &RequestParts<'r>,
+        req: &SigHeaders<'r>,
         query: &'r [QueryParam],
     ) -> Result<Presented<'r>, SigV4Error> {
-        let header = req.header("authorization").filter(|v| !v.is_empty());
+        let header = req.authorization.filter(|v| !v.is_empty());
         let algorithm_param = query_value(query, "X-Amz-Algorithm");
         match (header, algorithm_param) {
             (Some(_), Some(_)) => Err(SigV4Error::InvalidSignature(
@@ -423,7 +550,7 @@ impl Verifier {
     }
 
     fn from_header<'r>(
-        req: &RequestParts<'r>,
+        req: &SigHeaders<'r>,
         header: Cow<'r, str>,
     ) -> Result<Presented<'r>, SigV4Error> {
         match header {
@@ -435,7 +562,7 @@ impl Verifier {
     /// The header's parts, each kept as `keep` says (borrowed from the request when its header
     /// was valid UTF-8).
     fn parse_header<'r, 'h>(
-        req: &RequestParts<'r>,
+        req: &SigHeaders<'r>,
         header: &'h str,
         keep: impl Fn(&'h str) -> Cow<'r, str>,
     ) -> Result<Presented<'r>, SigV4Error> {
@@ -477,8 +604,8 @@ impl Verifier {
                 _ => {}
             }
         }
-        let amz_date = req.header("x-amz-date").filter(|v| !v.is_empty());
-        let date = amz_date.or_else(|| req.header("date").filter(|v| !v.is_empty()));
+        let amz_date = req.amz_date.filter(|v| !v.is_empty());
+        let date = amz_date.or_else(|| req.date.filter(|v| !v.is_empty()));
 
         let mut missing = String::new();
         if credential.is_none_or(str::is_empty) {
@@ -512,7 +639,7 @@ impl Verifier {
             date: lossy(date.unwrap_or_default()),
             date_is_amz: amz_date.is_some(),
             expires: None,
-            security_token: req.header("x-amz-security-token").map(lossy),
+            security_token: req.security_token.map(lossy),
         })
     }
 
@@ -601,11 +728,7 @@ impl Verifier {
         }
 
         // 6. Host must be signed.
-        if !p
-            .signed_headers
-            .split(';')
-            .any(|h| h.eq_ignore_ascii_case("host"))
-        {
+        if !split_ascii(&p.signed_headers, b';').any(|h| h.eq_ignore_ascii_case("host")) {
             return Err(SigV4Error::InvalidSignature(
                 "'Host' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
             ));
@@ -622,7 +745,7 @@ impl Verifier {
         // 8. Five parts in the credential.
         let credential: &'p str = &p.credential;
         let trimmed = credential.trim_end_matches('/');
-        let mut parts = trimmed.split('/');
+        let mut parts = split_ascii(trimmed, b'/');
         let (
             Some(access_key_id),
             Some(scope_date),
@@ -664,7 +787,11 @@ impl Verifier {
                  '{terminator}'."
             ));
         }
-        let request_iso = datetime::iso8601_basic(request_time);
+        // A valid X-Amz-Date is already the ISO 8601 basic form of the signing time.
+        let request_iso = match <[u8; 16]>::try_from(p.date.as_bytes()) {
+            Ok(sent) if p.date_is_amz => sent,
+            _ => datetime::iso8601_basic(request_time),
+        };
         if scope_date.as_bytes() != &request_iso[..8] {
             let request_iso = iso(request_time);
             let request_day = request_iso.get(..8).unwrap_or_default();
@@ -677,7 +804,7 @@ impl Verifier {
             return Err(SigV4Error::InvalidSignature(faults.join(" ")));
         }
 
-        // The first four parts and the slashes between them.
+        // The first four parts and the slashes between them; the last four likewise.
         let scope_len = trimmed.len() - terminator.len() - 1;
         Ok(Scope {
             access_key_id,
@@ -685,9 +812,21 @@ impl Verifier {
             date: scope_date,
             region,
             service,
-            request_time,
+            string_scope: &trimmed[access_key_id.len() + 1..],
+            request_iso,
         })
     }
+}
+
+/// The string to sign: algorithm, signing time, scope, hash of the canonical request.
+fn string_to_sign_to<S: Sink + ?Sized>(scope: &Scope<'_>, canonical_hash: &[u8], out: &mut S) {
+    out.put(ALGORITHM.as_bytes());
+    out.put(b"\n");
+    out.put(&scope.request_iso);
+    out.put(b"\n");
+    out.put(scope.string_scope.as_bytes());
+    out.put(b"\n");
+    out.put(canonical_hash);
 }
 
 /// `X-Amz-Expires`: whole seconds, 1..=604800.
