@@ -93,11 +93,23 @@ impl ProjectionType {
 }
 
 /// A secondary index definition (local or global).
+///
+/// A global index may have a multi-attribute key: up to 4 HASH and up to 4 RANGE attributes.
+/// The first of each kind is `hash_key` / `range_key` (so catalog records written before
+/// multi-attribute keys read unchanged), the others follow in key-schema order; use
+/// [`IndexDef::hash_keys`] and [`IndexDef::range_keys`] for the whole key.
+/// Invariant: `more_range_keys` is empty when `range_key` is `None`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexDef {
     pub name: String,
     pub hash_key: KeyAttr,
     pub range_key: Option<KeyAttr>,
+    /// The HASH attributes after the first (multi-attribute keys; global indexes only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_hash_keys: Vec<KeyAttr>,
+    /// The RANGE attributes after the first (multi-attribute keys; global indexes only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_range_keys: Vec<KeyAttr>,
     pub projection: ProjectionType,
     pub non_key_attributes: Vec<String>,
     /// Global indexes only: provisioned throughput (0/0 for on-demand tables).
@@ -109,6 +121,24 @@ pub struct IndexDef {
     /// `Active`; `Creating` means a backfill is (or, after a restart, will again be) running.
     #[serde(default)]
     pub status: IndexStatus,
+}
+
+impl IndexDef {
+    /// The HASH attributes of the index key, in key-schema order.
+    pub fn hash_keys(&self) -> impl Iterator<Item = &KeyAttr> + Clone {
+        std::iter::once(&self.hash_key).chain(&self.more_hash_keys)
+    }
+    /// The RANGE attributes of the index key, in key-schema order (none for a hash-only key).
+    pub fn range_keys(&self) -> impl Iterator<Item = &KeyAttr> + Clone {
+        self.range_key.iter().chain(&self.more_range_keys)
+    }
+    /// Every attribute of the index key: HASH ones, then RANGE ones.
+    pub fn key_attrs(&self) -> impl Iterator<Item = &KeyAttr> + Clone {
+        self.hash_keys().chain(self.range_keys())
+    }
+    pub fn is_key(&self, name: &str) -> bool {
+        self.key_attrs().any(|k| k.name == name)
+    }
 }
 
 /// Lifecycle of a secondary index.
