@@ -484,6 +484,36 @@ fn legacy_updates_and_filters() {
             attribute_value_list: Some(vec![s("x")]),
         },
     );
+    // A multi-attribute key: the same rules as for KeyConditionExpression.
+    let eq = |v: V| legacy::Condition {
+        comparison_operator: "EQ".into(),
+        attribute_value_list: Some(vec![v]),
+    };
+    let mut m = BTreeMap::new();
+    m.insert("h1".to_string(), eq(s("x")));
+    m.insert("h2".to_string(), eq(n("1")));
+    m.insert(
+        "r2".to_string(),
+        legacy::Condition {
+            comparison_operator: "GT".into(),
+            attribute_value_list: Some(vec![n("1")]),
+        },
+    );
+    assert_eq!(
+        vmsg(legacy::key_conditions(&m, &["h1", "h2"], &["r1", "r2"])),
+        "Query key condition not supported: RANGE key attribute r2 is specified, so RANGE key attribute r1 must be specified with an equality condition"
+    );
+    m.insert("r1".to_string(), eq(n("5")));
+    let kc = legacy::key_conditions(&m, &["h1", "h2"], &["r1", "r2"]).expect("valid");
+    assert_eq!(kc.hash, vec![s("x"), n("1")]);
+    assert_eq!(kc.range_prefix, vec![n("5")]);
+    assert_eq!(kc.range, Some(RangeCondition::Gt(n("1"))));
+    m.remove("h2");
+    assert_eq!(
+        vmsg(legacy::key_conditions(&m, &["h1", "h2"], &["r1", "r2"])),
+        "Query key condition not supported: HASH key attribute h2 must be specified with an equality condition"
+    );
+
     assert_eq!(
         vmsg(legacy::key_conditions(&k, &["p"], &["c"])),
         "One or more parameter values were invalid: Attempted conditional constraint is not an indexable operation"
