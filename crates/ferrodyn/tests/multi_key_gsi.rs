@@ -20,6 +20,12 @@ use ferrodyn_testkit::TestServer;
 use serde_json::json;
 
 type Item = HashMap<String, AV>;
+/// A CreateTable case: attribute definitions, GSI key schema (name, HASH|RANGE), message.
+type SchemaCase<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+/// A Query case: KeyConditionExpression, values, expected `pk`s in order.
+type QueryCase<'a> = (&'a str, Vec<(&'a str, AV)>, Vec<&'a str>);
+/// An index entry as the backfill test compares it: (r, w, pk, sk).
+type Entry = (i64, String, String, i64);
 
 /// One server per storage engine; the temporary directory lives as long as its server.
 fn engines() -> Vec<(&'static str, TestServer, Option<tempfile::TempDir>)> {
@@ -234,7 +240,7 @@ fn key_schema_validation_errors() {
     const R: &str = "RANGE";
     for (engine, server, _dir) in engines() {
         let five = ["a", "b", "c", "d", "e"];
-        let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+        let cases: Vec<SchemaCase> = vec![
             (
                 five.to_vec(),
                 five.iter().map(|a| (*a, H)).collect(),
@@ -584,7 +590,7 @@ async fn query_orders_by_range_tuple_and_applies_conditions() {
         assert_eq!(all, ["m3", "m2", "m1", "m4", "m5"], "{engine}");
         let back = q(&c, "h1 = :a AND h2 = :b", &part, false).await;
         assert_eq!(back, ["m5", "m4", "m1", "m2", "m3"], "{engine}");
-        let cases: Vec<(&str, Vec<(&str, AV)>, Vec<&str>)> = vec![
+        let cases: Vec<QueryCase> = vec![
             (
                 "h2 = :b AND r1 = :r AND h1 = :a",
                 with(&[(":r", n(10))]),
@@ -1289,8 +1295,7 @@ async fn online_backfill_under_concurrent_writes_matches_the_table() {
         // The index, partition by partition, equals the table's complete items, filtered and
         // ordered here by (r, w) then by the table key.
         let items = table_items(&c, "onl").await;
-        let mut expected: BTreeMap<(String, String), Vec<(i64, String, String, i64)>> =
-            BTreeMap::new();
+        let mut expected: BTreeMap<(String, String), Vec<Entry>> = BTreeMap::new();
         for i in &items {
             let (Some(t), Some(g), Some(r), Some(w)) =
                 (i.get("t"), i.get("g"), i.get("r"), i.get("w"))
