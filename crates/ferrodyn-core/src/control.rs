@@ -134,6 +134,65 @@ fn resolve_key_schema(
     Ok((hash, range))
 }
 
+/// Most attributes of each kind in a global secondary index's multi-attribute key.
+const MAX_GSI_KEY_ATTRS: usize = 4;
+
+/// The key attributes of a global secondary index: HASH ones, then RANGE ones.
+type GsiKeys = (Vec<KeyAttr>, Vec<KeyAttr>);
+
+/// Validates a global secondary index's key schema: 1 to 4 HASH elements followed by 0 to 4
+/// RANGE elements (multi-attribute keys), all defined. A one-HASH, at-most-one-RANGE schema
+/// gets exactly the checks and messages of [`resolve_key_schema`].
+fn resolve_gsi_key_schema(ks: &[KeySchemaElement], defs: &[KeyAttr]) -> Result<GsiKeys, Error> {
+    let hashes = ks.iter().filter(|k| k.key_type == KeyType::Hash).count();
+    let ranges = ks.len() - hashes;
+    if ks.len() <= 2 && hashes <= 1 {
+        let (h, r) = resolve_key_schema(ks, defs, "KeySchema")?;
+        return Ok((vec![h], r.into_iter().collect()));
+    }
+    let what = "KeySchema";
+    if ks.first().is_some_and(|k| k.key_type != KeyType::Hash) {
+        return Err(Error::validation(format!(
+            "Invalid {what}: The first KeySchemaElement is not a HASH key type"
+        )));
+    }
+    if ks[..hashes].iter().any(|k| k.key_type != KeyType::Hash) {
+        return Err(Error::validation(format!(
+            "Invalid {what}: All HASH KeySchemaElements must precede all RANGE KeySchemaElements"
+        )));
+    }
+    if hashes > MAX_GSI_KEY_ATTRS {
+        return Err(Error::validation(format!(
+            "Invalid {what}: The number of HASH KeySchemaElements must be between 1 and {MAX_GSI_KEY_ATTRS}"
+        )));
+    }
+    if ranges > MAX_GSI_KEY_ATTRS {
+        return Err(Error::validation(format!(
+            "Invalid {what}: The number of RANGE KeySchemaElements must be between 0 and {MAX_GSI_KEY_ATTRS}"
+        )));
+    }
+    let mut seen = HashSet::new();
+    if let Some(dup) = ks.iter().find(|k| !seen.insert(k.name.as_str())) {
+        return Err(Error::validation(format!(
+            "Invalid {what}: KeySchemaElements must not have the same name: {}",
+            dup.name
+        )));
+    }
+    let lookup = |k: &KeySchemaElement| {
+        defs.iter()
+            .find(|d| d.name == k.name)
+            .cloned()
+            .ok_or_else(|| {
+                Error::validation(format!(
+                    "Invalid {what}: Some index key attribute have no definition"
+                ))
+            })
+    };
+    let h = ks[..hashes].iter().map(lookup).collect::<Result<_, _>>()?;
+    let r = ks[hashes..].iter().map(lookup).collect::<Result<_, _>>()?;
+    Ok((h, r))
+}
+
 /// Index key attributes must all be defined (AWS names them and the definitions).
 fn check_index_keys_defined(ix: &IndexInput, defs: &[KeyAttr]) -> Result<(), Error> {
     let keys: Vec<&str> = ix.key_schema.iter().map(|k| k.name.as_str()).collect();
@@ -238,7 +297,7 @@ impl Engine {
                         .map(|d| d.name.as_str())
                         .unwrap_or(""),
                 );
-                local_indexes.push(index_def(ix, h, Some(r), None, &id)?);
+                local_indexes.push(index_def(ix, vec![h], vec![r], None, &id)?);
             }
         }
         let mut global_indexes = Vec::new();
@@ -251,9 +310,8 @@ impl Engine {
                     return Err(invalid(format!("Duplicate index name: {}", ix.name)));
                 }
                 check_index_keys_defined(ix, &input.attribute_definitions)?;
-                let (h, r) =
-                    resolve_key_schema(&ix.key_schema, &input.attribute_definitions, "KeySchema")?;
-                for k in std::iter::once(&h).chain(r.as_ref()) {
+                let (h, r) = resolve_gsi_key_schema(&ix.key_schema, &input.attribute_definitions)?;
+                for k in h.iter().chain(&r) {
                     if let Some(d) = input
                         .attribute_definitions
                         .iter()
@@ -646,7 +704,7 @@ impl Engine {
                     // The request itself must define the new index's keys, even when the table
                     // already knows them (AWS checks the request's AttributeDefinitions).
                     check_index_keys_defined(ix, new_defs)?;
-                    let (h, r) = resolve_key_schema(&ix.key_schema, &attrs, "KeySchema")?;
+                    let (h, r) = resolve_gsi_key_schema(&ix.key_schema, &attrs)?;
                     let tp = gsi_throughput(def.billing_mode, ix)?;
                     let unique = uuid::Uuid::new_v4().simple().to_string();
                     let mut new = index_def(ix, h, r, tp, &format!("{}-{}", def.id, &unique[..8]))?;
@@ -710,10 +768,11 @@ impl Engine {
     }
 }
 
+/// An index definition from its request and its validated key attributes (`h` not empty).
 fn index_def(
     ix: &IndexInput,
-    h: KeyAttr,
-    r: Option<KeyAttr>,
+    h: Vec<KeyAttr>,
+    r: Vec<KeyAttr>,
     tp: Option<Throughput>,
     keyspace_id: &str,
 ) -> Result<IndexDef, Error> {
@@ -742,10 +801,17 @@ fn index_def(
             }
         }
     }
+    let mut h = h.into_iter();
+    let Some(hash_key) = h.next() else {
+        return Err(Error::internal("index without a HASH key"));
+    };
+    let mut r = r.into_iter();
     Ok(IndexDef {
         name: ix.name.clone(),
-        hash_key: h,
-        range_key: r,
+        hash_key,
+        range_key: r.next(),
+        more_hash_keys: h.collect(),
+        more_range_keys: r.collect(),
         projection,
         non_key_attributes: nka,
         throughput: tp,

@@ -4,11 +4,15 @@
 //! Entry layout in an index's keyspace: `hash64(enc(index pk)) ++ enc(index pk) ++
 //! enc(index sk)?` (exactly the partition layout of [`crate::keys`], so Query/Scan code paths are
 //! shared) followed by `enc(table pk) ++ enc(table sk)?`, which makes entries unique when several
-//! items share an index key. The value is the projected item.
+//! items share an index key. The value is the projected item. With a multi-attribute key (global
+//! indexes: up to 4 HASH and 4 RANGE attributes), `enc(index pk)` is the tuple encoding of the
+//! HASH attributes' values and `enc(index sk)` that of the RANGE attributes' values, in
+//! key-schema order, so a partition's entries sort by the RANGE values as a tuple and a Query
+//! fixing the leading RANGE values reads one contiguous range.
 //!
 //! Invariants:
-//! - an item has an entry in an index iff it has every index key attribute with the declared
-//!   type (sparse indexes); the entry is staged in the same storage batch as the item itself;
+//! - an item has an entry in an index iff it has every index key attribute (all of them, for a
+//!   multi-attribute key) with the declared type (sparse indexes); the entry is staged in the same storage batch as the item itself;
 //! - writes maintain every index that is not `Deleting`, including indexes still `Creating`;
 //! - the backfill of a `Creating` index only starts once no writer can still hold a table
 //!   definition without that index, and it writes each entry from the item as read under the
@@ -26,7 +30,7 @@ use ferrodyn_model::{AttributeValue, Error, Item};
 use ferrodyn_storage::{Durability, Storage, WriteBatch};
 use parking_lot::Mutex;
 
-use crate::keys::partition_prefix;
+use crate::keys::partition_prefix_of;
 use crate::table::{IndexDef, IndexStatus, KeyAttr, ProjectionType, TableDef};
 use crate::{itemcodec, storage_err, Engine, Table, CATALOG};
 
@@ -73,10 +77,13 @@ fn table_key_suffix(def: &TableDef, item: &Item, out: &mut Vec<u8>) -> Option<()
 
 /// The storage key of `item`'s entry in `ix`, or `None` when the item is not in the index.
 pub(crate) fn entry_key(def: &TableDef, ix: &IndexDef, item: &Item) -> Option<Vec<u8>> {
-    let pk = typed(&ix.hash_key, item, MAX_HASH_KEY_BYTES)?;
-    let mut key = partition_prefix(pk);
-    if let Some(r) = &ix.range_key {
-        encode_key_value(typed(r, item, MAX_RANGE_KEY_BYTES)?, &mut key);
+    let mut pk = Vec::with_capacity(1);
+    for k in ix.hash_keys() {
+        pk.push(typed(k, item, MAX_HASH_KEY_BYTES)?);
+    }
+    let mut key = partition_prefix_of(pk);
+    for k in ix.range_keys() {
+        encode_key_value(typed(k, item, MAX_RANGE_KEY_BYTES)?, &mut key);
     }
     table_key_suffix(def, item, &mut key)?;
     Some(key)
@@ -85,8 +92,7 @@ pub(crate) fn entry_key(def: &TableDef, ix: &IndexDef, item: &Item) -> Option<Ve
 /// Storage key of an index entry from a key map holding index and table key attributes
 /// (ExclusiveStartKey); `None` when the map does not fit the schemas.
 pub(crate) fn entry_key_of_key_map(def: &TableDef, ix: &IndexDef, key: &Item) -> Option<Vec<u8>> {
-    let mut expected: Vec<&KeyAttr> = vec![&ix.hash_key];
-    expected.extend(ix.range_key.as_ref());
+    let mut expected: Vec<&KeyAttr> = ix.key_attrs().collect();
     for k in std::iter::once(&def.hash_key).chain(def.range_key.as_ref()) {
         if !expected.iter().any(|e| e.name == k.name) {
             expected.push(k);
@@ -110,8 +116,7 @@ pub(crate) fn projected_names<'a>(def: &'a TableDef, ix: &'a IndexDef) -> Option
         return None;
     }
     let mut names: Vec<&str> = def.key_names().collect();
-    names.push(&ix.hash_key.name);
-    names.extend(ix.range_key.as_ref().map(|k| k.name.as_str()));
+    names.extend(ix.key_attrs().map(|k| k.name.as_str()));
     if ix.projection == ProjectionType::Include {
         names.extend(ix.non_key_attributes.iter().map(String::as_str));
     }
@@ -133,8 +138,8 @@ pub(crate) fn projected(def: &TableDef, ix: &IndexDef, item: &Item) -> Item {
 /// table key.
 pub(crate) fn entry_key_map(def: &TableDef, ix: &IndexDef, item: &Item) -> Item {
     let mut m = Item::new();
-    let names = std::iter::once(&ix.hash_key)
-        .chain(ix.range_key.as_ref())
+    let names = ix
+        .key_attrs()
         .chain(std::iter::once(&def.hash_key))
         .chain(def.range_key.as_ref());
     for k in names {
@@ -174,8 +179,10 @@ pub(crate) fn stage(
 /// messages. Called on every put/update path before anything is staged.
 pub(crate) fn validate_index_keys(def: &TableDef, item: &Item) -> Result<(), Error> {
     for ix in maintained(def) {
-        let keys =
-            std::iter::once((&ix.hash_key, true)).chain(ix.range_key.as_ref().map(|k| (k, false)));
+        let keys = ix
+            .hash_keys()
+            .map(|k| (k, true))
+            .chain(ix.range_keys().map(|k| (k, false)));
         for (k, is_hash) in keys {
             if def.is_key(&k.name) {
                 continue; // checked as a table key
@@ -385,8 +392,7 @@ impl JobContext {
 pub(crate) fn prune_attribute_definitions(def: &mut TableDef) {
     let mut used: Vec<String> = def.key_names().map(str::to_string).collect();
     for ix in def.local_indexes.iter().chain(&def.global_indexes) {
-        used.push(ix.hash_key.name.clone());
-        used.extend(ix.range_key.as_ref().map(|k| k.name.clone()));
+        used.extend(ix.key_attrs().map(|k| k.name.clone()));
     }
     def.attribute_definitions.retain(|a| used.contains(&a.name));
 }

@@ -7,7 +7,7 @@
 //! key-independent order and parallel-scan segments are hash ranges); the hash function is fixed
 //! forever because it is part of the on-disk format.
 
-use ferrodyn_model::keycodec::encode_key_value;
+use ferrodyn_model::keycodec::{encode_key_tuple, encode_key_value};
 use ferrodyn_model::{AttributeValue, Error, Item};
 
 use crate::table::{KeyAttr, TableDef};
@@ -29,8 +29,15 @@ pub fn partition_hash(encoded_pk: &[u8]) -> u64 {
 
 /// The storage prefix of a partition: hash ++ enc(pk).
 pub fn partition_prefix(pk: &AttributeValue) -> Vec<u8> {
+    partition_prefix_of([pk])
+}
+
+/// The storage prefix of a partition of a multi-attribute partition key (the values of the
+/// HASH attributes in key-schema order): hash ++ enc(pk1) ++ enc(pk2) ++ ...; for one value,
+/// exactly [`partition_prefix`].
+pub fn partition_prefix_of<'a>(pk: impl IntoIterator<Item = &'a AttributeValue>) -> Vec<u8> {
     let mut enc = Vec::with_capacity(32);
-    encode_key_value(pk, &mut enc);
+    encode_key_tuple(pk, &mut enc);
     let mut out = Vec::with_capacity(8 + enc.len() + 16);
     out.extend_from_slice(&partition_hash(&enc).to_be_bytes());
     out.extend_from_slice(&enc);
@@ -183,5 +190,18 @@ mod tests {
         let a = partition_hash(b"abc");
         let b = partition_hash(b"abd");
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn one_value_partition_prefix_is_the_single_key_layout() {
+        let v = AttributeValue::S("abc".into());
+        assert_eq!(partition_prefix_of([&v]), partition_prefix(&v));
+        let w = AttributeValue::S("d".into());
+        let two = partition_prefix_of([&v, &w]);
+        let mut enc = Vec::new();
+        encode_key_value(&v, &mut enc);
+        encode_key_value(&w, &mut enc);
+        assert_eq!(&two[8..], enc.as_slice());
+        assert_eq!(two[..8], partition_hash(&enc).to_be_bytes());
     }
 }

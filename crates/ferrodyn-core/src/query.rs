@@ -14,13 +14,13 @@ use std::ops::Bound;
 
 use ferrodyn_expr::legacy::Condition as LegacyCondition;
 use ferrodyn_expr::{CondKind, Condition, KeyCondition, Path, RangeCondition, Resolver};
-use ferrodyn_model::keycodec::encode_key_value;
+use ferrodyn_model::keycodec::{encode_key_tuple, encode_key_value};
 use ferrodyn_model::size::item_size;
 use ferrodyn_model::{AttributeValue, Error, Item};
 
 use crate::capacity::{read_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::items::ExprParams;
-use crate::keys::{key_of_key_param, partition_prefix};
+use crate::keys::{key_of_key_param, partition_prefix_of};
 use crate::table::{IndexDef, IndexStatus, KeyAttr, ProjectionType, TableDef};
 use crate::{itemcodec, storage_err, Engine};
 
@@ -183,20 +183,25 @@ impl<'a> Target<'a> {
             None => &self.def.keyspace,
         }
     }
-    fn hash_key(&self) -> &KeyAttr {
+    /// The HASH attributes of the key read (several for a multi-attribute index key).
+    fn hash_keys(&self) -> Vec<&KeyAttr> {
         match self.index {
-            Some((ix, _)) => &ix.hash_key,
-            None => &self.def.hash_key,
+            Some((ix, _)) => ix.hash_keys().collect(),
+            None => vec![&self.def.hash_key],
         }
     }
-    fn range_key(&self) -> Option<&KeyAttr> {
+    /// The RANGE attributes of the key read, in key-schema order.
+    fn range_keys(&self) -> Vec<&KeyAttr> {
         match self.index {
-            Some((ix, _)) => ix.range_key.as_ref(),
-            None => self.def.range_key.as_ref(),
+            Some((ix, _)) => ix.range_keys().collect(),
+            None => self.def.range_key.iter().collect(),
         }
     }
     fn is_key(&self, name: &str) -> bool {
-        self.hash_key().name == name || self.range_key().is_some_and(|k| k.name == name)
+        match self.index {
+            Some((ix, _)) => ix.is_key(name),
+            None => self.def.is_key(name),
+        }
     }
     /// Storage key of an ExclusiveStartKey.
     fn start_key(&self, esk: &Item) -> Result<Vec<u8>, Error> {
@@ -495,7 +500,9 @@ impl Engine {
         let table = self.table(&input.table)?;
         let def = &table.def;
         let target = Target::resolve(def, &input.read)?;
-        let (hash_key, range_key) = (target.hash_key(), target.range_key());
+        let (hash_keys, range_keys) = (target.hash_keys(), target.range_keys());
+        let hash_names: Vec<&str> = hash_keys.iter().map(|k| k.name.as_str()).collect();
+        let range_names: Vec<&str> = range_keys.iter().map(|k| k.name.as_str()).collect();
         let mut resolver = Resolver::new(
             input.read.params.names.as_ref(),
             input.read.params.values.as_ref(),
@@ -508,13 +515,11 @@ impl Engine {
             }
             (Some(text), None) => {
                 let c = resolver.condition(text, CondKind::KeyCondition)?;
-                ferrodyn_expr::key_condition(&c, &hash_key.name, range_key.map(|k| k.name.as_str()))?
+                ferrodyn_expr::key_condition(&c, &hash_names, &range_names)?
             }
-            (None, Some(kc)) => ferrodyn_expr::legacy::key_conditions(
-                kc,
-                &hash_key.name,
-                range_key.map(|k| k.name.as_str()),
-            )?,
+            (None, Some(kc)) => {
+                ferrodyn_expr::legacy::key_conditions(kc, &hash_names, &range_names)?
+            }
             (None, None) => {
                 return Err(Error::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."))
             }
@@ -531,10 +536,23 @@ impl Engine {
         let type_err = || {
             Error::validation("One or more parameter values were invalid: Condition parameter type does not match schema type")
         };
-        if key_cond.hash.scalar_type() != Some(hash_key.ty) {
+        let typed = |v: &AttributeValue, k: &KeyAttr| v.scalar_type() == Some(k.ty);
+        if !key_cond
+            .hash
+            .iter()
+            .zip(&hash_keys)
+            .all(|(v, k)| typed(v, k))
+            || !key_cond
+                .range_prefix
+                .iter()
+                .zip(&range_keys)
+                .all(|(v, k)| typed(v, k))
+        {
             return Err(type_err());
         }
-        if let (Some(rc), Some(rk)) = (&key_cond.range, range_key) {
+        // The attribute the last RANGE condition constrains.
+        let last_range = range_keys.get(key_cond.range_prefix.len()).copied();
+        if let (Some(rc), Some(rk)) = (&key_cond.range, last_range) {
             let vals: Vec<&AttributeValue> = match rc {
                 RangeCondition::Eq(v)
                 | RangeCondition::Lt(v)
@@ -560,7 +578,10 @@ impl Engine {
             }
         }
 
-        let prefix = partition_prefix(&key_cond.hash);
+        // The partition, extended by the equalities on leading RANGE attributes of a
+        // multi-attribute key: the entries that match them are exactly those starting with it.
+        let mut prefix = partition_prefix_of(&key_cond.hash);
+        encode_key_tuple(&key_cond.range_prefix, &mut prefix);
         let enc = |v: &AttributeValue| {
             let mut k = prefix.clone();
             encode_key_value(v, &mut k);
@@ -605,6 +626,8 @@ impl Engine {
                 let mut p = enc(v);
                 p.truncate(p.len().saturating_sub(2));
                 lower = Bound::Included(p.clone());
+                // Bounded on both sides, so a backward read starts inside the prefix too.
+                upper = after(p.clone());
                 begins = Some(p);
             }
         }

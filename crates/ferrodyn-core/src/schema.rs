@@ -3,11 +3,12 @@
 
 use crate::Engine;
 
-/// The key attribute names of a table or of one of its indexes.
+/// The key attribute names of a table or of one of its indexes, in key-schema order (an index
+/// with a multi-attribute key has several of each kind; a table one HASH and at most one RANGE).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyNames {
-    pub hash: String,
-    pub range: Option<String>,
+    pub hash: Vec<String>,
+    pub range: Vec<String>,
 }
 
 impl Engine {
@@ -15,20 +16,21 @@ impl Engine {
     pub fn key_names(&self, table: &str, index: Option<&str>) -> Option<KeyNames> {
         let tables = self.tables.read();
         let def = &tables.get(table)?.def;
-        let (hash, range) = match index {
-            None => (&def.hash_key, &def.range_key),
-            Some(name) => {
-                let ix = def
-                    .local_indexes
-                    .iter()
-                    .chain(&def.global_indexes)
-                    .find(|i| i.name == name)?;
-                (&ix.hash_key, &ix.range_key)
-            }
+        let names = |keys: &mut dyn Iterator<Item = &crate::table::KeyAttr>| {
+            keys.map(|k| k.name.clone()).collect::<Vec<_>>()
         };
-        Some(KeyNames {
-            hash: hash.name.clone(),
-            range: range.as_ref().map(|r| r.name.clone()),
+        Some(match index {
+            None => KeyNames {
+                hash: vec![def.hash_key.name.clone()],
+                range: names(&mut def.range_key.iter()),
+            },
+            Some(name) => {
+                let (ix, _) = def.index(name)?;
+                KeyNames {
+                    hash: names(&mut ix.hash_keys()),
+                    range: names(&mut ix.range_keys()),
+                }
+            }
         })
     }
 }

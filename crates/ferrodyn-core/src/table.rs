@@ -93,11 +93,23 @@ impl ProjectionType {
 }
 
 /// A secondary index definition (local or global).
+///
+/// A global index may have a multi-attribute key: up to 4 HASH and up to 4 RANGE attributes.
+/// The first of each kind is `hash_key` / `range_key` (so catalog records written before
+/// multi-attribute keys read unchanged), the others follow in key-schema order; use
+/// [`IndexDef::hash_keys`] and [`IndexDef::range_keys`] for the whole key.
+/// Invariant: `more_range_keys` is empty when `range_key` is `None`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexDef {
     pub name: String,
     pub hash_key: KeyAttr,
     pub range_key: Option<KeyAttr>,
+    /// The HASH attributes after the first (multi-attribute keys; global indexes only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_hash_keys: Vec<KeyAttr>,
+    /// The RANGE attributes after the first (multi-attribute keys; global indexes only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_range_keys: Vec<KeyAttr>,
     pub projection: ProjectionType,
     pub non_key_attributes: Vec<String>,
     /// Global indexes only: provisioned throughput (0/0 for on-demand tables).
@@ -109,6 +121,24 @@ pub struct IndexDef {
     /// `Active`; `Creating` means a backfill is (or, after a restart, will again be) running.
     #[serde(default)]
     pub status: IndexStatus,
+}
+
+impl IndexDef {
+    /// The HASH attributes of the index key, in key-schema order.
+    pub fn hash_keys(&self) -> impl Iterator<Item = &KeyAttr> + Clone {
+        std::iter::once(&self.hash_key).chain(&self.more_hash_keys)
+    }
+    /// The RANGE attributes of the index key, in key-schema order (none for a hash-only key).
+    pub fn range_keys(&self) -> impl Iterator<Item = &KeyAttr> + Clone {
+        self.range_key.iter().chain(&self.more_range_keys)
+    }
+    /// Every attribute of the index key: HASH ones, then RANGE ones.
+    pub fn key_attrs(&self) -> impl Iterator<Item = &KeyAttr> + Clone {
+        self.hash_keys().chain(self.range_keys())
+    }
+    pub fn is_key(&self, name: &str) -> bool {
+        self.key_attrs().any(|k| k.name == name)
+    }
 }
 
 /// Lifecycle of a secondary index.
@@ -193,4 +223,59 @@ pub struct TableDescription {
     pub stream_arn: Option<String>,
     /// Per index (by name): (ItemCount, IndexSizeBytes), approximate like DynamoDB's own.
     pub index_stats: std::collections::HashMap<String, (u64, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(name: &str, ty: ScalarType) -> KeyAttr {
+        KeyAttr {
+            name: name.into(),
+            ty,
+        }
+    }
+
+    fn index(more_hash: Vec<KeyAttr>, more_range: Vec<KeyAttr>) -> IndexDef {
+        IndexDef {
+            name: "ix".into(),
+            hash_key: attr("h1", ScalarType::S),
+            range_key: Some(attr("r1", ScalarType::N)),
+            more_hash_keys: more_hash,
+            more_range_keys: more_range,
+            projection: ProjectionType::All,
+            non_key_attributes: Vec::new(),
+            throughput: None,
+            keyspace: "i-x-ix".into(),
+            status: IndexStatus::Active,
+        }
+    }
+
+    #[test]
+    fn single_attribute_index_records_keep_their_catalog_form() {
+        // Written without the multi-attribute fields, so catalog records read the same by
+        // builds before and after them.
+        let single = index(Vec::new(), Vec::new());
+        let json = serde_json::to_value(&single).unwrap();
+        assert!(json.get("more_hash_keys").is_none());
+        assert!(json.get("more_range_keys").is_none());
+        let back: IndexDef = serde_json::from_value(json).unwrap();
+        assert_eq!(back, single);
+    }
+
+    #[test]
+    fn multi_attribute_keys_in_key_schema_order() {
+        let ix = index(
+            vec![attr("h2", ScalarType::B)],
+            vec![attr("r2", ScalarType::S), attr("r3", ScalarType::N)],
+        );
+        let names =
+            |it: &mut dyn Iterator<Item = &KeyAttr>| it.map(|k| k.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&mut ix.hash_keys()), ["h1", "h2"]);
+        assert_eq!(names(&mut ix.range_keys()), ["r1", "r2", "r3"]);
+        assert_eq!(names(&mut ix.key_attrs()), ["h1", "h2", "r1", "r2", "r3"]);
+        assert!(ix.is_key("r3") && ix.is_key("h2") && !ix.is_key("x"));
+        let back: IndexDef = serde_json::from_value(serde_json::to_value(&ix).unwrap()).unwrap();
+        assert_eq!(back, ix);
+    }
 }

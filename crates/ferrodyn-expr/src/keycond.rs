@@ -6,6 +6,12 @@
 //! the key attributes' declared types is left to the engine, which knows the schema types
 //! ("One or more parameter values were invalid: Condition parameter type does not match
 //! schema type").
+//!
+//! A global secondary index may have a multi-attribute key (up to 4 HASH and 4 RANGE
+//! attributes). Its key condition needs an equality on every HASH attribute; conditions on
+//! RANGE attributes go left to right in key-schema order without gaps, all equalities except
+//! possibly the last one, which may be any key operator. A schema of one HASH and at most one
+//! RANGE attribute keeps the single-key rules and messages exactly.
 
 use ferrodyn_model::{AttributeValue, Error};
 
@@ -14,8 +20,21 @@ use crate::ast::*;
 /// A validated key condition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyCondition {
-    pub hash: AttributeValue,
+    /// The values of the HASH attributes, in key-schema order (one for a single-attribute key).
+    pub hash: Vec<AttributeValue>,
+    /// Equalities on the leading RANGE attributes, in key-schema order, before the one `range`
+    /// constrains (always empty for a single-attribute sort key).
+    pub range_prefix: Vec<AttributeValue>,
+    /// The condition on the RANGE attribute after `range_prefix`; `None` with no RANGE
+    /// condition at all.
     pub range: Option<RangeCondition>,
+}
+
+impl KeyCondition {
+    /// The values of the partition key (the only HASH attribute's for a single-attribute key).
+    pub fn partition_key(&self) -> Option<&AttributeValue> {
+        self.hash.first()
+    }
 }
 
 /// The condition on the range key.
@@ -124,8 +143,21 @@ fn simple(c: &Cond) -> Result<(&str, RangeCondition), Error> {
     }
 }
 
-/// Validates conjuncts already reduced to (attribute, condition) pairs.
+/// Validates conjuncts already reduced to (attribute, condition) pairs against the key schema:
+/// its HASH and RANGE attribute names in key-schema order (`hash_keys` not empty).
 pub(crate) fn assemble(
+    parts: Vec<(&str, RangeCondition)>,
+    hash_keys: &[&str],
+    range_keys: &[&str],
+) -> Result<KeyCondition, Error> {
+    match (hash_keys, range_keys) {
+        ([hash_key], [] | [_]) => assemble_single(parts, hash_key, range_keys.first().copied()),
+        _ => assemble_multi(parts, hash_keys, range_keys),
+    }
+}
+
+/// The key condition of a one-HASH, at-most-one-RANGE key schema.
+fn assemble_single(
     parts: Vec<(&str, RangeCondition)>,
     hash_key: &str,
     range_key: Option<&str>,
@@ -169,14 +201,89 @@ pub(crate) fn assemble(
             None => Error::validation("Query key condition not supported"),
         });
     }
-    Ok(KeyCondition { hash, range })
+    Ok(KeyCondition {
+        hash: vec![hash],
+        range_prefix: Vec::new(),
+        range,
+    })
 }
 
-/// Analyses a parsed KeyConditionExpression against the key schema of the table or index.
+/// The key condition of a multi-attribute key schema (a global secondary index's).
+///
+/// Checks, in this order: one condition per attribute, no condition on a non-key attribute, an
+/// equality on every HASH attribute, then the RANGE conditions: a condition on a RANGE attribute
+/// needs equalities on every RANGE attribute before it.
+fn assemble_multi(
+    parts: Vec<(&str, RangeCondition)>,
+    hash_keys: &[&str],
+    range_keys: &[&str],
+) -> Result<KeyCondition, Error> {
+    let mut hash: Vec<Option<AttributeValue>> = vec![None; hash_keys.len()];
+    let mut hash_ops: Vec<bool> = vec![false; hash_keys.len()];
+    let mut range: Vec<Option<RangeCondition>> = vec![None; range_keys.len()];
+    for (name, rc) in parts {
+        if let Some(i) = hash_keys.iter().position(|k| *k == name) {
+            if hash_ops[i] {
+                return Err(Error::validation(
+                    "KeyConditionExpressions must only contain one condition per key",
+                ));
+            }
+            hash_ops[i] = true;
+            if let RangeCondition::Eq(v) = rc {
+                hash[i] = Some(v);
+            }
+        } else if let Some(i) = range_keys.iter().position(|k| *k == name) {
+            if range[i].is_some() {
+                return Err(Error::validation(
+                    "KeyConditionExpressions must only contain one condition per key",
+                ));
+            }
+            range[i] = Some(rc);
+        } else {
+            return Err(Error::validation("Query key condition not supported"));
+        }
+    }
+    let mut hash_values = Vec::with_capacity(hash.len());
+    for (name, v) in hash_keys.iter().zip(hash) {
+        match v {
+            Some(v) => hash_values.push(v),
+            None => {
+                return Err(Error::Validation(format!(
+                    "Query key condition not supported: HASH key attribute {name} must be specified with an equality condition"
+                )))
+            }
+        }
+    }
+    // RANGE conditions: a prefix of the RANGE attributes, equalities but the last.
+    let given = range.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+    let mut range_prefix = Vec::with_capacity(given.saturating_sub(1));
+    let mut last = None;
+    for (i, rc) in range.into_iter().take(given).enumerate() {
+        match rc {
+            Some(rc) if i + 1 == given => last = Some(rc),
+            Some(RangeCondition::Eq(v)) => range_prefix.push(v),
+            _ => {
+                return Err(Error::Validation(format!(
+                    "Query key condition not supported: RANGE key attribute {} is specified, so RANGE key attribute {} must be specified with an equality condition",
+                    range_keys[given - 1],
+                    range_keys[i]
+                )))
+            }
+        }
+    }
+    Ok(KeyCondition {
+        hash: hash_values,
+        range_prefix,
+        range: last,
+    })
+}
+
+/// Analyses a parsed KeyConditionExpression against the key schema of the table or index:
+/// its HASH and RANGE attribute names in key-schema order (`hash_keys` not empty).
 pub fn key_condition(
     cond: &Condition,
-    hash_key: &str,
-    range_key: Option<&str>,
+    hash_keys: &[&str],
+    range_keys: &[&str],
 ) -> Result<KeyCondition, Error> {
     check_operators(&cond.root)?;
     let mut conj = Vec::new();
@@ -185,5 +292,5 @@ pub fn key_condition(
         .into_iter()
         .map(simple)
         .collect::<Result<Vec<_>, Error>>()?;
-    assemble(parts, hash_key, range_key)
+    assemble(parts, hash_keys, range_keys)
 }

@@ -221,10 +221,12 @@ pub fn filter(
 }
 
 /// Translates `KeyConditions` and validates it against the key schema.
+/// `hash_keys` and `range_keys` name the key schema's attributes in key-schema order; a
+/// multi-attribute key follows the same rules as a KeyConditionExpression on it.
 pub fn key_conditions(
     map: &BTreeMap<String, Condition>,
-    hash_key: &str,
-    range_key: Option<&str>,
+    hash_keys: &[&str],
+    range_keys: &[&str],
 ) -> Result<KeyCondition, Error> {
     let mut parts = Vec::new();
     for (name, c) in map {
@@ -253,7 +255,7 @@ pub fn key_conditions(
         };
         parts.push((name.as_str(), rc));
     }
-    assemble(parts, hash_key, range_key)
+    assemble(parts, hash_keys, range_keys)
 }
 
 /// Translates `AttributeUpdates`.

@@ -200,9 +200,116 @@ fn kc(text: &str) -> Result<(V, Option<RangeCondition>), String> {
     let c = r
         .condition(text, CondKind::KeyCondition)
         .map_err(|e| e.to_string())?;
-    key_condition(&c, "p", Some("c"))
-        .map(|k| (k.hash, k.range))
+    key_condition(&c, &["p"], &["c"])
+        .map(|k| {
+            assert!(k.range_prefix.is_empty());
+            assert_eq!(k.hash.len(), 1);
+            (k.hash[0].clone(), k.range)
+        })
         .map_err(|e| e.to_string())
+}
+
+/// Key condition on a multi-attribute key: HASH h1, h2; RANGE r1, r2, r3.
+type Multi = (Vec<V>, Vec<V>, Option<RangeCondition>);
+fn kc_multi(text: &str) -> Result<Multi, String> {
+    let vs = values();
+    let mut r = Resolver::new(None, Some(&vs));
+    let c = r
+        .condition(text, CondKind::KeyCondition)
+        .map_err(|e| e.to_string())?;
+    key_condition(&c, &["h1", "h2"], &["r1", "r2", "r3"])
+        .map(|k| (k.hash, k.range_prefix, k.range))
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn multi_attribute_key_conditions() {
+    use RangeCondition as R;
+    assert_eq!(
+        kc_multi("h2 = :two AND h1 = :s"),
+        Ok((vec![s("abc"), n("2")], vec![], None))
+    );
+    assert_eq!(
+        kc_multi("h1 = :s AND h2 = :s AND r1 = :one"),
+        Ok((vec![s("abc"), s("abc")], vec![], Some(R::Eq(n("1")))))
+    );
+    // Textual order does not matter; key-schema order does.
+    assert_eq!(
+        kc_multi("r2 >= :two AND h1 = :s AND r1 = :one AND h2 = :s"),
+        Ok((vec![s("abc"), s("abc")], vec![n("1")], Some(R::Ge(n("2")))))
+    );
+    assert_eq!(
+        kc_multi("h1 = :s AND h2 = :s AND r1 = :one AND r2 = :two AND begins_with(r3, :ab)"),
+        Ok((
+            vec![s("abc"), s("abc")],
+            vec![n("1"), n("2")],
+            Some(R::BeginsWith(s("ab")))
+        ))
+    );
+    assert_eq!(
+        kc_multi("h1 = :s AND h2 = :s AND r1 BETWEEN :one AND :two"),
+        Ok((
+            vec![s("abc"), s("abc")],
+            vec![],
+            Some(R::Between(n("1"), n("2")))
+        ))
+    );
+    let hash = |a: &str| {
+        format!("Query key condition not supported: HASH key attribute {a} must be specified with an equality condition")
+    };
+    let range = |later: &str, a: &str| {
+        format!("Query key condition not supported: RANGE key attribute {later} is specified, so RANGE key attribute {a} must be specified with an equality condition")
+    };
+    let errors: Vec<(&str, String)> = vec![
+        ("h1 = :s", hash("h2")),
+        ("h2 = :s", hash("h1")),
+        ("h1 = :s AND h2 > :s", hash("h2")),
+        ("h1 = :s AND begins_with(h2, :ab)", hash("h2")),
+        ("r1 = :s AND r2 = :s", hash("h1")),
+        ("h1 = :s AND h2 = :s AND r2 = :two", range("r2", "r1")),
+        (
+            "h1 = :s AND h2 = :s AND r1 = :one AND r3 = :two",
+            range("r3", "r2"),
+        ),
+        (
+            "h1 = :s AND h2 = :s AND r1 > :one AND r2 = :two",
+            range("r2", "r1"),
+        ),
+        (
+            "h1 = :s AND h2 = :s AND r1 < :one AND r2 > :two",
+            range("r2", "r1"),
+        ),
+        (
+            "h1 = :s AND h2 = :s AND x = :s",
+            "Query key condition not supported".into(),
+        ),
+        (
+            "h1 = :s AND h1 = :s AND h2 = :s",
+            "KeyConditionExpressions must only contain one condition per key".into(),
+        ),
+        (
+            "h1 = :s AND h2 = :s AND r1 = :s AND r1 > :s",
+            "KeyConditionExpressions must only contain one condition per key".into(),
+        ),
+        (
+            "h1 = :s OR h2 = :s",
+            "Invalid KeyConditionExpression: Invalid operator used in KeyConditionExpression: OR"
+                .into(),
+        ),
+    ];
+    for (text, want) in errors {
+        assert_eq!(kc_multi(text), Err(want), "key condition: {text}");
+    }
+    // One HASH with several RANGE attributes follows the multi-attribute rules too.
+    let vs = values();
+    let mut r = Resolver::new(None, Some(&vs));
+    let c = r
+        .condition("p = :s AND b = :one", CondKind::KeyCondition)
+        .expect("parses");
+    assert_eq!(
+        key_condition(&c, &["p"], &["a", "b"]).map_err(|e| e.to_string()),
+        Err(range("b", "a"))
+    );
 }
 
 #[test]
@@ -377,8 +484,38 @@ fn legacy_updates_and_filters() {
             attribute_value_list: Some(vec![s("x")]),
         },
     );
+    // A multi-attribute key: the same rules as for KeyConditionExpression.
+    let eq = |v: V| legacy::Condition {
+        comparison_operator: "EQ".into(),
+        attribute_value_list: Some(vec![v]),
+    };
+    let mut m = BTreeMap::new();
+    m.insert("h1".to_string(), eq(s("x")));
+    m.insert("h2".to_string(), eq(n("1")));
+    m.insert(
+        "r2".to_string(),
+        legacy::Condition {
+            comparison_operator: "GT".into(),
+            attribute_value_list: Some(vec![n("1")]),
+        },
+    );
     assert_eq!(
-        vmsg(legacy::key_conditions(&k, "p", Some("c"))),
+        vmsg(legacy::key_conditions(&m, &["h1", "h2"], &["r1", "r2"])),
+        "Query key condition not supported: RANGE key attribute r2 is specified, so RANGE key attribute r1 must be specified with an equality condition"
+    );
+    m.insert("r1".to_string(), eq(n("5")));
+    let kc = legacy::key_conditions(&m, &["h1", "h2"], &["r1", "r2"]).expect("valid");
+    assert_eq!(kc.hash, vec![s("x"), n("1")]);
+    assert_eq!(kc.range_prefix, vec![n("5")]);
+    assert_eq!(kc.range, Some(RangeCondition::Gt(n("1"))));
+    m.remove("h2");
+    assert_eq!(
+        vmsg(legacy::key_conditions(&m, &["h1", "h2"], &["r1", "r2"])),
+        "Query key condition not supported: HASH key attribute h2 must be specified with an equality condition"
+    );
+
+    assert_eq!(
+        vmsg(legacy::key_conditions(&k, &["p"], &["c"])),
         "One or more parameter values were invalid: Attempted conditional constraint is not an indexable operation"
     );
 }

@@ -9,6 +9,11 @@
 //! other byte is above `00`), so a prefix sorts first, as in DynamoDB. N uses
 //! [`Number::encode_ordered`], which is self-delimiting by itself. The encoding does not carry
 //! the type: the decoder is told which type to expect. Changing it changes every stored key.
+//!
+//! A tuple of key values (the attributes of a multi-attribute index key) is encoded as the
+//! concatenation of its members' encodings ([`encode_key_tuple`]); because each one is
+//! self-delimiting, tuples of the same type sequence sort as tuples: by their first members,
+//! then by the second, and so on (property tests in `tests/keycodec_props.rs`).
 
 use crate::number::Number;
 use crate::value::{AttributeValue, ScalarType};
@@ -22,6 +27,31 @@ pub fn encode_key_value(v: &AttributeValue, out: &mut Vec<u8>) -> bool {
         _ => return false,
     }
     true
+}
+
+/// Appends the encoding of a tuple of key values, member after member; false (and nothing
+/// reliable appended) if one of them is not S, N or B.
+pub fn encode_key_tuple<'a>(
+    values: impl IntoIterator<Item = &'a AttributeValue>,
+    out: &mut Vec<u8>,
+) -> bool {
+    values.into_iter().all(|v| encode_key_value(v, out))
+}
+
+/// Decodes a tuple of key values of the types `types`, in order, from the front of `bytes`;
+/// returns them and the bytes consumed. `None` if any member is not a valid encoding.
+pub fn decode_key_tuple(
+    types: &[ScalarType],
+    bytes: &[u8],
+) -> Option<(Vec<AttributeValue>, usize)> {
+    let mut used = 0;
+    let mut values = Vec::with_capacity(types.len());
+    for &t in types {
+        let (v, n) = decode_key_value(t, bytes.get(used..)?)?;
+        values.push(v);
+        used += n;
+    }
+    Some((values, used))
 }
 
 /// Decodes one key value of type `t` from the front of `bytes`; returns it and bytes consumed.

@@ -1,7 +1,12 @@
 //! Property tests of the key codec: byte order of encodings == DynamoDB order of key values, and
-//! concatenated (hash, range) encodings sort by hash then range.
+//! concatenated (hash, range) encodings sort by hash then range, and tuples of key values (the
+//! attributes of a multi-attribute index key) sort as tuples.
 
-use ferrodyn_model::keycodec::{decode_key_value, encode_key_value};
+use std::cmp::Ordering;
+
+use ferrodyn_model::keycodec::{
+    decode_key_tuple, decode_key_value, encode_key_tuple, encode_key_value,
+};
 use ferrodyn_model::number::Number;
 use ferrodyn_model::{AttributeValue, ScalarType};
 use proptest::prelude::*;
@@ -38,6 +43,48 @@ fn enc(v: &AttributeValue) -> Vec<u8> {
     let mut out = Vec::new();
     assert!(encode_key_value(v, &mut out));
     out
+}
+
+/// A key value of type `t`.
+fn value_of(t: ScalarType) -> BoxedStrategy<AttributeValue> {
+    match t {
+        ScalarType::S => strings().prop_map(AttributeValue::S).boxed(),
+        ScalarType::N => numbers().prop_map(AttributeValue::N).boxed(),
+        ScalarType::B => bytes().prop_map(AttributeValue::B).boxed(),
+    }
+}
+
+fn scalar_type() -> impl Strategy<Value = ScalarType> {
+    prop_oneof![
+        Just(ScalarType::S),
+        Just(ScalarType::N),
+        Just(ScalarType::B)
+    ]
+}
+
+/// Two tuples of one to eight key values sharing one type sequence (as two items' values of one
+/// index's key attributes do), often equal in their leading members.
+fn tuple_pair() -> impl Strategy<Value = (Vec<ScalarType>, Vec<AttributeValue>, Vec<AttributeValue>)>
+{
+    prop::collection::vec(scalar_type(), 1..=8).prop_flat_map(|types| {
+        let a: Vec<_> = types.iter().map(|&t| value_of(t)).collect();
+        let b: Vec<_> = types.iter().map(|&t| value_of(t)).collect();
+        let shared = 0..=types.len();
+        (Just(types), a, b, shared).prop_map(|(types, a, mut b, shared)| {
+            b[..shared].clone_from_slice(&a[..shared]);
+            (types, a, b)
+        })
+    })
+}
+
+/// DynamoDB's order of two key values of one type.
+fn dynamo_cmp(a: &AttributeValue, b: &AttributeValue) -> Ordering {
+    match (a, b) {
+        (AttributeValue::S(x), AttributeValue::S(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (AttributeValue::N(x), AttributeValue::N(y)) => x.cmp(y),
+        (AttributeValue::B(x), AttributeValue::B(y)) => x.cmp(y),
+        _ => unreachable!("same types"),
+    }
 }
 
 proptest! {
@@ -104,6 +151,33 @@ proptest! {
             out
         };
         prop_assert_eq!(key(&h1, &r1).cmp(&key(&h2, &r2)), h1.cmp(&h2).then(r1.cmp(&r2)));
+    }
+
+    #[test]
+    fn key_tuples_sort_as_tuples((types, a, b) in tuple_pair()) {
+        let enc_tuple = |t: &[AttributeValue]| {
+            let mut out = Vec::new();
+            assert!(encode_key_tuple(t, &mut out));
+            out
+        };
+        let (ea, eb) = (enc_tuple(&a), enc_tuple(&b));
+        let expected = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| dynamo_cmp(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal);
+        prop_assert_eq!(ea.cmp(&eb), expected);
+        // A tuple is a prefix of its extensions' encodings, so a leading-members range read
+        // finds exactly the tuples that share those members.
+        for n in 0..=types.len() {
+            let prefix = enc_tuple(&a[..n]);
+            let shares = a[..n].iter().zip(&b[..n]).all(|(x, y)| dynamo_cmp(x, y).is_eq());
+            prop_assert_eq!(eb.starts_with(&prefix), shares);
+        }
+        let (back, used) = decode_key_tuple(&types, &ea).expect("decodes");
+        prop_assert_eq!(used, ea.len());
+        prop_assert_eq!(back, a);
     }
 
     #[test]

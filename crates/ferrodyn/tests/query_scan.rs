@@ -225,3 +225,72 @@ async fn scan_filter_counts() {
     assert_eq!(out.scanned_count(), 200);
     assert_eq!(out.count(), 5 * 10);
 }
+
+/// begins_with on the sort key reads the same items in both directions, with items sorting
+/// after the prefix in the same partition.
+#[tokio::test]
+async fn begins_with_reads_backwards_too() {
+    let server = TestServer::in_memory();
+    let c = server.client();
+    c.create_table()
+        .table_name("bw_tbl")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("sk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("sk")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for s in ["a", "ab", "abc", "abd", "ac", "b", "ba"] {
+        c.put_item()
+            .table_name("bw_tbl")
+            .item("pk", AV::S("p".into()))
+            .item("sk", AV::S(s.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    for (forward, want) in [(true, ["ab", "abc", "abd"]), (false, ["abd", "abc", "ab"])] {
+        let r = c
+            .query()
+            .table_name("bw_tbl")
+            .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+            .expression_attribute_values(":p", AV::S("p".into()))
+            .expression_attribute_values(":s", AV::S("ab".into()))
+            .scan_index_forward(forward)
+            .send()
+            .await
+            .unwrap();
+        let got: Vec<&str> = r
+            .items()
+            .iter()
+            .map(|i| i["sk"].as_s().unwrap().as_str())
+            .collect();
+        assert_eq!(got, want, "forward: {forward}");
+    }
+}

@@ -131,7 +131,7 @@ fn projected(req: &Value, names: Option<&HashMap<String, String>>) -> Option<Vec
 /// The partition key value of `key` (an item or a Key map in JSON) under `engine`'s schema.
 fn leading_key(engine: &Engine, table: &str, key: Option<&Value>) -> Option<Vec<String>> {
     let names = engine.key_names(table, None)?;
-    let v = codec::decode_value(field(key?, &names.hash)?).ok()?;
+    let v = codec::decode_value(field(key?, names.hash.first()?)?).ok()?;
     Some(vec![key_string(&v)?])
 }
 
@@ -240,10 +240,12 @@ fn query_leading_key(engine: &Engine, req: &Value, table: &str) -> Option<Vec<St
             present(req, "ExpressionAttributeValues").and_then(|v| codec::decode_value_map(v).ok());
         let mut r = Resolver::new(names.as_ref(), values.as_ref());
         let cond = r.condition(expr, CondKind::KeyCondition).ok()?;
-        let kc = ferrodyn_expr::key_condition(&cond, &keys.hash, keys.range.as_deref()).ok()?;
-        return Some(vec![key_string(&kc.hash)?]);
+        let hash: Vec<&str> = keys.hash.iter().map(String::as_str).collect();
+        let range: Vec<&str> = keys.range.iter().map(String::as_str).collect();
+        let kc = ferrodyn_expr::key_condition(&cond, &hash, &range).ok()?;
+        return Some(vec![key_string(kc.partition_key()?)?]);
     }
-    let cond = field(present(req, "KeyConditions")?, &keys.hash)?;
+    let cond = field(present(req, "KeyConditions")?, keys.hash.first()?)?;
     let first = present(cond, "AttributeValueList")?.as_array()?.first()?;
     Some(vec![key_string(&codec::decode_value(first).ok()?)?])
 }

@@ -258,11 +258,17 @@ pub fn describe_limits() -> Result<Value, Error> {
     }))
 }
 
-fn key_schema_json(hash: &KeyAttr, range: Option<&KeyAttr>) -> Value {
-    let mut ks = vec![json!({"AttributeName": hash.name, "KeyType": "HASH"})];
-    if let Some(r) = range {
-        ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
-    }
+/// A KeySchema as given: the HASH attributes, then the RANGE ones, in key-schema order.
+fn key_schema_json<'a>(
+    hash: impl IntoIterator<Item = &'a KeyAttr>,
+    range: impl IntoIterator<Item = &'a KeyAttr>,
+) -> Value {
+    let element = |k: &KeyAttr, t: &str| json!({"AttributeName": k.name, "KeyType": t});
+    let ks = hash
+        .into_iter()
+        .map(|k| element(k, "HASH"))
+        .chain(range.into_iter().map(|k| element(k, "RANGE")))
+        .collect();
     Value::Array(ks)
 }
 
@@ -286,7 +292,7 @@ fn index_json(ix: &IndexDef, d: &TableDescription, global: bool) -> Value {
     m.insert("IndexName".into(), json!(ix.name));
     m.insert(
         "KeySchema".into(),
-        key_schema_json(&ix.hash_key, ix.range_key.as_ref()),
+        key_schema_json(ix.hash_keys(), ix.range_keys()),
     );
     let mut p = Map::new();
     p.insert("ProjectionType".into(), json!(ix.projection.as_str()));
@@ -328,7 +334,7 @@ pub fn description_json(d: &TableDescription) -> Value {
     m.insert("TableName".into(), json!(def.name));
     m.insert(
         "KeySchema".into(),
-        key_schema_json(&def.hash_key, def.range_key.as_ref()),
+        key_schema_json([&def.hash_key], def.range_key.as_ref()),
     );
     m.insert("TableStatus".into(), json!(d.status.as_str()));
     m.insert("CreationDateTime".into(), num(def.created));
