@@ -228,10 +228,15 @@ pub fn list_tables(engine: &Engine, v: &Value) -> Result<Value, Error> {
     Ok(Value::Object(m))
 }
 
-pub fn describe_endpoints(engine: &Engine) -> Result<Value, Error> {
-    Ok(
-        json!({ "Endpoints": [{ "Address": format!("dynamodb.{}.amazonaws.com", engine.config().region), "CachePeriodInMinutes": 1440 }] }),
-    )
+/// The one endpoint is the address the request came to (`host`, its Host header: a client
+/// using endpoint discovery then keeps talking to this server); without a Host header, the
+/// region's DynamoDB name.
+pub fn describe_endpoints(engine: &Engine, host: Option<&str>) -> Result<Value, Error> {
+    let address = match host.filter(|h| !h.is_empty()) {
+        Some(h) => h.to_owned(),
+        None => format!("dynamodb.{}.amazonaws.com", engine.config().region),
+    };
+    Ok(json!({ "Endpoints": [{ "Address": address, "CachePeriodInMinutes": 1440 }] }))
 }
 
 /// Ferrodyn has no continuous backups yet, so both statuses are DISABLED, as for a table on AWS
