@@ -49,6 +49,20 @@ pub fn write_units(bytes: usize) -> f64 {
 }
 
 impl ConsumedCapacity {
+    /// This INDEXES report as `mode` shows it (TOTAL: without the breakdown).
+    pub fn for_mode(self, mode: ReturnConsumedCapacity) -> Option<ConsumedCapacity> {
+        match mode {
+            ReturnConsumedCapacity::None => None,
+            ReturnConsumedCapacity::Indexes => Some(self),
+            ReturnConsumedCapacity::Total => Some(ConsumedCapacity {
+                table_units: None,
+                global_indexes: Vec::new(),
+                local_indexes: Vec::new(),
+                ..self
+            }),
+        }
+    }
+
     pub fn read(mode: ReturnConsumedCapacity, table: &str, units: f64) -> Option<ConsumedCapacity> {
         Self::with_indexes(mode, table, Some(units), &[])
     }

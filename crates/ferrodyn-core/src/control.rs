@@ -50,6 +50,8 @@ pub struct CreateTableInput {
     pub local_indexes: Option<Vec<IndexInput>>,
     pub global_indexes: Option<Vec<IndexInput>>,
     pub tags: Vec<(String, String)>,
+    /// OnDemandThroughput: maximum read and write request units (-1: none).
+    pub on_demand: Option<(Option<i64>, Option<i64>)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -63,6 +65,8 @@ pub struct UpdateTableInput {
     pub stream: Option<StreamSpec>,
     /// GlobalSecondaryIndexUpdates, in request order.
     pub gsi_updates: Option<Vec<GsiUpdate>>,
+    /// OnDemandThroughput: maximum read and write request units (-1: remove the maximum).
+    pub on_demand: Option<(Option<i64>, Option<i64>)>,
 }
 
 /// One element of UpdateTable's GlobalSecondaryIndexUpdates.
@@ -308,6 +312,10 @@ impl Engine {
             local_indexes,
             global_indexes,
             resource_policies: Vec::new(),
+            on_demand: match billing_mode {
+                BillingMode::PayPerRequest => merge_on_demand(None, input.on_demand),
+                BillingMode::Provisioned => None,
+            },
         };
 
         let _ddl = self.ddl.lock();
@@ -514,6 +522,14 @@ impl Engine {
             def.deletion_protection = p;
             changed = true;
         }
+        if input.on_demand.is_some() {
+            changed = true;
+        }
+        def.on_demand = match def.billing_mode {
+            BillingMode::PayPerRequest => merge_on_demand(def.on_demand, input.on_demand),
+            // A provisioned table has no on-demand maximum, and does not keep one for later.
+            BillingMode::Provisioned => None,
+        };
         if let Some(c) = input.table_class {
             def.table_class = c;
             changed = true;
@@ -767,6 +783,24 @@ fn stream_label(epoch: f64) -> String {
         (rem / 60) % 60,
         rem % 60
     )
+}
+
+/// Applies a request's OnDemandThroughput to a table's: a positive value sets that maximum, -1
+/// (or anything below 1) removes it, an absent one keeps it.
+fn merge_on_demand(
+    current: Option<crate::table::OnDemandThroughput>,
+    request: Option<(Option<i64>, Option<i64>)>,
+) -> Option<crate::table::OnDemandThroughput> {
+    let mut t = current.unwrap_or_default();
+    if let Some((r, w)) = request {
+        if let Some(r) = r {
+            t.read = (r > 0).then_some(r);
+        }
+        if let Some(w) = w {
+            t.write = (w > 0).then_some(w);
+        }
+    }
+    (t.read.is_some() || t.write.is_some()).then_some(t)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use crate::capacity::{read_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::items::ExprParams;
 use crate::keys::{key_of_key_param, partition_prefix};
 use crate::table::{IndexDef, IndexStatus, KeyAttr, ProjectionType, TableDef};
+use crate::throttle::Access;
 use crate::{itemcodec, storage_err, Engine};
 
 /// DynamoDB stops a page after this much item data has been read.
@@ -558,7 +559,27 @@ impl<'a> Page<'a> {
 }
 
 impl Engine {
-    pub fn query(&self, input: QueryInput) -> Result<ReadOutput, Error> {
+    pub fn query(&self, mut input: QueryInput) -> Result<ReadOutput, Error> {
+        if !self.enforcing() {
+            return self.query_now(input);
+        }
+        let table = input.table.clone();
+        let index = input.read.index_name.clone();
+        let wanted = input.read.return_consumed;
+        self.metered(
+            &table,
+            Access::Read,
+            index.as_deref(),
+            wanted,
+            |mode| {
+                input.read.return_consumed = mode;
+                self.query_now(input)
+            },
+            |o| &mut o.consumed,
+        )
+    }
+
+    fn query_now(&self, input: QueryInput) -> Result<ReadOutput, Error> {
         let table = self.table(&input.table)?;
         let def = &table.def;
         let target = Target::resolve(def, &input.read)?;
@@ -725,7 +746,27 @@ impl Engine {
         self.finish(page, &input.read)
     }
 
-    pub fn scan(&self, input: ScanInput) -> Result<ReadOutput, Error> {
+    pub fn scan(&self, mut input: ScanInput) -> Result<ReadOutput, Error> {
+        if !self.enforcing() {
+            return self.scan_now(input);
+        }
+        let table = input.table.clone();
+        let index = input.read.index_name.clone();
+        let wanted = input.read.return_consumed;
+        self.metered(
+            &table,
+            Access::Read,
+            index.as_deref(),
+            wanted,
+            |mode| {
+                input.read.return_consumed = mode;
+                self.scan_now(input)
+            },
+            |o| &mut o.consumed,
+        )
+    }
+
+    fn scan_now(&self, input: ScanInput) -> Result<ReadOutput, Error> {
         let table = self.table(&input.table)?;
         let def = &table.def;
         match (input.segment, input.total_segments) {

@@ -38,6 +38,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::items::{check_size, ExprParams, Usage, MAX_ITEM_BYTES};
 use crate::keys::{key_of_item, key_of_key_param};
+use crate::throttle::Access;
 use crate::write::{apply_stats, stage_item_change, StatDelta};
 use crate::{Engine, Table};
 
@@ -453,7 +454,59 @@ impl Engine {
     }
 
     /// TransactWriteItems: all actions succeed together, or none is applied.
-    pub fn transact_write(&self, input: TransactWriteInput) -> Result<TransactWriteOutput, Error> {
+    pub fn transact_write(
+        &self,
+        mut input: TransactWriteInput,
+    ) -> Result<TransactWriteOutput, Error> {
+        if !self.enforcing() {
+            return self.transact_write_now(input);
+        }
+        let tables: Vec<&str> = input.items.iter().map(|i| i.table.as_str()).collect();
+        self.admit_transaction(&tables, Access::Write)?;
+        let wanted = std::mem::replace(&mut input.return_consumed, ReturnConsumedCapacity::Indexes);
+        let mut out = self.transact_write_now(input)?;
+        self.charge_all(Access::Write, &mut out.consumed, wanted);
+        Ok(out)
+    }
+
+    /// Cancels a transaction touching a table whose capacity is exhausted: that action's
+    /// reason says so (`ProvisionedThroughputExceeded` for provisioned capacity,
+    /// `ThrottlingError` for on-demand limits), every other action's is `None`.
+    fn admit_transaction(&self, tables: &[&str], access: Access) -> Result<(), Error> {
+        let mut reasons = Vec::new();
+        let mut refused = false;
+        for (i, t) in tables.iter().enumerate() {
+            let seen = tables[..i].iter().position(|x| x == t);
+            let reason = match seen {
+                Some(j) => reasons.get(j).cloned().unwrap_or_else(none_reason),
+                None => match self.admit(t, access) {
+                    Ok(()) => none_reason(),
+                    Err(Error::Throttled { kind, message, .. }) => CancellationReason {
+                        code: Some(
+                            match kind {
+                                ferrodyn_model::error::ThrottleKind::ProvisionedThroughputExceeded => {
+                                    "ProvisionedThroughputExceeded"
+                                }
+                                ferrodyn_model::error::ThrottleKind::Throttling => "ThrottlingError",
+                            }
+                            .into(),
+                        ),
+                        message: Some(message),
+                        item: None,
+                    },
+                    Err(e) => return Err(e),
+                },
+            };
+            refused |= reason.code.is_some();
+            reasons.push(reason);
+        }
+        if refused {
+            return Err(Error::TransactionCanceled { reasons });
+        }
+        Ok(())
+    }
+
+    fn transact_write_now(&self, input: TransactWriteInput) -> Result<TransactWriteOutput, Error> {
         let n = input.items.len();
         if n == 0 || n > MAX_ACTIONS {
             return Err(Error::validation(format!(
@@ -654,7 +707,19 @@ impl Engine {
     }
 
     /// TransactGetItems: reads the items as one consistent view.
-    pub fn transact_get(&self, input: TransactGetInput) -> Result<TransactGetOutput, Error> {
+    pub fn transact_get(&self, mut input: TransactGetInput) -> Result<TransactGetOutput, Error> {
+        if !self.enforcing() {
+            return self.transact_get_now(input);
+        }
+        let tables: Vec<&str> = input.items.iter().map(|i| i.table.as_str()).collect();
+        self.admit_transaction(&tables, Access::Read)?;
+        let wanted = std::mem::replace(&mut input.return_consumed, ReturnConsumedCapacity::Indexes);
+        let mut out = self.transact_get_now(input)?;
+        self.charge_all(Access::Read, &mut out.consumed, wanted);
+        Ok(out)
+    }
+
+    fn transact_get_now(&self, input: TransactGetInput) -> Result<TransactGetOutput, Error> {
         let n = input.items.len();
         if n == 0 || n > MAX_ACTIONS {
             return Err(Error::validation(format!(

@@ -56,6 +56,15 @@ fn throughput(v: Option<&Value>) -> Option<(i64, i64)> {
     ))
 }
 
+/// OnDemandThroughput's MaxReadRequestUnits and MaxWriteRequestUnits.
+fn on_demand(v: &Value) -> Option<(Option<i64>, Option<i64>)> {
+    let o = v.get("OnDemandThroughput").filter(|o| o.is_object())?;
+    Some((
+        o.get("MaxReadRequestUnits").and_then(Value::as_i64),
+        o.get("MaxWriteRequestUnits").and_then(Value::as_i64),
+    ))
+}
+
 fn billing(v: &Value) -> Option<BillingMode> {
     match str_field(v, "BillingMode") {
         Some("PAY_PER_REQUEST") => Some(BillingMode::PayPerRequest),
@@ -169,6 +178,7 @@ pub fn create_table(engine: &Engine, v: &Value) -> Result<Value, Error> {
                     .collect()
             })
             .unwrap_or_default(),
+        on_demand: on_demand(v),
     };
     // A ResourcePolicy is checked before the table exists and attached right after it.
     let policy = super::policies::checked_document(v, "ResourcePolicy")?;
@@ -212,6 +222,7 @@ pub fn update_table(engine: &Engine, v: &Value) -> Result<Value, Error> {
         table_class: string_field(v, "TableClass"),
         stream: stream_spec(v),
         gsi_updates: gsi_updates(v)?,
+        on_demand: on_demand(v),
     };
     let desc = engine.update_table(input)?;
     Ok(json!({ "TableDescription": description_json(&desc) }))
@@ -352,6 +363,15 @@ pub fn description_json(d: &TableDescription) -> Value {
             b.insert("LastUpdateToPayPerRequestDateTime".into(), num(t));
         }
         m.insert("BillingModeSummary".into(), Value::Object(b));
+    }
+    if let Some(o) = def.on_demand {
+        m.insert(
+            "OnDemandThroughput".into(),
+            json!({
+                "MaxReadRequestUnits": o.read.unwrap_or(-1),
+                "MaxWriteRequestUnits": o.write.unwrap_or(-1),
+            }),
+        );
     }
     if !def.local_indexes.is_empty() {
         m.insert(
