@@ -316,7 +316,8 @@ impl Engine {
     }
 }
 
-fn add_units(
+/// Adds one write's units to its table's figures (request order of first appearance).
+pub(crate) fn add_units(
     acc: &mut Vec<(String, f64, Vec<IndexUnits>)>,
     table: &str,
     u: f64,

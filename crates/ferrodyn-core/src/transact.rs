@@ -35,7 +35,9 @@ use ferrodyn_model::{Error, Item};
 use ferrodyn_storage::CommitTicket;
 use parking_lot::{Condvar, Mutex};
 
-use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
+use crate::capacity::{
+    read_units, write_units, ConsumedCapacity, IndexUnits, ReturnConsumedCapacity, UnitKind,
+};
 use crate::items::{check_size, ExprParams, Usage, MAX_ITEM_BYTES};
 use crate::keys::{key_of_item, key_of_key_param};
 use crate::throttle::Access;
@@ -306,21 +308,31 @@ fn add_units(acc: &mut Vec<(String, f64)>, table: &str, units: f64) {
     }
 }
 
-fn consumed_list(
+/// Transactional capacity as DynamoDB reports it: per table (with each index's share under
+/// INDEXES), and every figure also as read or write units.
+fn consumed_of(
     mode: ReturnConsumedCapacity,
-    units: Vec<(String, f64)>,
-    read: bool,
+    kind: UnitKind,
+    units: Vec<(String, f64, Vec<IndexUnits>)>,
 ) -> Vec<ConsumedCapacity> {
     units
         .into_iter()
-        .filter_map(|(t, u)| {
-            if read {
-                ConsumedCapacity::read(mode, &t, u)
-            } else {
-                ConsumedCapacity::write(mode, &t, u)
-            }
+        .filter_map(|(t, u, ix)| ConsumedCapacity::with_indexes(mode, &t, Some(u), &ix))
+        .map(|c| ConsumedCapacity {
+            split: Some(kind),
+            ..c
         })
         .collect()
+}
+
+/// [`consumed_of`] for figures without index shares.
+fn consumed_list(
+    mode: ReturnConsumedCapacity,
+    units: Vec<(String, f64)>,
+    kind: UnitKind,
+) -> Vec<ConsumedCapacity> {
+    let units = units.into_iter().map(|(t, u)| (t, u, Vec::new())).collect();
+    consumed_of(mode, kind, units)
 }
 
 /// Cancellation with `reason` at `index` and "None" for every other action.
@@ -547,7 +559,7 @@ impl Engine {
                 TokenBegin::Replay(units, ticket) => {
                     self.after_commit(ticket)?;
                     return Ok(TransactWriteOutput {
-                        consumed: consumed_list(input.return_consumed, units, true),
+                        consumed: consumed_list(input.return_consumed, units, UnitKind::Read),
                         item_collection_metrics: Vec::new(),
                     });
                 }
@@ -606,7 +618,7 @@ impl Engine {
 
         let mut batch = self.item_batch("TransactWriteItems");
         let mut deltas: Vec<(usize, StatDelta)> = Vec::new();
-        let mut write_units_by_table = Vec::new();
+        let mut write_units_by_table: Vec<(String, f64, Vec<IndexUnits>)> = Vec::new();
         let mut read_units_by_table = Vec::new();
         for (i, p) in prepared.iter().enumerate() {
             let old = olds[i].as_ref();
@@ -615,22 +627,41 @@ impl Engine {
             match &news[i] {
                 // A condition check reads, as a transactional read.
                 None if matches!(p.change, Change::Check) => {
-                    add_units(
+                    crate::batch::add_units(
                         &mut write_units_by_table,
                         name,
                         2.0 * read_units(old_size, true),
+                        Vec::new(),
                     );
                 }
                 None => {
                     // Nothing to write (deleting a missing item, removing from a missing one).
-                    add_units(&mut write_units_by_table, name, 2.0 * write_units(old_size));
+                    crate::batch::add_units(
+                        &mut write_units_by_table,
+                        name,
+                        2.0 * write_units(old_size),
+                        Vec::new(),
+                    );
                 }
                 Some(new) => {
                     let new_size = new.as_ref().map(item_size).unwrap_or(0);
-                    add_units(
+                    // Each index the write updates is charged its share, doubled too.
+                    let index_units = if input.return_consumed == ReturnConsumedCapacity::None {
+                        Vec::new()
+                    } else {
+                        crate::index::write_units(&p.table.def, old, new.as_ref())
+                            .into_iter()
+                            .map(|i| IndexUnits {
+                                units: 2.0 * i.units,
+                                ..i
+                            })
+                            .collect()
+                    };
+                    crate::batch::add_units(
                         &mut write_units_by_table,
                         name,
                         2.0 * write_units(old_size.max(new_size)),
+                        index_units,
                     );
                     let d =
                         stage_item_change(&p.table, &keys[i], old.into(), new.as_ref(), &mut batch);
@@ -678,7 +709,7 @@ impl Engine {
             }
         }
         Ok(TransactWriteOutput {
-            consumed: consumed_list(input.return_consumed, write_units_by_table, false),
+            consumed: consumed_of(input.return_consumed, UnitKind::Write, write_units_by_table),
             item_collection_metrics: icm,
         })
     }
@@ -796,7 +827,7 @@ impl Engine {
         }
         Ok(TransactGetOutput {
             items,
-            consumed: consumed_list(input.return_consumed, units, true),
+            consumed: consumed_list(input.return_consumed, units, UnitKind::Read),
         })
     }
 }

@@ -58,6 +58,37 @@ fn index_shares_add_up_to_the_total() {
         cc.get("GlobalSecondaryIndexes").is_none() && cc.get("LocalSecondaryIndexes").is_none(),
         "{cc}"
     );
+    // Transactions double every share and also report them as write (or read) units.
+    let r = server.raw(
+        "TransactWriteItems",
+        r#"{"TransactItems":[{"Put":{"TableName":"cap","Item":{"p":{"S":"t"},"c":{"S":"b"},"x":{"S":"y"}}}}],"ReturnConsumedCapacity":"INDEXES"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cc = &r.json()["ConsumedCapacity"][0];
+    assert_eq!(
+        *cc,
+        serde_json::json!({"TableName": "cap", "CapacityUnits": 6.0, "WriteCapacityUnits": 6.0,
+            "Table": {"CapacityUnits": 2.0, "WriteCapacityUnits": 2.0},
+            "GlobalSecondaryIndexes": {"gsi": {"CapacityUnits": 2.0, "WriteCapacityUnits": 2.0}},
+            "LocalSecondaryIndexes": {"lsi": {"CapacityUnits": 2.0, "WriteCapacityUnits": 2.0}}})
+    );
+    let r = server.raw(
+        "TransactGetItems",
+        r#"{"TransactItems":[{"Get":{"TableName":"cap","Key":{"p":{"S":"t"},"c":{"S":"b"}}}},{"Get":{"TableName":"cap","Key":{"p":{"S":"none"},"c":{"S":"b"}}}}],"ReturnConsumedCapacity":"TOTAL"}"#,
+    );
+    assert_eq!(
+        r.json()["ConsumedCapacity"],
+        serde_json::json!([{"TableName": "cap", "CapacityUnits": 4.0, "ReadCapacityUnits": 4.0}])
+    );
+    // Single-item operations report CapacityUnits alone.
+    let r = server.raw(
+        "GetItem",
+        r#"{"TableName":"cap","Key":{"p":{"S":"t"},"c":{"S":"b"}},"ReturnConsumedCapacity":"TOTAL"}"#,
+    );
+    assert_eq!(
+        r.json()["ConsumedCapacity"],
+        serde_json::json!({"TableName": "cap", "CapacityUnits": 0.5})
+    );
     // A query on an index is charged to that index only.
     let r = server.raw(
         "Query",
@@ -324,8 +355,10 @@ fn transactions_count_double_and_are_cancelled_when_throttled() {
     for p in ["a", "b"] {
         let r = tx(p);
         assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(r.json()["ConsumedCapacity"][0]["CapacityUnits"], 2.0);
-        assert!(r.json()["ConsumedCapacity"][0].get("Table").is_none());
+        assert_eq!(
+            r.json()["ConsumedCapacity"],
+            serde_json::json!([{"TableName": "txn", "CapacityUnits": 2.0, "WriteCapacityUnits": 2.0}])
+        );
     }
     let r = tx("c");
     assert_eq!(r.status, 400, "{}", r.body);
