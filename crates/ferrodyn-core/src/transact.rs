@@ -33,7 +33,7 @@ use ferrodyn_model::error::CancellationReason;
 use ferrodyn_model::size::item_size;
 use ferrodyn_model::{Error, Item};
 use ferrodyn_storage::CommitTicket;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::capacity::{
     read_units, write_units, ConsumedCapacity, IndexUnits, ReturnConsumedCapacity, UnitKind,
@@ -133,7 +133,6 @@ pub struct TransactGetOutput {
 #[derive(Default)]
 pub struct TokenTable {
     state: Mutex<TokenState>,
-    changed: Condvar,
 }
 
 #[derive(Default)]
@@ -177,8 +176,6 @@ impl TokenClaim<'_> {
         }
         st.completed.push_back((now, self.token.clone()));
         self.completed = true;
-        drop(st);
-        self.table.changed.notify_all();
     }
 }
 
@@ -186,7 +183,6 @@ impl Drop for TokenClaim<'_> {
     fn drop(&mut self) {
         if !self.completed {
             self.table.state.lock().entries.remove(&self.token);
-            self.table.changed.notify_all();
         }
     }
 }
@@ -194,38 +190,34 @@ impl Drop for TokenClaim<'_> {
 impl TokenTable {
     fn begin(&self, token: &str, fingerprint: u64) -> Result<TokenBegin<'_>, Error> {
         let mut st = self.state.lock();
-        loop {
-            st.expire(Instant::now());
-            match st.entries.get(token) {
-                None => {
-                    st.entries.insert(
-                        token.to_string(),
-                        TokenEntry {
-                            fingerprint,
-                            done: None,
-                        },
-                    );
-                    return Ok(TokenBegin::Run(TokenClaim {
-                        table: self,
-                        token: token.to_string(),
-                        completed: false,
-                    }));
-                }
-                Some(e) if e.fingerprint != fingerprint => {
-                    return Err(Error::IdempotentParameterMismatch(
-                        "The request uses the same ClientRequestToken as a previous, different request within the idempotency window".into(),
-                    ));
-                }
-                Some(TokenEntry {
-                    done: Some((_, replay, ticket)),
-                    ..
-                }) => return Ok(TokenBegin::Replay(replay.clone(), *ticket)),
-                // The same request is running: wait for its outcome. The timeout only bounds
-                // each wait; the loop re-checks the state.
-                Some(_) => {
-                    self.changed.wait_for(&mut st, Duration::from_millis(200));
-                }
+        st.expire(Instant::now());
+        match st.entries.get(token) {
+            None => {
+                st.entries.insert(
+                    token.to_string(),
+                    TokenEntry {
+                        fingerprint,
+                        done: None,
+                    },
+                );
+                Ok(TokenBegin::Run(TokenClaim {
+                    table: self,
+                    token: token.to_string(),
+                    completed: false,
+                }))
             }
+            Some(e) if e.fingerprint != fingerprint => Err(Error::IdempotentParameterMismatch(
+                "The request uses the same ClientRequestToken as a previous, different request within the idempotency window".into(),
+            )),
+            Some(TokenEntry {
+                done: Some((_, replay, ticket)),
+                ..
+            }) => Ok(TokenBegin::Replay(replay.clone(), *ticket)),
+            // The same request is still running: DynamoDB refuses the second one, and the
+            // client's retry finds the first one's outcome.
+            Some(_) => Err(Error::TransactionInProgress(
+                "The transaction with the given request token is already in progress.".into(),
+            )),
         }
     }
 }
@@ -860,6 +852,34 @@ mod tests {
         let c = mk(vec![("#a", "x"), ("#b", "z")]);
         assert_eq!(fingerprint(std::slice::from_ref(&a)), fingerprint(&[b]));
         assert_ne!(fingerprint(&[a]), fingerprint(&[c]));
+    }
+
+    #[test]
+    fn a_token_in_use_by_a_running_transaction_is_refused_then_replayed() {
+        let tokens = TokenTable::default();
+        let Ok(TokenBegin::Run(claim)) = tokens.begin("tok", 7) else {
+            panic!("a new token runs");
+        };
+        // While the first request runs, the same request is refused, a different one too.
+        assert!(matches!(
+            tokens.begin("tok", 7),
+            Err(Error::TransactionInProgress(m)) if m == "The transaction with the given request token is already in progress."
+        ));
+        assert!(matches!(
+            tokens.begin("tok", 8),
+            Err(Error::IdempotentParameterMismatch(_))
+        ));
+        claim.complete(vec![("t".into(), 1.0)], CommitTicket::DURABLE);
+        assert!(matches!(
+            tokens.begin("tok", 7),
+            Ok(TokenBegin::Replay(units, _)) if units == vec![("t".to_string(), 1.0)]
+        ));
+        // A claim dropped without completing (a failed transaction) frees the token.
+        let Ok(TokenBegin::Run(claim)) = tokens.begin("other", 1) else {
+            panic!("a new token runs");
+        };
+        drop(claim);
+        assert!(matches!(tokens.begin("other", 1), Ok(TokenBegin::Run(_))));
     }
 
     /// Transfers between accounts in tight loops while readers check the total: with the

@@ -51,6 +51,9 @@ pub enum Error {
     TransactionConflict(String),
     #[error("{0}")]
     IdempotentParameterMismatch(String),
+    /// A TransactWriteItems request whose ClientRequestToken belongs to one still running.
+    #[error("{0}")]
+    TransactionInProgress(String),
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
     #[error("{0}")]

@@ -65,6 +65,7 @@ pub fn error_code(err: &Error) -> &'static str {
         Error::TransactionCanceled { .. } => "TransactionCanceledException",
         Error::TransactionConflict(_) => "TransactionConflictException",
         Error::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
+        Error::TransactionInProgress(_) => "TransactionInProgressException",
         Error::ItemCollectionSizeLimitExceeded(_) => "ItemCollectionSizeLimitExceededException",
         Error::ExpiredIterator(_) => "ExpiredIteratorException",
         Error::TrimmedDataAccess(_) => "TrimmedDataAccessException",
