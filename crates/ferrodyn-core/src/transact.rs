@@ -344,13 +344,16 @@ fn none_reason() -> CancellationReason {
     }
 }
 
+/// The cancellation reason of an action that cannot be applied: `ItemCollectionSizeLimitExceeded`
+/// for a full item collection, `ValidationError` otherwise.
 fn validation_reason(e: Error) -> CancellationReason {
-    let message = match e {
-        Error::Validation(m) => m,
-        other => other.to_string(),
+    let (code, message) = match e {
+        Error::Validation(m) => ("ValidationError", m),
+        Error::ItemCollectionSizeLimitExceeded(m) => ("ItemCollectionSizeLimitExceeded", m),
+        other => ("ValidationError", other.to_string()),
     };
     CancellationReason {
-        code: Some("ValidationError".into()),
+        code: Some(code.into()),
         message: Some(message),
         item: None,
     }
@@ -595,6 +598,14 @@ impl Engine {
                 }
                 Err(e) => Err(e),
             };
+            // A write that would grow a full item collection (tables with LSIs) fails as a
+            // single PutItem or UpdateItem would, as this action's cancellation reason.
+            let new = new.and_then(|change| {
+                if let Some(item) = &change {
+                    crate::collections::check(&p.table, old, item.as_ref())?;
+                }
+                Ok(change)
+            });
             match new {
                 Ok(change) => news.push(change),
                 Err(e) => {
