@@ -35,6 +35,9 @@ pub struct IndexInput {
     pub projection_type: Option<ProjectionType>,
     pub non_key_attributes: Option<Vec<String>>,
     pub provisioned: Option<(i64, i64)>,
+    /// Global indexes of on-demand tables: OnDemandThroughput (maximum read and write request
+    /// units, -1: none).
+    pub on_demand: Option<(Option<i64>, Option<i64>)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -76,6 +79,7 @@ pub enum GsiUpdate {
     Update {
         name: String,
         provisioned: Option<(i64, i64)>,
+        on_demand: Option<(Option<i64>, Option<i64>)>,
     },
     Delete {
         name: String,
@@ -267,7 +271,11 @@ impl Engine {
                     }
                 }
                 let tp = gsi_throughput(billing_mode, ix)?;
-                global_indexes.push(index_def(ix, h, r, tp, &id)?);
+                let mut gsi = index_def(ix, h, r, tp, &id)?;
+                if billing_mode == BillingMode::PayPerRequest {
+                    gsi.on_demand = merge_on_demand(None, ix.on_demand);
+                }
+                global_indexes.push(gsi);
             }
         }
         if input.attribute_definitions.len() != used.len() {
@@ -530,6 +538,11 @@ impl Engine {
             // A provisioned table has no on-demand maximum, and does not keep one for later.
             BillingMode::Provisioned => None,
         };
+        if def.billing_mode == BillingMode::Provisioned {
+            for ix in &mut def.global_indexes {
+                ix.on_demand = None;
+            }
+        }
         if let Some(c) = input.table_class {
             def.table_class = c;
             changed = true;
@@ -667,6 +680,9 @@ impl Engine {
                     let unique = uuid::Uuid::new_v4().simple().to_string();
                     let mut new = index_def(ix, h, r, tp, &format!("{}-{}", def.id, &unique[..8]))?;
                     new.status = IndexStatus::Creating;
+                    if def.billing_mode == BillingMode::PayPerRequest {
+                        new.on_demand = merge_on_demand(None, ix.on_demand);
+                    }
                     self.storage
                         .create_keyspace(&new.keyspace)
                         .map_err(storage_err)?;
@@ -682,13 +698,24 @@ impl Engine {
                     ix.status = IndexStatus::Deleting;
                     jobs.push((crate::index::Job::Drop, name.clone()));
                 }
-                GsiUpdate::Update { name, provisioned } => {
+                GsiUpdate::Update {
+                    name,
+                    provisioned,
+                    on_demand,
+                } => {
                     let billing = def.billing_mode;
                     let Some(ix) = def.global_indexes.iter_mut().find(|ix| &ix.name == name) else {
                         return Err(Error::ResourceNotFound(format!(
                             "Requested resource not found: Index: {name} not found"
                         )));
                     };
+                    // An on-demand table's index changes only its OnDemandThroughput.
+                    if provisioned.is_none() && on_demand.is_some() {
+                        if billing == BillingMode::PayPerRequest {
+                            ix.on_demand = merge_on_demand(ix.on_demand, *on_demand);
+                        }
+                        continue;
+                    }
                     let Some((r, w)) = *provisioned else {
                         return Err(invalid(format!(
                             "ProvisionedThroughput must be specified for index: {name}"
@@ -767,6 +794,7 @@ fn index_def(
         throughput: tp,
         keyspace: format!("i-{keyspace_id}-{}", ix.name),
         status: IndexStatus::Active,
+        on_demand: None,
     })
 }
 

@@ -120,6 +120,9 @@ pub struct IndexDef {
     /// `Active`; `Creating` means a backfill is (or, after a restart, will again be) running.
     #[serde(default)]
     pub status: IndexStatus,
+    /// Global indexes of on-demand tables: their OnDemandThroughput, if one was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<OnDemandThroughput>,
 }
 
 /// Lifecycle of a secondary index.

@@ -210,7 +210,10 @@ fn index_limit(def: &TableDef, ix: &IndexDef, access: Access, config: &ThrottleC
             config,
             INDEX_MESSAGE,
         ),
-        _ => on_demand(None),
+        _ => on_demand(ix.on_demand.and_then(|o| match access {
+            Access::Read => o.read,
+            Access::Write => o.write,
+        })),
     }
 }
 

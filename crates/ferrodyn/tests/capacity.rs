@@ -287,7 +287,7 @@ fn on_demand_tables_throttle_at_their_maximum_throughput() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.json()["TableDescription"]["OnDemandThroughput"],
-        serde_json::json!({"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": 2})
+        serde_json::json!({"MaxWriteRequestUnits": 2})
     );
     let (ok, r) = put_until_throttled(&server, "ondemand", 50);
     assert!((2..=4).contains(&ok), "{ok}");
@@ -319,6 +319,50 @@ fn on_demand_tables_throttle_at_their_maximum_throughput() {
         let r = put(&server, "ondemand", &format!("after{i}"));
         assert_eq!(r.status, 200, "{}", r.body);
     }
+}
+
+#[test]
+fn an_on_demand_index_throttles_at_its_own_maximum() {
+    let server = enforcing(300.0);
+    let r = server.raw(
+        "CreateTable",
+        r#"{"TableName":"odgsi","AttributeDefinitions":[{"AttributeName":"p","AttributeType":"S"},{"AttributeName":"x","AttributeType":"S"}],
+            "KeySchema":[{"AttributeName":"p","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST",
+            "GlobalSecondaryIndexes":[{"IndexName":"byx","KeySchema":[{"AttributeName":"x","KeyType":"HASH"}],
+                "Projection":{"ProjectionType":"ALL"},"OnDemandThroughput":{"MaxReadRequestUnits":1}}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let gsi = &r.json()["TableDescription"]["GlobalSecondaryIndexes"][0];
+    assert_eq!(
+        gsi["OnDemandThroughput"],
+        serde_json::json!({"MaxReadRequestUnits": 1})
+    );
+    assert!(r.json()["TableDescription"]
+        .get("OnDemandThroughput")
+        .is_none());
+    let query = r#"{"TableName":"odgsi","IndexName":"byx","KeyConditionExpression":"x = :x","ExpressionAttributeValues":{":x":{"S":"a"}}}"#;
+    for _ in 0..2 {
+        assert_eq!(server.raw("Query", query).status, 200);
+    }
+    let r = server.raw("Query", query);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.json()["throttlingReasons"],
+        serde_json::json!([{"reason": "IndexReadMaxOnDemandThroughputExceeded",
+            "resource": "arn:aws:dynamodb:us-east-1:000000000000:table/odgsi/index/byx"}])
+    );
+    // Raising it through GlobalSecondaryIndexUpdates applies at once.
+    let r = server.raw(
+        "UpdateTable",
+        r#"{"TableName":"odgsi","GlobalSecondaryIndexUpdates":[{"Update":{"IndexName":"byx","OnDemandThroughput":{"MaxReadRequestUnits":1000}}}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["TableDescription"]["GlobalSecondaryIndexes"][0]["OnDemandThroughput"],
+        serde_json::json!({"MaxReadRequestUnits": 1000})
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(server.raw("Query", query).status, 200);
 }
 
 #[test]

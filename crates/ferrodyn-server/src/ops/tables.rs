@@ -102,6 +102,7 @@ fn index_input(ix: &Value) -> IndexInput {
                     .collect()
             }),
         provisioned: throughput(ix.get("ProvisionedThroughput")),
+        on_demand: on_demand(ix),
     }
 }
 
@@ -140,6 +141,7 @@ fn gsi_updates(v: &Value) -> Result<Option<Vec<GsiUpdate>>, Error> {
             [_, Some(x), _] => GsiUpdate::Update {
                 name: string_field(x, "IndexName").unwrap_or_default(),
                 provisioned: throughput(x.get("ProvisionedThroughput")),
+                on_demand: on_demand(x),
             },
             [_, _, Some(d)] => GsiUpdate::Delete {
                 name: string_field(d, "IndexName").unwrap_or_default(),
@@ -296,6 +298,18 @@ fn throughput_json(t: &Throughput) -> Value {
     Value::Object(m)
 }
 
+/// OnDemandThroughput as DescribeTable shows it: the maximums that are set.
+fn on_demand_json(o: ferrodyn_core::table::OnDemandThroughput) -> Value {
+    let mut m = Map::new();
+    if let Some(r) = o.read {
+        m.insert("MaxReadRequestUnits".into(), json!(r));
+    }
+    if let Some(w) = o.write {
+        m.insert("MaxWriteRequestUnits".into(), json!(w));
+    }
+    Value::Object(m)
+}
+
 fn index_json(ix: &IndexDef, d: &TableDescription, global: bool) -> Value {
     let table_arn = &d.arn;
     let mut m = Map::new();
@@ -317,6 +331,9 @@ fn index_json(ix: &IndexDef, d: &TableDescription, global: bool) -> Value {
         }
         if let Some(t) = &ix.throughput {
             m.insert("ProvisionedThroughput".into(), throughput_json(t));
+        }
+        if let Some(o) = ix.on_demand {
+            m.insert("OnDemandThroughput".into(), on_demand_json(o));
         }
     }
     let (count, bytes) = d.index_stats.get(&ix.name).copied().unwrap_or((0, 0));
@@ -365,13 +382,7 @@ pub fn description_json(d: &TableDescription) -> Value {
         m.insert("BillingModeSummary".into(), Value::Object(b));
     }
     if let Some(o) = def.on_demand {
-        m.insert(
-            "OnDemandThroughput".into(),
-            json!({
-                "MaxReadRequestUnits": o.read.unwrap_or(-1),
-                "MaxWriteRequestUnits": o.write.unwrap_or(-1),
-            }),
-        );
+        m.insert("OnDemandThroughput".into(), on_demand_json(o));
     }
     if !def.local_indexes.is_empty() {
         m.insert(
