@@ -13,7 +13,7 @@ use ferrodyn_model::{AttributeValue, Error, Item};
 use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::keys::{key_of_item, key_of_key_param};
 use crate::table::TableDef;
-use crate::throttle::Access;
+use crate::throttle::{Access, Metered};
 use crate::write::Old;
 use crate::{itemcodec, storage_err, Engine, Table};
 
@@ -341,10 +341,17 @@ impl Engine {
             return self.put_item_now(input);
         }
         let table = input.table.clone();
+        let key = self
+            .table(&table)
+            .ok()
+            .map(|t| crate::keys::key_map(&t.def, &input.item));
         self.metered(
             &table,
-            Access::Write,
-            None,
+            Metered {
+                access: Access::Write,
+                index: None,
+                written: key.as_ref(),
+            },
             input.return_consumed,
             |mode| {
                 self.put_item_now(PutItemInput {
@@ -431,10 +438,14 @@ impl Engine {
             return self.delete_item_now(input);
         }
         let table = input.table.clone();
+        let key = input.key.clone();
         self.metered(
             &table,
-            Access::Write,
-            None,
+            Metered {
+                access: Access::Write,
+                index: None,
+                written: Some(&key),
+            },
             input.return_consumed,
             |mode| {
                 self.delete_item_now(DeleteItemInput {
@@ -498,10 +509,14 @@ impl Engine {
             return self.update_item_now(input);
         }
         let table = input.table.clone();
+        let key = input.key.clone();
         self.metered(
             &table,
-            Access::Write,
-            None,
+            Metered {
+                access: Access::Write,
+                index: None,
+                written: Some(&key),
+            },
             input.return_consumed,
             |mode| {
                 self.update_item_now(UpdateItemInput {
@@ -621,8 +636,11 @@ impl Engine {
         let table = input.table.clone();
         self.metered(
             &table,
-            Access::Read,
-            None,
+            Metered {
+                access: Access::Read,
+                index: None,
+                written: None,
+            },
             input.return_consumed,
             |mode| {
                 self.get_item_now(GetItemInput {

@@ -22,7 +22,7 @@ use crate::capacity::{read_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::items::ExprParams;
 use crate::keys::{key_of_key_param, partition_prefix};
 use crate::table::{IndexDef, IndexStatus, KeyAttr, ProjectionType, TableDef};
-use crate::throttle::Access;
+use crate::throttle::{Access, Metered};
 use crate::{itemcodec, storage_err, Engine};
 
 /// DynamoDB stops a page after this much item data has been read.
@@ -568,8 +568,11 @@ impl Engine {
         let wanted = input.read.return_consumed;
         self.metered(
             &table,
-            Access::Read,
-            index.as_deref(),
+            Metered {
+                access: Access::Read,
+                index: index.as_deref(),
+                written: None,
+            },
             wanted,
             |mode| {
                 input.read.return_consumed = mode;
@@ -755,8 +758,11 @@ impl Engine {
         let wanted = input.read.return_consumed;
         self.metered(
             &table,
-            Access::Read,
-            index.as_deref(),
+            Metered {
+                access: Access::Read,
+                index: index.as_deref(),
+                written: None,
+            },
             wanted,
             |mode| {
                 input.read.return_consumed = mode;

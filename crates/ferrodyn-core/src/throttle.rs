@@ -342,14 +342,22 @@ impl<'a> Meter<'a> {
     }
 }
 
-/// A failed conditional write still consumes write capacity (DynamoDB charges it; the item's
-/// size is not at hand here, so one unit).
-fn failed_write() -> ConsumedCapacity {
+/// A write whose condition failed still consumes write capacity, as DynamoDB charges it: by
+/// the size of the item it found (at least one unit). Index shares are not charged.
+fn failed_write(units: f64) -> ConsumedCapacity {
     ConsumedCapacity {
-        capacity_units: 1.0,
-        table_units: Some(1.0),
+        capacity_units: units,
+        table_units: Some(units),
         ..ConsumedCapacity::default()
     }
+}
+
+/// What a metered single-table operation does: reads or writes, the index a read goes to,
+/// and a write's key (or item), whose stored size a failed condition is charged.
+pub(crate) struct Metered<'a> {
+    pub access: Access,
+    pub index: Option<&'a str>,
+    pub written: Option<&'a ferrodyn_model::Item>,
 }
 
 impl Engine {
@@ -360,13 +368,12 @@ impl Engine {
     }
 
     /// Runs a single-table operation under enforcement: refuses it while a bucket it needs is
-    /// empty, runs it asking for INDEXES capacity, charges what it consumed, and answers with
-    /// the ConsumedCapacity the client asked for (`wanted`).
+    /// exhausted, runs it asking for INDEXES capacity, charges what it consumed, and answers
+    /// with the ConsumedCapacity the client asked for (`wanted`).
     pub(crate) fn metered<O>(
         &self,
         table: &str,
-        access: Access,
-        index: Option<&str>,
+        what: Metered<'_>,
         wanted: ReturnConsumedCapacity,
         run: impl FnOnce(ReturnConsumedCapacity) -> Result<O, Error>,
         consumed: impl FnOnce(&mut O) -> &mut Option<ConsumedCapacity>,
@@ -375,6 +382,11 @@ impl Engine {
             // A missing table: the operation reports it.
             return run(wanted);
         };
+        let Metered {
+            access,
+            index,
+            written,
+        } = what;
         let meter = Meter::new(self, &table, config);
         meter.admit(access, index, Instant::now())?;
         match run(ReturnConsumedCapacity::Indexes) {
@@ -387,8 +399,14 @@ impl Engine {
                 Ok(out)
             }
             Err(e) => {
-                if access == Access::Write && matches!(e, Error::ConditionalCheckFailed { .. }) {
-                    meter.charge(access, &failed_write(), Instant::now());
+                if let (Error::ConditionalCheckFailed { .. }, Some(item)) = (&e, written) {
+                    let size = crate::keys::key_of_item(&table.def, item)
+                        .and_then(|k| self.read_item_size(&table.def, &k))
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0);
+                    let units = crate::capacity::write_units(size);
+                    meter.charge(access, &failed_write(units), Instant::now());
                 }
                 Err(e)
             }

@@ -366,6 +366,32 @@ fn an_on_demand_index_throttles_at_its_own_maximum() {
 }
 
 #[test]
+fn a_failed_conditional_write_is_charged_the_size_of_the_item_it_found() {
+    let server = enforcing(1.0);
+    create_provisioned(&server, "cond", 5, 5);
+    // Five units to start with; a 3 KB item takes three.
+    let big = format!(
+        r#"{{"TableName":"cond","Item":{{"p":{{"S":"big"}},"pad":{{"S":"{}"}}}}}}"#,
+        "z".repeat(3000)
+    );
+    assert_eq!(server.raw("PutItem", &big).status, 200);
+    let r = server.raw(
+        "PutItem",
+        r#"{"TableName":"cond","Item":{"p":{"S":"big"}},"ConditionExpression":"attribute_not_exists(p)"}"#,
+    );
+    assert_eq!(
+        r.error_code(),
+        "ConditionalCheckFailedException",
+        "{}",
+        r.body
+    );
+    // The failed put was charged three units, not one: nothing is left for another write.
+    let r = put(&server, "cond", "next");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["__type"], PTE);
+}
+
+#[test]
 fn update_table_changing_throughput_takes_effect() {
     let server = enforcing(1.0);
     create_provisioned(&server, "grow", 1, 1);
