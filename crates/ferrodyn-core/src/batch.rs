@@ -17,6 +17,7 @@ use crate::capacity::{
 };
 use crate::items::check_size;
 use crate::keys::{key_of_item, key_of_key_param};
+use crate::throttle::Access;
 use crate::write::Old;
 use crate::{write, Engine, Table};
 
@@ -40,6 +41,9 @@ pub struct BatchWriteInput {
 #[derive(Debug, Clone, Default)]
 pub struct BatchWriteOutput {
     pub consumed: Vec<ConsumedCapacity>,
+    /// Tables whose requests were not processed (their capacity was exhausted), in request
+    /// order.
+    pub unprocessed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -66,7 +70,37 @@ fn duplicates() -> Error {
 }
 
 impl Engine {
-    pub fn batch_write_item(&self, input: BatchWriteInput) -> Result<BatchWriteOutput, Error> {
+    pub fn batch_write_item(&self, mut input: BatchWriteInput) -> Result<BatchWriteOutput, Error> {
+        if !self.enforcing() {
+            return self.batch_write_now(input);
+        }
+        // The requests of a table whose capacity is exhausted come back unprocessed; only when
+        // that is every table does the whole call fail.
+        let mut throttled = Vec::new();
+        let mut first_error = None;
+        input
+            .tables
+            .retain(|(name, _)| match self.admit(name, Access::Write) {
+                Ok(()) => true,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    throttled.push(name.clone());
+                    false
+                }
+            });
+        if input.tables.is_empty() {
+            if let Some(e) = first_error {
+                return Err(e);
+            }
+        }
+        let wanted = std::mem::replace(&mut input.return_consumed, ReturnConsumedCapacity::Indexes);
+        let mut out = self.batch_write_now(input)?;
+        self.charge_all(Access::Write, &mut out.consumed, wanted);
+        out.unprocessed = throttled;
+        Ok(out)
+    }
+
+    fn batch_write_now(&self, input: BatchWriteInput) -> Result<BatchWriteOutput, Error> {
         let total: usize = input.tables.iter().map(|(_, r)| r.len()).sum();
         if total > MAX_BATCH_WRITE {
             return Err(Error::validation(
@@ -157,10 +191,40 @@ impl Engine {
                     ConsumedCapacity::with_indexes(input.return_consumed, &t, Some(u), &ix)
                 })
                 .collect(),
+            unprocessed: Vec::new(),
         })
     }
 
     pub fn batch_get_item(
+        &self,
+        mut tables: Vec<BatchGetTable>,
+        return_consumed: ReturnConsumedCapacity,
+    ) -> Result<BatchGetOutput, Error> {
+        if !self.enforcing() {
+            return self.batch_get_now(tables, return_consumed);
+        }
+        let mut throttled = Vec::new();
+        let mut first_error = None;
+        tables.retain(|t| match self.admit(&t.table, Access::Read) {
+            Ok(()) => true,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                throttled.push((t.table.clone(), (0..t.keys.len()).collect()));
+                false
+            }
+        });
+        if tables.is_empty() {
+            if let Some(e) = first_error {
+                return Err(e);
+            }
+        }
+        let mut out = self.batch_get_now(tables, ReturnConsumedCapacity::Indexes)?;
+        self.charge_all(Access::Read, &mut out.consumed, return_consumed);
+        out.unprocessed.extend(throttled);
+        Ok(out)
+    }
+
+    fn batch_get_now(
         &self,
         tables: Vec<BatchGetTable>,
         return_consumed: ReturnConsumedCapacity,
@@ -252,7 +316,8 @@ impl Engine {
     }
 }
 
-fn add_units(
+/// Adds one write's units to its table's figures (request order of first appearance).
+pub(crate) fn add_units(
     acc: &mut Vec<(String, f64, Vec<IndexUnits>)>,
     table: &str,
     u: f64,

@@ -12,14 +12,23 @@ pub enum ReturnConsumedCapacity {
     Indexes,
 }
 
+/// Read or write units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitKind {
+    Read,
+    Write,
+}
+
 /// What a response reports in `ConsumedCapacity`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConsumedCapacity {
     pub table_name: String,
     /// Total: the table's share plus every index's.
     pub capacity_units: f64,
-    pub read_capacity_units: Option<f64>,
-    pub write_capacity_units: Option<f64>,
+    /// Transactions only: every figure (total, table, each index) is also reported as
+    /// `ReadCapacityUnits` or `WriteCapacityUnits`, as DynamoDB does there (single-item
+    /// operations, batches, Query and Scan report `CapacityUnits` alone).
+    pub split: Option<UnitKind>,
     /// Set with INDEXES when the table itself was read or written.
     pub table_units: Option<f64>,
     /// With INDEXES: per global / local secondary index touched, its share.
@@ -49,6 +58,20 @@ pub fn write_units(bytes: usize) -> f64 {
 }
 
 impl ConsumedCapacity {
+    /// This INDEXES report as `mode` shows it (TOTAL: without the breakdown).
+    pub fn for_mode(self, mode: ReturnConsumedCapacity) -> Option<ConsumedCapacity> {
+        match mode {
+            ReturnConsumedCapacity::None => None,
+            ReturnConsumedCapacity::Indexes => Some(self),
+            ReturnConsumedCapacity::Total => Some(ConsumedCapacity {
+                table_units: None,
+                global_indexes: Vec::new(),
+                local_indexes: Vec::new(),
+                ..self
+            }),
+        }
+    }
+
     pub fn read(mode: ReturnConsumedCapacity, table: &str, units: f64) -> Option<ConsumedCapacity> {
         Self::with_indexes(mode, table, Some(units), &[])
     }

@@ -35,6 +35,9 @@ pub struct IndexInput {
     pub projection_type: Option<ProjectionType>,
     pub non_key_attributes: Option<Vec<String>>,
     pub provisioned: Option<(i64, i64)>,
+    /// Global indexes of on-demand tables: OnDemandThroughput (maximum read and write request
+    /// units, -1: none).
+    pub on_demand: Option<(Option<i64>, Option<i64>)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,6 +53,8 @@ pub struct CreateTableInput {
     pub local_indexes: Option<Vec<IndexInput>>,
     pub global_indexes: Option<Vec<IndexInput>>,
     pub tags: Vec<(String, String)>,
+    /// OnDemandThroughput: maximum read and write request units (-1: none).
+    pub on_demand: Option<(Option<i64>, Option<i64>)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -63,6 +68,8 @@ pub struct UpdateTableInput {
     pub stream: Option<StreamSpec>,
     /// GlobalSecondaryIndexUpdates, in request order.
     pub gsi_updates: Option<Vec<GsiUpdate>>,
+    /// OnDemandThroughput: maximum read and write request units (-1: remove the maximum).
+    pub on_demand: Option<(Option<i64>, Option<i64>)>,
 }
 
 /// One element of UpdateTable's GlobalSecondaryIndexUpdates.
@@ -72,6 +79,7 @@ pub enum GsiUpdate {
     Update {
         name: String,
         provisioned: Option<(i64, i64)>,
+        on_demand: Option<(Option<i64>, Option<i64>)>,
     },
     Delete {
         name: String,
@@ -321,7 +329,11 @@ impl Engine {
                     }
                 }
                 let tp = gsi_throughput(billing_mode, ix)?;
-                global_indexes.push(index_def(ix, h, r, tp, &id)?);
+                let mut gsi = index_def(ix, h, r, tp, &id)?;
+                if billing_mode == BillingMode::PayPerRequest {
+                    gsi.on_demand = merge_on_demand(None, ix.on_demand);
+                }
+                global_indexes.push(gsi);
             }
         }
         if input.attribute_definitions.len() != used.len() {
@@ -366,6 +378,10 @@ impl Engine {
             local_indexes,
             global_indexes,
             resource_policies: Vec::new(),
+            on_demand: match billing_mode {
+                BillingMode::PayPerRequest => merge_on_demand(None, input.on_demand),
+                BillingMode::Provisioned => None,
+            },
         };
 
         let _ddl = self.ddl.lock();
@@ -572,6 +588,19 @@ impl Engine {
             def.deletion_protection = p;
             changed = true;
         }
+        if input.on_demand.is_some() {
+            changed = true;
+        }
+        def.on_demand = match def.billing_mode {
+            BillingMode::PayPerRequest => merge_on_demand(def.on_demand, input.on_demand),
+            // A provisioned table has no on-demand maximum, and does not keep one for later.
+            BillingMode::Provisioned => None,
+        };
+        if def.billing_mode == BillingMode::Provisioned {
+            for ix in &mut def.global_indexes {
+                ix.on_demand = None;
+            }
+        }
         if let Some(c) = input.table_class {
             def.table_class = c;
             changed = true;
@@ -709,6 +738,9 @@ impl Engine {
                     let unique = uuid::Uuid::new_v4().simple().to_string();
                     let mut new = index_def(ix, h, r, tp, &format!("{}-{}", def.id, &unique[..8]))?;
                     new.status = IndexStatus::Creating;
+                    if def.billing_mode == BillingMode::PayPerRequest {
+                        new.on_demand = merge_on_demand(None, ix.on_demand);
+                    }
                     self.storage
                         .create_keyspace(&new.keyspace)
                         .map_err(storage_err)?;
@@ -724,13 +756,24 @@ impl Engine {
                     ix.status = IndexStatus::Deleting;
                     jobs.push((crate::index::Job::Drop, name.clone()));
                 }
-                GsiUpdate::Update { name, provisioned } => {
+                GsiUpdate::Update {
+                    name,
+                    provisioned,
+                    on_demand,
+                } => {
                     let billing = def.billing_mode;
                     let Some(ix) = def.global_indexes.iter_mut().find(|ix| &ix.name == name) else {
                         return Err(Error::ResourceNotFound(format!(
                             "Requested resource not found: Index: {name} not found"
                         )));
                     };
+                    // An on-demand table's index changes only its OnDemandThroughput.
+                    if provisioned.is_none() && on_demand.is_some() {
+                        if billing == BillingMode::PayPerRequest {
+                            ix.on_demand = merge_on_demand(ix.on_demand, *on_demand);
+                        }
+                        continue;
+                    }
                     let Some((r, w)) = *provisioned else {
                         return Err(invalid(format!(
                             "ProvisionedThroughput must be specified for index: {name}"
@@ -817,6 +860,7 @@ fn index_def(
         throughput: tp,
         keyspace: format!("i-{keyspace_id}-{}", ix.name),
         status: IndexStatus::Active,
+        on_demand: None,
     })
 }
 
@@ -833,6 +877,24 @@ fn stream_label(epoch: f64) -> String {
         (rem / 60) % 60,
         rem % 60
     )
+}
+
+/// Applies a request's OnDemandThroughput to a table's: a positive value sets that maximum, -1
+/// (or anything below 1) removes it, an absent one keeps it.
+fn merge_on_demand(
+    current: Option<crate::table::OnDemandThroughput>,
+    request: Option<(Option<i64>, Option<i64>)>,
+) -> Option<crate::table::OnDemandThroughput> {
+    let mut t = current.unwrap_or_default();
+    if let Some((r, w)) = request {
+        if let Some(r) = r {
+            t.read = (r > 0).then_some(r);
+        }
+        if let Some(w) = w {
+            t.write = (w > 0).then_some(w);
+        }
+    }
+    (t.read.is_some() || t.write.is_some()).then_some(t)
 }
 
 #[cfg(test)]

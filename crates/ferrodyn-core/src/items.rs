@@ -13,6 +13,7 @@ use ferrodyn_model::{AttributeValue, Error, Item};
 use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::keys::{key_of_item, key_of_key_param};
 use crate::table::TableDef;
+use crate::throttle::{Access, Metered};
 use crate::write::Old;
 use crate::{itemcodec, storage_err, Engine, Table};
 
@@ -336,6 +337,33 @@ impl Engine {
     }
 
     pub fn put_item(&self, input: PutItemInput) -> Result<WriteOutput, Error> {
+        if !self.enforcing() {
+            return self.put_item_now(input);
+        }
+        let table = input.table.clone();
+        let key = self
+            .table(&table)
+            .ok()
+            .map(|t| crate::keys::key_map(&t.def, &input.item));
+        self.metered(
+            &table,
+            Metered {
+                access: Access::Write,
+                index: None,
+                written: key.as_ref(),
+            },
+            input.return_consumed,
+            |mode| {
+                self.put_item_now(PutItemInput {
+                    return_consumed: mode,
+                    ..input
+                })
+            },
+            |o| &mut o.consumed,
+        )
+    }
+
+    fn put_item_now(&self, input: PutItemInput) -> Result<WriteOutput, Error> {
         check_conditional_write_params(
             input.expected.is_some(),
             input.condition_expression.is_some(),
@@ -406,6 +434,30 @@ impl Engine {
     }
 
     pub fn delete_item(&self, input: DeleteItemInput) -> Result<WriteOutput, Error> {
+        if !self.enforcing() {
+            return self.delete_item_now(input);
+        }
+        let table = input.table.clone();
+        let key = input.key.clone();
+        self.metered(
+            &table,
+            Metered {
+                access: Access::Write,
+                index: None,
+                written: Some(&key),
+            },
+            input.return_consumed,
+            |mode| {
+                self.delete_item_now(DeleteItemInput {
+                    return_consumed: mode,
+                    ..input
+                })
+            },
+            |o| &mut o.consumed,
+        )
+    }
+
+    fn delete_item_now(&self, input: DeleteItemInput) -> Result<WriteOutput, Error> {
         check_conditional_write_params(
             input.expected.is_some(),
             input.condition_expression.is_some(),
@@ -453,6 +505,30 @@ impl Engine {
     }
 
     pub fn update_item(&self, input: UpdateItemInput) -> Result<WriteOutput, Error> {
+        if !self.enforcing() {
+            return self.update_item_now(input);
+        }
+        let table = input.table.clone();
+        let key = input.key.clone();
+        self.metered(
+            &table,
+            Metered {
+                access: Access::Write,
+                index: None,
+                written: Some(&key),
+            },
+            input.return_consumed,
+            |mode| {
+                self.update_item_now(UpdateItemInput {
+                    return_consumed: mode,
+                    ..input
+                })
+            },
+            |o| &mut o.consumed,
+        )
+    }
+
+    fn update_item_now(&self, input: UpdateItemInput) -> Result<WriteOutput, Error> {
         let mut legacy = Vec::new();
         if input.attribute_updates.is_some() {
             legacy.push("AttributeUpdates");
@@ -554,6 +630,29 @@ impl Engine {
     }
 
     pub fn get_item(&self, input: GetItemInput) -> Result<GetOutput, Error> {
+        if !self.enforcing() {
+            return self.get_item_now(input);
+        }
+        let table = input.table.clone();
+        self.metered(
+            &table,
+            Metered {
+                access: Access::Read,
+                index: None,
+                written: None,
+            },
+            input.return_consumed,
+            |mode| {
+                self.get_item_now(GetItemInput {
+                    return_consumed: mode,
+                    ..input
+                })
+            },
+            |o| &mut o.consumed,
+        )
+    }
+
+    fn get_item_now(&self, input: GetItemInput) -> Result<GetOutput, Error> {
         let usage = Usage {
             legacy: input
                 .attributes_to_get

@@ -27,6 +27,7 @@ mod stats;
 pub mod streams;
 pub mod table;
 pub mod tags;
+pub mod throttle;
 pub mod transact;
 pub mod ttl;
 mod write;
@@ -59,6 +60,8 @@ pub struct EngineConfig {
     pub item_collection_limit: u64,
     /// The audit log (`audit.rs`); disabled by default.
     pub audit: audit::AuditConfig,
+    /// Capacity enforcement (`throttle.rs`); `None` (the default): nothing is throttled.
+    pub capacity: Option<throttle::ThrottleConfig>,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +74,7 @@ impl Default for EngineConfig {
             stream_shard_records: 100_000,
             item_collection_limit: collections::MAX_COLLECTION_BYTES,
             audit: audit::AuditConfig::default(),
+            capacity: None,
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct Counters {
     pub(crate) recounting: AtomicBool,
     /// Limit of one item collection in bytes (0: DynamoDB's 10 GB).
     collection_limit: u64,
+    /// Capacity buckets of the table and its global indexes (used only when enforcing).
+    pub(crate) buckets: throttle::TableBuckets,
 }
 
 impl Counters {

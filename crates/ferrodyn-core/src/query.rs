@@ -22,6 +22,7 @@ use crate::capacity::{read_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::items::ExprParams;
 use crate::keys::{key_of_key_param, partition_prefix_of};
 use crate::table::{IndexDef, IndexStatus, KeyAttr, ProjectionType, TableDef};
+use crate::throttle::{Access, Metered};
 use crate::{itemcodec, storage_err, Engine};
 
 /// DynamoDB stops a page after this much item data has been read.
@@ -429,6 +430,65 @@ struct Page<'a> {
     last_key: Option<Item>,
     error: Option<Error>,
     extra_check: Option<KeyCheck<'a>>,
+    /// Scans: the bytes read per partition, for the capacity they are charged.
+    partitions: Option<ScanPartitions>,
+}
+
+/// DynamoDB charges a Scan page per partition it reads: each partition's bytes are rounded up
+/// to 4 KB separately, and each partition the page crosses costs at least one read, even when
+/// it holds nothing (a full Scan of a new table with one small item costs 4 units, 2 when
+/// eventually consistent). Ferrodyn models the four partitions a new DynamoDB table starts
+/// with as the four quarters of the key space: keys begin with their partition's 64-bit hash,
+/// so a key's quarter is the top two bits of its first byte.
+#[derive(Debug, Clone, Copy)]
+struct ScanPartitions {
+    bytes: [usize; SCAN_PARTITIONS],
+    /// The partition the page starts in, the one it last read from, and the one it would end in
+    /// if it reached the end of its range.
+    first: usize,
+    last: usize,
+    end: usize,
+}
+
+const SCAN_PARTITIONS: usize = 4;
+
+fn partition_of(key: &[u8]) -> usize {
+    key.first().map_or(0, |b| (b >> 6) as usize)
+}
+
+impl ScanPartitions {
+    fn new(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> Self {
+        let first = match lower {
+            Bound::Included(k) | Bound::Excluded(k) => partition_of(k),
+            Bound::Unbounded => 0,
+        };
+        let end = match upper {
+            // An exclusive bound at the start of a partition ends in the one before it.
+            Bound::Excluded(k) => {
+                let mut h = [0u8; 8];
+                for (d, s) in h.iter_mut().zip(k.iter()) {
+                    *d = *s;
+                }
+                (u64::from_be_bytes(h).saturating_sub(1) >> 62) as usize
+            }
+            Bound::Included(k) => partition_of(k),
+            Bound::Unbounded => SCAN_PARTITIONS - 1,
+        };
+        ScanPartitions {
+            bytes: [0; SCAN_PARTITIONS],
+            first,
+            last: first,
+            end: end.max(first),
+        }
+    }
+
+    /// Units of a page that stopped in `last` (`complete`: it reached the end of its range).
+    fn units(&self, complete: bool, consistent: bool) -> f64 {
+        let to = if complete { self.end } else { self.last };
+        (self.first..=to.max(self.first))
+            .map(|p| read_units(self.bytes[p], consistent))
+            .sum()
+    }
 }
 
 impl<'a> Page<'a> {
@@ -439,7 +499,14 @@ impl<'a> Page<'a> {
                 return false;
             }
         }
-        match self.take(raw) {
+        let before = self.bytes;
+        let taken = self.take(raw);
+        if let Some(parts) = &mut self.partitions {
+            let p = partition_of(key);
+            parts.bytes[p] += self.bytes - before;
+            parts.last = p;
+        }
+        match taken {
             Ok(more) => more,
             Err(e) => {
                 self.error = Some(e);
@@ -491,12 +558,36 @@ impl<'a> Page<'a> {
             last_key: None,
             error: None,
             extra_check: check,
+            partitions: None,
         }
     }
 }
 
 impl Engine {
-    pub fn query(&self, input: QueryInput) -> Result<ReadOutput, Error> {
+    pub fn query(&self, mut input: QueryInput) -> Result<ReadOutput, Error> {
+        if !self.enforcing() {
+            return self.query_now(input);
+        }
+        let table = input.table.clone();
+        let index = input.read.index_name.clone();
+        let wanted = input.read.return_consumed;
+        self.metered(
+            &table,
+            Metered {
+                access: Access::Read,
+                index: index.as_deref(),
+                written: None,
+            },
+            wanted,
+            |mode| {
+                input.read.return_consumed = mode;
+                self.query_now(input)
+            },
+            |o| &mut o.consumed,
+        )
+    }
+
+    fn query_now(&self, input: QueryInput) -> Result<ReadOutput, Error> {
         let table = self.table(&input.table)?;
         let def = &table.def;
         let target = Target::resolve(def, &input.read)?;
@@ -681,7 +772,30 @@ impl Engine {
         self.finish(page, &input.read)
     }
 
-    pub fn scan(&self, input: ScanInput) -> Result<ReadOutput, Error> {
+    pub fn scan(&self, mut input: ScanInput) -> Result<ReadOutput, Error> {
+        if !self.enforcing() {
+            return self.scan_now(input);
+        }
+        let table = input.table.clone();
+        let index = input.read.index_name.clone();
+        let wanted = input.read.return_consumed;
+        self.metered(
+            &table,
+            Metered {
+                access: Access::Read,
+                index: index.as_deref(),
+                written: None,
+            },
+            wanted,
+            |mode| {
+                input.read.return_consumed = mode;
+                self.scan_now(input)
+            },
+            |o| &mut o.consumed,
+        )
+    }
+
+    fn scan_now(&self, input: ScanInput) -> Result<ReadOutput, Error> {
         let table = self.table(&input.table)?;
         let def = &table.def;
         match (input.segment, input.total_segments) {
@@ -737,6 +851,7 @@ impl Engine {
             lower = tighter_lower(lower, Bound::Excluded(k));
         }
         let mut page = Page::new(&target, &plan, None);
+        page.partitions = Some(ScanPartitions::new(&lower, &seg_hi));
         self.storage
             .scan(
                 target.keyspace(),
@@ -807,7 +922,10 @@ impl Engine {
         items: Option<PageItems>,
     ) -> ReadOutput {
         let def = page.target.def;
-        let units = read_units(page.bytes, r.consistent_read);
+        let units = match &page.partitions {
+            Some(p) => p.units(page.last_key.is_none(), r.consistent_read),
+            None => read_units(page.bytes, r.consistent_read),
+        };
         ReadOutput {
             items,
             count,

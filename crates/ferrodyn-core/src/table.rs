@@ -36,6 +36,14 @@ pub struct Throughput {
     pub decreases_today: i64,
 }
 
+/// OnDemandThroughput of an on-demand table: its maximum read and write request units per
+/// second (`None`: no maximum of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OnDemandThroughput {
+    pub read: Option<i64>,
+    pub write: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamSpec {
     pub enabled: bool,
@@ -73,6 +81,9 @@ pub struct TableDef {
     /// catalog record so they change atomically with it and are dropped with the table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_policies: Vec<crate::policies::StoredPolicy>,
+    /// On-demand tables: their OnDemandThroughput, if one was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<OnDemandThroughput>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +132,9 @@ pub struct IndexDef {
     /// `Active`; `Creating` means a backfill is (or, after a restart, will again be) running.
     #[serde(default)]
     pub status: IndexStatus,
+    /// Global indexes of on-demand tables: their OnDemandThroughput, if one was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<OnDemandThroughput>,
 }
 
 impl IndexDef {
@@ -246,6 +260,7 @@ mod tests {
             projection: ProjectionType::All,
             non_key_attributes: Vec::new(),
             throughput: None,
+            on_demand: None,
             keyspace: "i-x-ix".into(),
             status: IndexStatus::Active,
         }

@@ -33,11 +33,14 @@ use ferrodyn_model::error::CancellationReason;
 use ferrodyn_model::size::item_size;
 use ferrodyn_model::{Error, Item};
 use ferrodyn_storage::CommitTicket;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
-use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
+use crate::capacity::{
+    read_units, write_units, ConsumedCapacity, IndexUnits, ReturnConsumedCapacity, UnitKind,
+};
 use crate::items::{check_size, ExprParams, Usage, MAX_ITEM_BYTES};
 use crate::keys::{key_of_item, key_of_key_param};
+use crate::throttle::Access;
 use crate::write::{apply_stats, stage_item_change, StatDelta};
 use crate::{Engine, Table};
 
@@ -130,7 +133,6 @@ pub struct TransactGetOutput {
 #[derive(Default)]
 pub struct TokenTable {
     state: Mutex<TokenState>,
-    changed: Condvar,
 }
 
 #[derive(Default)]
@@ -174,8 +176,6 @@ impl TokenClaim<'_> {
         }
         st.completed.push_back((now, self.token.clone()));
         self.completed = true;
-        drop(st);
-        self.table.changed.notify_all();
     }
 }
 
@@ -183,7 +183,6 @@ impl Drop for TokenClaim<'_> {
     fn drop(&mut self) {
         if !self.completed {
             self.table.state.lock().entries.remove(&self.token);
-            self.table.changed.notify_all();
         }
     }
 }
@@ -191,38 +190,34 @@ impl Drop for TokenClaim<'_> {
 impl TokenTable {
     fn begin(&self, token: &str, fingerprint: u64) -> Result<TokenBegin<'_>, Error> {
         let mut st = self.state.lock();
-        loop {
-            st.expire(Instant::now());
-            match st.entries.get(token) {
-                None => {
-                    st.entries.insert(
-                        token.to_string(),
-                        TokenEntry {
-                            fingerprint,
-                            done: None,
-                        },
-                    );
-                    return Ok(TokenBegin::Run(TokenClaim {
-                        table: self,
-                        token: token.to_string(),
-                        completed: false,
-                    }));
-                }
-                Some(e) if e.fingerprint != fingerprint => {
-                    return Err(Error::IdempotentParameterMismatch(
-                        "The request uses the same ClientRequestToken as a previous, different request within the idempotency window".into(),
-                    ));
-                }
-                Some(TokenEntry {
-                    done: Some((_, replay, ticket)),
-                    ..
-                }) => return Ok(TokenBegin::Replay(replay.clone(), *ticket)),
-                // The same request is running: wait for its outcome. The timeout only bounds
-                // each wait; the loop re-checks the state.
-                Some(_) => {
-                    self.changed.wait_for(&mut st, Duration::from_millis(200));
-                }
+        st.expire(Instant::now());
+        match st.entries.get(token) {
+            None => {
+                st.entries.insert(
+                    token.to_string(),
+                    TokenEntry {
+                        fingerprint,
+                        done: None,
+                    },
+                );
+                Ok(TokenBegin::Run(TokenClaim {
+                    table: self,
+                    token: token.to_string(),
+                    completed: false,
+                }))
             }
+            Some(e) if e.fingerprint != fingerprint => Err(Error::IdempotentParameterMismatch(
+                "The request uses the same ClientRequestToken as a previous, different request within the idempotency window".into(),
+            )),
+            Some(TokenEntry {
+                done: Some((_, replay, ticket)),
+                ..
+            }) => Ok(TokenBegin::Replay(replay.clone(), *ticket)),
+            // The same request is still running: DynamoDB refuses the second one, and the
+            // client's retry finds the first one's outcome.
+            Some(_) => Err(Error::TransactionInProgress(
+                "The transaction with the given request token is already in progress.".into(),
+            )),
         }
     }
 }
@@ -305,21 +300,31 @@ fn add_units(acc: &mut Vec<(String, f64)>, table: &str, units: f64) {
     }
 }
 
-fn consumed_list(
+/// Transactional capacity as DynamoDB reports it: per table (with each index's share under
+/// INDEXES), and every figure also as read or write units.
+fn consumed_of(
     mode: ReturnConsumedCapacity,
-    units: Vec<(String, f64)>,
-    read: bool,
+    kind: UnitKind,
+    units: Vec<(String, f64, Vec<IndexUnits>)>,
 ) -> Vec<ConsumedCapacity> {
     units
         .into_iter()
-        .filter_map(|(t, u)| {
-            if read {
-                ConsumedCapacity::read(mode, &t, u)
-            } else {
-                ConsumedCapacity::write(mode, &t, u)
-            }
+        .filter_map(|(t, u, ix)| ConsumedCapacity::with_indexes(mode, &t, Some(u), &ix))
+        .map(|c| ConsumedCapacity {
+            split: Some(kind),
+            ..c
         })
         .collect()
+}
+
+/// [`consumed_of`] for figures without index shares.
+fn consumed_list(
+    mode: ReturnConsumedCapacity,
+    units: Vec<(String, f64)>,
+    kind: UnitKind,
+) -> Vec<ConsumedCapacity> {
+    let units = units.into_iter().map(|(t, u)| (t, u, Vec::new())).collect();
+    consumed_of(mode, kind, units)
 }
 
 /// Cancellation with `reason` at `index` and "None" for every other action.
@@ -339,13 +344,16 @@ fn none_reason() -> CancellationReason {
     }
 }
 
+/// The cancellation reason of an action that cannot be applied: `ItemCollectionSizeLimitExceeded`
+/// for a full item collection, `ValidationError` otherwise.
 fn validation_reason(e: Error) -> CancellationReason {
-    let message = match e {
-        Error::Validation(m) => m,
-        other => other.to_string(),
+    let (code, message) = match e {
+        Error::Validation(m) => ("ValidationError", m),
+        Error::ItemCollectionSizeLimitExceeded(m) => ("ItemCollectionSizeLimitExceeded", m),
+        other => ("ValidationError", other.to_string()),
     };
     CancellationReason {
-        code: Some("ValidationError".into()),
+        code: Some(code.into()),
         message: Some(message),
         item: None,
     }
@@ -453,7 +461,59 @@ impl Engine {
     }
 
     /// TransactWriteItems: all actions succeed together, or none is applied.
-    pub fn transact_write(&self, input: TransactWriteInput) -> Result<TransactWriteOutput, Error> {
+    pub fn transact_write(
+        &self,
+        mut input: TransactWriteInput,
+    ) -> Result<TransactWriteOutput, Error> {
+        if !self.enforcing() {
+            return self.transact_write_now(input);
+        }
+        let tables: Vec<&str> = input.items.iter().map(|i| i.table.as_str()).collect();
+        self.admit_transaction(&tables, Access::Write)?;
+        let wanted = std::mem::replace(&mut input.return_consumed, ReturnConsumedCapacity::Indexes);
+        let mut out = self.transact_write_now(input)?;
+        self.charge_all(Access::Write, &mut out.consumed, wanted);
+        Ok(out)
+    }
+
+    /// Cancels a transaction touching a table whose capacity is exhausted: that action's
+    /// reason says so (`ProvisionedThroughputExceeded` for provisioned capacity,
+    /// `ThrottlingError` for on-demand limits), every other action's is `None`.
+    fn admit_transaction(&self, tables: &[&str], access: Access) -> Result<(), Error> {
+        let mut reasons = Vec::new();
+        let mut refused = false;
+        for (i, t) in tables.iter().enumerate() {
+            let seen = tables[..i].iter().position(|x| x == t);
+            let reason = match seen {
+                Some(j) => reasons.get(j).cloned().unwrap_or_else(none_reason),
+                None => match self.admit(t, access) {
+                    Ok(()) => none_reason(),
+                    Err(Error::Throttled { kind, message, .. }) => CancellationReason {
+                        code: Some(
+                            match kind {
+                                ferrodyn_model::error::ThrottleKind::ProvisionedThroughputExceeded => {
+                                    "ProvisionedThroughputExceeded"
+                                }
+                                ferrodyn_model::error::ThrottleKind::Throttling => "ThrottlingError",
+                            }
+                            .into(),
+                        ),
+                        message: Some(message),
+                        item: None,
+                    },
+                    Err(e) => return Err(e),
+                },
+            };
+            refused |= reason.code.is_some();
+            reasons.push(reason);
+        }
+        if refused {
+            return Err(Error::TransactionCanceled { reasons });
+        }
+        Ok(())
+    }
+
+    fn transact_write_now(&self, input: TransactWriteInput) -> Result<TransactWriteOutput, Error> {
         let n = input.items.len();
         if n == 0 || n > MAX_ACTIONS {
             return Err(Error::validation(format!(
@@ -494,7 +554,7 @@ impl Engine {
                 TokenBegin::Replay(units, ticket) => {
                     self.after_commit(ticket)?;
                     return Ok(TransactWriteOutput {
-                        consumed: consumed_list(input.return_consumed, units, true),
+                        consumed: consumed_list(input.return_consumed, units, UnitKind::Read),
                         item_collection_metrics: Vec::new(),
                     });
                 }
@@ -538,6 +598,14 @@ impl Engine {
                 }
                 Err(e) => Err(e),
             };
+            // A write that would grow a full item collection (tables with LSIs) fails as a
+            // single PutItem or UpdateItem would, as this action's cancellation reason.
+            let new = new.and_then(|change| {
+                if let Some(item) = &change {
+                    crate::collections::check(&p.table, old, item.as_ref())?;
+                }
+                Ok(change)
+            });
             match new {
                 Ok(change) => news.push(change),
                 Err(e) => {
@@ -553,7 +621,7 @@ impl Engine {
 
         let mut batch = self.item_batch("TransactWriteItems");
         let mut deltas: Vec<(usize, StatDelta)> = Vec::new();
-        let mut write_units_by_table = Vec::new();
+        let mut write_units_by_table: Vec<(String, f64, Vec<IndexUnits>)> = Vec::new();
         let mut read_units_by_table = Vec::new();
         for (i, p) in prepared.iter().enumerate() {
             let old = olds[i].as_ref();
@@ -562,22 +630,41 @@ impl Engine {
             match &news[i] {
                 // A condition check reads, as a transactional read.
                 None if matches!(p.change, Change::Check) => {
-                    add_units(
+                    crate::batch::add_units(
                         &mut write_units_by_table,
                         name,
                         2.0 * read_units(old_size, true),
+                        Vec::new(),
                     );
                 }
                 None => {
                     // Nothing to write (deleting a missing item, removing from a missing one).
-                    add_units(&mut write_units_by_table, name, 2.0 * write_units(old_size));
+                    crate::batch::add_units(
+                        &mut write_units_by_table,
+                        name,
+                        2.0 * write_units(old_size),
+                        Vec::new(),
+                    );
                 }
                 Some(new) => {
                     let new_size = new.as_ref().map(item_size).unwrap_or(0);
-                    add_units(
+                    // Each index the write updates is charged its share, doubled too.
+                    let index_units = if input.return_consumed == ReturnConsumedCapacity::None {
+                        Vec::new()
+                    } else {
+                        crate::index::write_units(&p.table.def, old, new.as_ref())
+                            .into_iter()
+                            .map(|i| IndexUnits {
+                                units: 2.0 * i.units,
+                                ..i
+                            })
+                            .collect()
+                    };
+                    crate::batch::add_units(
                         &mut write_units_by_table,
                         name,
                         2.0 * write_units(old_size.max(new_size)),
+                        index_units,
                     );
                     let d =
                         stage_item_change(&p.table, &keys[i], old.into(), new.as_ref(), &mut batch);
@@ -625,7 +712,7 @@ impl Engine {
             }
         }
         Ok(TransactWriteOutput {
-            consumed: consumed_list(input.return_consumed, write_units_by_table, false),
+            consumed: consumed_of(input.return_consumed, UnitKind::Write, write_units_by_table),
             item_collection_metrics: icm,
         })
     }
@@ -654,7 +741,19 @@ impl Engine {
     }
 
     /// TransactGetItems: reads the items as one consistent view.
-    pub fn transact_get(&self, input: TransactGetInput) -> Result<TransactGetOutput, Error> {
+    pub fn transact_get(&self, mut input: TransactGetInput) -> Result<TransactGetOutput, Error> {
+        if !self.enforcing() {
+            return self.transact_get_now(input);
+        }
+        let tables: Vec<&str> = input.items.iter().map(|i| i.table.as_str()).collect();
+        self.admit_transaction(&tables, Access::Read)?;
+        let wanted = std::mem::replace(&mut input.return_consumed, ReturnConsumedCapacity::Indexes);
+        let mut out = self.transact_get_now(input)?;
+        self.charge_all(Access::Read, &mut out.consumed, wanted);
+        Ok(out)
+    }
+
+    fn transact_get_now(&self, input: TransactGetInput) -> Result<TransactGetOutput, Error> {
         let n = input.items.len();
         if n == 0 || n > MAX_ACTIONS {
             return Err(Error::validation(format!(
@@ -731,7 +830,7 @@ impl Engine {
         }
         Ok(TransactGetOutput {
             items,
-            consumed: consumed_list(input.return_consumed, units, true),
+            consumed: consumed_list(input.return_consumed, units, UnitKind::Read),
         })
     }
 }
@@ -764,6 +863,34 @@ mod tests {
         let c = mk(vec![("#a", "x"), ("#b", "z")]);
         assert_eq!(fingerprint(std::slice::from_ref(&a)), fingerprint(&[b]));
         assert_ne!(fingerprint(&[a]), fingerprint(&[c]));
+    }
+
+    #[test]
+    fn a_token_in_use_by_a_running_transaction_is_refused_then_replayed() {
+        let tokens = TokenTable::default();
+        let Ok(TokenBegin::Run(claim)) = tokens.begin("tok", 7) else {
+            panic!("a new token runs");
+        };
+        // While the first request runs, the same request is refused, a different one too.
+        assert!(matches!(
+            tokens.begin("tok", 7),
+            Err(Error::TransactionInProgress(m)) if m == "The transaction with the given request token is already in progress."
+        ));
+        assert!(matches!(
+            tokens.begin("tok", 8),
+            Err(Error::IdempotentParameterMismatch(_))
+        ));
+        claim.complete(vec![("t".into(), 1.0)], CommitTicket::DURABLE);
+        assert!(matches!(
+            tokens.begin("tok", 7),
+            Ok(TokenBegin::Replay(units, _)) if units == vec![("t".to_string(), 1.0)]
+        ));
+        // A claim dropped without completing (a failed transaction) frees the token.
+        let Ok(TokenBegin::Run(claim)) = tokens.begin("other", 1) else {
+            panic!("a new token runs");
+        };
+        drop(claim);
+        assert!(matches!(tokens.begin("other", 1), Ok(TokenBegin::Run(_))));
     }
 
     /// Transfers between accounts in tight loops while readers check the total: with the

@@ -14,6 +14,22 @@ pub struct CancellationReason {
     pub item: Option<Item>,
 }
 
+/// The exception a throttled request gets: provisioned tables and their indexes answer
+/// `ProvisionedThroughputExceededException`, on-demand limits `ThrottlingException`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleKind {
+    ProvisionedThroughputExceeded,
+    Throttling,
+}
+
+/// One entry of an exception's `ThrottlingReasons`: `reason` is
+/// `<Table|Index><Read|Write><limit type>`, `resource` the table's or index's ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottlingReason {
+    pub reason: String,
+    pub resource: String,
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -35,6 +51,9 @@ pub enum Error {
     TransactionConflict(String),
     #[error("{0}")]
     IdempotentParameterMismatch(String),
+    /// A TransactWriteItems request whose ClientRequestToken belongs to one still running.
+    #[error("{0}")]
+    TransactionInProgress(String),
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
     #[error("{0}")]
@@ -51,6 +70,13 @@ pub enum Error {
     /// DynamoDB Streams: reading before the oldest retained record of a shard.
     #[error("{0}")]
     TrimmedDataAccess(String),
+    /// A table's or index's capacity is exhausted (`--enforce-capacity`).
+    #[error("{message}")]
+    Throttled {
+        kind: ThrottleKind,
+        message: String,
+        reasons: Vec<ThrottlingReason>,
+    },
     /// A bug or an I/O failure: answered as a 500 and logged with its source.
     #[error("{0}")]
     Internal(String),

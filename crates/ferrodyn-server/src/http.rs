@@ -295,15 +295,26 @@ async fn handle_request(
         request_id: request_id.clone(),
         operation: op.to_owned(),
     });
+    // Only DescribeEndpoints reads the address the request came to.
+    let host = (op == "DescribeEndpoints")
+        .then(|| {
+            parts
+                .headers
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+                .map(str::to_owned)
+        })
+        .flatten();
     let run = move |engine: &ferrodyn_core::Engine, op: &str, body: &[u8]| {
         let call = || match &identity {
-            None => ops::dispatch(engine, api, op, body),
+            None => ops::dispatch_to(engine, None, api, op, body, host.as_deref()),
             Some(identity) => {
                 let caller = authz::Caller {
                     identity,
                     connection,
                 };
-                ops::dispatch_as(engine, Some(&caller), api, op, body)
+                ops::dispatch_to(engine, Some(&caller), api, op, body, host.as_deref())
             }
         };
         match &audit {

@@ -3,6 +3,7 @@
 //! Invariant: every error a client can see passes through [`error_response_parts`]; handlers and
 //! the engine never choose status codes or `__type` strings themselves.
 
+use ferrodyn_model::error::ThrottleKind;
 use ferrodyn_model::Error;
 
 /// Errors that exist only at the HTTP edge (before an operation runs).
@@ -64,12 +65,21 @@ pub fn error_code(err: &Error) -> &'static str {
         Error::TransactionCanceled { .. } => "TransactionCanceledException",
         Error::TransactionConflict(_) => "TransactionConflictException",
         Error::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
+        Error::TransactionInProgress(_) => "TransactionInProgressException",
         Error::ItemCollectionSizeLimitExceeded(_) => "ItemCollectionSizeLimitExceededException",
         Error::ExpiredIterator(_) => "ExpiredIteratorException",
         Error::TrimmedDataAccess(_) => "TrimmedDataAccessException",
         Error::TableNotFound(_) => "TableNotFoundException",
         Error::AccessDenied(_) => "AccessDeniedException",
         Error::PolicyNotFound(_) => "PolicyNotFoundException",
+        Error::Throttled {
+            kind: ThrottleKind::ProvisionedThroughputExceeded,
+            ..
+        } => "ProvisionedThroughputExceededException",
+        Error::Throttled {
+            kind: ThrottleKind::Throttling,
+            ..
+        } => "ThrottlingException",
         _ => INTERNAL,
     }
 }
@@ -145,6 +155,25 @@ pub fn domain_error_body(err: &Error, ty: &str, msg: &str) -> Vec<u8> {
                     e.extend_from_slice(b",\"Message\":");
                     write_json_str(m, &mut e);
                 }
+                e.push(b'}');
+            }
+            e.push(b']');
+            Some(e)
+        }
+        Error::Throttled { kind, reasons, .. } if !reasons.is_empty() => {
+            // The service model spells the member differently in the two exceptions.
+            let mut e = match kind {
+                ThrottleKind::ProvisionedThroughputExceeded => b"\"ThrottlingReasons\":[".to_vec(),
+                ThrottleKind::Throttling => b"\"throttlingReasons\":[".to_vec(),
+            };
+            for (i, r) in reasons.iter().enumerate() {
+                if i > 0 {
+                    e.push(b',');
+                }
+                e.extend_from_slice(b"{\"reason\":");
+                write_json_str(&r.reason, &mut e);
+                e.extend_from_slice(b",\"resource\":");
+                write_json_str(&r.resource, &mut e);
                 e.push(b'}');
             }
             e.push(b']');

@@ -119,6 +119,12 @@ struct ServeArgs {
     /// Seconds between two sweeps for expired (TTL) items; fractions allowed.
     #[arg(long, default_value_t = 60.0, env = "FERRODYN_TTL_INTERVAL")]
     ttl_interval: f64,
+    /// Enforce tables' capacity as DynamoDB does: provisioned tables and their global
+    /// secondary indexes throttle (ProvisionedThroughputExceededException) beyond their read
+    /// and write capacity units, with 300 seconds of burst capacity; on-demand tables beyond
+    /// their OnDemandThroughput maximum or the default per-table quota (ThrottlingException).
+    #[arg(long, env = "FERRODYN_ENFORCE_CAPACITY")]
+    enforce_capacity: bool,
     /// Block cache of the on-disk store, in MiB [default: a sixteenth of the machine's
     /// memory]. Memory is taken only as data is read; this is the upper bound.
     #[arg(long, env = "FERRODYN_CACHE_MB", value_parser = clap::value_parser!(u64).range(8..))]
@@ -506,6 +512,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         durability,
         ttl_interval: std::time::Duration::try_from_secs_f64(args.ttl_interval)
             .context("--ttl-interval must be a non-negative number of seconds")?,
+        capacity: args
+            .enforce_capacity
+            .then(ferrodyn_core::throttle::ThrottleConfig::default),
         ..EngineConfig::default()
     };
     let engine = Arc::new(Engine::open(storage, config).context("opening the engine")?);

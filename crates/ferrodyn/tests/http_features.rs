@@ -1,4 +1,5 @@
-//! HTTP features around the API: compression both ways, CORS, and tagging.
+//! HTTP features around the API: compression both ways, CORS, tagging, and DescribeEndpoints
+//! answering with the address the request came to.
 
 use std::io::{Read, Write};
 
@@ -206,4 +207,24 @@ fn tags_round_trip_and_arn_errors() {
         many.join(",")
     ));
     assert_eq!(r.error_code(), "ValidationException");
+}
+
+#[test]
+fn describe_endpoints_answers_with_the_address_the_request_came_to() {
+    let server = TestServer::in_memory();
+    let r = server.raw("DescribeEndpoints", "{}");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"Endpoints": [{"Address": server.addr.to_string(), "CachePeriodInMinutes": 1440}]})
+    );
+    let client = server.client();
+    // Raw requests block, so this test is not async itself.
+    let out = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(client.describe_endpoints().send())
+        .unwrap();
+    assert_eq!(out.endpoints()[0].address(), server.addr.to_string());
 }

@@ -1,5 +1,5 @@
-//! Item collections of tables with local secondary indexes: metrics and the size limit, which
-//! survives a restart (sizes are recomputed from storage).
+//! Item collections of tables with local secondary indexes: metrics and the size limit (single
+//! writes and transactions), which survives a restart (sizes are recomputed from storage).
 
 use std::sync::Arc;
 
@@ -53,8 +53,28 @@ fn collection_limit_and_metrics() {
             "{}",
             r.body
         );
-        // Other collections are unaffected; the refused item was not written.
+        // A transaction writing to the full collection is cancelled for that action.
+        let t = s.raw(
+            "TransactWriteItems",
+            &format!(
+                r#"{{"TransactItems":[{{"Put":{{"TableName":"coll","Item":{{"p":{{"S":"b"}},"c":{{"S":"9"}}}}}}}},
+                    {{"Put":{{"TableName":"coll","Item":{{"p":{{"S":"a"}},"c":{{"S":"2"}},"pad":{{"S":"{}"}}}}}}}}]}}"#,
+                "z".repeat(900)
+            ),
+        );
+        assert_eq!(t.status, 400, "{}", t.body);
+        assert_eq!(
+            t.json()["CancellationReasons"],
+            serde_json::json!([{"Code": "None"},
+                {"Code": "ItemCollectionSizeLimitExceeded", "Message": "Collection size exceeded."}])
+        );
+        // Other collections are unaffected; the refused items were not written.
         assert_eq!(put(&s, "b", 0).status, 200);
+        let g = s.raw(
+            "GetItem",
+            r#"{"TableName":"coll","Key":{"p":{"S":"b"},"c":{"S":"9"}}}"#,
+        );
+        assert!(g.json().get("Item").is_none());
         let g = s.raw(
             "GetItem",
             r#"{"TableName":"coll","Key":{"p":{"S":"a"},"c":{"S":"2"}}}"#,

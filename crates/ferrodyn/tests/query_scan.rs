@@ -1,4 +1,5 @@
-//! Query and Scan: key conditions, filters, paging in both directions, parallel scan.
+//! Query and Scan: key conditions, filters, paging in both directions, parallel scan, and the
+//! capacity a Scan is charged.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -293,4 +294,41 @@ async fn begins_with_reads_backwards_too() {
             .collect();
         assert_eq!(got, want, "forward: {forward}");
     }
+}
+
+#[test]
+fn a_scan_is_charged_per_partition_it_reads() {
+    let server = TestServer::in_memory();
+    let r = server.raw(
+        "CreateTable",
+        r#"{"TableName":"scanned","AttributeDefinitions":[{"AttributeName":"p","AttributeType":"S"}],
+            "KeySchema":[{"AttributeName":"p","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let scan = |consistent: bool| {
+        server
+            .raw(
+                "Scan",
+                &format!(
+                    r#"{{"TableName":"scanned","ConsistentRead":{consistent},"ReturnConsumedCapacity":"TOTAL"}}"#
+                ),
+            )
+            .json()["ConsumedCapacity"]["CapacityUnits"]
+            .as_f64()
+    };
+    // Every one of a new table's four partitions costs at least one read, even empty.
+    assert_eq!(scan(true), Some(4.0));
+    let r = server.raw(
+        "PutItem",
+        r#"{"TableName":"scanned","Item":{"p":{"S":"a"},"animal":{"S":"cat"}}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(scan(true), Some(4.0));
+    assert_eq!(scan(false), Some(2.0));
+    // A parallel scan's segment of a quarter of the key space reads one partition.
+    let r = server.raw(
+        "Scan",
+        r#"{"TableName":"scanned","Segment":1,"TotalSegments":4,"ReturnConsumedCapacity":"TOTAL"}"#,
+    );
+    assert_eq!(r.json()["ConsumedCapacity"]["CapacityUnits"], 0.5);
 }

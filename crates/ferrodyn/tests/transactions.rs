@@ -130,8 +130,8 @@ fn successful_write_applies_every_action_and_reports_double_capacity() {
     assert_eq!(
         out["ConsumedCapacity"],
         json!([
-            {"TableName": "tbl", "CapacityUnits": 8.0},
-            {"TableName": "tbl2", "CapacityUnits": 2.0}
+            {"TableName": "tbl", "CapacityUnits": 8.0, "WriteCapacityUnits": 8.0},
+            {"TableName": "tbl2", "CapacityUnits": 2.0, "WriteCapacityUnits": 2.0}
         ])
     );
     // Without ReturnConsumedCapacity the answer is an empty object.
@@ -313,7 +313,7 @@ fn client_request_token_makes_the_transaction_idempotent() {
     let out = ok(&s, "TransactWriteItems", replay);
     assert_eq!(
         out["ConsumedCapacity"],
-        json!([{"TableName": "tbl", "CapacityUnits": 1.0}])
+        json!([{"TableName": "tbl", "CapacityUnits": 1.0, "ReadCapacityUnits": 1.0}])
     );
     assert_eq!(get(&s, "ctr")["x"], json!({"N": "45"}));
     // Same token, different request.
@@ -382,8 +382,8 @@ fn transact_get_reads_items_in_order() {
     assert_eq!(
         out["ConsumedCapacity"],
         json!([
-            {"TableName": "tbl", "CapacityUnits": 4.0},
-            {"TableName": "tbl2", "CapacityUnits": 2.0}
+            {"TableName": "tbl", "CapacityUnits": 4.0, "ReadCapacityUnits": 4.0},
+            {"TableName": "tbl2", "CapacityUnits": 2.0, "ReadCapacityUnits": 2.0}
         ])
     );
     // Key problems cancel with ValidationError; expression problems fail the request.

@@ -44,8 +44,14 @@ pub fn batch_write_item(engine: &Engine, v: &Value) -> Result<Value, Error> {
         tables,
         return_consumed: return_consumed(v),
     })?;
+    let mut unprocessed = Map::new();
+    for name in &out.unprocessed {
+        if let Some(requests) = present(v, "RequestItems").and_then(|r| r.get(name)) {
+            unprocessed.insert(name.clone(), requests.clone());
+        }
+    }
     let mut m = Map::new();
-    m.insert("UnprocessedItems".into(), Value::Object(Map::new()));
+    m.insert("UnprocessedItems".into(), Value::Object(unprocessed));
     if !out.consumed.is_empty() {
         m.insert(
             "ConsumedCapacity".into(),

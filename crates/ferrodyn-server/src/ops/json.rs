@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use ferrodyn_core::capacity::{ConsumedCapacity, ReturnConsumedCapacity};
+use ferrodyn_core::capacity::{ConsumedCapacity, ReturnConsumedCapacity, UnitKind};
 use ferrodyn_core::itemcodec::walk_stored;
 use ferrodyn_model::{AttributeValue, Error, Item};
 use ferrodyn_protocol::codec;
@@ -89,15 +89,19 @@ pub fn consumed_json(c: &ConsumedCapacity) -> Value {
     let mut m = Map::new();
     m.insert("TableName".into(), Value::String(c.table_name.clone()));
     m.insert("CapacityUnits".into(), num(c.capacity_units));
-    if let Some(r) = c.read_capacity_units {
-        m.insert("ReadCapacityUnits".into(), num(r));
-    }
-    if let Some(w) = c.write_capacity_units {
-        m.insert("WriteCapacityUnits".into(), num(w));
+    let split = c.split.map(|k| match k {
+        UnitKind::Read => "ReadCapacityUnits",
+        UnitKind::Write => "WriteCapacityUnits",
+    });
+    if let Some(name) = split {
+        m.insert(name.into(), num(c.capacity_units));
     }
     if let Some(t) = c.table_units {
         let mut tm = Map::new();
         tm.insert("CapacityUnits".into(), num(t));
+        if let Some(name) = split {
+            tm.insert(name.into(), num(t));
+        }
         m.insert("Table".into(), Value::Object(tm));
     }
     for (member, list) in [
@@ -110,6 +114,9 @@ pub fn consumed_json(c: &ConsumedCapacity) -> Value {
                 .map(|(name, u)| {
                     let mut im = Map::new();
                     im.insert("CapacityUnits".into(), num(*u));
+                    if let Some(name) = split {
+                        im.insert(name.into(), num(*u));
+                    }
                     (name.clone(), Value::Object(im))
                 })
                 .collect();

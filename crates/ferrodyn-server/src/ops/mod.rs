@@ -112,6 +112,19 @@ pub fn dispatch_as(
     op: &str,
     body: &[u8],
 ) -> Result<Vec<u8>, Error> {
+    dispatch_to(engine, caller, api, op, body, None)
+}
+
+/// [`dispatch_as`] for a request sent to `host` (its Host header), which DescribeEndpoints
+/// answers with so that clients with endpoint discovery keep talking to this server.
+pub fn dispatch_to(
+    engine: &Engine,
+    caller: Option<&Caller<'_>>,
+    api: Api,
+    op: &str,
+    body: &[u8],
+    host: Option<&str>,
+) -> Result<Vec<u8>, Error> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         // DynamoDB answers malformed JSON with a bare SerializationException.
         tracing::debug!(error = %e, "malformed request JSON");
@@ -149,7 +162,7 @@ pub fn dispatch_as(
         (Api::DynamoDb, "ListTables") => tables::list_tables(engine, &value)?,
         (Api::DynamoDb, "DeleteTable") => tables::delete_table(engine, &value)?,
         (Api::DynamoDb, "UpdateTable") => tables::update_table(engine, &value)?,
-        (Api::DynamoDb, "DescribeEndpoints") => tables::describe_endpoints(engine)?,
+        (Api::DynamoDb, "DescribeEndpoints") => tables::describe_endpoints(engine, host)?,
         (Api::DynamoDb, "DescribeLimits") => tables::describe_limits()?,
         (Api::DynamoDb, "DescribeContinuousBackups") => {
             tables::describe_continuous_backups(engine, &value)?

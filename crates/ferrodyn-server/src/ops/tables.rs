@@ -56,6 +56,15 @@ fn throughput(v: Option<&Value>) -> Option<(i64, i64)> {
     ))
 }
 
+/// OnDemandThroughput's MaxReadRequestUnits and MaxWriteRequestUnits.
+fn on_demand(v: &Value) -> Option<(Option<i64>, Option<i64>)> {
+    let o = v.get("OnDemandThroughput").filter(|o| o.is_object())?;
+    Some((
+        o.get("MaxReadRequestUnits").and_then(Value::as_i64),
+        o.get("MaxWriteRequestUnits").and_then(Value::as_i64),
+    ))
+}
+
 fn billing(v: &Value) -> Option<BillingMode> {
     match str_field(v, "BillingMode") {
         Some("PAY_PER_REQUEST") => Some(BillingMode::PayPerRequest),
@@ -93,6 +102,7 @@ fn index_input(ix: &Value) -> IndexInput {
                     .collect()
             }),
         provisioned: throughput(ix.get("ProvisionedThroughput")),
+        on_demand: on_demand(ix),
     }
 }
 
@@ -131,6 +141,7 @@ fn gsi_updates(v: &Value) -> Result<Option<Vec<GsiUpdate>>, Error> {
             [_, Some(x), _] => GsiUpdate::Update {
                 name: string_field(x, "IndexName").unwrap_or_default(),
                 provisioned: throughput(x.get("ProvisionedThroughput")),
+                on_demand: on_demand(x),
             },
             [_, _, Some(d)] => GsiUpdate::Delete {
                 name: string_field(d, "IndexName").unwrap_or_default(),
@@ -169,6 +180,7 @@ pub fn create_table(engine: &Engine, v: &Value) -> Result<Value, Error> {
                     .collect()
             })
             .unwrap_or_default(),
+        on_demand: on_demand(v),
     };
     // A ResourcePolicy is checked before the table exists and attached right after it.
     let policy = super::policies::checked_document(v, "ResourcePolicy")?;
@@ -212,6 +224,7 @@ pub fn update_table(engine: &Engine, v: &Value) -> Result<Value, Error> {
         table_class: string_field(v, "TableClass"),
         stream: stream_spec(v),
         gsi_updates: gsi_updates(v)?,
+        on_demand: on_demand(v),
     };
     let desc = engine.update_table(input)?;
     Ok(json!({ "TableDescription": description_json(&desc) }))
@@ -228,10 +241,15 @@ pub fn list_tables(engine: &Engine, v: &Value) -> Result<Value, Error> {
     Ok(Value::Object(m))
 }
 
-pub fn describe_endpoints(engine: &Engine) -> Result<Value, Error> {
-    Ok(
-        json!({ "Endpoints": [{ "Address": format!("dynamodb.{}.amazonaws.com", engine.config().region), "CachePeriodInMinutes": 1440 }] }),
-    )
+/// The one endpoint is the address the request came to (`host`, its Host header: a client
+/// using endpoint discovery then keeps talking to this server); without a Host header, the
+/// region's DynamoDB name.
+pub fn describe_endpoints(engine: &Engine, host: Option<&str>) -> Result<Value, Error> {
+    let address = match host.filter(|h| !h.is_empty()) {
+        Some(h) => h.to_owned(),
+        None => format!("dynamodb.{}.amazonaws.com", engine.config().region),
+    };
+    Ok(json!({ "Endpoints": [{ "Address": address, "CachePeriodInMinutes": 1440 }] }))
 }
 
 /// Ferrodyn has no continuous backups yet, so both statuses are DISABLED, as for a table on AWS
@@ -286,6 +304,18 @@ fn throughput_json(t: &Throughput) -> Value {
     Value::Object(m)
 }
 
+/// OnDemandThroughput as DescribeTable shows it: the maximums that are set.
+fn on_demand_json(o: ferrodyn_core::table::OnDemandThroughput) -> Value {
+    let mut m = Map::new();
+    if let Some(r) = o.read {
+        m.insert("MaxReadRequestUnits".into(), json!(r));
+    }
+    if let Some(w) = o.write {
+        m.insert("MaxWriteRequestUnits".into(), json!(w));
+    }
+    Value::Object(m)
+}
+
 fn index_json(ix: &IndexDef, d: &TableDescription, global: bool) -> Value {
     let table_arn = &d.arn;
     let mut m = Map::new();
@@ -307,6 +337,9 @@ fn index_json(ix: &IndexDef, d: &TableDescription, global: bool) -> Value {
         }
         if let Some(t) = &ix.throughput {
             m.insert("ProvisionedThroughput".into(), throughput_json(t));
+        }
+        if let Some(o) = ix.on_demand {
+            m.insert("OnDemandThroughput".into(), on_demand_json(o));
         }
     }
     let (count, bytes) = d.index_stats.get(&ix.name).copied().unwrap_or((0, 0));
@@ -353,6 +386,9 @@ pub fn description_json(d: &TableDescription) -> Value {
             b.insert("LastUpdateToPayPerRequestDateTime".into(), num(t));
         }
         m.insert("BillingModeSummary".into(), Value::Object(b));
+    }
+    if let Some(o) = def.on_demand {
+        m.insert("OnDemandThroughput".into(), on_demand_json(o));
     }
     if !def.local_indexes.is_empty() {
         m.insert(
