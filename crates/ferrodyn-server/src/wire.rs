@@ -65,6 +65,7 @@ pub fn error_code(err: &Error) -> &'static str {
         Error::TransactionConflict(_) => "TransactionConflictException",
         Error::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
         Error::ItemCollectionSizeLimitExceeded(_) => "ItemCollectionSizeLimitExceededException",
+        Error::DuplicateItem(_) => "DuplicateItemException",
         Error::ExpiredIterator(_) => "ExpiredIteratorException",
         Error::TrimmedDataAccess(_) => "TrimmedDataAccessException",
         Error::TableNotFound(_) => "TableNotFoundException",

@@ -9,6 +9,9 @@
 //!   action DynamoDB checks for it (`dynamodb:BatchGetItem` per table and item of BatchGetItem,
 //!   `dynamodb:PutItem`/`UpdateItem`/`DeleteItem`/`ConditionCheckItem` per action of
 //!   TransactWriteItems, `dynamodb:GetItem` per item of TransactGetItems);
+//! - PartiQL operations map to one access per statement that parses
+//!   (`dynamodb:PartiQLSelect`/`Insert`/`Update`/`Delete` on the statement's table or index),
+//!   without condition keys;
 //! - extraction never fails a request: a member that does not parse yields no condition value,
 //!   and the operation's own validation then rejects the request.
 //!
@@ -281,6 +284,24 @@ fn plain(action: String, resource: String) -> Access {
 /// keys when `detailed`; without, only actions and resources (enough when no policy involved
 /// reads a condition key, and much cheaper for item operations).
 pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value, detailed: bool) -> Vec<Access> {
+    if api == Api::DynamoDb {
+        let statements = match op {
+            "ExecuteStatement" => Some(std::slice::from_ref(req)),
+            "BatchExecuteStatement" => present(req, "Statements")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice),
+            "ExecuteTransaction" => present(req, "TransactStatements")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice),
+            _ => None,
+        };
+        if let Some(statements) = statements {
+            return statements
+                .iter()
+                .filter_map(|s| partiql_access(engine, str_field(s, "Statement")?))
+                .collect();
+        }
+    }
     if !detailed {
         if let Some(plain) = plain_item_accesses(engine, api, op, req) {
             return plain;
@@ -422,6 +443,25 @@ pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value, detailed: bool
         _ if !table.is_empty() => vec![plain(action, table_arn(engine, table))],
         _ => vec![plain(action, "*".into())],
     }
+}
+
+/// The access of one PartiQL statement: `dynamodb:PartiQLSelect` (also for `EXISTS`),
+/// `PartiQLInsert`, `PartiQLUpdate` or `PartiQLDelete` on the table (or, for a SELECT from an
+/// index, the index) it names, without condition keys. A statement that does not parse touches
+/// nothing (it fails with a ValidationException), so it asks nothing.
+fn partiql_access(engine: &Engine, text: &str) -> Option<Access> {
+    use ferrodyn_partiql::Statement;
+    let parsed = ferrodyn_partiql::parse(text).ok()?;
+    let (action, resource) = match &parsed.statement {
+        Statement::Select(s) | Statement::Exists(s) => (
+            "dynamodb:PartiQLSelect",
+            table_or_index_arn(engine, &s.table, s.index.as_deref()),
+        ),
+        Statement::Insert(s) => ("dynamodb:PartiQLInsert", table_arn(engine, &s.table)),
+        Statement::Update(s) => ("dynamodb:PartiQLUpdate", table_arn(engine, &s.table)),
+        Statement::Delete(s) => ("dynamodb:PartiQLDelete", table_arn(engine, &s.table)),
+    };
+    Some(plain(action.to_owned(), resource))
 }
 
 /// The accesses of item operations without condition keys: the same actions on the same
