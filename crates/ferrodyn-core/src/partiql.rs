@@ -707,7 +707,15 @@ impl Engine {
         let parsed = input
             .statements
             .iter()
-            .map(|s| parse_statement(&s.statement, &s.parameters))
+            .enumerate()
+            .map(|(i, s)| {
+                parse_statement(&s.statement, &s.parameters).map_err(|e| match e {
+                    Error::Validation(m) => Error::Validation(format!(
+                        "Validation failed in TransactStatements[{i}]: {m}"
+                    )),
+                    e => e,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let reads = parsed.iter().filter(|s| s.is_read()).count();
         if reads != 0 && reads != parsed.len() {

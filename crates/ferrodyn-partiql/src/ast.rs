@@ -78,6 +78,9 @@ pub enum IsKind {
 pub enum Expr {
     Path(Path),
     Lit(AttributeValue),
+    /// A number literal outside DynamoDB's range or precision (the error message, reported
+    /// with the literal's place when its value is used).
+    BadNumber(String),
     /// The `n`-th `?` of the statement.
     Param(usize),
     /// `[a, b]` with elements still to be evaluated.

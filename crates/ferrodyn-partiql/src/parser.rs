@@ -11,7 +11,7 @@ use crate::lexer::{lex, Spanned, Tok};
 /// Deepest nesting of expressions, lists, maps and sets the parser accepts.
 pub const MAX_DEPTH: usize = 64;
 
-const KEYWORDS: [&str; 30] = [
+const KEYWORDS: [&str; 31] = [
     "SELECT",
     "FROM",
     "WHERE",
@@ -42,6 +42,7 @@ const KEYWORDS: [&str; 30] = [
     "LIMIT",
     "UNION",
     "JOIN",
+    "AS",
 ];
 
 fn is_keyword(s: &str) -> bool {
@@ -75,8 +76,11 @@ pub fn parse(text: &str) -> Result<Parsed, Error> {
     if p.eat_punct(";") {
         // A trailing semicolon ends the statement.
     }
-    if p.peek().is_some() {
-        return Err(p.unexpected());
+    if let Some(t) = p.peek() {
+        if matches!(t, Tok::Unknown(_) | Tok::Unterminated) {
+            return Err(malformed(""));
+        }
+        return Err(malformed("Unexpected token after expression"));
     }
     Ok(Parsed {
         statement,
@@ -113,9 +117,34 @@ impl Parser {
         match self.peek() {
             None => malformed("Unexpected end of statement"),
             Some(Tok::Ident(s)) if is_keyword(s) => malformed("Unexpected keyword"),
-            Some(Tok::Unterminated) => malformed("Unterminated quoted string or identifier"),
+            // Text no token starts with has no detail in DynamoDB's message.
+            Some(Tok::Unterminated | Tok::Unknown(_)) => malformed(""),
             Some(_) => malformed("Unexpected token"),
         }
+    }
+
+    /// The error where a term (operand or condition) should start.
+    fn unexpected_term(&self) -> Error {
+        match self.peek() {
+            None | Some(Tok::Punct(";" | ")" | "]" | "}" | ">>" | ",")) => {
+                malformed("Unexpected term")
+            }
+            Some(Tok::Punct(_)) => malformed("Unexpected operator"),
+            _ => self.unexpected(),
+        }
+    }
+
+    /// After a table name: an alias is refused with its own message.
+    fn no_alias(&self) -> Result<(), Error> {
+        let alias = match self.peek() {
+            Some(Tok::Quoted(_)) => true,
+            Some(Tok::Ident(s)) => !is_keyword(s) || s.eq_ignore_ascii_case("AS"),
+            _ => false,
+        };
+        if alias {
+            return Err(Error::validation("Aliasing is not supported"));
+        }
+        Ok(())
     }
 
     fn is_kw(&self, kw: &str) -> bool {
@@ -160,6 +189,16 @@ impl Parser {
         }
     }
 
+    /// An infix operator must have a right-hand side.
+    fn infix_rhs(&self) -> Result<(), Error> {
+        if matches!(self.peek(), None | Some(Tok::Punct(";"))) {
+            return Err(malformed(
+                "Missing right-hand side expression of infix operator",
+            ));
+        }
+        Ok(())
+    }
+
     fn enter(&mut self) -> Result<(), Error> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -178,15 +217,21 @@ impl Parser {
         }
         if self.eat_kw("INSERT") {
             self.expect_kw("INTO")?;
-            let table = self.name()?;
+            let table = self.table_name()?;
             if !self.eat_kw("VALUE") {
-                return Err(self.unexpected());
+                return Err(match self.peek() {
+                    Some(Tok::Ident(s)) if !is_keyword(s) => {
+                        malformed("Unexpected token after expression")
+                    }
+                    _ => self.unexpected(),
+                });
             }
             let value = self.expr()?;
             return Ok(Statement::Insert(Insert { table, value }));
         }
         if self.eat_kw("UPDATE") {
-            let table = self.name()?;
+            let table = self.table_name()?;
+            self.no_alias()?;
             let mut actions = Vec::new();
             loop {
                 if self.eat_kw("SET") {
@@ -231,7 +276,10 @@ impl Parser {
         }
         if self.eat_kw("DELETE") {
             self.expect_kw("FROM")?;
-            let table = self.name()?;
+            let table = self
+                .name()
+                .map_err(|_| malformed("Expected identifier for simple path"))?;
+            self.no_alias()?;
             let where_ = self.where_clause()?;
             let returning = self.returning()?;
             return Ok(Statement::Delete(Delete {
@@ -240,11 +288,17 @@ impl Parser {
                 returning,
             }));
         }
-        Err(self.unexpected())
+        match self.peek() {
+            Some(Tok::Ident(s)) if !is_keyword(s) => Err(malformed("Expected data manipulation")),
+            _ => Err(self.unexpected_term()),
+        }
     }
 
     fn where_clause(&mut self) -> Result<Option<Expr>, Error> {
         if self.eat_kw("WHERE") {
+            if matches!(self.peek(), None | Some(Tok::Punct(";"))) {
+                return Err(malformed("Unexpected term"));
+            }
             Ok(Some(self.expr()?))
         } else {
             Ok(None)
@@ -289,12 +343,13 @@ impl Parser {
             Projection::Paths(paths)
         };
         self.expect_kw("FROM")?;
-        let table = self.name()?;
+        let table = self.table_name()?;
         let index = if self.eat_punct(".") {
             Some(self.name()?)
         } else {
             None
         };
+        self.no_alias()?;
         let where_ = self.where_clause()?;
         let mut order_by = Vec::new();
         if self.eat_kw("ORDER") {
@@ -320,6 +375,14 @@ impl Parser {
             where_,
             order_by,
         })
+    }
+
+    /// The table name of a statement.
+    fn table_name(&mut self) -> Result<String, Error> {
+        if self.peek().is_none() {
+            return Err(self.unexpected_term());
+        }
+        self.name()
     }
 
     /// A table, index or attribute name: an identifier that is not a keyword, or a quoted one.
@@ -383,6 +446,7 @@ impl Parser {
     fn or(&mut self) -> Result<Expr, Error> {
         let mut l = self.and()?;
         while self.eat_kw("OR") {
+            self.infix_rhs()?;
             let r = self.and()?;
             l = Expr::Or(Box::new(l), Box::new(r));
         }
@@ -392,6 +456,7 @@ impl Parser {
     fn and(&mut self) -> Result<Expr, Error> {
         let mut l = self.not()?;
         while self.eat_kw("AND") {
+            self.infix_rhs()?;
             let r = self.not()?;
             l = Expr::And(Box::new(l), Box::new(r));
         }
@@ -500,7 +565,7 @@ impl Parser {
 
     fn primary_inner(&mut self) -> Result<Expr, Error> {
         let Some(tok) = self.peek().cloned() else {
-            return Err(self.unexpected());
+            return Err(self.unexpected_term());
         };
         match tok {
             Tok::Str(s) => {
@@ -587,15 +652,30 @@ impl Parser {
                 Ok(Expr::Path(self.path()?))
             }
             Tok::Quoted(_) => Ok(Expr::Path(self.path()?)),
-            _ => Err(self.unexpected()),
+            _ => Err(self.unexpected_term()),
         }
     }
 }
 
+/// A number literal. One whose exponent or scale does not fit 32 bits is not well formed
+/// (DynamoDB gives no detail); one outside DynamoDB's number range is reported when its value is
+/// used, with its place in the value (`Expr::BadNumber`).
 fn number(text: &str) -> Result<Expr, Error> {
-    Number::parse(text)
-        .map(|n| Expr::Lit(AttributeValue::N(n)))
-        .map_err(|e| Error::Validation(e.message_for_input(text)))
+    let (mantissa, exp) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], &text[i + 1..]),
+        None => (text, "0"),
+    };
+    let exp: i64 = exp.parse::<i32>().map_err(|_| malformed(""))?.into();
+    let frac = mantissa
+        .split_once('.')
+        .map_or(0, |(_, f)| f.trim_start_matches('-').len() as i64);
+    if i32::try_from(frac - exp).is_err() {
+        return Err(malformed(""));
+    }
+    Ok(match Number::parse(text) {
+        Ok(n) => Expr::Lit(AttributeValue::N(n)),
+        Err(e) => Expr::BadNumber(e.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -657,26 +737,70 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(
-            err("SELECTT * FROMM t"),
-            format!("{MALFORMED}Unexpected token")
-        );
-        assert_eq!(
-            err("SELECT * FROM"),
-            format!("{MALFORMED}Unexpected end of statement")
-        );
-        assert_eq!(
-            err("SELECT * FROM t WHERE"),
-            format!("{MALFORMED}Unexpected end of statement")
-        );
-        assert_eq!(
-            err("SELECT * FROM select"),
-            format!("{MALFORMED}Unexpected keyword")
-        );
-        assert_eq!(
-            err("SELECT * FROM t x"),
-            format!("{MALFORMED}Unexpected token")
-        );
+        let cases: &[(&str, &str)] = &[
+            ("SELECTT * FROMM t", "Expected data manipulation"),
+            ("SELECT * FROM", "Unexpected term"),
+            ("SELECT * FROM t WHERE", "Unexpected term"),
+            ("SELECT * FROM t WHERE;", "Unexpected term"),
+            ("SELECT * FROM t WHERE NOT", "Unexpected term"),
+            ("SELECT * FROM t WHERE (", "Unexpected term"),
+            (
+                "SELECT * FROM t WHERE pk = 'a' AND",
+                "Missing right-hand side expression of infix operator",
+            ),
+            (
+                "SELECT * FROM t WHERE pk = 'a' OR",
+                "Missing right-hand side expression of infix operator",
+            ),
+            ("SELECT * FROM t WHERE ORDER BY pk", "Unexpected keyword"),
+            ("SELECT * FROM t WHERE pk = = 1", "Unexpected operator"),
+            ("SELECT * FROM select", "Unexpected keyword"),
+            (
+                "SELECT * FROM t WHERE pk = 1 foo",
+                "Unexpected token after expression",
+            ),
+            (
+                "SELECT * FROM t WHERE pk = 1)",
+                "Unexpected token after expression",
+            ),
+            (
+                "SELECT * FROM t ORDER BY pk WHERE pk = 1",
+                "Unexpected token after expression",
+            ),
+            (
+                "DELETE FROM t WHERE pk = 1 ORDER BY pk",
+                "Unexpected token after expression",
+            ),
+            (
+                "INSERT INTO t x VALUE {'pk': 1}",
+                "Unexpected token after expression",
+            ),
+            (
+                "INSERT INTO t VALUE {'pk': 1} foo",
+                "Unexpected token after expression",
+            ),
+            ("DELETE FROM", "Expected identifier for simple path"),
+            ("DELETE FROM;", "Expected identifier for simple path"),
+            (
+                "DELETE FROM WHERE pk = 'a'",
+                "Expected identifier for simple path",
+            ),
+            ("SELECT * FROM t WHERE pk = 1e2147483648", ""),
+            ("SELECT * FROM t WHERE pk = 1.5e-2147483647", ""),
+            ("SELECT * FROM t WHERE pk = 1 # c", ""),
+            ("SELECT * FROM t WHERE pk = 1 /* c", ""),
+        ];
+        for (text, detail) in cases {
+            assert_eq!(err(text), format!("{MALFORMED}{detail}"), "{text}");
+        }
+        for text in [
+            "SELECT * FROM t x",
+            "SELECT * FROM t AS x WHERE pk = 'x'",
+            "UPDATE t x SET a = 3 WHERE pk = 'x'",
+            "DELETE FROM t x WHERE pk = 'x'",
+        ] {
+            assert_eq!(err(text), "Aliasing is not supported", "{text}");
+        }
         assert!(err(&format!(
             "SELECT * FROM t WHERE {}1{}",
             "(".repeat(100),

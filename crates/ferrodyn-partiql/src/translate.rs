@@ -25,6 +25,11 @@ fn unsupported(what: &str) -> Error {
     Error::Validation(format!("{MALFORMED}Unsupported {what}"))
 }
 
+/// ExpressionAttributeNames of generated expressions.
+pub type Names = HashMap<String, String>;
+/// ExpressionAttributeValues of generated expressions.
+pub type Values = HashMap<String, AttributeValue>;
+
 /// Placeholder maps for the expressions generated from one statement, and the statement's
 /// bound parameters.
 #[derive(Debug)]
@@ -46,12 +51,7 @@ impl<'p> Placeholders<'p> {
     }
 
     /// The maps as optional (DynamoDB rejects empty maps; absent ones are fine).
-    pub fn into_maps(
-        self,
-    ) -> (
-        Option<HashMap<String, String>>,
-        Option<HashMap<String, AttributeValue>>,
-    ) {
+    pub fn into_maps(self) -> (Option<Names>, Option<Values>) {
         let names = (!self.names.is_empty()).then_some(self.names);
         let values = (!self.values.is_empty()).then_some(self.values);
         (names, values)
@@ -107,7 +107,12 @@ impl<'p> Placeholders<'p> {
                 [Expr::Path(p)] => Ok(format!("size({})", self.path(p))),
                 _ => Err(unsupported("argument of function size")),
             },
-            Expr::Lit(_) | Expr::Param(_) | Expr::List(_) | Expr::Map(_) | Expr::Set(_) => {
+            Expr::Lit(_)
+            | Expr::BadNumber(_)
+            | Expr::Param(_)
+            | Expr::List(_)
+            | Expr::Map(_)
+            | Expr::Set(_) => {
                 let v = self.constant(e)?;
                 Ok(self.value(v))
             }
@@ -327,21 +332,42 @@ fn unknown_function(f: &str) -> Error {
 
 /// The value of a constant expression.
 pub fn constant(e: &Expr, params: &[AttributeValue]) -> Result<AttributeValue, Error> {
+    constant_at(e, params, &mut String::from("root"))
+}
+
+/// [`constant`], with `at` naming the place of `e` in the value (`root`, `root.k`,
+/// `root[1]`) for DynamoDB's number messages.
+fn constant_at(
+    e: &Expr,
+    params: &[AttributeValue],
+    at: &mut String,
+) -> Result<AttributeValue, Error> {
     Ok(match e {
         Expr::Lit(v) => v.clone(),
+        Expr::BadNumber(msg) => return Err(Error::Validation(format!("{msg} under {at}"))),
         Expr::Param(i) => params
             .get(*i)
             .cloned()
             .ok_or_else(|| Error::validation(PARAM_COUNT))?,
-        Expr::List(xs) => AttributeValue::L(
-            xs.iter()
-                .map(|x| constant(x, params))
-                .collect::<Result<_, _>>()?,
-        ),
+        Expr::List(xs) => {
+            let mut out = Vec::with_capacity(xs.len());
+            for (i, x) in xs.iter().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("[{i}]"));
+                out.push(constant_at(x, params, at)?);
+                at.truncate(len);
+            }
+            AttributeValue::L(out)
+        }
         Expr::Map(entries) => {
             let mut m = BTreeMap::new();
             for (k, v) in entries {
-                if m.insert(k.clone(), constant(v, params)?).is_some() {
+                let len = at.len();
+                at.push('.');
+                at.push_str(k);
+                let value = constant_at(v, params, at)?;
+                at.truncate(len);
+                if m.insert(k.clone(), value).is_some() {
                     return Err(Error::Validation(format!(
                         "{MALFORMED}Duplicate key in map: {k}"
                     )));
@@ -351,9 +377,9 @@ pub fn constant(e: &Expr, params: &[AttributeValue]) -> Result<AttributeValue, E
         }
         Expr::Set(xs) => set(xs
             .iter()
-            .map(|x| constant(x, params))
+            .map(|x| constant_at(x, params, at))
             .collect::<Result<Vec<_>, _>>()?)?,
-        Expr::Arith(op, a, b) => match (constant(a, params)?, constant(b, params)?) {
+        Expr::Arith(op, a, b) => match (constant_at(a, params, at)?, constant_at(b, params, at)?) {
             (AttributeValue::N(x), AttributeValue::N(y)) => {
                 let y = match op {
                     ArithOp::Add => y,
@@ -453,7 +479,12 @@ pub fn equality_on<'e>(e: &'e Expr, attr: &str) -> Option<&'e Expr> {
 fn is_constant(e: &Expr) -> bool {
     matches!(
         e,
-        Expr::Lit(_) | Expr::Param(_) | Expr::List(_) | Expr::Map(_) | Expr::Set(_)
+        Expr::Lit(_)
+            | Expr::BadNumber(_)
+            | Expr::Param(_)
+            | Expr::List(_)
+            | Expr::Map(_)
+            | Expr::Set(_)
     )
 }
 
@@ -461,7 +492,7 @@ fn is_constant(e: &Expr) -> bool {
 pub fn mentions(e: &Expr, attr: &str) -> bool {
     match e {
         Expr::Path(p) => p.top() == attr,
-        Expr::Lit(_) | Expr::Param(_) => false,
+        Expr::Lit(_) | Expr::BadNumber(_) | Expr::Param(_) => false,
         Expr::List(xs) | Expr::Set(xs) | Expr::Call(_, xs) => xs.iter().any(|x| mentions(x, attr)),
         Expr::Map(m) => m.iter().any(|(_, x)| mentions(x, attr)),
         Expr::Cmp(_, a, b) | Expr::And(a, b) | Expr::Or(a, b) | Expr::Arith(_, a, b) => {
@@ -551,5 +582,16 @@ mod tests {
         assert!(matches!(constant(&e, &[]), Ok(AttributeValue::SS(v)) if v.len() == 1));
         assert!(constant(&Expr::Param(0), &[]).is_err());
         assert!(constant(&Expr::Set(vec![]), &[]).is_err());
+        let bad = Expr::Map(vec![(
+            "l".into(),
+            Expr::List(vec![
+                Expr::Lit(AttributeValue::Null),
+                Expr::BadNumber("Too big".into()),
+            ]),
+        )]);
+        assert_eq!(
+            constant(&bad, &[]).err().map(|e| e.to_string()),
+            Some("Too big under root.l[1]".to_owned())
+        );
     }
 }

@@ -184,13 +184,37 @@ fn errors_have_dynamodb_types_and_messages() {
         &s,
         json!({"Statement": "SELECTT * FROMM h"}),
         v,
-        &format!("{MALFORMED}Unexpected token"),
+        &format!("{MALFORMED}Expected data manipulation"),
     );
     stmt_err(
         &s,
         json!({"Statement": "SELECT * FROM hsh WHERE"}),
         v,
-        &format!("{MALFORMED}Unexpected end of statement"),
+        &format!("{MALFORMED}Unexpected term"),
+    );
+    stmt_err(
+        &s,
+        json!({"Statement": "SELECT * FROM hsh WHERE pk = 'x' foo"}),
+        v,
+        &format!("{MALFORMED}Unexpected token after expression"),
+    );
+    stmt_err(
+        &s,
+        json!({"Statement": "SELECT * FROM hsh t WHERE pk = 'x'"}),
+        v,
+        "Aliasing is not supported",
+    );
+    stmt_err(
+        &s,
+        json!({"Statement": "INSERT INTO hsh VALUE {'pk': 'x', 'm': {'l': [1, 1e126]}}"}),
+        v,
+        "Number overflow. Attempting to store a number with magnitude larger than supported range under root.m.l[1]",
+    );
+    stmt_err(
+        &s,
+        json!({"Statement": "SELECT * FROM hsh WHERE pk = 'x' AND"}),
+        v,
+        &format!("{MALFORMED}Missing right-hand side expression of infix operator"),
     );
     stmt_err(
         &s,
@@ -514,6 +538,18 @@ fn execute_transaction() {
         ]}),
     );
     assert_eq!(r.error_code(), "ValidationException", "{}", r.body);
+    let r = call(
+        &s,
+        "ExecuteTransaction",
+        json!({"TransactStatements": [
+            {"Statement": "SELECT * FROM hsh WHERE pk = 't1'"},
+            {"Statement": "SELECT * FROM hsh WHERE"},
+        ]}),
+    );
+    assert_eq!(
+        r.message(),
+        format!("Validation failed in TransactStatements[1]: {MALFORMED}Unexpected term")
+    );
     let r = call(&s, "ExecuteTransaction", json!({"TransactStatements": []}));
     assert_eq!(r.error_code(), "ValidationException");
 }
