@@ -19,9 +19,10 @@ use ferrodyn_partiql::{Placeholders, Returning, Statement, PARAM_COUNT};
 
 use crate::capacity::{ConsumedCapacity, ReturnConsumedCapacity};
 use crate::items::{
-    DeleteItemInput, ExprParams, PutItemInput, ReturnValues, UpdateItemInput, WriteOutput,
+    DeleteItemInput, ExprParams, GetItemInput, PutItemInput, ReadItem, ReturnValues,
+    UpdateItemInput, WriteOutput,
 };
-use crate::query::{PageItems, QueryInput, ReadOptions, ReadOutput, ScanInput};
+use crate::query::{PageItems, QueryInput, ReadOptions, ReadOutput, ScanInput, StoredItems};
 use crate::transact::{
     TransactGetInput, TransactGetItem, TransactWriteInput, TransactWriteItem, WriteAction,
 };
@@ -233,6 +234,13 @@ fn page_items(items: PageItems) -> Result<Vec<Item>, Error> {
     }
 }
 
+fn items_len(items: &PageItems) -> usize {
+    match items {
+        PageItems::Built(v) => v.len(),
+        PageItems::Stored(s) => s.len(),
+    }
+}
+
 fn write_items(out: &WriteOutput) -> PageItems {
     PageItems::Built(out.attributes.iter().cloned().collect())
 }
@@ -326,6 +334,42 @@ impl Engine {
         exclusive_start_key: Option<Item>,
         return_consumed: ReturnConsumedCapacity,
     ) -> Result<(ReadOutput, Option<Vec<Path>>), Error> {
+        // A SELECT of one item by its full key and nothing else is a GetItem.
+        if exclusive_start_key.is_none() {
+            if let Ok((key, projection, expr)) = self.point_select(sel, params) {
+                let out = self.get_item(GetItemInput {
+                    table: sel.table.clone(),
+                    key,
+                    consistent_read,
+                    projection_expression: projection,
+                    attributes_to_get: None,
+                    params: expr,
+                    return_consumed,
+                })?;
+                let items = match out.item {
+                    Some(ReadItem::Stored(raw)) => {
+                        let mut stored = StoredItems::default();
+                        stored.push(&raw);
+                        PageItems::Stored(stored)
+                    }
+                    Some(ReadItem::Built(item)) => PageItems::Built(vec![item]),
+                    None => PageItems::Built(Vec::new()),
+                };
+                let paths = match &sel.projection {
+                    Projection::All => None,
+                    Projection::Paths(p) => Some(p.clone()),
+                };
+                let count = items_len(&items);
+                let out = ReadOutput {
+                    items: Some(items),
+                    count,
+                    scanned_count: count,
+                    last_evaluated_key: None,
+                    consumed: out.consumed,
+                };
+                return Ok((out, paths));
+            }
+        }
         let keys = self.keys_of(&sel.table, sel.index.as_deref())?;
         let mut ph = Placeholders::new(params);
         // Nested paths are read from whole items (a projected list keeps only the selected
