@@ -14,7 +14,9 @@
 use ferrodyn_model::error::CancellationReason;
 use ferrodyn_model::{AttributeValue, Error, Item};
 use ferrodyn_partiql::ast::{Delete, Expr, Insert, Path, PathElem, Projection, Select, Update};
-use ferrodyn_partiql::translate::{conjuncts, equality_on, is_range_condition, mentions};
+use ferrodyn_partiql::translate::{
+    conjuncts, equality_on, in_on, is_range_condition, mentions, top_names,
+};
 use ferrodyn_partiql::{Placeholders, Returning, Statement, PARAM_COUNT};
 
 use crate::capacity::{ConsumedCapacity, ReturnConsumedCapacity};
@@ -31,6 +33,8 @@ use crate::{itemcodec, Engine};
 /// DynamoDB's message for an UPDATE or DELETE (or a batch/transaction read) without the key.
 pub const KEY_REQUIRED: &str =
     "Where clause does not contain a mandatory equality on all key attributes";
+/// DynamoDB's message for an UPDATE or DELETE of an index.
+pub const NOT_ON_INDEX: &str = "This operation is not supported on an index";
 /// DynamoDB's message for an INSERT whose key exists.
 pub const DUPLICATE_ITEM: &str = "Duplicate primary key exists in table";
 /// Largest number of statements in BatchExecuteStatement / ExecuteTransaction.
@@ -136,7 +140,34 @@ pub fn batch_error_code(e: &Error) -> &'static str {
 struct Keys {
     hash: String,
     range: Option<String>,
+    /// An index's projected attributes, keys included (`None`: all of them).
+    projected: Option<Vec<String>>,
 }
+
+/// DynamoDB's message prefixes of expression errors, which PartiQL's messages do not carry.
+const EXPRESSION_PREFIXES: [&str; 5] = [
+    "Invalid FilterExpression: ",
+    "Invalid ConditionExpression: ",
+    "Invalid KeyConditionExpression: ",
+    "Invalid UpdateExpression: ",
+    "Invalid ProjectionExpression: ",
+];
+
+/// An error of the generated expressions, worded as PartiQL's (without the expression kind).
+fn statement_error(e: Error) -> Error {
+    match e {
+        Error::Validation(m) => match EXPRESSION_PREFIXES.iter().find_map(|p| m.strip_prefix(p)) {
+            Some(rest) => Error::Validation(rest.to_owned()),
+            None => Error::Validation(m),
+        },
+        e => e,
+    }
+}
+
+/// DynamoDB refuses a read keyed on an index whose filter names an attribute the index does
+/// not project (an unkeyed read of the index scans it and simply finds no such attribute).
+pub const UNPROJECTED_FILTER: &str =
+    "Where clause refers to attributes that are not projected by the index";
 
 fn expr_path(p: &Path) -> ferrodyn_expr::Path {
     ferrodyn_expr::Path {
@@ -253,6 +284,7 @@ impl Engine {
             return Ok(Some(Keys {
                 hash: def.hash_key.name.clone(),
                 range: def.range_key.as_ref().map(|k| k.name.clone()),
+                projected: None,
             }));
         };
         Ok(def
@@ -263,6 +295,18 @@ impl Engine {
             .map(|i| Keys {
                 hash: i.hash_key.name.clone(),
                 range: i.range_key.as_ref().map(|k| k.name.clone()),
+                projected: match i.projection {
+                    crate::table::ProjectionType::All => None,
+                    crate::table::ProjectionType::KeysOnly
+                    | crate::table::ProjectionType::Include => Some(
+                        def.key_names()
+                            .chain(std::iter::once(i.hash_key.name.as_str()))
+                            .chain(i.range_key.as_ref().map(|k| k.name.as_str()))
+                            .map(str::to_owned)
+                            .chain(i.non_key_attributes.iter().cloned())
+                            .collect(),
+                    ),
+                },
             }))
     }
 
@@ -271,6 +315,10 @@ impl Engine {
         &self,
         input: ExecuteStatementInput,
     ) -> Result<ExecuteStatementOutput, Error> {
+        self.run_statement(input).map_err(statement_error)
+    }
+
+    fn run_statement(&self, input: ExecuteStatementInput) -> Result<ExecuteStatementOutput, Error> {
         let s = &input.statement;
         let statement = parse_statement(&s.statement, &s.parameters)?;
         let params = &s.parameters;
@@ -392,6 +440,20 @@ impl Engine {
         let mut forward = true;
         if let (Some(w), Some(keys)) = (&sel.where_, &keys) {
             let cs = conjuncts(w);
+            if let Some(projected) = &keys.projected {
+                let keyed = cs
+                    .iter()
+                    .any(|c| equality_on(c, &keys.hash).is_some() || in_on(c, &keys.hash));
+                if keyed {
+                    let mut names = Vec::new();
+                    for c in &cs {
+                        top_names(c, &mut names);
+                    }
+                    if names.iter().any(|n| !projected.iter().any(|p| p == n)) {
+                        return Err(Error::validation(UNPROJECTED_FILTER));
+                    }
+                }
+            }
             let hash_eq = cs.iter().position(|c| equality_on(c, &keys.hash).is_some());
             if let Some(h) = hash_eq {
                 let range_ix = keys.range.as_deref().and_then(|r| {
@@ -533,6 +595,9 @@ impl Engine {
         up: &Update,
         params: &[AttributeValue],
     ) -> Result<(Item, String, String, ExprParams), Error> {
+        if up.index.is_some() {
+            return Err(Error::validation(NOT_ON_INDEX));
+        }
         let keys = self
             .keys_of(&up.table, None)?
             .ok_or_else(|| Error::internal("no keys"))?;
@@ -582,6 +647,9 @@ impl Engine {
         del: &Delete,
         params: &[AttributeValue],
     ) -> Result<(Item, Option<String>, ExprParams), Error> {
+        if del.index.is_some() {
+            return Err(Error::validation(NOT_ON_INDEX));
+        }
         let keys = self
             .keys_of(&del.table, None)?
             .ok_or_else(|| Error::internal("no keys"))?;
@@ -677,7 +745,7 @@ impl Engine {
         let mut responses = Vec::with_capacity(parsed.len());
         for (s, p) in input.statements.iter().zip(parsed) {
             let table = p.as_ref().ok().map(|st| st.table().to_owned());
-            let result = p.and_then(|st| self.batch_statement(&st, s, rc));
+            let result = p.and_then(|st| self.batch_statement(&st, s, rc).map_err(statement_error));
             let mut outcome = StatementOutcome {
                 table,
                 ..StatementOutcome::default()
@@ -745,6 +813,13 @@ impl Engine {
     /// Runs an ExecuteTransaction: all SELECTs as a TransactGetItems, otherwise every statement
     /// as one action of a TransactWriteItems.
     pub fn execute_transaction(
+        &self,
+        input: ExecuteTransactionInput,
+    ) -> Result<ExecuteTransactionOutput, Error> {
+        self.run_transaction(input).map_err(statement_error)
+    }
+
+    fn run_transaction(
         &self,
         input: ExecuteTransactionInput,
     ) -> Result<ExecuteTransactionOutput, Error> {

@@ -145,6 +145,8 @@ pub enum Returning {
 #[derive(Debug, Clone)]
 pub struct Update {
     pub table: String,
+    /// `UPDATE "t"."i"`: parsed, refused when run.
+    pub index: Option<String>,
     pub actions: Vec<UpdateAction>,
     pub where_: Option<Expr>,
     pub returning: Option<Returning>,
@@ -153,6 +155,8 @@ pub struct Update {
 #[derive(Debug, Clone)]
 pub struct Delete {
     pub table: String,
+    /// `DELETE FROM "t"."i"`: parsed, refused when run.
+    pub index: Option<String>,
     pub where_: Option<Expr>,
     pub returning: Option<Returning>,
 }

@@ -218,6 +218,11 @@ impl Parser {
         if self.eat_kw("INSERT") {
             self.expect_kw("INTO")?;
             let table = self.table_name()?;
+            if self.is_punct(".") {
+                return Err(Error::validation(
+                    "FROM clause may only contain a single table name",
+                ));
+            }
             if !self.eat_kw("VALUE") {
                 return Err(match self.peek() {
                     Some(Tok::Ident(s)) if !is_keyword(s) => {
@@ -231,6 +236,7 @@ impl Parser {
         }
         if self.eat_kw("UPDATE") {
             let table = self.table_name()?;
+            let index = self.index_qualifier()?;
             self.no_alias()?;
             let mut actions = Vec::new();
             loop {
@@ -262,6 +268,7 @@ impl Parser {
             let returning = self.returning()?;
             return Ok(Statement::Update(Update {
                 table,
+                index,
                 actions,
                 where_,
                 returning,
@@ -279,11 +286,13 @@ impl Parser {
             let table = self
                 .name()
                 .map_err(|_| malformed("Expected identifier for simple path"))?;
+            let index = self.index_qualifier()?;
             self.no_alias()?;
             let where_ = self.where_clause()?;
             let returning = self.returning()?;
             return Ok(Statement::Delete(Delete {
                 table,
+                index,
                 where_,
                 returning,
             }));
@@ -344,11 +353,7 @@ impl Parser {
         };
         self.expect_kw("FROM")?;
         let table = self.table_name()?;
-        let index = if self.eat_punct(".") {
-            Some(self.name()?)
-        } else {
-            None
-        };
+        let index = self.index_qualifier()?;
         self.no_alias()?;
         let where_ = self.where_clause()?;
         let mut order_by = Vec::new();
@@ -375,6 +380,15 @@ impl Parser {
             where_,
             order_by,
         })
+    }
+
+    /// `."index"` after a table name.
+    fn index_qualifier(&mut self) -> Result<Option<String>, Error> {
+        if self.eat_punct(".") {
+            Ok(Some(self.name()?))
+        } else {
+            Ok(None)
+        }
     }
 
     /// The table name of a statement.

@@ -505,6 +505,37 @@ pub fn mentions(e: &Expr, attr: &str) -> bool {
     }
 }
 
+/// The top-level attribute names the paths in `e` start at (repeats included).
+pub fn top_names<'e>(e: &'e Expr, out: &mut Vec<&'e str>) {
+    match e {
+        Expr::Path(p) => out.push(p.top()),
+        Expr::Lit(_) | Expr::BadNumber(_) | Expr::Param(_) | Expr::Exists(_) => {}
+        Expr::List(xs) | Expr::Set(xs) | Expr::Call(_, xs) => {
+            xs.iter().for_each(|x| top_names(x, out))
+        }
+        Expr::Map(m) => m.iter().for_each(|(_, x)| top_names(x, out)),
+        Expr::Cmp(_, a, b) | Expr::And(a, b) | Expr::Or(a, b) | Expr::Arith(_, a, b) => {
+            top_names(a, out);
+            top_names(b, out);
+        }
+        Expr::Between(a, b, c) => {
+            top_names(a, out);
+            top_names(b, out);
+            top_names(c, out);
+        }
+        Expr::In(a, xs) => {
+            top_names(a, out);
+            xs.iter().for_each(|x| top_names(x, out));
+        }
+        Expr::Not(a) | Expr::Is(a, _, _) => top_names(a, out),
+    }
+}
+
+/// Whether `e` is `attr IN ...` (a partition key named by IN still makes a read keyed).
+pub fn in_on(e: &Expr, attr: &str) -> bool {
+    matches!(e, Expr::In(a, _) if matches!(&**a, Expr::Path(p) if p.as_attr() == Some(attr)))
+}
+
 /// Whether `e` can be a sort-key condition of a Query on `attr` (`=`, `<`, `<=`, `>`, `>=`,
 /// BETWEEN or begins_with against constants).
 pub fn is_range_condition(e: &Expr, attr: &str) -> bool {

@@ -691,3 +691,114 @@ fn filter_uses_sk(body: &Value) -> bool {
         .as_str()
         .is_some_and(|f| f.contains("#sk"))
 }
+
+#[test]
+fn indexes_tokens_and_expression_errors() {
+    let s = server();
+    seed(&s);
+    let inc = r#"{"TableName":"idx","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"g","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"GlobalSecondaryIndexes":[{"IndexName":"inc","KeySchema":[{"AttributeName":"g","KeyType":"HASH"}],"Projection":{"ProjectionType":"INCLUDE","NonKeyAttributes":["p"]}}],"BillingMode":"PAY_PER_REQUEST"}"#;
+    assert_eq!(s.raw("CreateTable", inc).status, 200);
+    for (pk, np) in [("i1", "n1"), ("i2", "n2")] {
+        stmt(
+            &s,
+            &format!("INSERT INTO idx VALUE {{'pk': '{pk}', 'g': 'y', 'p': 'proj', 'np': '{np}'}}"),
+        );
+    }
+    let v = "ValidationException";
+    // A keyed read of an index may not filter on an attribute the index does not project...
+    for w in [
+        "g = 'y' AND np = 'n1'",
+        "g IN ['y', 'z'] AND np IS MISSING",
+        "g = 'y' AND NOT np = 'n1'",
+    ] {
+        stmt_err(
+            &s,
+            json!({ "Statement": format!(r#"SELECT pk FROM "idx"."inc" WHERE {w}"#) }),
+            v,
+            "Where clause refers to attributes that are not projected by the index",
+        );
+    }
+    // ...an unkeyed one scans the index, where the attribute is absent.
+    let got = stmt(&s, r#"SELECT pk FROM "idx"."inc" WHERE np = 'n1'"#);
+    assert_eq!(got["Items"], json!([]));
+    let got = stmt(
+        &s,
+        r#"SELECT pk FROM "idx"."inc" WHERE g = 'y' AND p = 'proj'"#,
+    );
+    assert_eq!(got["Items"].as_array().map(Vec::len), Some(2));
+    let got = stmt(&s, r#"SELECT * FROM "idx"."inc" WHERE g = 'y'"#);
+    for item in got["Items"].as_array().cloned().unwrap_or_default() {
+        let mut names: Vec<&String> = item
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        names.sort();
+        assert_eq!(names, ["g", "p", "pk"]);
+    }
+    // Writes refuse an index qualifier.
+    let r = call(
+        &s,
+        "ExecuteStatement",
+        json!({"Statement": r#"INSERT INTO "idx"."inc" VALUE {'pk': 'w'}"#}),
+    );
+    assert_eq!(r.error_code(), v);
+    assert!(
+        r.message()
+            .contains("FROM clause may only contain a single table name"),
+        "{}",
+        r.body
+    );
+    for w in [
+        r#"UPDATE "idx"."inc" SET p = 'z' WHERE pk = 'i1'"#,
+        r#"DELETE FROM "idx"."inc" WHERE pk = 'i1'"#,
+    ] {
+        stmt_err(
+            &s,
+            json!({ "Statement": w }),
+            v,
+            "This operation is not supported on an index",
+        );
+    }
+    // A NextToken belongs to the statement that made it.
+    let first = ok(
+        &s,
+        "ExecuteStatement",
+        json!({"Statement": "SELECT * FROM cmp WHERE pk = 'a'", "Limit": 1}),
+    );
+    let token = first["NextToken"].as_str().unwrap_or_default().to_owned();
+    assert!(!token.is_empty());
+    stmt_err(
+        &s,
+        json!({"Statement": "SELECT * FROM cmp WHERE pk = 'b'", "NextToken": token}),
+        v,
+        "Invalid NextToken",
+    );
+    // Expression errors keep DynamoDB's wording without the expression kind.
+    for op in ["<", "<=", ">", ">="] {
+        stmt_err(
+            &s,
+            json!({"Statement": format!("SELECT * FROM cmp WHERE pk = 'a' AND n {op} ?"), "Parameters": [{"BOOL": true}]}),
+            v,
+            &format!("Incorrect operand type for operator or function; operator or function: {op}, operand type: BOOL"),
+        );
+    }
+    // Non-scalar equality agrees with ConditionExpression (sets are unordered, lists are not).
+    stmt(
+        &s,
+        "INSERT INTO hsh VALUE {'pk': 'sets', 'ss': <<'a', 'b'>>, 'l': ['a', 'b']}",
+    );
+    let hit = |w: &str, p: Value| {
+        ok(&s, "ExecuteStatement", json!({"Statement": format!("SELECT pk FROM hsh WHERE pk = 'sets' AND {w}"), "Parameters": [p]}))["Items"]
+            .as_array()
+            .map(Vec::len)
+    };
+    assert_eq!(hit("ss = ?", json!({"SS": ["b", "a"]})), Some(1));
+    assert_eq!(
+        hit("l = ?", json!({"L": [{"S": "b"}, {"S": "a"}]})),
+        Some(0)
+    );
+    assert_eq!(
+        hit("l <> ?", json!({"L": [{"S": "b"}, {"S": "a"}]})),
+        Some(1)
+    );
+}

@@ -1,8 +1,9 @@
 //! ExecuteStatement, BatchExecuteStatement and ExecuteTransaction: JSON in, engine call, JSON
 //! out. Statements are parsed and run by the engine (`ferrodyn-core/src/partiql.rs`).
 //!
-//! NextToken is the key a page ended at, as DynamoDB JSON in URL-safe base64; a token that
-//! does not decode to a key is a ValidationException.
+//! NextToken is a fingerprint of the statement's text followed by the key its page ended at
+//! (DynamoDB JSON), in URL-safe base64; a token that does not decode to a key, or was made for
+//! another statement (another table or index), is a ValidationException.
 
 use base64::Engine as _;
 use ferrodyn_core::capacity::ConsumedCapacity;
@@ -35,16 +36,28 @@ fn statement_input(v: &Value) -> Result<StatementInput, Error> {
     })
 }
 
-fn encode_token(key: &Item) -> String {
-    let mut json = Vec::new();
-    codec::write_item_json(key, &mut json);
-    B64.encode(json)
+/// FNV-1a of the statement text: binds a token to the statement that made it.
+fn fingerprint(statement: &str) -> [u8; 8] {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in statement.as_bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h.to_be_bytes()
 }
 
-fn decode_token(token: &str) -> Result<Item, Error> {
+fn encode_token(statement: &str, key: &Item) -> String {
+    let mut raw = fingerprint(statement).to_vec();
+    codec::write_item_json(key, &mut raw);
+    B64.encode(raw)
+}
+
+fn decode_token(statement: &str, token: &str) -> Result<Item, Error> {
     let invalid = || Error::validation("Invalid NextToken");
     let bytes = B64.decode(token).map_err(|_| invalid())?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let json = bytes
+        .strip_prefix(&fingerprint(statement)[..])
+        .ok_or_else(invalid)?;
+    let v: Value = serde_json::from_slice(json).map_err(|_| invalid())?;
     codec::decode_item(&v).map_err(|_| invalid())
 }
 
@@ -53,11 +66,15 @@ fn consumed_list(c: &[ConsumedCapacity]) -> Value {
 }
 
 pub fn execute_statement(engine: &Engine, v: &Value) -> Result<Vec<u8>, Error> {
+    let statement = statement_input(v)?;
+    let text = statement.statement.clone();
     let input = ExecuteStatementInput {
-        statement: statement_input(v)?,
+        exclusive_start_key: str_field(v, "NextToken")
+            .map(|t| decode_token(&text, t))
+            .transpose()?,
+        statement,
         consistent_read: bool_field(v, "ConsistentRead").unwrap_or(false),
         limit: i64_field(v, "Limit").map(|l| l.max(0) as usize),
-        exclusive_start_key: str_field(v, "NextToken").map(decode_token).transpose()?,
         return_consumed: return_consumed(v),
     };
     let out = engine.execute_statement(input)?;
@@ -84,7 +101,7 @@ pub fn execute_statement(engine: &Engine, v: &Value) -> Result<Vec<u8>, Error> {
     body.push(b']');
     if let Some(k) = &out.last_evaluated_key {
         body.extend_from_slice(b",\"NextToken\":");
-        codec::write_json_string(&encode_token(k), &mut body);
+        codec::write_json_string(&encode_token(&text, k), &mut body);
         body.extend_from_slice(b",\"LastEvaluatedKey\":");
         codec::write_item_json(k, &mut body);
     }
