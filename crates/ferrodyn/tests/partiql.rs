@@ -263,6 +263,14 @@ fn errors_have_dynamodb_types_and_messages() {
         "{}",
         r.body
     );
+    // A long chain of conditions is refused by the expression limits, never a crash.
+    let chain = format!(
+        "SELECT * FROM hsh WHERE {}pk = 'a'",
+        "n = 1 AND ".repeat(800)
+    );
+    let r = call(&s, "ExecuteStatement", json!({ "Statement": chain }));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error_code(), v);
     // Deep nesting is refused, never a crash.
     let deep = format!(
         "SELECT * FROM hsh WHERE {}pk = 'a'{}",
@@ -801,4 +809,28 @@ fn indexes_tokens_and_expression_errors() {
         hit("l <> ?", json!({"L": [{"S": "b"}, {"S": "a"}]})),
         Some(1)
     );
+}
+
+#[test]
+fn key_conditions_written_either_way_round() {
+    let s = server();
+    seed(&s);
+    let got = stmt(&s, "SELECT sk FROM cmp WHERE 'a' = pk AND 3 > sk");
+    assert_eq!(
+        got["Items"],
+        json!([{"sk": {"N": "1"}}, {"sk": {"N": "2"}}])
+    );
+    let got = stmt(
+        &s,
+        "SELECT sk FROM cmp WHERE pk = 'a' AND sk >= 4 ORDER BY sk DESC",
+    );
+    assert_eq!(
+        got["Items"],
+        json!([{"sk": {"N": "5"}}, {"sk": {"N": "4"}}])
+    );
+    let got = stmt(
+        &s,
+        "UPDATE cmp SET n = 1 WHERE 2 = sk AND 'a' = pk RETURNING ALL NEW *",
+    );
+    assert_eq!(got["Items"][0]["n"], json!({"N": "1"}));
 }
