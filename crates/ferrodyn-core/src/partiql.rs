@@ -843,11 +843,8 @@ impl Engine {
             ));
         }
         if reads != 0 {
-            if input.client_request_token.is_some() {
-                return Err(Error::validation(
-                    "ClientRequestToken is not supported for read-only transactions",
-                ));
-            }
+            // A read-only transaction changes nothing, so its ClientRequestToken has nothing
+            // to make idempotent.
             let mut items = Vec::with_capacity(parsed.len());
             let mut shapes = Vec::with_capacity(parsed.len());
             for (st, s) in parsed.iter().zip(&input.statements) {

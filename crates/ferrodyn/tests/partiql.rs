@@ -834,3 +834,96 @@ fn key_conditions_written_either_way_round() {
     );
     assert_eq!(got["Items"][0]["n"], json!({"N": "1"}));
 }
+
+/// The AWS SDK for Rust sees the three operations' shapes and DuplicateItemException as AWS's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_round_trip() {
+    use aws_sdk_dynamodb::operation::execute_statement::ExecuteStatementError;
+    use aws_sdk_dynamodb::types::{
+        AttributeValue as AV, BatchStatementErrorCodeEnum, BatchStatementRequest,
+        ParameterizedStatement,
+    };
+    let s = tokio::task::spawn_blocking(|| {
+        let s = server();
+        seed(&s);
+        s
+    })
+    .await
+    .unwrap();
+    let c = s.client();
+    c.execute_statement()
+        .statement("INSERT INTO hsh VALUE {'pk': ?, 'v': ?}")
+        .parameters(AV::S("sdk".into()))
+        .parameters(AV::N("7".into()))
+        .send()
+        .await
+        .unwrap();
+    let err = c
+        .execute_statement()
+        .statement("INSERT INTO hsh VALUE {'pk': 'sdk'}")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.as_service_error(),
+            Some(ExecuteStatementError::DuplicateItemException(_))
+        ),
+        "{err:?}"
+    );
+    let out = c
+        .execute_statement()
+        .statement("SELECT v FROM hsh WHERE pk = ?")
+        .parameters(AV::S("sdk".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.items().len(), 1);
+    assert_eq!(out.items()[0].get("v"), Some(&AV::N("7".into())));
+    let out = c
+        .execute_statement()
+        .statement("SELECT sk FROM cmp WHERE pk = 'a'")
+        .limit(3)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.items().len(), 3);
+    assert!(out.next_token().is_some());
+    let out = c
+        .batch_execute_statement()
+        .statements(
+            BatchStatementRequest::builder()
+                .statement("UPDATE hsh SET v = v + 1 WHERE pk = 'sdk'")
+                .build()
+                .unwrap(),
+        )
+        .statements(
+            BatchStatementRequest::builder()
+                .statement("INSERT INTO hsh VALUE {'pk': 'sdk'}")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(out.responses()[0].error().is_none());
+    assert_eq!(
+        out.responses()[1].error().and_then(|e| e.code()),
+        Some(&BatchStatementErrorCodeEnum::DuplicateItem)
+    );
+    let out = c
+        .execute_transaction()
+        .transact_statements(
+            ParameterizedStatement::builder()
+                .statement("SELECT v FROM hsh WHERE pk = 'sdk'")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.responses()[0].item().and_then(|i| i.get("v")),
+        Some(&AV::N("8".into()))
+    );
+}
