@@ -531,6 +531,17 @@ pub fn top_names<'e>(e: &'e Expr, out: &mut Vec<&'e str>) {
     }
 }
 
+/// Whether a WHERE clause confines a read to given values of partition key `hash`: a
+/// top-level conjunct is an equality or IN on it, or an OR whose every branch does so
+/// (DynamoDB runs such a SELECT without a full table scan).
+pub fn fixes_partition_key(e: &Expr, hash: &str) -> bool {
+    conjuncts(e).into_iter().any(|c| {
+        equality_on(c, hash).is_some()
+            || in_on(c, hash)
+            || matches!(c, Expr::Or(l, r) if fixes_partition_key(l, hash) && fixes_partition_key(r, hash))
+    })
+}
+
 /// Whether `e` is `attr IN ...` (a partition key named by IN still makes a read keyed).
 pub fn in_on(e: &Expr, attr: &str) -> bool {
     matches!(e, Expr::In(a, _) if matches!(&**a, Expr::Path(p) if p.as_attr() == Some(attr)))

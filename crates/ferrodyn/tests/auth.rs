@@ -1882,3 +1882,47 @@ async fn partiql_select_only_key_selects_but_cannot_insert() {
     );
     assert_eq!(e.count().await, 3);
 }
+
+#[tokio::test]
+async fn partiql_full_table_scans_can_be_denied() {
+    // AWS's example policy: allow PartiQL selects, deny those that scan the whole table.
+    let cred = Cred::new("AKIDNOSCAN", "noscan-secret");
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:PartiQLSelect", "Resource": table_arn("Tbl")},
+        {"Effect": "Deny", "Action": "dynamodb:PartiQLSelect", "Resource": table_arn("Tbl"),
+         "Condition": {"Bool": {"dynamodb:FullTableScan": "true"}}}
+    ]});
+    let e = Enforced::start(&[admin_entry(), key_entry("noscan", &cred, Some(policy))])
+        .with_table()
+        .await;
+    for statement in [
+        "SELECT * FROM Tbl WHERE pk = 'alice'",
+        "SELECT * FROM Tbl WHERE pk IN ['alice', 'bob'] AND sk = 1",
+        "SELECT * FROM Tbl WHERE pk = 'alice' OR pk = 'bob'",
+    ] {
+        e.ok(&cred, "ExecuteStatement", json!({ "Statement": statement }))
+            .await;
+    }
+    for statement in [
+        "SELECT * FROM Tbl",
+        "SELECT * FROM Tbl WHERE sk = 1",
+        "SELECT * FROM Tbl WHERE pk = 'alice' OR sk = 1",
+    ] {
+        let r = call(
+            e.url(),
+            &cred,
+            "ExecuteStatement",
+            &json!({ "Statement": statement }),
+        )
+        .await;
+        assert_denied(
+            &r,
+            &explicit_deny(
+                "noscan",
+                "dynamodb:PartiQLSelect",
+                &table_arn("Tbl"),
+                "identity-based",
+            ),
+        );
+    }
+}
