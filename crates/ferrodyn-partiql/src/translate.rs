@@ -616,6 +616,22 @@ mod tests {
     }
 
     #[test]
+    fn full_table_scans() {
+        for (w, fixed) in [
+            ("pk = 1", true),
+            ("x = 2 AND pk IN [1, 2]", true),
+            ("pk = 1 OR (pk = 2 AND x = 3)", true),
+            ("pk = 1 OR x = 3", false),
+            ("pk > 1", false),
+            ("NOT pk = 1", false),
+            ("x = 1", false),
+        ] {
+            let e = where_of(&format!("SELECT * FROM t WHERE {w}"));
+            assert_eq!(fixes_partition_key(&e, "pk"), fixed, "{w}");
+        }
+    }
+
+    #[test]
     fn constants() {
         let e = Expr::Set(vec![
             Expr::Lit(AttributeValue::S("a".into())),
