@@ -419,6 +419,21 @@ impl Engine {
             }
         }
         let keys = self.keys_of(&sel.table, sel.index.as_deref())?;
+        if let (Some(w), Some(k)) = (&sel.where_, &keys) {
+            if sel.order_by.is_empty() {
+                if let Some(plan) = in_plan(w, k, params)? {
+                    return self.select_in(
+                        sel,
+                        plan,
+                        params,
+                        consistent_read,
+                        limit,
+                        exclusive_start_key,
+                        return_consumed,
+                    );
+                }
+            }
+        }
         let mut ph = Placeholders::new(params);
         // Nested paths are read from whole items (a projected list keeps only the selected
         // elements, renumbered), top-level names by a ProjectionExpression.
@@ -540,6 +555,90 @@ impl Engine {
             Projection::All => None,
             Projection::Paths(p) => Some(p.clone()),
         };
+        Ok((out, paths))
+    }
+
+    /// A SELECT whose WHERE clause fixes the partition key with IN: one Query per value, in
+    /// the order written, as DynamoDB runs it (no full scan). A page that stops early ends at a
+    /// key whose partition value tells the next page which Query to resume.
+    #[allow(clippy::too_many_arguments)]
+    fn select_in(
+        &self,
+        sel: &Select,
+        plan: InPlan,
+        params: &[AttributeValue],
+        consistent_read: bool,
+        limit: Option<usize>,
+        exclusive_start_key: Option<Item>,
+        return_consumed: ReturnConsumedCapacity,
+    ) -> Result<(ReadOutput, Option<Vec<Path>>), Error> {
+        let start = match &exclusive_start_key {
+            None => 0,
+            Some(k) => plan
+                .values
+                .iter()
+                .position(|v| {
+                    k.get(&plan.hash).and_then(|x| ferrodyn_expr::compare(x, v))
+                        == Some(std::cmp::Ordering::Equal)
+                })
+                .ok_or_else(|| Error::validation("Invalid NextToken"))?,
+        };
+        let mut items = Vec::new();
+        let mut out = ReadOutput::default();
+        let mut consumed: Vec<ConsumedCapacity> = Vec::new();
+        let mut paths = None;
+        let mut esk = exclusive_start_key;
+        for v in &plan.values[start..] {
+            let remaining = limit.map(|l| l.saturating_sub(out.scanned_count));
+            if remaining == Some(0) {
+                break;
+            }
+            let eq = Expr::Cmp(
+                ferrodyn_partiql::ast::CmpOp::Eq,
+                Box::new(Expr::Path(Path {
+                    elems: vec![PathElem::Name(plan.hash.clone())],
+                })),
+                Box::new(Expr::Lit(v.clone())),
+            );
+            let where_ = plan
+                .others
+                .iter()
+                .cloned()
+                .fold(eq, |acc, c| Expr::And(Box::new(acc), Box::new(c)));
+            let one = Select {
+                where_: Some(where_),
+                ..sel.clone()
+            };
+            let (page, p) = self.select(
+                &one,
+                params,
+                consistent_read,
+                remaining,
+                esk.take(),
+                return_consumed,
+            )?;
+            paths = p;
+            out.count += page.count;
+            out.scanned_count += page.scanned_count;
+            if let Some(c) = page.consumed {
+                add_consumed(&mut consumed, c);
+            }
+            if let Some(i) = page.items {
+                items.extend(page_items(i)?);
+            }
+            if page.last_evaluated_key.is_some() {
+                out.last_evaluated_key = page.last_evaluated_key;
+                break;
+            }
+        }
+        out.items = Some(PageItems::Built(items));
+        out.consumed = consumed.into_iter().next();
+        if paths.is_none() {
+            paths = match &sel.projection {
+                Projection::All => None,
+                Projection::Paths(p) => Some(p.clone()),
+            };
+        }
         Ok((out, paths))
     }
 
@@ -991,6 +1090,77 @@ impl Engine {
         let (names, values) = ph.into_maps();
         Ok((key, cond, ExprParams { names, values }))
     }
+}
+
+/// A SELECT run as one Query per partition-key value of an IN.
+struct InPlan {
+    hash: String,
+    /// The IN's values, duplicates dropped, in the order written.
+    values: Vec<AttributeValue>,
+    /// The other conjuncts of the WHERE clause.
+    others: Vec<Expr>,
+}
+
+/// Whether a WHERE clause is `hash IN [constants]` and conjuncts a Query can take beside a
+/// partition-key equality (at most one sort-key condition, nothing else naming a key).
+fn in_plan(w: &Expr, keys: &Keys, params: &[AttributeValue]) -> Result<Option<InPlan>, Error> {
+    let cs = conjuncts(w);
+    if cs.iter().any(|c| equality_on(c, &keys.hash).is_some()) {
+        return Ok(None);
+    }
+    let Some(ix) = cs.iter().position(|c| in_on(c, &keys.hash)) else {
+        return Ok(None);
+    };
+    let Expr::In(_, list) = cs[ix] else {
+        return Ok(None);
+    };
+    let mut values: Vec<AttributeValue> = Vec::new();
+    let mut push = |v: AttributeValue| {
+        if v.scalar_type().is_some()
+            && !values
+                .iter()
+                .any(|x| ferrodyn_expr::compare(x, &v) == Some(std::cmp::Ordering::Equal))
+        {
+            values.push(v);
+        }
+    };
+    for e in list {
+        match ferrodyn_partiql::constant(e, params) {
+            Ok(AttributeValue::L(vs)) if list.len() == 1 && !matches!(e, Expr::List(_)) => {
+                vs.into_iter().for_each(&mut push)
+            }
+            Ok(v) => push(v),
+            Err(_) => return Ok(None),
+        }
+    }
+    let others: Vec<&Expr> = cs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != ix)
+        .map(|(_, c)| *c)
+        .collect();
+    let mut range_seen = false;
+    for c in &others {
+        if mentions(c, &keys.hash) {
+            return Ok(None);
+        }
+        if let Some(r) = keys.range.as_deref() {
+            if mentions(c, r) {
+                if range_seen || !is_range_condition(c, r) {
+                    return Ok(None);
+                }
+                range_seen = true;
+            }
+        }
+    }
+    if values.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(InPlan {
+        hash: keys.hash.clone(),
+        values,
+        others: others.into_iter().cloned().collect(),
+    }))
 }
 
 /// An INSERT's failed condition is a duplicate key.

@@ -927,3 +927,51 @@ async fn sdk_round_trip() {
         Some(&AV::N("8".into()))
     );
 }
+
+#[test]
+fn in_on_the_partition_key_runs_one_query_per_value() {
+    let s = server();
+    seed(&s);
+    let got = stmt(
+        &s,
+        "SELECT pk, sk FROM cmp WHERE pk IN ['b', 'zz', 'a', 'b'] AND sk < 3 AND n > 10",
+    );
+    assert_eq!(
+        got["Items"],
+        json!([{"pk": {"S": "b"}, "sk": {"N": "2"}}, {"pk": {"S": "a"}, "sk": {"N": "2"}}])
+    );
+    let got = ok(
+        &s,
+        "ExecuteStatement",
+        json!({"Statement": "SELECT * FROM cmp WHERE pk IN ?", "Parameters": [{"L": [{"S": "a"}]}],
+               "ReturnConsumedCapacity": "TOTAL"}),
+    );
+    assert_eq!(got["Items"].as_array().map(Vec::len), Some(5));
+    assert_eq!(got["ConsumedCapacity"]["TableName"], "cmp");
+    // Pages of 3 walk both partitions in the order written.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut body =
+            json!({"Statement": "SELECT pk, sk FROM cmp WHERE pk IN ['b', 'a']", "Limit": 3});
+        if let Some(t) = &token {
+            body["NextToken"] = json!(t);
+        }
+        let page = ok(&s, "ExecuteStatement", body);
+        for i in page["Items"].as_array().cloned().unwrap_or_default() {
+            seen.push(format!(
+                "{}{}",
+                i["pk"]["S"].as_str().unwrap_or(""),
+                i["sk"]["N"].as_str().unwrap_or("")
+            ));
+        }
+        match page.get("NextToken").and_then(Value::as_str) {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["b1", "b2", "b3", "b4", "b5", "a1", "a2", "a3", "a4", "a5"]
+    );
+}
