@@ -588,7 +588,7 @@ impl Engine {
         let mut consumed: Vec<ConsumedCapacity> = Vec::new();
         let mut paths = None;
         let mut esk = exclusive_start_key;
-        for v in &plan.values[start..] {
+        for (v, branch) in plan.values[start..].iter().zip(&plan.branch[start..]) {
             let remaining = limit.map(|l| l.saturating_sub(out.scanned_count));
             if remaining == Some(0) {
                 break;
@@ -603,6 +603,7 @@ impl Engine {
             let where_ = plan
                 .others
                 .iter()
+                .chain(branch)
                 .cloned()
                 .fold(eq, |acc, c| Expr::And(Box::new(acc), Box::new(c)));
             let one = Select {
@@ -1092,13 +1093,72 @@ impl Engine {
     }
 }
 
-/// A SELECT run as one Query per partition-key value of an IN.
+/// A SELECT run as one Query per partition-key value of an IN, or per branch of an OR of
+/// partition-key equalities.
 struct InPlan {
     hash: String,
-    /// The IN's values, duplicates dropped, in the order written.
+    /// The partition-key values, distinct, in the order written.
     values: Vec<AttributeValue>,
+    /// Per value, the conditions of its OR branch besides the equality (empty for IN).
+    branch: Vec<Vec<Expr>>,
     /// The other conjuncts of the WHERE clause.
     others: Vec<Expr>,
+}
+
+/// The branches of an OR tree (a left-deep chain is walked without recursion).
+fn or_branches(e: &Expr) -> Vec<&Expr> {
+    let mut out = Vec::new();
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::Or(l, r) => {
+                stack.push(r);
+                stack.push(l);
+            }
+            _ => out.push(e),
+        }
+    }
+    out
+}
+
+/// `pk = a [AND ...] OR pk = b [AND ...] ...` with distinct constant values: each branch's
+/// value and its other conditions (none of which may name the partition key).
+fn or_plan(
+    e: &Expr,
+    hash: &str,
+    params: &[AttributeValue],
+) -> Option<(Vec<AttributeValue>, Vec<Vec<Expr>>)> {
+    let branches = or_branches(e);
+    if branches.len() < 2 {
+        return None;
+    }
+    let mut values: Vec<AttributeValue> = Vec::new();
+    let mut rests = Vec::new();
+    for b in branches {
+        let cs = conjuncts(b);
+        let ix = cs.iter().position(|c| equality_on(c, hash).is_some())?;
+        let v = ferrodyn_partiql::constant(equality_on(cs[ix], hash)?, params).ok()?;
+        v.scalar_type()?;
+        // The same value in two branches would read its partition twice.
+        if values
+            .iter()
+            .any(|x| ferrodyn_expr::compare(x, &v) == Some(std::cmp::Ordering::Equal))
+        {
+            return None;
+        }
+        let rest: Vec<Expr> = cs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != ix)
+            .map(|(_, c)| (*c).clone())
+            .collect();
+        if rest.iter().any(|c| mentions(c, hash)) {
+            return None;
+        }
+        values.push(v);
+        rests.push(rest);
+    }
+    Some((values, rests))
 }
 
 /// Whether a WHERE clause is `hash IN [constants]` and conjuncts a Query can take beside a
@@ -1107,6 +1167,29 @@ fn in_plan(w: &Expr, keys: &Keys, params: &[AttributeValue]) -> Result<Option<In
     let cs = conjuncts(w);
     if cs.iter().any(|c| equality_on(c, &keys.hash).is_some()) {
         return Ok(None);
+    }
+    if let Some(ix) = cs
+        .iter()
+        .position(|c| matches!(c, Expr::Or(..)) && mentions(c, &keys.hash))
+    {
+        let Some((values, branch)) = or_plan(cs[ix], &keys.hash, params) else {
+            return Ok(None);
+        };
+        let others: Vec<Expr> = cs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != ix)
+            .map(|(_, c)| (*c).clone())
+            .collect();
+        if others.iter().any(|c| mentions(c, &keys.hash)) {
+            return Ok(None);
+        }
+        return Ok(Some(InPlan {
+            hash: keys.hash.clone(),
+            values,
+            branch,
+            others,
+        }));
     }
     let Some(ix) = cs.iter().position(|c| in_on(c, &keys.hash)) else {
         return Ok(None);
@@ -1158,6 +1241,7 @@ fn in_plan(w: &Expr, keys: &Keys, params: &[AttributeValue]) -> Result<Option<In
     }
     Ok(Some(InPlan {
         hash: keys.hash.clone(),
+        branch: vec![Vec::new(); values.len()],
         values,
         others: others.into_iter().cloned().collect(),
     }))

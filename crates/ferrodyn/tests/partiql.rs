@@ -660,11 +660,29 @@ proptest! {
 
     /// A random SELECT returns what the equivalent Query (partition key given) or Scan returns.
     #[test]
-    fn random_selects_agree_with_query_and_scan((partiql, filter) in condition(), by_key in any::<bool>()) {
+    fn random_selects_agree_with_query_and_scan((partiql, filter) in condition(), mode in 0u8..4) {
         static SERVER: std::sync::OnceLock<TestServer> = std::sync::OnceLock::new();
         let s = SERVER.get_or_init(|| { let s = server(); seed(&s); s });
         let (filter, mut values) = classic_filter(&filter);
-        let (statement, op, body) = if by_key {
+        let (statement, op, body) = if mode >= 2 {
+            // An OR of partition keys (one Query per branch), or an IN beside the condition.
+            values.insert(":pk".into(), json!({"S": "a"}));
+            values.insert(":pb".into(), json!({"S": "b"}));
+            let filter = filter.replace("sk", "#sk");
+            let statement = if mode == 2 {
+                format!("SELECT * FROM cmp WHERE (pk = 'a' AND ({partiql})) OR pk = 'b'")
+            } else {
+                format!("SELECT * FROM cmp WHERE pk IN ['b', 'a'] AND ({partiql})")
+            };
+            let classic = if mode == 2 {
+                format!("(pk = :pk AND ({filter})) OR pk = :pb")
+            } else {
+                format!("pk IN (:pb, :pk) AND ({filter})")
+            };
+            (statement, "Scan",
+             json!({"TableName": "cmp", "FilterExpression": classic,
+                    "ExpressionAttributeNames": {"#sk": "sk"}, "ExpressionAttributeValues": values}))
+        } else if mode == 1 {
             values.insert(":pk".into(), json!({"S": "a"}));
             // The sort key cannot be in a Query's filter; test it through the Scan instead.
             let filter = filter.replace("sk", "#sk");
@@ -948,6 +966,35 @@ fn in_on_the_partition_key_runs_one_query_per_value() {
     );
     assert_eq!(got["Items"].as_array().map(Vec::len), Some(5));
     assert_eq!(got["ConsumedCapacity"]["TableName"], "cmp");
+    // So does an OR of partition-key equalities, each branch with its own conditions.
+    let got = stmt(
+        &s,
+        "SELECT pk, sk FROM cmp WHERE (pk = 'b' AND sk = 4) OR (pk = 'a' AND n >= 40) OR pk = 'zz'",
+    );
+    assert_eq!(
+        got["Items"],
+        json!([{"pk": {"S": "b"}, "sk": {"N": "4"}}, {"pk": {"S": "a"}, "sk": {"N": "4"}}, {"pk": {"S": "a"}, "sk": {"N": "5"}}])
+    );
+    // The same partition twice, or a branch without the key, is a Scan with the same answer.
+    let got = stmt(
+        &s,
+        "SELECT pk, sk FROM cmp WHERE (pk = 'a' AND sk = 1) OR (pk = 'a' AND sk = 2) OR n = 30",
+    );
+    let mut have: Vec<String> = got["Items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|i| {
+            format!(
+                "{}{}",
+                i["pk"]["S"].as_str().unwrap_or(""),
+                i["sk"]["N"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    have.sort();
+    assert_eq!(have, ["a1", "a2", "a3", "b3"]);
     // Pages of 3 walk both partitions in the order written.
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
