@@ -2,10 +2,13 @@
 //! classic operations they stand for.
 //!
 //! A statement is parsed and translated by `ferrodyn-partiql` into expression text over
-//! placeholders; this module decides which classic operation runs it (SELECT: Query when the
-//! WHERE clause fixes the partition key, else Scan; INSERT: PutItem that must not find the key;
-//! UPDATE: UpdateItem that must find it; DELETE: DeleteItem; transactions: TransactWriteItems /
-//! TransactGetItems) and calls that operation's engine method with ordinary inputs.
+//! placeholders; this module decides which classic operation runs it (SELECT: GetItem when the
+//! WHERE clause is exactly the full key, Query when it fixes the partition key, one Query per
+//! value of an IN or branch of an OR of partition keys, else Scan; INSERT: PutItem that must not
+//! find the key; UPDATE: UpdateItem that must find it; DELETE: DeleteItem; transactions:
+//! TransactWriteItems / TransactGetItems) and calls that operation's engine method with
+//! ordinary inputs. Statement counts (25 per batch, 100 per transaction) and the 8192-character
+//! statement limit are enforced by shape validation before this module runs.
 //!
 //! Invariant: nothing here reads or writes storage itself; every item read and write goes
 //! through `query.rs`, `items.rs` and `transact.rs`, so indexes, streams, TTL, capacity and the
@@ -37,9 +40,6 @@ pub const KEY_REQUIRED: &str =
 pub const NOT_ON_INDEX: &str = "This operation is not supported on an index";
 /// DynamoDB's message for an INSERT whose key exists.
 pub const DUPLICATE_ITEM: &str = "Duplicate primary key exists in table";
-/// Largest number of statements in BatchExecuteStatement / ExecuteTransaction.
-pub const MAX_BATCH_STATEMENTS: usize = 25;
-pub const MAX_TRANSACTION_STATEMENTS: usize = 100;
 
 /// One statement with its parameters (`ParameterizedStatement`, `BatchStatementRequest`).
 #[derive(Debug, Clone, Default)]
@@ -75,21 +75,13 @@ pub struct BatchExecuteInput {
     pub return_consumed: ReturnConsumedCapacity,
 }
 
-/// A failed statement of a batch (`BatchStatementError`).
-#[derive(Debug, Clone)]
-pub struct StatementError {
-    /// `BatchStatementErrorCodeEnum`: ConditionalCheckFailed, DuplicateItem, ValidationError, ...
-    pub code: &'static str,
-    pub message: String,
-    pub item: Option<Item>,
-}
-
 /// One entry of `Responses` (`BatchStatementResponse`).
 #[derive(Debug, Clone, Default)]
 pub struct StatementOutcome {
     pub table: Option<String>,
     pub item: Option<Item>,
-    pub error: Option<StatementError>,
+    /// Why the statement failed (the server renders it as a `BatchStatementError`).
+    pub error: Option<Error>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,20 +112,6 @@ pub fn parse_statement(text: &str, params: &[AttributeValue]) -> Result<Statemen
         return Err(Error::validation(PARAM_COUNT));
     }
     Ok(parsed.statement)
-}
-
-/// The batch error code of an engine error.
-pub fn batch_error_code(e: &Error) -> &'static str {
-    match e {
-        Error::ConditionalCheckFailed { .. } => "ConditionalCheckFailed",
-        Error::DuplicateItem(_) => "DuplicateItem",
-        Error::ResourceNotFound(_) => "ResourceNotFound",
-        Error::Validation(_) | Error::Serialization(_) => "ValidationError",
-        Error::ItemCollectionSizeLimitExceeded(_) => "ItemCollectionSizeLimitExceeded",
-        Error::TransactionConflict(_) => "TransactionConflict",
-        Error::AccessDenied(_) => "AccessDenied",
-        _ => "InternalServerError",
-    }
 }
 
 /// Key attribute names of a table or index.
@@ -857,21 +835,7 @@ impl Engine {
                         add_consumed(&mut consumed, c);
                     }
                 }
-                Err(e) => {
-                    let item = match &e {
-                        Error::ConditionalCheckFailed { item } => item.clone(),
-                        _ => None,
-                    };
-                    let message = match &e {
-                        Error::TransactionCanceled { .. } => "Transaction cancelled".to_owned(),
-                        e => e.to_string(),
-                    };
-                    outcome.error = Some(StatementError {
-                        code: batch_error_code(&e),
-                        message,
-                        item,
-                    });
-                }
+                Err(e) => outcome.error = Some(e),
             }
             responses.push(outcome);
         }

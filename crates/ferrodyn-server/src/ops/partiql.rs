@@ -135,10 +135,11 @@ pub fn batch_execute_statement(engine: &Engine, v: &Value) -> Result<Value, Erro
         .map(|r| {
             let mut m = Map::new();
             if let Some(e) = &r.error {
+                let (code, message, item) = crate::wire::batch_statement_error(e);
                 let mut err = Map::new();
-                err.insert("Code".into(), Value::String(e.code.into()));
-                err.insert("Message".into(), Value::String(e.message.clone()));
-                if let Some(item) = &e.item {
+                err.insert("Code".into(), Value::String(code.into()));
+                err.insert("Message".into(), Value::String(message));
+                if let Some(item) = item {
                     err.insert("Item".into(), codec::encode_item(item));
                 }
                 m.insert("Error".into(), Value::Object(err));
