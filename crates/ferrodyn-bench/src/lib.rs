@@ -493,6 +493,10 @@ impl Worker {
                 b.transact_write(buf, key, sh.keys, &mut self.rng);
                 Target::TransactWriteItems
             }
+            OpKind::PartiqlGet => {
+                b.partiql_get(buf, key);
+                Target::ExecuteStatement
+            }
         };
         self.buf_capacity = self.buf_capacity.max(self.buf.len());
         (target, self.buf.split().freeze())

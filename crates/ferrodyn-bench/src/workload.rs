@@ -52,6 +52,8 @@ pub enum Workload {
     BatchWrite,
     /// TransactWriteItems of 4 puts.
     TransactWrite,
+    /// ExecuteStatement `SELECT * ... WHERE pk = ? AND sk = ?` (the PartiQL form of `get`).
+    PartiqlGet,
 }
 
 impl Workload {
@@ -69,6 +71,7 @@ impl Workload {
             Workload::Query => "query",
             Workload::BatchWrite => "batch-write",
             Workload::TransactWrite => "transact-write",
+            Workload::PartiqlGet => "partiql-get",
         }
     }
 
@@ -115,6 +118,7 @@ impl Workload {
             Workload::Query => OpKind::Query,
             Workload::BatchWrite => OpKind::BatchWrite,
             Workload::TransactWrite => OpKind::TransactWrite,
+            Workload::PartiqlGet => OpKind::PartiqlGet,
         }
     }
 }
@@ -144,10 +148,12 @@ pub enum OpKind {
     TransactWrite,
     /// Read-modify-write: GetItem then UpdateItem of the same key (composite).
     Rmw,
+    /// ExecuteStatement SELECT of one item by its full key.
+    PartiqlGet,
 }
 
 impl OpKind {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     pub const ALL: [OpKind; OpKind::COUNT] = [
         OpKind::Get,
         OpKind::Put,
@@ -158,6 +164,7 @@ impl OpKind {
         OpKind::BatchWrite,
         OpKind::TransactWrite,
         OpKind::Rmw,
+        OpKind::PartiqlGet,
     ];
 
     /// Name used in reports.
@@ -172,6 +179,7 @@ impl OpKind {
             OpKind::BatchWrite => "batch_write",
             OpKind::TransactWrite => "transact_write",
             OpKind::Rmw => "read_modify_write",
+            OpKind::PartiqlGet => "partiql_get",
         }
     }
 
@@ -192,6 +200,7 @@ pub enum Target {
     TransactWriteItems,
     CreateTable,
     DescribeTable,
+    ExecuteStatement,
 }
 
 impl Target {
@@ -205,6 +214,7 @@ impl Target {
             Target::TransactWriteItems => "DynamoDB_20120810.TransactWriteItems",
             Target::CreateTable => "DynamoDB_20120810.CreateTable",
             Target::DescribeTable => "DynamoDB_20120810.DescribeTable",
+            Target::ExecuteStatement => "DynamoDB_20120810.ExecuteStatement",
         }
     }
 }
@@ -217,6 +227,8 @@ pub struct Bodies {
     /// Random alphanumeric bytes; `data` values are windows of it.
     pool: std::sync::Arc<[u8]>,
     item_size: usize,
+    /// `{"Statement":"SELECT * FROM \"table\" WHERE ...","Parameters":[{"S":"user`.
+    partiql_get_prefix: std::sync::Arc<[u8]>,
 }
 
 /// Extra pool bytes beyond `item_size`, so values start at varied offsets.
@@ -229,12 +241,18 @@ impl Bodies {
         let pool: Vec<u8> = (0..item_size + POOL_SLACK)
             .map(|_| ALNUM[rng.below(ALNUM.len() as u64) as usize])
             .collect();
+        let statement = format!("SELECT * FROM \"{table}\" WHERE pk = ? AND sk = ?");
+        let partiql_get_prefix = format!(
+            "{{\"Statement\":{},\"Parameters\":[{{\"S\":\"user",
+            serde_json::Value::String(statement)
+        );
         Bodies {
             table_json: serde_json::Value::String(table.to_string())
                 .to_string()
                 .into(),
             pool: pool.into(),
             item_size,
+            partiql_get_prefix: partiql_get_prefix.into_bytes().into(),
         }
     }
 
@@ -269,6 +287,13 @@ impl Bodies {
         buf.put_slice(b",\"Key\":{");
         Self::put_key(buf, key, 0);
         buf.put_slice(b"}}");
+    }
+
+    /// ExecuteStatement selecting `(user{key}, "0")` by its full key.
+    pub fn partiql_get(&self, buf: &mut BytesMut, key: u64) {
+        buf.put_slice(&self.partiql_get_prefix);
+        put_u64(buf, key);
+        buf.put_slice(b"\"},{\"S\":\"0\"}]}");
     }
 
     pub fn put_item_body(&self, buf: &mut BytesMut, key: u64, rng: &mut Rng) {

@@ -20,6 +20,7 @@ pub mod index;
 pub mod itemcodec;
 pub mod items;
 pub mod keys;
+pub mod partiql;
 pub mod policies;
 pub mod query;
 pub mod schema;

@@ -99,7 +99,7 @@ pub struct StoredItems {
 }
 
 impl StoredItems {
-    fn push(&mut self, raw: &[u8]) {
+    pub(crate) fn push(&mut self, raw: &[u8]) {
         self.bytes += raw.len();
         self.items.push(raw.to_vec());
     }

@@ -56,6 +56,9 @@ pub enum Error {
     TransactionInProgress(String),
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
+    /// PartiQL INSERT of an item whose key already exists.
+    #[error("{0}")]
+    DuplicateItem(String),
     #[error("{0}")]
     AccessDenied(String),
     /// No resource-based policy (or not the expected revision) on a table or stream.

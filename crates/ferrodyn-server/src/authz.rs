@@ -83,6 +83,12 @@ fn context(caller: &Caller<'_>, access: &Access) -> RequestContext {
     if let Some(v) = &access.return_values {
         ctx.set("dynamodb:ReturnValues", v.as_str());
     }
+    if let Some(scan) = access.full_table_scan {
+        ctx.set(
+            "dynamodb:FullTableScan",
+            if scan { "true" } else { "false" },
+        );
+    }
     if let Some(v) = &access.return_consumed_capacity {
         ctx.set("dynamodb:ReturnConsumedCapacity", v.as_str());
     }

@@ -52,6 +52,32 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
 
 const INTERNAL: &str = "InternalServerError";
 
+/// A failed statement of BatchExecuteStatement as its `BatchStatementError`: Code (from
+/// `BatchStatementErrorCodeEnum`), Message, and the old item of a failed condition.
+pub fn batch_statement_error(err: &Error) -> (&'static str, String, Option<&ferrodyn_model::Item>) {
+    let code = match err {
+        Error::ConditionalCheckFailed { .. } => "ConditionalCheckFailed",
+        Error::DuplicateItem(_) => "DuplicateItem",
+        Error::ResourceNotFound(_) => "ResourceNotFound",
+        Error::Validation(_) | Error::Serialization(_) => "ValidationError",
+        Error::ItemCollectionSizeLimitExceeded(_) => "ItemCollectionSizeLimitExceeded",
+        Error::TransactionConflict(_) => "TransactionConflict",
+        Error::AccessDenied(_) => "AccessDenied",
+        _ => INTERNAL,
+    };
+    let message = if code == INTERNAL {
+        tracing::error!(error = ?err, "internal error in a batch statement");
+        "Internal server error".to_owned()
+    } else {
+        err.to_string()
+    };
+    let item = match err {
+        Error::ConditionalCheckFailed { item } => item.as_ref(),
+        _ => None,
+    };
+    (code, message, item)
+}
+
 /// The short error code of a domain error (`ConditionalCheckFailedException`, ...), as the
 /// audit log records it and as `__type` ends.
 pub fn error_code(err: &Error) -> &'static str {
@@ -67,6 +93,7 @@ pub fn error_code(err: &Error) -> &'static str {
         Error::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
         Error::TransactionInProgress(_) => "TransactionInProgressException",
         Error::ItemCollectionSizeLimitExceeded(_) => "ItemCollectionSizeLimitExceededException",
+        Error::DuplicateItem(_) => "DuplicateItemException",
         Error::ExpiredIterator(_) => "ExpiredIteratorException",
         Error::TrimmedDataAccess(_) => "TrimmedDataAccessException",
         Error::TableNotFound(_) => "TableNotFoundException",

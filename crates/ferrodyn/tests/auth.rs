@@ -1826,3 +1826,107 @@ async fn create_table_attaches_its_resource_policy() {
         .unwrap();
     assert!(out.item().is_none());
 }
+
+// ---- PartiQL -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn partiql_select_only_key_selects_but_cannot_insert() {
+    let cred = Cred::new("AKIDPARTIQL", "partiql-secret");
+    let entry = key_entry(
+        "partiql",
+        &cred,
+        Some(allow(&["dynamodb:PartiQLSelect"], &table_arn("Tbl"))),
+    );
+    let e = Enforced::start(&[admin_entry(), entry]).with_table().await;
+    let got = e
+        .ok(
+            &cred,
+            "ExecuteStatement",
+            json!({"Statement": "SELECT name FROM Tbl WHERE pk = 'alice' AND sk = 1"}),
+        )
+        .await;
+    assert_eq!(got["Items"], json!([{"name": {"S": "alice-1"}}]));
+    let r = call(
+        e.url(),
+        &cred,
+        "ExecuteStatement",
+        &json!({"Statement": "INSERT INTO Tbl VALUE {'pk': 'carol', 'sk': 1}"}),
+    )
+    .await;
+    assert_denied(
+        &r,
+        &implicit_deny("partiql", "dynamodb:PartiQLInsert", &table_arn("Tbl")),
+    );
+    // The classic operations are other actions.
+    let r = call(
+        e.url(),
+        &cred,
+        "GetItem",
+        &json!({"TableName": "Tbl", "Key": {"pk": {"S": "alice"}, "sk": {"N": "1"}}}),
+    )
+    .await;
+    assert_denied(
+        &r,
+        &implicit_deny("partiql", "dynamodb:GetItem", &table_arn("Tbl")),
+    );
+    // In a transaction, each statement is authorized by its own action.
+    let r = call(
+        e.url(),
+        &cred,
+        "ExecuteTransaction",
+        &json!({"TransactStatements": [
+            {"Statement": "EXISTS(SELECT * FROM Tbl WHERE pk = 'alice' AND sk = 1)"},
+            {"Statement": "DELETE FROM Tbl WHERE pk = 'bob' AND sk = 1"}
+        ]}),
+    )
+    .await;
+    assert_denied(
+        &r,
+        &implicit_deny("partiql", "dynamodb:PartiQLDelete", &table_arn("Tbl")),
+    );
+    assert_eq!(e.count().await, 3);
+}
+
+#[tokio::test]
+async fn partiql_full_table_scans_can_be_denied() {
+    // AWS's example policy: allow PartiQL selects, deny those that scan the whole table.
+    let cred = Cred::new("AKIDNOSCAN", "noscan-secret");
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:PartiQLSelect", "Resource": table_arn("Tbl")},
+        {"Effect": "Deny", "Action": "dynamodb:PartiQLSelect", "Resource": table_arn("Tbl"),
+         "Condition": {"Bool": {"dynamodb:FullTableScan": "true"}}}
+    ]});
+    let e = Enforced::start(&[admin_entry(), key_entry("noscan", &cred, Some(policy))])
+        .with_table()
+        .await;
+    for statement in [
+        "SELECT * FROM Tbl WHERE pk = 'alice'",
+        "SELECT * FROM Tbl WHERE pk IN ['alice', 'bob'] AND sk = 1",
+        "SELECT * FROM Tbl WHERE pk = 'alice' OR pk = 'bob'",
+    ] {
+        e.ok(&cred, "ExecuteStatement", json!({ "Statement": statement }))
+            .await;
+    }
+    for statement in [
+        "SELECT * FROM Tbl",
+        "SELECT * FROM Tbl WHERE sk = 1",
+        "SELECT * FROM Tbl WHERE pk = 'alice' OR sk = 1",
+    ] {
+        let r = call(
+            e.url(),
+            &cred,
+            "ExecuteStatement",
+            &json!({ "Statement": statement }),
+        )
+        .await;
+        assert_denied(
+            &r,
+            &explicit_deny(
+                "noscan",
+                "dynamodb:PartiQLSelect",
+                &table_arn("Tbl"),
+                "identity-based",
+            ),
+        );
+    }
+}

@@ -9,6 +9,9 @@
 //!   action DynamoDB checks for it (`dynamodb:BatchGetItem` per table and item of BatchGetItem,
 //!   `dynamodb:PutItem`/`UpdateItem`/`DeleteItem`/`ConditionCheckItem` per action of
 //!   TransactWriteItems, `dynamodb:GetItem` per item of TransactGetItems);
+//! - PartiQL operations map to one access per statement that parses
+//!   (`dynamodb:PartiQLSelect`/`Insert`/`Update`/`Delete` on the statement's table or index),
+//!   with `dynamodb:FullTableScan` on a SELECT and no other DynamoDB condition keys;
 //! - extraction never fails a request: a member that does not parse yields no condition value,
 //!   and the operation's own validation then rejects the request.
 //!
@@ -44,6 +47,9 @@ pub struct Access {
     pub select: Option<String>,
     pub return_values: Option<String>,
     pub return_consumed_capacity: Option<String>,
+    /// PartiQL SELECT: `dynamodb:FullTableScan`, whether the statement reads the whole table
+    /// or index (no partition-key equality or IN in its WHERE clause).
+    pub full_table_scan: Option<bool>,
 }
 
 /// The ARN prefix of this server's tables: `arn:aws:dynamodb:REGION:ACCOUNT:table/`.
@@ -176,6 +182,7 @@ fn item_read(
         select: Some(select),
         return_values: None,
         return_consumed_capacity: consumed(outer),
+        full_table_scan: None,
     }
 }
 
@@ -227,6 +234,7 @@ fn item_write(engine: &Engine, action: &str, table: &str, shape: &Value, outer: 
         select: None,
         return_values,
         return_consumed_capacity: consumed(outer),
+        full_table_scan: None,
     }
 }
 
@@ -268,6 +276,7 @@ fn read_many(engine: &Engine, op: &str, req: &Value) -> Access {
         select: Some(select),
         return_values: None,
         return_consumed_capacity: consumed(req),
+        full_table_scan: None,
     }
 }
 
@@ -283,6 +292,24 @@ fn plain(action: String, resource: String) -> Access {
 /// keys when `detailed`; without, only actions and resources (enough when no policy involved
 /// reads a condition key, and much cheaper for item operations).
 pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value, detailed: bool) -> Vec<Access> {
+    if api == Api::DynamoDb {
+        let statements = match op {
+            "ExecuteStatement" => Some(std::slice::from_ref(req)),
+            "BatchExecuteStatement" => present(req, "Statements")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice),
+            "ExecuteTransaction" => present(req, "TransactStatements")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice),
+            _ => None,
+        };
+        if let Some(statements) = statements {
+            return statements
+                .iter()
+                .filter_map(|s| partiql_access(engine, str_field(s, "Statement")?))
+                .collect();
+        }
+    }
     if !detailed {
         if let Some(plain) = plain_item_accesses(engine, api, op, req) {
             return plain;
@@ -424,6 +451,41 @@ pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value, detailed: bool
         _ if !table.is_empty() => vec![plain(action, table_arn(engine, table))],
         _ => vec![plain(action, "*".into())],
     }
+}
+
+/// The access of one PartiQL statement: `dynamodb:PartiQLSelect` (also for `EXISTS`),
+/// `PartiQLInsert`, `PartiQLUpdate` or `PartiQLDelete` on the table (or, for a SELECT from an
+/// index, the index) it names; a SELECT carries `dynamodb:FullTableScan`, the other condition
+/// keys are not set. A statement that does not parse touches
+/// nothing (it fails with a ValidationException), so it asks nothing.
+fn partiql_access(engine: &Engine, text: &str) -> Option<Access> {
+    use ferrodyn_partiql::Statement;
+    let parsed = ferrodyn_partiql::parse(text).ok()?;
+    let (action, resource) = match &parsed.statement {
+        Statement::Select(s) | Statement::Exists(s) => {
+            let hash = engine
+                .key_names(&s.table, s.index.as_deref())
+                .map(|k| k.hash);
+            let full_table_scan = match (&s.where_, hash) {
+                // Every partition-key attribute (an index may have several) must be fixed.
+                (Some(w), Some(h)) => !h
+                    .iter()
+                    .all(|h| ferrodyn_partiql::translate::fixes_partition_key(w, h)),
+                _ => true,
+            };
+            return Some(Access {
+                full_table_scan: Some(full_table_scan),
+                ..plain(
+                    "dynamodb:PartiQLSelect".to_owned(),
+                    table_or_index_arn(engine, &s.table, s.index.as_deref()),
+                )
+            });
+        }
+        Statement::Insert(s) => ("dynamodb:PartiQLInsert", table_arn(engine, &s.table)),
+        Statement::Update(s) => ("dynamodb:PartiQLUpdate", table_arn(engine, &s.table)),
+        Statement::Delete(s) => ("dynamodb:PartiQLDelete", table_arn(engine, &s.table)),
+    };
+    Some(plain(action.to_owned(), resource))
 }
 
 /// The accesses of item operations without condition keys: the same actions on the same

@@ -9,6 +9,7 @@ pub mod admin;
 mod batch;
 mod items;
 mod json;
+mod partiql;
 mod policies;
 mod read;
 mod streams;
@@ -57,7 +58,14 @@ pub fn is_item_write(api: Api, op: &str) -> bool {
     api == Api::DynamoDb
         && matches!(
             op,
-            "PutItem" | "DeleteItem" | "UpdateItem" | "BatchWriteItem" | "TransactWriteItems"
+            "PutItem"
+                | "DeleteItem"
+                | "UpdateItem"
+                | "BatchWriteItem"
+                | "TransactWriteItems"
+                | "ExecuteStatement"
+                | "BatchExecuteStatement"
+                | "ExecuteTransaction"
         )
 }
 
@@ -154,6 +162,7 @@ pub fn dispatch_to(
         (Api::DynamoDb, "GetItem") => return items::get_item(engine, &value),
         (Api::DynamoDb, "Query") => return read::query(engine, &value),
         (Api::DynamoDb, "Scan") => return read::scan(engine, &value),
+        (Api::DynamoDb, "ExecuteStatement") => return partiql::execute_statement(engine, &value),
         _ => {}
     }
     let out = match (api, op) {
@@ -182,6 +191,10 @@ pub fn dispatch_to(
         }
         (Api::DynamoDb, "TransactWriteItems") => transact::transact_write(engine, &value)?,
         (Api::DynamoDb, "TransactGetItems") => transact::transact_get(engine, &value)?,
+        (Api::DynamoDb, "BatchExecuteStatement") => {
+            partiql::batch_execute_statement(engine, &value)?
+        }
+        (Api::DynamoDb, "ExecuteTransaction") => partiql::execute_transaction(engine, &value)?,
         (Api::DynamoDb, "UpdateTimeToLive") => ttl::update_time_to_live(engine, &value)?,
         (Api::DynamoDb, "DescribeTimeToLive") => ttl::describe_time_to_live(engine, &value)?,
         (Api::Streams, "ListStreams") => streams::list_streams(engine, &value)?,
