@@ -216,3 +216,42 @@ fn failed_writes_are_recorded_with_their_error_type() {
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_failed_partiql_write_is_recorded_with_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let url = server.url.clone();
+    let client = reqwest::blocking::Client::new();
+    let (st, body) = call(
+        &client,
+        &url,
+        "DynamoDB_20120810.CreateTable",
+        r#"{"TableName":"pqt","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}"#.into(),
+    );
+    assert_eq!(st, 200, "{body}");
+    let insert = r#"{"Statement":"INSERT INTO \"pqt\" VALUE {'pk': 'a'}"}"#;
+    let (st, body) = call(
+        &client,
+        &url,
+        "DynamoDB_20120810.ExecuteStatement",
+        insert.into(),
+    );
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = call(
+        &client,
+        &url,
+        "DynamoDB_20120810.ExecuteStatement",
+        insert.into(),
+    );
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("DuplicateItemException"), "{body}");
+
+    let records = all_records(&client, &url);
+    let failed: Vec<_> = records
+        .iter()
+        .filter(|r| r["operation"] == "ExecuteStatement" && r["outcome"] != "success")
+        .collect();
+    assert_eq!(failed.len(), 1, "{records:#?}");
+    assert_eq!(failed[0]["table"], "pqt", "{:#}", failed[0]);
+}

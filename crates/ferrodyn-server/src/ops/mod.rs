@@ -98,7 +98,12 @@ pub fn audit_target(body: &[u8]) -> (Option<String>, Option<ferrodyn_model::Item
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
         return (None, None);
     };
-    let table = json::string_field(&v, "TableName");
+    // A PartiQL statement names its table in its text (ExecuteStatement).
+    let table = json::string_field(&v, "TableName").or_else(|| {
+        let statement = json::string_field(&v, "Statement")?;
+        let parsed = ferrodyn_partiql::parse(&statement).ok()?;
+        Some(parsed.statement.table().to_owned())
+    });
     let key = json::present(&v, "Key")
         .or_else(|| json::present(&v, "Item"))
         .and_then(|k| ferrodyn_protocol::codec::decode_item(k).ok());
