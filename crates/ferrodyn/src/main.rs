@@ -303,6 +303,10 @@ fn dynamodb_local_args(args: Vec<String>) -> Vec<String> {
         "--host".into(),
         "0.0.0.0".into(),
     ];
+    tracing::info!(
+        "DynamoDB Local's command line: serving as the test double on every interface, \
+         accepting any credentials (--auth none --host 0.0.0.0)"
+    );
     let mut it = args.into_iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {

@@ -210,6 +210,28 @@ fn dynamodb_local_command_line_with_every_flag() {
 }
 
 #[test]
+fn dynamodb_local_command_line_says_it_accepts_any_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Killed(spawn(
+        dir.path(),
+        &["-inMemory", "-port", "0"],
+        &[("FERRODYN_LOG", "info")],
+    ));
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on http://0.0.0.0:"), "{line}");
+    let _ = child.0.kill();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("DynamoDB Local's command line") && err.contains("--auth none"),
+        "{err}"
+    );
+}
+
+#[test]
 fn dynamodb_local_help() {
     let out = std::process::Command::new(binary())
         .arg("-help")
