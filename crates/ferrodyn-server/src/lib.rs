@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod authz;
 mod http;
+mod in_process;
 pub mod ops;
 pub mod wire;
 
@@ -16,6 +17,8 @@ use std::sync::Arc;
 
 use ferrodyn_core::Engine;
 use tokio::net::TcpListener;
+
+pub use in_process::InProcess;
 
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod audit_cli;
+mod config;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -93,6 +94,10 @@ enum AuthArg {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// TOML file setting any of these flags by long name (`port = 8000`, `data-dir = "..."`);
+    /// the command line and FERRODYN_* variables take precedence over it.
+    #[arg(long, env = "FERRODYN_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1", env = "FERRODYN_HOST")]
     host: String,
@@ -108,7 +113,7 @@ struct ServeArgs {
     )]
     data_dir: PathBuf,
     /// Keep everything in memory (nothing survives a restart); for tests.
-    #[arg(long)]
+    #[arg(long, env = "FERRODYN_IN_MEMORY")]
     in_memory: bool,
     /// Region reported in ARNs.
     #[arg(long, default_value = "us-east-1", env = "FERRODYN_REGION")]
@@ -220,7 +225,16 @@ fn main() -> anyhow::Result<()> {
     if let Err(e) = thp {
         tracing::debug!(error = %e, "could not opt out of transparent huge pages");
     }
-    let cli = Cli::parse_from(dynamodb_local_args(std::env::args().collect()));
+    if std::env::args().nth(1).as_deref() == Some("-help") {
+        print!("{DYNAMODB_LOCAL_HELP}");
+        return Ok(());
+    }
+    let cli: Cli = config::parse(
+        dynamodb_local_args(std::env::args().collect())
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    )?;
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => ferrodyn_bench::main_with_args(args),
@@ -229,10 +243,27 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// `ferrodyn -help`, as DynamoDB Local's `-help` lists its flags.
+const DYNAMODB_LOCAL_HELP: &str = "\
+DynamoDB Local's command line, accepted as is (it means `ferrodyn serve --auth none --host 0.0.0.0`):
+  -inMemory                  keep everything in memory (--in-memory)
+  -port PORT                 port to listen on, default 8000 (--port)
+  -dbPath DIR                directory of the durable store (--data-dir)
+  -sharedDb                  one database for every access key and region (Ferrodyn always has one)
+  -cors ORIGINS              accepted; CORS is always answered
+  -delayTransientStatuses    accepted; tables, indexes and streams are ACTIVE at once
+  -optimizeDbBeforeStartup   accepted; nothing to do (the store needs no optimization at startup)
+  -disableTelemetry          accepted; Ferrodyn sends no telemetry
+  -help                      this text
+Other flags of `ferrodyn serve` may follow them; `ferrodyn serve --help` lists those.
+";
+
 /// DynamoDB Local's command line (`-inMemory -port 8000 -dbPath DIR -sharedDb -cors *`...)
 /// becomes `serve` with the same meaning: Ferrodyn is then the test double, listening on every
 /// interface like DynamoDB Local and accepting any credentials (`--auth none`). Other command
 /// lines are returned unchanged.
+///
+/// The "-help" spelling is handled in main.
 fn dynamodb_local_args(args: Vec<String>) -> Vec<String> {
     let is_local_flag = |a: &str| {
         matches!(
@@ -247,7 +278,21 @@ fn dynamodb_local_args(args: Vec<String>) -> Vec<String> {
                 | "-disableTelemetry"
         )
     };
-    if !args.get(1).is_some_and(|a| is_local_flag(a)) {
+    // The `java -Dprop=... -jar DynamoDBLocal.jar` prefix of `amazon/dynamodb-local` commands
+    // (e.g. a compose file's `command:`) is skipped, so such a command works unchanged.
+    let mut args = args;
+    let java = args
+        .iter()
+        .skip(1)
+        .take_while(|a| a.starts_with("-D") || a.as_str() == "-jar" || a.ends_with(".jar"))
+        .count();
+    let had_java = args
+        .get(1..=java)
+        .is_some_and(|p| p.iter().any(|a| a == "-jar"));
+    if had_java {
+        args.drain(1..=java);
+    }
+    if !had_java && !args.get(1).is_some_and(|a| is_local_flag(a)) {
         return args;
     }
     let mut out = vec![
@@ -258,6 +303,10 @@ fn dynamodb_local_args(args: Vec<String>) -> Vec<String> {
         "--host".into(),
         "0.0.0.0".into(),
     ];
+    tracing::info!(
+        "DynamoDB Local's command line: serving as the test double on every interface, \
+         accepting any credentials (--auth none --host 0.0.0.0)"
+    );
     let mut it = args.into_iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -270,8 +319,11 @@ fn dynamodb_local_args(args: Vec<String>) -> Vec<String> {
                 out.push("--data-dir".into());
                 out.extend(it.next());
             }
+            "-help" => out.push("--help".into()),
             // Accepted for compatibility: one database for every key and region (Ferrodyn has
-            // only that), CORS (always on), and flags without an equivalent.
+            // only that), CORS (always on), and flags without an equivalent: tables are ACTIVE
+            // at once (-delayTransientStatuses) and the store needs no optimization at startup
+            // (-optimizeDbBeforeStartup); see DYNAMODB_LOCAL_HELP.
             "-cors" => {
                 it.next();
             }
@@ -585,5 +637,56 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dynamodb_local_args;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn dynamodb_local_command_lines() {
+        let serve = ["f", "serve", "--auth", "none", "--host", "0.0.0.0"];
+        let with = |rest: &[&str]| {
+            let mut v = args(&serve);
+            v.extend(args(rest));
+            v
+        };
+        assert_eq!(
+            dynamodb_local_args(args(&["f", "-inMemory", "-port", "8001", "-sharedDb"])),
+            with(&["--in-memory", "--port", "8001"])
+        );
+        assert_eq!(
+            dynamodb_local_args(args(&[
+                "f",
+                "-Djava.library.path=./DynamoDBLocal_lib",
+                "-jar",
+                "DynamoDBLocal.jar",
+                "-sharedDb",
+                "-dbPath",
+                "./data",
+                "-cors",
+                "*",
+                "-delayTransientStatuses",
+                "-optimizeDbBeforeStartup",
+            ])),
+            with(&["--data-dir", "./data"])
+        );
+        assert_eq!(
+            dynamodb_local_args(args(&["f", "-jar", "DynamoDBLocal.jar"])),
+            with(&[])
+        );
+        assert_eq!(
+            dynamodb_local_args(args(&["f", "-inMemory", "-help"])),
+            with(&["--in-memory", "--help"])
+        );
+        assert_eq!(
+            dynamodb_local_args(args(&["f", "serve", "--port", "1"])),
+            args(&["f", "serve", "--port", "1"])
+        );
     }
 }
