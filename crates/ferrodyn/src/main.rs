@@ -27,8 +27,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "A DynamoDB-compatible database server"
 )]
 struct Cli {
+    /// Log line format on standard error: `text` for people, `json` (one object per line, with
+    /// the request id of request-scoped lines in `span.request_id`) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FERRODYN_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -167,6 +177,14 @@ struct ServeArgs {
     /// Also record every read in the audit log.
     #[arg(long, env = "FERRODYN_AUDIT_READS")]
     audit_reads: bool,
+    /// Log requests that take at least this many milliseconds at warn: operation, table,
+    /// duration, outcome and request id (never keys or item contents).
+    #[arg(long, env = "FERRODYN_SLOW_REQUEST_MS")]
+    slow_request_ms: Option<u64>,
+    /// Also serve `GET /metrics` and `/health/*` (plain HTTP, nothing else) on this address,
+    /// e.g. 127.0.0.1:9100; they are always served on the API port too.
+    #[arg(long, env = "FERRODYN_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
     /// Days audit records are kept.
     #[arg(long, default_value_t = 90, env = "FERRODYN_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u64).range(1..=36500))]
     audit_retention_days: u64,
@@ -210,17 +228,20 @@ fn default_read_cache_bytes() -> u64 {
 fn main() -> anyhow::Result<()> {
     // First, before the allocator has touched more memory (see the function).
     let thp = disable_transparent_huge_pages();
-    tracing_subscriber::fmt()
+    let cli = Cli::parse_from(dynamodb_local_args(std::env::args().collect()));
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERRODYN_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
     if let Err(e) = thp {
         tracing::debug!(error = %e, "could not opt out of transparent huge pages");
     }
-    let cli = Cli::parse_from(dynamodb_local_args(std::env::args().collect()));
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => ferrodyn_bench::main_with_args(args),
@@ -548,8 +569,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|t| t.spawn_watcher(std::time::Duration::from_secs(5)));
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let options = ferrodyn_server::ServerOptions { auth, tls };
-        let handle = ferrodyn_server::start_with(listener, serving, options)?;
+        let options = ferrodyn_server::ServerOptions {
+            auth,
+            tls,
+            slow_request: args.slow_request_ms.map(std::time::Duration::from_millis),
+        };
+        let mut handle = ferrodyn_server::start_with(listener, serving, options)?;
+        if let Some(maddr) = args.metrics_addr {
+            let l = tokio::net::TcpListener::bind(maddr)
+                .await
+                .with_context(|| format!("binding --metrics-addr {maddr}"))?;
+            tracing::info!(addr = %l.local_addr()?, "serving /metrics and /health");
+            handle.serve_metrics(l);
+        }
         tracing::info!(
             addr = %handle.addr,
             in_memory = args.in_memory,
