@@ -74,7 +74,8 @@ pub struct Scrape {
 
 /// The server's metrics; one per server, shared by every connection.
 pub struct Metrics {
-    /// Operation names, sorted; `handles[i]` belongs to `names[i]`.
+    /// Operation names, sorted by (length, bytes) so that a lookup mostly compares integers;
+    /// `handles[i]` belongs to `names[i]`.
     names: Vec<&'static str>,
     handles: Vec<OpHandles>,
     unknown: OpHandles,
@@ -107,7 +108,7 @@ impl Metrics {
     /// ignored).
     pub fn new(operations: impl IntoIterator<Item = &'static str>) -> Metrics {
         let mut names: Vec<&'static str> = operations.into_iter().collect();
-        names.sort_unstable();
+        names.sort_unstable_by(|a, b| by_length(a, b));
         names.dedup();
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<OperationLabel, Histogram>::new_with_constructor(
@@ -194,7 +195,7 @@ impl Metrics {
 
     /// The handle of an operation (an unknown name gets the `unknown` operation's handle).
     pub fn operation(&self, name: &str) -> OpId {
-        OpId(self.names.binary_search(&name).ok())
+        OpId(self.names.binary_search_by(|n| by_length(n, name)).ok())
     }
 
     fn handles(&self, op: OpId) -> &OpHandles {
@@ -273,6 +274,11 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
     }
+}
+
+/// Length first, then bytes: a total order that is cheap to search.
+fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// Counts a connection as open while alive.
@@ -363,6 +369,24 @@ mod tests {
             text::value(&s, "ferrodyn_table_items", &[("table", "T")]),
             None
         );
+    }
+
+    #[test]
+    fn every_registered_operation_is_found() {
+        let ops = [
+            "PutItem",
+            "GetItem",
+            "Query",
+            "Scan",
+            "TransactWriteItems",
+            "DeleteItem",
+        ];
+        let m = Metrics::new(ops);
+        for op in ops {
+            assert_eq!(m.operation_name(m.operation(op)), op);
+        }
+        assert_eq!(m.operation("Putitem"), OpId(None));
+        assert_eq!(m.operation_name(m.operation("")), UNKNOWN_OPERATION);
     }
 
     #[test]

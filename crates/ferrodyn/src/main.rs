@@ -27,8 +27,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "A DynamoDB-compatible database server"
 )]
 struct Cli {
-    /// Log line format on standard error: `text` for people, `json` (one object per line, with
-    /// the request id of request-scoped lines in `span.request_id`) for log collectors.
+    /// Log line format on standard error: `text` for people, `json` (one object per line) for
+    /// log collectors. Request-scoped lines carry the request id (`x-amzn-RequestId`); see
+    /// docs/operations.md.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FERRODYN_LOG_FORMAT")]
     log_format: LogFormat,
     #[command(subcommand)]

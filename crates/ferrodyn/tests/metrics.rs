@@ -343,9 +343,9 @@ fn json_logs_carry_the_request_id_of_slow_requests() {
             "--slow-request-ms",
             "0",
         ])
-        // At `info` (the default) request spans are on, so every line of a request carries
-        // its id in `span`; the slow-request line also has it among its own fields.
-        .env("FERRODYN_LOG", "info")
+        // With the server's debug lines on, every line of a request carries its id in `span`;
+        // the slow-request line also has it among its own fields at any level.
+        .env("FERRODYN_LOG", "info,ferrodyn_server=debug")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
