@@ -178,7 +178,9 @@ async fn handle(
         // lines in their fields; internal errors inside an error-level span, see
         // `domain_error`).
         let span = tracing::debug_span!("request", request_id = %request_id);
-        let resp = {
+        let resp = if span.is_disabled() {
+            handle_request(&shared, peer, secure, req, &request_id, &mut track).await
+        } else {
             use tracing::Instrument;
             handle_request(&shared, peer, secure, req, &request_id, &mut track)
                 .instrument(span.clone())
