@@ -278,6 +278,22 @@ impl Recount {
 }
 
 impl Engine {
+    /// (name, ItemCount, TableSizeBytes) of every table, read from the live counters (the
+    /// figures DescribeTable reports; partial while a background recount runs).
+    pub fn table_statistics(&self) -> Vec<(String, u64, u64)> {
+        let tables = self.tables.read();
+        let mut out: Vec<(String, u64, u64)> = tables
+            .iter()
+            .map(|(name, t)| {
+                let items = t.counters.items.load(Ordering::Relaxed).max(0) as u64;
+                let bytes = t.counters.bytes.load(Ordering::Relaxed).max(0) as u64;
+                (name.clone(), items, bytes)
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Blocks until the statistics of every table are complete: returns at once unless a
     /// recount after a crash is still running in the background (see `stats.rs`).
     pub fn wait_for_statistics(&self) {

@@ -41,6 +41,8 @@ struct TtlSpec {
 #[derive(Debug, Default)]
 pub(crate) struct TtlSpecs {
     specs: RwLock<HashMap<String, TtlSpec>>,
+    /// Items deleted by sweeps since the engine opened (a figure for metrics).
+    deleted: std::sync::atomic::AtomicU64,
 }
 
 /// DescribeTimeToLive's answer.
@@ -189,10 +191,19 @@ impl Engine {
                 continue;
             };
             if spec.enabled {
-                deleted += self.sweep_table(&t, &spec.attribute, &audit_ctx)?;
+                let n = self.sweep_table(&t, &spec.attribute, &audit_ctx)?;
+                self.ttl
+                    .deleted
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                deleted += n;
             }
         }
         Ok(deleted)
+    }
+
+    /// Items deleted by TTL sweeps since the engine opened.
+    pub fn ttl_deleted(&self) -> u64 {
+        self.ttl.deleted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn sweep_table(

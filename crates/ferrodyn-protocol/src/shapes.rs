@@ -37,6 +37,15 @@ pub fn operation_exists(api: Api, op: &str) -> bool {
     input_shape(api, op).is_some()
 }
 
+/// Every operation of an API, by name (sorted).
+pub fn operations(api: Api) -> impl Iterator<Item = &'static str> {
+    let ops: &'static [(&'static str, u16)] = match api {
+        Api::DynamoDb => &DYNAMODB_OPS,
+        Api::Streams => &STREAMS_OPS,
+    };
+    ops.iter().map(|(name, _)| *name)
+}
+
 /// Validates `body` against the input shape of `op`.
 ///
 /// `Err(Error::Serialization)` for a JSON type mismatch, `Err(Error::Validation)` for constraint

@@ -1,8 +1,14 @@
-//! HTTP/1.1 front end: connection handling, body limits, health check, response headers.
+//! HTTP/1.1 front end: connection handling, body limits, health and metrics endpoints,
+//! response headers, request metrics and the slow-request log.
 //!
-//! Invariant: every response carries `x-amzn-RequestId`, `x-amz-crc32` (CRC32 of the exact body
-//! bytes sent) and `Content-Type`; a request is never answered before its body is fully read or
-//! rejected as too large.
+//! Invariants:
+//! - Every response carries `x-amzn-RequestId`, `x-amz-crc32` (CRC32 of the exact body bytes
+//!   sent) and `Content-Type`; a request is never answered before its body is fully read or
+//!   rejected as too large.
+//! - Every answered API request (not CORS preflights, health checks or scrapes) is counted once
+//!   in the metrics, by operation and outcome, with its latency.
+//! - `/metrics` is authorized like an admin operation (`ferrodyn:GetMetrics`) when keys are
+//!   enforced; `/health/live` and `/health/ready` never are.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,16 +26,27 @@ use crate::wire::{self, EdgeError};
 use crate::Shared;
 use crate::{auth, authz, ops};
 use ferrodyn_core::audit::AuditContext;
+use ferrodyn_metrics::OpId;
 
 /// DynamoDB refuses request bodies over 16 MB.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Limit of the request line and of the headers, each.
 const MAX_LINE: usize = 16 * 1024;
 
+/// What a listener serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listener {
+    /// The DynamoDB API (and `/metrics`, `/health/*`).
+    Api,
+    /// `--metrics-addr`: `/metrics` and `/health/*` only, plain HTTP.
+    MetricsOnly,
+}
+
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    kind: Listener,
 ) {
     loop {
         tokio::select! {
@@ -45,9 +62,13 @@ pub(crate) async fn accept_loop(
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let conn_shutdown = shutdown.clone();
-                match shared.tls.as_ref().map(|t| t.acceptor()) {
+                let tls = match kind {
+                    Listener::Api => shared.tls.as_ref().map(|t| t.acceptor()),
+                    Listener::MetricsOnly => None,
+                };
+                match tls {
                     None => {
-                        tokio::spawn(serve_connection(stream, peer, false, shared, conn_shutdown));
+                        tokio::spawn(serve_connection(stream, peer, false, shared, conn_shutdown, kind));
                     }
                     Some(acceptor) => {
                         tokio::spawn(async move {
@@ -57,7 +78,7 @@ pub(crate) async fn accept_loop(
                             );
                             match handshake.await {
                                 Ok(Ok(tls)) => {
-                                    serve_connection(tls, peer, true, shared, conn_shutdown).await
+                                    serve_connection(tls, peer, true, shared, conn_shutdown, kind).await
                                 }
                                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -82,12 +103,15 @@ async fn serve_connection<IO>(
     secure: bool,
     shared: Arc<Shared>,
     mut conn_shutdown: tokio::sync::watch::Receiver<bool>,
+    kind: Listener,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let metrics = shared.metrics.clone();
+    let _open = metrics.connection();
     let svc = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(handle(shared, peer, secure, req).await) }
+        async move { Ok::<_, Infallible>(handle(shared, peer, secure, req, kind).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
@@ -110,7 +134,27 @@ async fn handle(
     peer: SocketAddr,
     secure: bool,
     req: Request<Incoming>,
+    kind: Listener,
 ) -> Response<Full<Bytes>> {
+    let request_id = next_request_id();
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        match req.uri().path() {
+            "/health/live" => {
+                return finish(
+                    StatusCode::OK,
+                    "application/json",
+                    &request_id,
+                    br#"{"status":"live"}"#.to_vec(),
+                )
+            }
+            "/health/ready" => return readiness(&shared, &request_id),
+            "/metrics" => return scrape(&shared, peer, secure, req, &request_id),
+            _ => {}
+        }
+    }
+    if kind == Listener::MetricsOnly {
+        return finish(StatusCode::NOT_FOUND, "text/plain", &request_id, Vec::new());
+    }
     let h = req.headers();
     let origin = h.contains_key(hyper::header::ORIGIN);
     let preflight = req.method() == Method::OPTIONS;
@@ -119,9 +163,57 @@ async fn handle(
         .get(hyper::header::ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned();
     let mut resp = if preflight {
-        finish(StatusCode::OK, "text/plain", &next_request_id(), Vec::new())
+        finish(StatusCode::OK, "text/plain", &request_id, Vec::new())
     } else {
-        handle_request(shared, peer, secure, req).await
+        let start = std::time::Instant::now();
+        let mut track = Track {
+            op: OpId::default(),
+            error: None,
+            body: None,
+            counted: true,
+        };
+        // Debug level: an enabled span costs about 8% of a GetItem's instructions (the fmt
+        // layer formats its fields), so at the default `info` filter it is off. The lines a
+        // request logs at `info` and above name the id themselves (the slow-request and audit
+        // lines in their fields; internal errors inside an error-level span, see
+        // `domain_error`).
+        let span = tracing::debug_span!("request", request_id = %request_id);
+        let resp = if span.is_disabled() {
+            handle_request(&shared, peer, secure, req, &request_id, &mut track).await
+        } else {
+            use tracing::Instrument;
+            handle_request(&shared, peer, secure, req, &request_id, &mut track)
+                .instrument(span.clone())
+                .await
+        };
+        let elapsed = start.elapsed();
+        if track.counted {
+            shared.metrics.record(
+                track.op,
+                match &track.error {
+                    None => Ok(()),
+                    Some(e) => Err(e),
+                },
+                elapsed.as_secs_f64(),
+            );
+        }
+        if shared.slow_request.is_some_and(|t| elapsed >= t) {
+            let table = track
+                .body
+                .as_deref()
+                .and_then(|b| ops::audit_target(b).0)
+                .unwrap_or_default();
+            let _in = span.enter();
+            tracing::warn!(
+                operation = shared.metrics.operation_name(track.op),
+                table = %table,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                request_id = %request_id,
+                outcome = track.error.as_deref().unwrap_or(ferrodyn_metrics::OK),
+                "slow request"
+            );
+        }
+        resp
     };
     if origin {
         let rh = resp.headers_mut();
@@ -151,13 +243,127 @@ async fn handle(
     resp
 }
 
-async fn handle_request(
-    shared: Arc<Shared>,
+/// What the metrics and the slow-request log learn about a request while it is handled.
+struct Track {
+    op: OpId,
+    /// The error type answered, if any.
+    error: Option<std::borrow::Cow<'static, str>>,
+    /// The request body (after decompression), kept only for the slow-request log.
+    body: Option<Bytes>,
+    /// False for plain GETs (the `healthy` check): not API requests.
+    counted: bool,
+}
+
+impl Track {
+    fn edge_error(
+        &mut self,
+        err: &EdgeError,
+        content_type: &str,
+        request_id: &str,
+    ) -> Response<Full<Bytes>> {
+        let (_, ty, _) = wire::edge_error_parts(err);
+        let short = ty.rsplit('#').next().unwrap_or(&ty).to_owned();
+        self.error = Some(short.into());
+        edge_error(err, content_type, request_id)
+    }
+}
+
+/// `/health/ready`: 200 once the server serves (the engine is open, so storage is open and
+/// recovery is done: the listener starts only after `Engine::open` returned), 503 once
+/// shutdown began.
+fn readiness(shared: &Shared, request_id: &str) -> Response<Full<Bytes>> {
+    if shared.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+        finish(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "application/json",
+            request_id,
+            br#"{"status":"stopping"}"#.to_vec(),
+        )
+    } else {
+        finish(
+            StatusCode::OK,
+            "application/json",
+            request_id,
+            br#"{"status":"ready"}"#.to_vec(),
+        )
+    }
+}
+
+/// The resource `ferrodyn:GetMetrics` is authorized on.
+pub fn metrics_arn(engine: &ferrodyn_core::Engine) -> String {
+    let c = engine.config();
+    format!("arn:aws:dynamodb:{}:{}:metrics", c.region, c.account)
+}
+
+/// `GET /metrics`: Prometheus text. With enforced keys the request must be SigV4-signed (an
+/// empty body) by a key allowed `ferrodyn:GetMetrics`; errors answer as DynamoDB's do.
+fn scrape(
+    shared: &Shared,
     peer: SocketAddr,
     secure: bool,
     req: Request<Incoming>,
+    request_id: &str,
 ) -> Response<Full<Bytes>> {
-    let request_id = next_request_id();
+    const JSON: &str = "application/x-amz-json-1.0";
+    if let auth::AuthMode::Enforced(_) = &shared.auth {
+        let headers: Vec<(&str, &[u8])> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        let incoming = auth::Incoming {
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            query: req.uri().query(),
+            headers: &headers,
+            body: &[],
+        };
+        let identity = match auth::authenticate(&shared.auth, &shared.account, &incoming) {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                return edge_error(&EdgeError::MissingAuthenticationToken, JSON, request_id)
+            }
+            Err(e) => return edge_error(&e, JSON, request_id),
+        };
+        let caller = authz::Caller {
+            identity: &identity,
+            connection: authz::Connection {
+                source: peer.ip(),
+                secure,
+            },
+        };
+        let access = ops::access::Access {
+            action: "ferrodyn:GetMetrics".to_owned(),
+            resource: metrics_arn(&shared.engine),
+            ..Default::default()
+        };
+        if let Err(e) = authz::authorize(&shared.engine, &caller, &[access], true) {
+            return domain_error(&e, JSON, request_id);
+        }
+    }
+    let tables = shared.engine.table_statistics();
+    let text = shared.metrics.render(&ferrodyn_metrics::Scrape {
+        tables,
+        resident_bytes: ferrodyn_metrics::resident_bytes(),
+        ttl_deleted: Some(shared.engine.ttl_deleted()),
+    });
+    finish(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        request_id,
+        text.into_bytes(),
+    )
+}
+
+async fn handle_request(
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+    secure: bool,
+    req: Request<Incoming>,
+    request_id: &str,
+    track: &mut Track,
+) -> Response<Full<Bytes>> {
+    let shared = shared.clone();
     let json11 = req
         .headers()
         .get(CONTENT_TYPE)
@@ -177,9 +383,11 @@ async fn handle_request(
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("localhost");
             let body = format!("healthy: {host}");
-            return finish(StatusCode::OK, "text/plain", &request_id, body.into_bytes());
+            track.counted = false;
+            return finish(StatusCode::OK, "text/plain", request_id, body.into_bytes());
         }
-        return finish(StatusCode::NOT_FOUND, "text/plain", &request_id, Vec::new());
+        track.counted = false;
+        return finish(StatusCode::NOT_FOUND, "text/plain", request_id, Vec::new());
     }
     // DynamoDB limits the request line and the headers to 16 KB each.
     let header_bytes: usize = req
@@ -188,24 +396,27 @@ async fn handle_request(
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     if req.uri().to_string().len() > MAX_LINE || header_bytes > MAX_LINE {
+        track.error = Some("BadRequest".into());
         return finish(
             StatusCode::BAD_REQUEST,
             "text/plain",
-            &request_id,
+            request_id,
             Vec::new(),
         );
     }
     if req.method() != Method::POST {
+        track.error = Some("MethodNotAllowed".into());
         return finish(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
-            &request_id,
+            request_id,
             Vec::new(),
         );
     }
 
     if req.uri().path() != "/" {
-        return finish(StatusCode::NOT_FOUND, "text/plain", &request_id, Vec::new());
+        track.error = Some("NotFound".into());
+        return finish(StatusCode::NOT_FOUND, "text/plain", request_id, Vec::new());
     }
     let declared_len = req
         .headers()
@@ -227,7 +438,7 @@ async fn handle_request(
     let (parts, body) = req.into_parts();
     let body = match read_body(body, declared_len).await {
         Ok(b) => b,
-        Err(e) => return edge_error(&e, content_type, &request_id),
+        Err(e) => return track.edge_error(&e, content_type, request_id),
     };
 
     // Authentication sees the request as it was signed: before the body is decompressed.
@@ -261,7 +472,7 @@ async fn handle_request(
         };
         match auth::authenticate(&shared.auth, &shared.account, &incoming) {
             Ok(id) => id,
-            Err(e) => return edge_error(&e, content_type, &request_id),
+            Err(e) => return track.edge_error(&e, content_type, request_id),
         }
     };
 
@@ -269,13 +480,17 @@ async fn handle_request(
         None | Some("identity") | Some("") => body,
         Some(enc) => match decode_body(enc, &body) {
             Ok(b) => b,
-            Err(e) => return edge_error(&e, content_type, &request_id),
+            Err(e) => return track.edge_error(&e, content_type, request_id),
         },
     };
 
     let Some((api, op)) = target.as_deref().and_then(ops::parse_target) else {
-        return edge_error(&EdgeError::UnknownOperation, content_type, &request_id);
+        return track.edge_error(&EdgeError::UnknownOperation, content_type, request_id);
     };
+    track.op = shared.metrics.operation(op);
+    if shared.slow_request.is_some() {
+        track.body = Some(body.clone());
+    }
     let connection = authz::Connection {
         source: peer.ip(),
         secure,
@@ -292,7 +507,7 @@ async fn handle_request(
             .map(|i| i.arn().to_owned())
             .unwrap_or_default(),
         source: peer.to_string(),
-        request_id: request_id.clone(),
+        request_id: request_id.to_owned(),
         operation: op.to_owned(),
     });
     // Only DescribeEndpoints reads the address the request came to.
@@ -356,18 +571,21 @@ async fn handle_request(
             let enc = accept.unwrap_or(Compression::Gzip);
             match compress(enc, &bytes) {
                 Some(z) => {
-                    let mut resp = finish(StatusCode::OK, content_type, &request_id, z);
+                    let mut resp = finish(StatusCode::OK, content_type, request_id, z);
                     resp.headers_mut().insert(
                         hyper::header::CONTENT_ENCODING,
                         HeaderValue::from_static(enc.name()),
                     );
                     resp
                 }
-                None => finish(StatusCode::OK, content_type, &request_id, bytes),
+                None => finish(StatusCode::OK, content_type, request_id, bytes),
             }
         }
-        Ok(bytes) => finish(StatusCode::OK, content_type, &request_id, bytes),
-        Err(err) => domain_error(&err, content_type, &request_id),
+        Ok(bytes) => finish(StatusCode::OK, content_type, request_id, bytes),
+        Err(err) => {
+            track.error = Some(wire::error_code(&err).into());
+            domain_error(&err, content_type, request_id)
+        }
     }
 }
 
@@ -563,7 +781,13 @@ fn domain_error(
     content_type: &str,
     request_id: &str,
 ) -> Response<Full<Bytes>> {
-    let (status, ty, msg) = wire::error_response_parts(err);
+    // An internal error is logged while it is mapped: give that line the request id.
+    let (status, ty, msg) = if wire::error_code(err) == "InternalServerError" {
+        tracing::error_span!("request", request_id = %request_id)
+            .in_scope(|| wire::error_response_parts(err))
+    } else {
+        wire::error_response_parts(err)
+    };
     let body = wire::domain_error_body(err, &ty, &msg);
     finish(
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),

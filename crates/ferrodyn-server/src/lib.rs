@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ferrodyn_core::Engine;
+use ferrodyn_metrics::Metrics;
 use tokio::net::TcpListener;
 
 pub use in_process::InProcess;
@@ -26,6 +27,19 @@ pub(crate) struct Shared {
     pub account: Arc<str>,
     pub auth: auth::AuthMode,
     pub tls: Option<Arc<ferrodyn_tls::ReloadingTls>>,
+    pub metrics: Arc<Metrics>,
+    /// Requests slower than this are logged at warn (`--slow-request-ms`).
+    pub slow_request: Option<std::time::Duration>,
+    /// Set once shutdown begins: `/health/ready` then answers 503.
+    pub stopping: std::sync::atomic::AtomicBool,
+}
+
+/// Every operation the server answers, for the metrics' pre-registered handles.
+pub fn operation_names() -> impl Iterator<Item = &'static str> {
+    use ferrodyn_protocol::shapes;
+    shapes::operations(shapes::Api::DynamoDb)
+        .chain(shapes::operations(shapes::Api::Streams))
+        .chain(ops::admin::OPERATIONS.iter().copied())
 }
 
 /// How a server authenticates and serves requests.
@@ -34,6 +48,8 @@ pub struct ServerOptions {
     pub auth: auth::AuthMode,
     /// Serve HTTPS with these certificates (reloaded by their own watcher) instead of HTTP.
     pub tls: Option<Arc<ferrodyn_tls::ReloadingTls>>,
+    /// Log requests slower than this at warn.
+    pub slow_request: Option<std::time::Duration>,
 }
 
 impl Default for ServerOptions {
@@ -42,6 +58,7 @@ impl Default for ServerOptions {
         ServerOptions {
             auth: auth::AuthMode::None,
             tls: None,
+            slow_request: None,
         }
     }
 }
@@ -49,15 +66,35 @@ impl Default for ServerOptions {
 /// A running server; dropping the handle does not stop it, call [`ServerHandle::shutdown`].
 pub struct ServerHandle {
     pub addr: SocketAddr,
+    shared: Arc<Shared>,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    admin_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ServerHandle {
-    /// Stops accepting, lets in-flight requests finish, and waits for the accept loop to end.
+    /// Also serves `/metrics` and `/health/*` (and nothing else) on `listener`, in plain HTTP
+    /// (`--metrics-addr`); `/metrics` is authorized there as on the API port.
+    pub fn serve_metrics(&mut self, listener: TcpListener) {
+        let rx = self.shutdown.subscribe();
+        self.admin_tasks.push(tokio::spawn(http::accept_loop(
+            listener,
+            self.shared.clone(),
+            rx,
+            http::Listener::MetricsOnly,
+        )));
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the accept loops to end.
     pub async fn shutdown(self) {
+        self.shared
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        for t in self.admin_tasks {
+            let _ = t.await;
+        }
     }
 }
 
@@ -79,11 +116,21 @@ pub fn start_with(
         engine,
         auth: options.auth,
         tls: options.tls,
+        metrics: Arc::new(Metrics::new(operation_names())),
+        slow_request: options.slow_request,
+        stopping: std::sync::atomic::AtomicBool::new(false),
     });
-    let task = tokio::spawn(http::accept_loop(listener, shared, rx));
+    let task = tokio::spawn(http::accept_loop(
+        listener,
+        shared.clone(),
+        rx,
+        http::Listener::Api,
+    ));
     Ok(ServerHandle {
         addr,
+        shared,
         shutdown: tx,
         task,
+        admin_tasks: Vec::new(),
     })
 }

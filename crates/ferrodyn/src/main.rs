@@ -28,8 +28,19 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "A DynamoDB-compatible database server"
 )]
 struct Cli {
+    /// Log line format on standard error: `text` for people, `json` (one object per line) for
+    /// log collectors. Request-scoped lines carry the request id (`x-amzn-RequestId`); see
+    /// docs/operations.md.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FERRODYN_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -172,6 +183,14 @@ struct ServeArgs {
     /// Also record every read in the audit log.
     #[arg(long, env = "FERRODYN_AUDIT_READS")]
     audit_reads: bool,
+    /// Log requests that take at least this many milliseconds at warn: operation, table,
+    /// duration, outcome and request id (never keys or item contents).
+    #[arg(long, env = "FERRODYN_SLOW_REQUEST_MS")]
+    slow_request_ms: Option<u64>,
+    /// Also serve `GET /metrics` and `/health/*` (plain HTTP, nothing else) on this address,
+    /// e.g. 127.0.0.1:9100; they are always served on the API port too.
+    #[arg(long, env = "FERRODYN_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
     /// Days audit records are kept.
     #[arg(long, default_value_t = 90, env = "FERRODYN_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u64).range(1..=36500))]
     audit_retention_days: u64,
@@ -215,26 +234,33 @@ fn default_read_cache_bytes() -> u64 {
 fn main() -> anyhow::Result<()> {
     // First, before the allocator has touched more memory (see the function).
     let thp = disable_transparent_huge_pages();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERRODYN_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    if let Err(e) = thp {
-        tracing::debug!(error = %e, "could not opt out of transparent huge pages");
-    }
     if std::env::args().nth(1).as_deref() == Some("-help") {
         print!("{DYNAMODB_LOCAL_HELP}");
         return Ok(());
     }
-    let cli: Cli = config::parse(
-        dynamodb_local_args(std::env::args().collect())
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    )?;
+    let raw: Vec<String> = std::env::args().collect();
+    let args = dynamodb_local_args(raw.clone());
+    let from_dynamodb_local = args != raw;
+    let cli: Cli = config::parse(args.into_iter().map(Into::into).collect())?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRODYN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
+    if let Err(e) = thp {
+        tracing::debug!(error = %e, "could not opt out of transparent huge pages");
+    }
+    if from_dynamodb_local {
+        tracing::info!(
+            "DynamoDB Local's command line: serving as the test double on every interface, \
+             accepting any credentials (--auth none --host 0.0.0.0)"
+        );
+    }
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => ferrodyn_bench::main_with_args(args),
@@ -303,10 +329,6 @@ fn dynamodb_local_args(args: Vec<String>) -> Vec<String> {
         "--host".into(),
         "0.0.0.0".into(),
     ];
-    tracing::info!(
-        "DynamoDB Local's command line: serving as the test double on every interface, \
-         accepting any credentials (--auth none --host 0.0.0.0)"
-    );
     let mut it = args.into_iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -600,8 +622,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|t| t.spawn_watcher(std::time::Duration::from_secs(5)));
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let options = ferrodyn_server::ServerOptions { auth, tls };
-        let handle = ferrodyn_server::start_with(listener, serving, options)?;
+        let options = ferrodyn_server::ServerOptions {
+            auth,
+            tls,
+            slow_request: args.slow_request_ms.map(std::time::Duration::from_millis),
+        };
+        let mut handle = ferrodyn_server::start_with(listener, serving, options)?;
+        if let Some(maddr) = args.metrics_addr {
+            let l = tokio::net::TcpListener::bind(maddr)
+                .await
+                .with_context(|| format!("binding --metrics-addr {maddr}"))?;
+            tracing::info!(addr = %l.local_addr()?, "serving /metrics and /health");
+            handle.serve_metrics(l);
+        }
         tracing::info!(
             addr = %handle.addr,
             in_memory = args.in_memory,

@@ -63,6 +63,7 @@ impl Enforced {
             ServerOptions {
                 auth: AuthMode::Enforced(store.clone()),
                 tls: None,
+                ..ServerOptions::default()
             },
         );
         Enforced { dir, store, server }
