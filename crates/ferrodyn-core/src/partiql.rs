@@ -254,6 +254,21 @@ fn write_items(out: &WriteOutput) -> PageItems {
     PageItems::Built(out.attributes.iter().cloned().collect())
 }
 
+/// A ProjectionExpression for a projection of top-level names only (`None` for `*` or when a
+/// nested path is selected: those are read from whole items and reshaped).
+fn top_level_projection(projection: &Projection, ph: &mut Placeholders<'_>) -> Option<String> {
+    match projection {
+        Projection::Paths(paths) if paths.iter().all(|p| p.elems.len() == 1) => Some(
+            paths
+                .iter()
+                .map(|p| ph.path(p))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        _ => None,
+    }
+}
+
 impl Engine {
     fn keys_of(&self, table: &str, index: Option<&str>) -> Result<Option<Keys>, Error> {
         let t = self.table(table)?;
@@ -418,16 +433,7 @@ impl Engine {
         let mut ph = Placeholders::new(params);
         // Nested paths are read from whole items (a projected list keeps only the selected
         // elements, renumbered), top-level names by a ProjectionExpression.
-        let projection = match &sel.projection {
-            Projection::Paths(paths) if paths.iter().all(|p| p.elems.len() == 1) => Some(
-                paths
-                    .iter()
-                    .map(|p| ph.path(p))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            _ => None,
-        };
+        let projection = top_level_projection(&sel.projection, &mut ph);
         // Query when the partition key is fixed by an equality and nothing else in the WHERE
         // clause names a key attribute (a Query's filter may not).
         let mut key_parts = Vec::new();
@@ -789,16 +795,7 @@ impl Engine {
         if !rest.is_empty() {
             return Err(Error::validation(KEY_REQUIRED));
         }
-        let projection = match &sel.projection {
-            Projection::Paths(paths) if paths.iter().all(|p| p.elems.len() == 1) => Some(
-                paths
-                    .iter()
-                    .map(|p| ph.path(p))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            _ => None,
-        };
+        let projection = top_level_projection(&sel.projection, &mut ph);
         let (names, values) = ph.into_maps();
         Ok((key, projection, ExprParams { names, values }))
     }

@@ -10,7 +10,6 @@ use ferrodyn_core::capacity::ConsumedCapacity;
 use ferrodyn_core::partiql::{
     BatchExecuteInput, ExecuteStatementInput, ExecuteTransactionInput, StatementInput,
 };
-use ferrodyn_core::query::PageItems;
 use ferrodyn_core::Engine;
 use ferrodyn_model::{Error, Item};
 use ferrodyn_protocol::codec;
@@ -18,7 +17,6 @@ use serde_json::{Map, Value};
 
 use super::json::{
     bool_field, consumed_json, i64_field, present, return_consumed, str_field, string_field,
-    write_stored_item,
 };
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -80,24 +78,7 @@ pub fn execute_statement(engine: &Engine, v: &Value) -> Result<Vec<u8>, Error> {
     let out = engine.execute_statement(input)?;
     let mut body = Vec::with_capacity(256);
     body.extend_from_slice(b"{\"Items\":[");
-    match &out.items {
-        PageItems::Built(items) => {
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                codec::write_item_json(item, &mut body);
-            }
-        }
-        PageItems::Stored(items) => {
-            for (i, raw) in items.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                write_stored_item(raw, &mut body)?;
-            }
-        }
-    }
+    super::read::write_page_items(&out.items, &mut body)?;
     body.push(b']');
     if let Some(k) = &out.last_evaluated_key {
         body.extend_from_slice(b",\"NextToken\":");
@@ -173,17 +154,10 @@ pub fn execute_transaction(engine: &Engine, v: &Value) -> Result<Value, Error> {
     let out = engine.execute_transaction(input)?;
     let mut m = Map::new();
     if let Some(responses) = &out.responses {
-        let list = responses
-            .iter()
-            .map(|item| {
-                let mut r = Map::new();
-                if let Some(i) = item {
-                    r.insert("Item".into(), codec::encode_item(i));
-                }
-                Value::Object(r)
-            })
-            .collect();
-        m.insert("Responses".into(), Value::Array(list));
+        m.insert(
+            "Responses".into(),
+            super::transact::item_responses(responses),
+        );
     }
     if !out.consumed.is_empty() {
         m.insert("ConsumedCapacity".into(), consumed_list(&out.consumed));

@@ -126,21 +126,27 @@ pub fn transact_get(engine: &Engine, v: &Value) -> Result<Value, Error> {
         items,
         return_consumed: return_consumed(v),
     })?;
-    let responses = out
-        .items
-        .iter()
-        .map(|item| {
-            let mut r = Map::new();
-            if let Some(i) = item {
-                r.insert("Item".into(), codec::encode_item(i));
-            }
-            Value::Object(r)
-        })
-        .collect();
+    let responses = item_responses(&out.items);
     let mut m = Map::new();
     if !out.consumed.is_empty() {
         m.insert("ConsumedCapacity".into(), consumed_list(&out.consumed));
     }
-    m.insert("Responses".into(), Value::Array(responses));
+    m.insert("Responses".into(), responses);
     Ok(Value::Object(m))
+}
+
+/// `Responses` of a read transaction: one object per item, with `Item` when it exists.
+pub(super) fn item_responses(items: &[Option<Item>]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|item| {
+                let mut r = Map::new();
+                if let Some(i) = item {
+                    r.insert("Item".into(), codec::encode_item(i));
+                }
+                Value::Object(r)
+            })
+            .collect(),
+    )
 }
