@@ -13,7 +13,6 @@ use ferrodyn_model::{AttributeValue, Error, Item};
 use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::keys::{key_of_item, key_of_key_param};
 use crate::table::TableDef;
-use crate::throttle::{Access, Metered};
 use crate::write::Old;
 use crate::{itemcodec, storage_err, Engine, Table};
 
@@ -337,30 +336,7 @@ impl Engine {
     }
 
     pub fn put_item(&self, input: PutItemInput) -> Result<WriteOutput, Error> {
-        if !self.enforcing() {
-            return self.put_item_now(input);
-        }
-        let table = input.table.clone();
-        let key = self
-            .table(&table)
-            .ok()
-            .map(|t| crate::keys::key_map(&t.def, &input.item));
-        self.metered(
-            &table,
-            Metered {
-                access: Access::Write,
-                index: None,
-                written: key.as_ref(),
-            },
-            input.return_consumed,
-            |mode| {
-                self.put_item_now(PutItemInput {
-                    return_consumed: mode,
-                    ..input
-                })
-            },
-            |o| &mut o.consumed,
-        )
+        self.with_capacity(input, Self::put_item_now)
     }
 
     fn put_item_now(&self, input: PutItemInput) -> Result<WriteOutput, Error> {
@@ -434,27 +410,7 @@ impl Engine {
     }
 
     pub fn delete_item(&self, input: DeleteItemInput) -> Result<WriteOutput, Error> {
-        if !self.enforcing() {
-            return self.delete_item_now(input);
-        }
-        let table = input.table.clone();
-        let key = input.key.clone();
-        self.metered(
-            &table,
-            Metered {
-                access: Access::Write,
-                index: None,
-                written: Some(&key),
-            },
-            input.return_consumed,
-            |mode| {
-                self.delete_item_now(DeleteItemInput {
-                    return_consumed: mode,
-                    ..input
-                })
-            },
-            |o| &mut o.consumed,
-        )
+        self.with_capacity(input, Self::delete_item_now)
     }
 
     fn delete_item_now(&self, input: DeleteItemInput) -> Result<WriteOutput, Error> {
@@ -505,27 +461,7 @@ impl Engine {
     }
 
     pub fn update_item(&self, input: UpdateItemInput) -> Result<WriteOutput, Error> {
-        if !self.enforcing() {
-            return self.update_item_now(input);
-        }
-        let table = input.table.clone();
-        let key = input.key.clone();
-        self.metered(
-            &table,
-            Metered {
-                access: Access::Write,
-                index: None,
-                written: Some(&key),
-            },
-            input.return_consumed,
-            |mode| {
-                self.update_item_now(UpdateItemInput {
-                    return_consumed: mode,
-                    ..input
-                })
-            },
-            |o| &mut o.consumed,
-        )
+        self.with_capacity(input, Self::update_item_now)
     }
 
     fn update_item_now(&self, input: UpdateItemInput) -> Result<WriteOutput, Error> {
@@ -630,26 +566,7 @@ impl Engine {
     }
 
     pub fn get_item(&self, input: GetItemInput) -> Result<GetOutput, Error> {
-        if !self.enforcing() {
-            return self.get_item_now(input);
-        }
-        let table = input.table.clone();
-        self.metered(
-            &table,
-            Metered {
-                access: Access::Read,
-                index: None,
-                written: None,
-            },
-            input.return_consumed,
-            |mode| {
-                self.get_item_now(GetItemInput {
-                    return_consumed: mode,
-                    ..input
-                })
-            },
-            |o| &mut o.consumed,
-        )
+        self.with_capacity(input, Self::get_item_now)
     }
 
     fn get_item_now(&self, input: GetItemInput) -> Result<GetOutput, Error> {

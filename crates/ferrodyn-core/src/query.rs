@@ -22,7 +22,6 @@ use crate::capacity::{read_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::items::ExprParams;
 use crate::keys::{key_of_key_param, partition_prefix_of};
 use crate::table::{IndexDef, IndexStatus, KeyAttr, ProjectionType, TableDef};
-use crate::throttle::{Access, Metered};
 use crate::{itemcodec, storage_err, Engine};
 
 /// DynamoDB stops a page after this much item data has been read.
@@ -564,27 +563,8 @@ impl<'a> Page<'a> {
 }
 
 impl Engine {
-    pub fn query(&self, mut input: QueryInput) -> Result<ReadOutput, Error> {
-        if !self.enforcing() {
-            return self.query_now(input);
-        }
-        let table = input.table.clone();
-        let index = input.read.index_name.clone();
-        let wanted = input.read.return_consumed;
-        self.metered(
-            &table,
-            Metered {
-                access: Access::Read,
-                index: index.as_deref(),
-                written: None,
-            },
-            wanted,
-            |mode| {
-                input.read.return_consumed = mode;
-                self.query_now(input)
-            },
-            |o| &mut o.consumed,
-        )
+    pub fn query(&self, input: QueryInput) -> Result<ReadOutput, Error> {
+        self.with_capacity(input, Self::query_now)
     }
 
     fn query_now(&self, input: QueryInput) -> Result<ReadOutput, Error> {
@@ -772,27 +752,8 @@ impl Engine {
         self.finish(page, &input.read)
     }
 
-    pub fn scan(&self, mut input: ScanInput) -> Result<ReadOutput, Error> {
-        if !self.enforcing() {
-            return self.scan_now(input);
-        }
-        let table = input.table.clone();
-        let index = input.read.index_name.clone();
-        let wanted = input.read.return_consumed;
-        self.metered(
-            &table,
-            Metered {
-                access: Access::Read,
-                index: index.as_deref(),
-                written: None,
-            },
-            wanted,
-            |mode| {
-                input.read.return_consumed = mode;
-                self.scan_now(input)
-            },
-            |o| &mut o.consumed,
-        )
+    pub fn scan(&self, input: ScanInput) -> Result<ReadOutput, Error> {
+        self.with_capacity(input, Self::scan_now)
     }
 
     fn scan_now(&self, input: ScanInput) -> Result<ReadOutput, Error> {

@@ -26,10 +26,14 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use ferrodyn_model::error::{ThrottleKind, ThrottlingReason};
-use ferrodyn_model::Error;
+use ferrodyn_model::{Error, Item};
 use parking_lot::Mutex;
 
 use crate::capacity::{ConsumedCapacity, ReturnConsumedCapacity};
+use crate::items::{
+    DeleteItemInput, GetItemInput, GetOutput, PutItemInput, UpdateItemInput, WriteOutput,
+};
+use crate::query::{QueryInput, ReadOutput, ScanInput};
 use crate::table::{BillingMode, IndexDef, TableDef};
 use crate::{Engine, Table};
 
@@ -354,13 +358,161 @@ fn failed_write(units: f64) -> ConsumedCapacity {
 
 /// What a metered single-table operation does: reads or writes, the index a read goes to,
 /// and a write's key (or item), whose stored size a failed condition is charged.
-pub(crate) struct Metered<'a> {
-    pub access: Access,
-    pub index: Option<&'a str>,
-    pub written: Option<&'a ferrodyn_model::Item>,
+struct Metered<'a> {
+    access: Access,
+    index: Option<&'a str>,
+    written: Option<&'a Item>,
+}
+
+/// A single-table operation's input, as capacity enforcement sees it: which table (and index)
+/// it reads or writes, the ConsumedCapacity it asks for, and where its output reports it.
+pub(crate) trait MeteredInput: Sized {
+    type Output;
+    const ACCESS: Access;
+    fn table(&self) -> &str;
+    /// The index a read goes to.
+    fn index(&self) -> Option<&str> {
+        None
+    }
+    /// A write's key (or item): a failed condition is charged the size of the item stored there.
+    fn written(&self, _engine: &Engine) -> Option<Item> {
+        None
+    }
+    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity;
+    fn consumed(out: &mut Self::Output) -> &mut Option<ConsumedCapacity>;
+}
+
+impl MeteredInput for PutItemInput {
+    type Output = WriteOutput;
+    const ACCESS: Access = Access::Write;
+    fn table(&self) -> &str {
+        &self.table
+    }
+    fn written(&self, engine: &Engine) -> Option<Item> {
+        let t = engine.table(&self.table).ok()?;
+        Some(crate::keys::key_map(&t.def, &self.item))
+    }
+    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
+        &mut self.return_consumed
+    }
+    fn consumed(out: &mut WriteOutput) -> &mut Option<ConsumedCapacity> {
+        &mut out.consumed
+    }
+}
+
+impl MeteredInput for DeleteItemInput {
+    type Output = WriteOutput;
+    const ACCESS: Access = Access::Write;
+    fn table(&self) -> &str {
+        &self.table
+    }
+    fn written(&self, _engine: &Engine) -> Option<Item> {
+        Some(self.key.clone())
+    }
+    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
+        &mut self.return_consumed
+    }
+    fn consumed(out: &mut WriteOutput) -> &mut Option<ConsumedCapacity> {
+        &mut out.consumed
+    }
+}
+
+impl MeteredInput for UpdateItemInput {
+    type Output = WriteOutput;
+    const ACCESS: Access = Access::Write;
+    fn table(&self) -> &str {
+        &self.table
+    }
+    fn written(&self, _engine: &Engine) -> Option<Item> {
+        Some(self.key.clone())
+    }
+    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
+        &mut self.return_consumed
+    }
+    fn consumed(out: &mut WriteOutput) -> &mut Option<ConsumedCapacity> {
+        &mut out.consumed
+    }
+}
+
+impl MeteredInput for GetItemInput {
+    type Output = GetOutput;
+    const ACCESS: Access = Access::Read;
+    fn table(&self) -> &str {
+        &self.table
+    }
+    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
+        &mut self.return_consumed
+    }
+    fn consumed(out: &mut GetOutput) -> &mut Option<ConsumedCapacity> {
+        &mut out.consumed
+    }
+}
+
+impl MeteredInput for QueryInput {
+    type Output = ReadOutput;
+    const ACCESS: Access = Access::Read;
+    fn table(&self) -> &str {
+        &self.table
+    }
+    fn index(&self) -> Option<&str> {
+        self.read.index_name.as_deref()
+    }
+    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
+        &mut self.read.return_consumed
+    }
+    fn consumed(out: &mut ReadOutput) -> &mut Option<ConsumedCapacity> {
+        &mut out.consumed
+    }
+}
+
+impl MeteredInput for ScanInput {
+    type Output = ReadOutput;
+    const ACCESS: Access = Access::Read;
+    fn table(&self) -> &str {
+        &self.table
+    }
+    fn index(&self) -> Option<&str> {
+        self.read.index_name.as_deref()
+    }
+    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
+        &mut self.read.return_consumed
+    }
+    fn consumed(out: &mut ReadOutput) -> &mut Option<ConsumedCapacity> {
+        &mut out.consumed
+    }
 }
 
 impl Engine {
+    /// Runs a single-table operation: exactly `op` when capacity is not enforced, otherwise
+    /// through [`Engine::metered`].
+    pub(crate) fn with_capacity<I: MeteredInput>(
+        &self,
+        mut input: I,
+        op: impl FnOnce(&Engine, I) -> Result<I::Output, Error>,
+    ) -> Result<I::Output, Error> {
+        if !self.enforcing() {
+            return op(self, input);
+        }
+        let table = input.table().to_owned();
+        let index = input.index().map(str::to_owned);
+        let written = input.written(self);
+        let wanted = *input.return_consumed();
+        self.metered(
+            &table,
+            Metered {
+                access: I::ACCESS,
+                index: index.as_deref(),
+                written: written.as_ref(),
+            },
+            wanted,
+            |mode| {
+                *input.return_consumed() = mode;
+                op(self, input)
+            },
+            I::consumed,
+        )
+    }
+
     /// True when capacity is enforced; the operations check this once and otherwise run as
     /// they always did.
     pub(crate) fn enforcing(&self) -> bool {
@@ -370,7 +522,7 @@ impl Engine {
     /// Runs a single-table operation under enforcement: refuses it while a bucket it needs is
     /// exhausted, runs it asking for INDEXES capacity, charges what it consumed, and answers
     /// with the ConsumedCapacity the client asked for (`wanted`).
-    pub(crate) fn metered<O>(
+    fn metered<O>(
         &self,
         table: &str,
         what: Metered<'_>,
