@@ -83,6 +83,15 @@ pub enum StorageError {
     /// Any other engine failure (including a failed fsync, after which the engine refuses writes).
     #[error("storage engine error: {0}")]
     Engine(String),
+    /// A [`Transaction`] lost to a concurrent one (a serialization failure or a deadlock, as
+    /// the database reported it). Nothing of it was applied; the caller runs it again.
+    #[error("transaction conflict: {0}")]
+    Conflict(String),
+    /// The engine cannot be reached (a database server that is down, restarting or failing
+    /// over). Reads and writes that get this changed nothing, except a commit, whose outcome
+    /// is then unknown.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// How durable a write must be before [`Storage::write`] returns.
@@ -370,6 +379,80 @@ pub trait Storage: Send + Sync + 'static {
     fn fsync_count(&self) -> u64 {
         0
     }
+
+    /// True for an engine shared by several Ferrodyn nodes (a database server): it keeps
+    /// concurrency control itself, and the engine above runs every read-check-write in one of
+    /// its [`Transaction`]s instead of under in-process locks. Embedded engines answer false
+    /// and never hand out transactions.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Starts a read-write transaction (engines where [`Storage::shared`] is true).
+    fn begin(&self) -> Result<Box<dyn Transaction>> {
+        Err(StorageError::Engine(
+            "this storage engine has no transactions".into(),
+        ))
+    }
+
+    /// Current totals of the counters of `keyspace` whose keys start with `prefix`, in key
+    /// order (see [`Transaction::add`]; engines where [`Storage::shared`] is true).
+    fn counters(&self, keyspace: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, i64)>> {
+        let _ = (keyspace, prefix);
+        Ok(Vec::new())
+    }
+
+    /// Like [`Storage::get`], but may be answered by a replica that lags behind (an eventually
+    /// consistent read). Engines without replicas read the latest value.
+    fn get_eventual(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get(keyspace, key)
+    }
+
+    /// Like [`Storage::scan`], but may be answered by a replica that lags behind.
+    fn scan_eventual(
+        &self,
+        keyspace: &str,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        self.scan(keyspace, lower, upper, reverse, f)
+    }
+}
+
+/// A read-write transaction of a shared engine ([`Storage::shared`]).
+///
+/// Contract:
+/// * [`Transaction::lock`] takes an exclusive lock on each key, present or absent, held until
+///   the transaction ends, and answers the latest committed value: so a decision made from
+///   locked values (a condition, a read-modify-write) still holds at commit, whichever node of
+///   the cluster made the concurrent writes. A caller locks every key a decision reads before
+///   it commits, and locks the keys of one call in ascending `(keyspace, key)` order; callers
+///   lock item keys before any other key (lane or sequence rows), so two transactions cannot
+///   deadlock through the locks this contract asks for. (A database may still report a
+///   deadlock or a serialization failure: [`StorageError::Conflict`].)
+/// * [`Transaction::read_shared`] takes a shared lock on keys that exist: a concurrent
+///   exclusive lock or write of them waits until this transaction ends (catalog records read
+///   by item writers: a schema change waits for the writers that used the old schema).
+/// * [`Transaction::commit`] applies the batch and the counter additions atomically and
+///   durably (durable when it returns `Ok`); dropping the transaction without committing
+///   rolls it back. A [`StorageError::Conflict`] from any method means nothing was applied and
+///   the caller should run the whole read-check-write again.
+pub trait Transaction: Send {
+    /// Locks `keys` exclusively (in the order given) and returns their latest committed values.
+    fn lock(&mut self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>>;
+
+    /// Reads `keys` under a shared lock and returns their latest committed values.
+    fn read_shared(&mut self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>>;
+
+    /// Adds `delta` to the 64-bit counter `key` of `keyspace` when the transaction commits
+    /// (a missing counter counts from 0). Counters live apart from keys and values: they are
+    /// read with [`Storage::counters`], never with `get` or `scan`, and additions never conflict.
+    fn add(&mut self, keyspace: &str, key: &[u8], delta: i64);
+
+    /// Applies `batch` and the additions, atomically, and commits.
+    fn commit(self: Box<Self>, batch: WriteBatch) -> Result<()>;
 }
 
 /// Rejects keys the engines cannot store.
