@@ -25,9 +25,12 @@ const SERVER_TOOLS: [&str; 4] = ["initdb", "pg_ctl", "postgres", "pg_basebackup"
 pub(crate) fn bin_dir() -> io::Result<PathBuf> {
     static BIN_DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN_DIR
-        .get_or_init(|| match find_bin_dir() {
-            Some(dir) => Ok(dir),
-            None => install().map_err(|e| e.to_string()),
+        .get_or_init(|| match bin_dir_override() {
+            Some(result) => result,
+            None => match find_bin_dir(Path::new(DEBIAN_ROOT)) {
+                Some(dir) => Ok(dir),
+                None => install().map_err(|e| e.to_string()),
+            },
         })
         .clone()
         .map_err(io::Error::other)
@@ -37,20 +40,29 @@ fn has_server_tools(dir: &Path) -> bool {
     SERVER_TOOLS.iter().all(|tool| dir.join(tool).is_file())
 }
 
-fn find_bin_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os(BINDIR_ENV) {
-        let dir = PathBuf::from(dir);
-        return has_server_tools(&dir).then_some(dir);
-    }
-    let versions = fs::read_dir(DEBIAN_ROOT)
-        .ok()?
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok());
-    let best = highest_version(versions.filter(|v| has_server_tools(&version_bin(v))))?;
-    Some(version_bin(&best))
+/// `$FERRODYN_PG_BINDIR` when set: used as is, never installed into.
+fn bin_dir_override() -> Option<Result<PathBuf, String>> {
+    let dir = PathBuf::from(std::env::var_os(BINDIR_ENV)?);
+    Some(if has_server_tools(&dir) {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "{BINDIR_ENV}={} lacks one of {}",
+            dir.display(),
+            SERVER_TOOLS.join(", ")
+        ))
+    })
 }
 
-fn version_bin(version: &str) -> PathBuf {
-    Path::new(DEBIAN_ROOT).join(version).join("bin")
+/// `<root>/<highest version>/bin` among the versions that have all the server tools
+/// (Debian's layout under /usr/lib/postgresql).
+fn find_bin_dir(root: &Path) -> Option<PathBuf> {
+    let versions = fs::read_dir(root)
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok());
+    let bin = |version: &str| root.join(version).join("bin");
+    let best = highest_version(versions.filter(|v| has_server_tools(&bin(v))))?;
+    Some(bin(&best))
 }
 
 /// The highest numeric version among directory names like `15`, `16`, `9.6` (others ignored).
@@ -84,7 +96,7 @@ fn install() -> io::Result<PathBuf> {
         .write(true)
         .open(INSTALL_LOCK)?;
     lock.lock()?;
-    let result = match find_bin_dir() {
+    let result = match find_bin_dir(Path::new(DEBIAN_ROOT)) {
         Some(dir) => Ok(dir),
         None => apt_install(),
     };
@@ -97,13 +109,24 @@ fn apt_install() -> io::Result<PathBuf> {
     if !apt_lists_present() {
         apt_get(&["update"])?;
     }
-    let install = ["install", "-y", "--no-install-recommends", "postgresql"];
+    // The createcluster.conf written above predates the package that ships it: keep ours
+    // instead of asking (there is no one to answer).
+    let install = [
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "postgresql",
+    ];
     if apt_get(&install).is_err() {
         // Stale package lists are the usual cause; refresh them once.
         apt_get(&["update"])?;
         apt_get(&install)?;
     }
-    find_bin_dir().ok_or_else(|| {
+    find_bin_dir(Path::new(DEBIAN_ROOT)).ok_or_else(|| {
         io::Error::other(format!(
             "apt-get installed postgresql, yet {}",
             missing_message()
@@ -230,6 +253,36 @@ mod tests {
         assert_eq!(highest_version(std::iter::empty()), None);
         let names = ["9.6", "9.10"].map(String::from);
         assert_eq!(highest_version(names.into_iter()).as_deref(), Some("9.10"));
+    }
+
+    #[test]
+    fn finds_the_highest_complete_version() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(find_bin_dir(root.path()), None);
+        assert_eq!(find_bin_dir(&root.path().join("absent")), None);
+        let make = |version: &str, tools: &[&str]| {
+            let bin = root.path().join(version).join("bin");
+            fs::create_dir_all(&bin).unwrap();
+            for tool in tools {
+                fs::write(bin.join(tool), "").unwrap();
+            }
+        };
+        make("13", &SERVER_TOOLS);
+        make("15", &SERVER_TOOLS);
+        // A client-only version (no server tools) does not count.
+        make("16", &["psql", "pg_isready"]);
+        fs::write(root.path().join("README"), "").unwrap();
+        assert_eq!(
+            find_bin_dir(root.path()),
+            Some(root.path().join("15").join("bin"))
+        );
+    }
+
+    #[test]
+    fn missing_binaries_message_says_what_to_install() {
+        let message = missing_message();
+        assert!(message.contains("apt-get install -y --no-install-recommends postgresql"));
+        assert!(message.contains(BINDIR_ENV));
     }
 
     #[test]
