@@ -109,8 +109,8 @@ fn apt_install() -> io::Result<PathBuf> {
     if !apt_lists_present() {
         apt_get(&["update"])?;
     }
-    // The createcluster.conf written above predates the package that ships it: keep ours
-    // instead of asking (there is no one to answer).
+    // The createcluster.conf written above predates the package that sets it up: keep ours
+    // instead of asking (there is no one to answer; dpkg would fail at the prompt).
     let install = [
         "install",
         "-y",
@@ -174,6 +174,7 @@ fn apt_get(args: &[&str]) -> io::Result<()> {
     let output = Command::new("apt-get")
         .args(args)
         .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("UCF_FORCE_CONFFOLD", "1")
         .output()
         .map_err(|e| {
             io::Error::other(format!(

@@ -469,7 +469,9 @@ fn free_port() -> io::Result<u16> {
 
 /// Whether a failed start's log says the port was taken.
 fn port_in_use(log: &str) -> bool {
-    log.contains("could not bind") || log.contains("Address already in use")
+    log.contains("could not bind")
+        || log.contains("Address already in use")
+        || log.contains("could not create any TCP/IP sockets")
 }
 
 /// Whether a pg_hba.conf has a `host <database> all 127.0.0.1/32 trust` line.
@@ -521,6 +523,7 @@ mod tests {
         assert!(port_in_use(
             "LOG:  could not bind IPv4 address \"127.0.0.1\": Address already in use"
         ));
+        assert!(port_in_use("FATAL:  could not create any TCP/IP sockets"));
         assert!(!port_in_use("FATAL:  data directory has wrong ownership"));
     }
 
