@@ -60,18 +60,7 @@ impl PgServer {
     /// database `ferrodyn`.
     pub fn start() -> io::Result<PgServer> {
         let mut server = Self::prepare()?;
-        let mut initdb = server.server_command("initdb");
-        initdb.arg("-D").arg(&server.data).args([
-            "-U",
-            USER,
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-        ]);
-        run(&mut initdb, "initdb")?;
-        server.ensure_hba_trust()?;
-        server.write_test_config()?;
+        server.init()?;
         server.first_start()?;
         server.psql_db(
             "postgres",
@@ -247,6 +236,16 @@ impl PgServer {
             dir,
             ctl: Mutex::new(()),
         })
+    }
+
+    /// initdb and the test configuration.
+    fn init(&self) -> io::Result<()> {
+        let mut initdb = self.server_command("initdb");
+        initdb.arg("-D").arg(&self.data);
+        initdb.args(["-U", USER, "--auth=trust", "-E", "UTF8", "--no-locale"]);
+        run(&mut initdb, "initdb")?;
+        self.ensure_hba_trust()?;
+        self.write_test_config()
     }
 
     /// initdb's `--auth=trust` writes trust lines for 127.0.0.1 (databases and replication);
@@ -525,6 +524,18 @@ mod tests {
         ));
         assert!(port_in_use("FATAL:  could not create any TCP/IP sockets"));
         assert!(!port_in_use("FATAL:  data directory has wrong ownership"));
+    }
+
+    #[test]
+    fn a_taken_port_is_replaced_by_a_free_one() {
+        let mut pg = PgServer::prepare().expect("PostgreSQL binaries");
+        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        pg.port = taken.local_addr().unwrap().port();
+        pg.init().unwrap();
+        pg.first_start().unwrap();
+        assert_ne!(pg.port(), taken.local_addr().unwrap().port());
+        assert!(port_in_use(&pg.log()), "{}", pg.log());
+        assert_eq!(pg.psql_db("postgres", "SELECT 1").unwrap().trim(), "1");
     }
 
     #[test]
