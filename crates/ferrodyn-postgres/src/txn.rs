@@ -24,6 +24,9 @@ use crate::error::duplicate;
 use crate::pool::{PooledConn, Step};
 use crate::{effective_ops, op_steps, opt_bytes, run_steps, sql, unstorable, Inner};
 
+/// A key by keyspace id.
+type KeyRef<'k> = (i64, &'k [u8]);
+
 /// A read-write transaction holding one pooled client; see the module invariants.
 pub struct PgTransaction {
     inner: Arc<Inner>,
@@ -57,7 +60,7 @@ impl PgTransaction {
     }
 
     /// Resolves keyspace names; unstorable keys (which no row can hold) become `None`.
-    fn resolve<'k>(&self, keys: &[(&str, &'k [u8])]) -> Result<Vec<Option<(i64, &'k [u8])>>> {
+    fn resolve<'k>(&self, keys: &[(&str, &'k [u8])]) -> Result<Vec<Option<KeyRef<'k>>>> {
         let mut out = Vec::with_capacity(keys.len());
         for (keyspace, key) in keys {
             let ks = self.inner.keyspace_id(keyspace)?;
