@@ -156,6 +156,9 @@ pub struct PostgresStorage {
 
 pub(crate) struct Inner {
     pub(crate) primary: Arc<Pool>,
+    /// Two clients of the primary for keyspace lookups, which transactions and snapshots
+    /// make while holding a client of `primary`: a full `primary` cannot starve them.
+    meta: Arc<Pool>,
     replica: Option<Arc<Pool>>,
     /// Keyspace name → id, as last read from `ferrodyn_keyspaces`.
     keyspaces: RwLock<HashMap<String, i64>>,
@@ -240,6 +243,7 @@ impl PostgresStorage {
             .enable_all()
             .build()?;
         let setup = session_setup(&options);
+        let (primary_config, primary_tls) = (config.clone(), tls.clone());
         let primary = Pool::new(
             "primary",
             config,
@@ -247,6 +251,15 @@ impl PostgresStorage {
             setup.clone(),
             runtime.handle().clone(),
             options.pool_size,
+            options.acquire_timeout,
+        );
+        let meta = Pool::new(
+            "primary",
+            primary_config.clone(),
+            primary_tls.clone(),
+            setup.clone(),
+            runtime.handle().clone(),
+            2,
             options.acquire_timeout,
         );
         let replica = replica.map(|(config, tls)| {
@@ -263,6 +276,7 @@ impl PostgresStorage {
         let storage = PostgresStorage {
             inner: Arc::new(Inner {
                 primary,
+                meta,
                 replica,
                 keyspaces: RwLock::new(HashMap::new()),
                 runtime: Some(runtime),
@@ -331,7 +345,7 @@ impl PostgresStorage {
 impl Inner {
     /// Re-reads the whole keyspace map; returns the names, sorted.
     fn reload_keyspaces(&self) -> Result<Vec<String>> {
-        let mut conn = self.primary.get()?;
+        let mut conn = self.meta.get()?;
         let rows = conn.query(sql::KEYSPACES, &[], "listing keyspaces")?;
         let mut map = HashMap::with_capacity(rows.len());
         for row in &rows {
@@ -359,7 +373,7 @@ impl Inner {
 
     /// Asks the database for a keyspace's id and records the answer in the cache.
     fn lookup_keyspace(&self, name: &str) -> Result<Option<i64>> {
-        let mut conn = self.primary.get()?;
+        let mut conn = self.meta.get()?;
         let rows = conn.query(sql::KEYSPACE_ID, &[&name], "looking up a keyspace")?;
         let id = match rows.first() {
             Some(row) => Some(row.try_get::<_, i64>(0).map_err(|e| row_err(&e))?),

@@ -100,3 +100,46 @@ pub(crate) fn scan(lower_inclusive: bool, upper: Option<bool>, reverse: bool) ->
         (false, Some(false), true) => scan!(">", " AND k < $4", "DESC"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_statements_match_their_bounds() {
+        let mut seen = std::collections::HashSet::new();
+        for lower in [true, false] {
+            for upper in [None, Some(true), Some(false)] {
+                for reverse in [false, true] {
+                    let sql = scan(lower, upper, reverse);
+                    assert!(seen.insert(sql), "duplicate statement {sql}");
+                    assert_eq!(sql.contains("$4"), upper.is_some(), "{sql}");
+                    let lo = if lower { "k >= $2" } else { "k > $2" };
+                    assert!(sql.contains(lo), "{sql}");
+                    match upper {
+                        Some(true) => assert!(sql.contains("k <= $4"), "{sql}"),
+                        Some(false) => assert!(sql.contains("k < $4"), "{sql}"),
+                        None => {}
+                    }
+                    let dir = if reverse { "ORDER BY k DESC" } else { "ORDER BY k ASC" };
+                    assert!(sql.contains(dir), "{sql}");
+                    assert!(sql.contains("v IS NOT NULL"), "{sql}");
+                }
+            }
+        }
+        assert_eq!(seen.len(), 12);
+    }
+
+    #[test]
+    fn the_schema_records_its_version() {
+        assert!(CREATE_SCHEMA.contains(&format!("('schema_version', '{SCHEMA_VERSION}')")));
+        assert!(CREATE_SCHEMA.starts_with("BEGIN;") && CREATE_SCHEMA.ends_with("COMMIT"));
+    }
+
+    #[test]
+    fn every_read_of_keys_skips_lock_rows() {
+        for sql in [GET, STATS, scan(true, None, false)] {
+            assert!(sql.contains("v IS NOT NULL"), "{sql}");
+        }
+    }
+}

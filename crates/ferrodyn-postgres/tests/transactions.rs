@@ -495,3 +495,30 @@ fn newer_schema_is_refused() {
     ));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Keyspace lookups do not need a client of the (full) pool: a transaction holding the only
+/// one still resolves a keyspace another node created; other callers wait a bounded time.
+#[test]
+fn a_full_pool_still_resolves_keyspaces() {
+    let db = TestDb::new("full_pool");
+    let small = PostgresStorage::connect(
+        &db.url,
+        PgOptions {
+            pool_size: 1,
+            acquire_timeout: Duration::from_millis(500),
+            ..common::options()
+        },
+    )
+    .unwrap();
+    db.node().create_keyspace("t").unwrap();
+    let mut txn = small.begin().unwrap();
+    assert_eq!(txn.lock(&[("t", b"k")]).unwrap(), vec![None]);
+    assert!(matches!(
+        small.get("t", b"k"),
+        Err(StorageError::Unavailable(_))
+    ));
+    let mut b = WriteBatch::new();
+    b.put("t", b"k", b"v");
+    txn.commit(b).unwrap();
+    assert_eq!(small.get("t", b"k").unwrap(), Some(b"v".to_vec()));
+}
