@@ -90,6 +90,7 @@
 //! orders schema changes through its catalog records.
 #![forbid(unsafe_code)]
 
+mod conninfo;
 mod error;
 mod pool;
 mod snapshot;
@@ -175,14 +176,16 @@ impl Drop for Inner {
 }
 
 fn parse_config(url: &str, options: &PgOptions) -> Result<(tokio_postgres::Config, tls::Tls)> {
-    let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
+    let params = conninfo::extract(url).map_err(StorageError::InvalidArgument)?;
+    let mut config = tokio_postgres::Config::from_str(&params.conninfo).map_err(|e| {
         StorageError::InvalidArgument(format!("invalid database connection string: {e}"))
     })?;
     config.connect_timeout(options.connect_timeout);
     if config.get_application_name().is_none() {
         config.application_name("ferrodyn");
     }
-    let tls = tls::Tls::for_config(&config).map_err(StorageError::InvalidArgument)?;
+    let tls = tls::Tls::for_config(&config, params.root_cert.as_deref())
+        .map_err(StorageError::InvalidArgument)?;
     Ok((config, tls))
 }
 

@@ -121,7 +121,11 @@ mod tests {
                         Some(false) => assert!(sql.contains("k < $4"), "{sql}"),
                         None => {}
                     }
-                    let dir = if reverse { "ORDER BY k DESC" } else { "ORDER BY k ASC" };
+                    let dir = if reverse {
+                        "ORDER BY k DESC"
+                    } else {
+                        "ORDER BY k ASC"
+                    };
                     assert!(sql.contains(dir), "{sql}");
                     assert!(sql.contains("v IS NOT NULL"), "{sql}");
                 }
