@@ -37,6 +37,8 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+#[cfg(feature = "test-suite")]
+pub mod conformance;
 mod durable;
 mod fjall_engine;
 mod memory;
