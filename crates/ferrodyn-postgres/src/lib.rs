@@ -104,8 +104,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrodyn_storage::{
-    CommitTicket, Durability, KeyspaceStats, Result, Snapshot, Storage, StorageError,
-    Transaction, WriteBatch, MAX_KEYSPACE_NAME_LEN, MAX_KEY_LEN,
+    CommitTicket, Durability, KeyspaceStats, Result, Snapshot, Storage, StorageError, Transaction,
+    WriteBatch, MAX_KEYSPACE_NAME_LEN, MAX_KEY_LEN,
 };
 use parking_lot::RwLock;
 use tokio_postgres::types::ToSql;
@@ -171,10 +171,7 @@ impl Drop for Inner {
     }
 }
 
-fn parse_config(
-    url: &str,
-    options: &PgOptions,
-) -> Result<(tokio_postgres::Config, tls::Tls)> {
+fn parse_config(url: &str, options: &PgOptions) -> Result<(tokio_postgres::Config, tls::Tls)> {
     let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
         StorageError::InvalidArgument(format!("invalid database connection string: {e}"))
     })?;
@@ -189,7 +186,10 @@ fn parse_config(
 fn session_setup(options: &PgOptions) -> String {
     let mut setup = String::new();
     if let Some(t) = options.statement_timeout {
-        setup.push_str(&format!("SET statement_timeout = '{}ms';", t.as_millis().max(1)));
+        setup.push_str(&format!(
+            "SET statement_timeout = '{}ms';",
+            t.as_millis().max(1)
+        ));
     }
     if let Some(t) = options.lock_timeout {
         setup.push_str(&format!("SET lock_timeout = '{}ms';", t.as_millis().max(1)));
@@ -220,7 +220,8 @@ fn row_err(e: &tokio_postgres::Error) -> StorageError {
 
 /// One row's single bytea column, NULL as `None`.
 pub(crate) fn opt_bytes(row: &tokio_postgres::Row) -> Result<Option<Vec<u8>>> {
-    row.try_get::<_, Option<Vec<u8>>>(0).map_err(|e| row_err(&e))
+    row.try_get::<_, Option<Vec<u8>>>(0)
+        .map_err(|e| row_err(&e))
 }
 
 impl PostgresStorage {
@@ -287,7 +288,8 @@ impl PostgresStorage {
                         .code()
                         .is_some_and(|c| matches!(c.code(), "23505" | "42P07" | "40001" | "40P01"));
                     // End the failed transaction before anything else runs on this client.
-                    let _ = futures::executor::block_on(conn.conn().client.batch_execute("ROLLBACK"));
+                    let _ =
+                        futures::executor::block_on(conn.conn().client.batch_execute("ROLLBACK"));
                     conn.saw(&e);
                     if !retry || attempt >= 5 {
                         return Err(to_storage(&e, "creating the schema"));
@@ -299,7 +301,11 @@ impl PostgresStorage {
         let rows = conn.query(sql::SCHEMA_VERSION_READ, &[], "reading the schema version")?;
         let value: String = match rows.first() {
             Some(row) => row.try_get(0).map_err(|e| row_err(&e))?,
-            None => return Err(StorageError::Corrupt("ferrodyn_meta has no schema_version".into())),
+            None => {
+                return Err(StorageError::Corrupt(
+                    "ferrodyn_meta has no schema_version".into(),
+                ))
+            }
         };
         let found: u64 = value.parse().map_err(|_| {
             StorageError::Corrupt(format!("schema_version {value:?} is not a number"))
@@ -315,7 +321,10 @@ impl PostgresStorage {
 
     /// The transaction type, unboxed (tests and callers that want it without dyn).
     pub fn begin_pg(&self) -> Result<PgTransaction> {
-        Ok(PgTransaction::new(Arc::clone(&self.inner), self.inner.primary.get()?))
+        Ok(PgTransaction::new(
+            Arc::clone(&self.inner),
+            self.inner.primary.get()?,
+        ))
     }
 }
 
@@ -499,8 +508,14 @@ pub(crate) fn effective_ops(
 pub(crate) fn op_steps<'a>(ops: &'a [(i64, Vec<u8>, Option<Vec<u8>>)], steps: &mut Vec<Step<'a>>) {
     for (ks, key, value) in ops {
         match value {
-            Some(v) => steps.push(Step::Query(sql::PUT, vec![ks as &(dyn ToSql + Sync), key, v])),
-            None => steps.push(Step::Query(sql::DELETE, vec![ks as &(dyn ToSql + Sync), key])),
+            Some(v) => steps.push(Step::Query(
+                sql::PUT,
+                vec![ks as &(dyn ToSql + Sync), key, v],
+            )),
+            None => steps.push(Step::Query(
+                sql::DELETE,
+                vec![ks as &(dyn ToSql + Sync), key],
+            )),
         }
     }
 }
@@ -747,10 +762,12 @@ impl Storage for PostgresStorage {
         if let Some(replica) = &self.inner.replica {
             // Fall back only if the replica failed before delivering anything.
             let mut delivered = false;
-            let result = self.inner.scan_on(replica, keyspace, lower, upper, reverse, &mut |k, v| {
-                delivered = true;
-                f(k, v)
-            });
+            let result =
+                self.inner
+                    .scan_on(replica, keyspace, lower, upper, reverse, &mut |k, v| {
+                        delivered = true;
+                        f(k, v)
+                    });
             match result {
                 Err(StorageError::Unavailable(e)) if !delivered => {
                     tracing::debug!(error = %e, "replica unavailable; scanning the primary");

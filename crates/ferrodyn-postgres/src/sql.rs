@@ -22,7 +22,8 @@ pub(crate) const SCHEMA_VERSION_READ: &str =
 // after a drop. Keyspace 0 is reserved for that counter.
 pub(crate) const KEYSPACE_ID: &str = "SELECT id FROM ferrodyn_keyspaces WHERE name = $1";
 pub(crate) const KEYSPACES: &str = "SELECT name, id FROM ferrodyn_keyspaces";
-pub(crate) const NEXT_KEYSPACE_ID: &str = "INSERT INTO ferrodyn_counters (ks, k, n) VALUES (0, $1, 1) \
+pub(crate) const NEXT_KEYSPACE_ID: &str =
+    "INSERT INTO ferrodyn_counters (ks, k, n) VALUES (0, $1, 1) \
      ON CONFLICT (ks, k) DO UPDATE SET n = ferrodyn_counters.n + 1 RETURNING n";
 pub(crate) const KEYSPACE_ID_KEY: &[u8] = b"keyspace-id";
 pub(crate) const INSERT_KEYSPACE: &str =

@@ -18,9 +18,11 @@ impl Tls {
     pub(crate) fn for_config(config: &Config) -> std::result::Result<Tls, String> {
         match config.get_ssl_mode() {
             SslMode::Disable | SslMode::Prefer => Ok(Tls::Plain),
-            _ => Err("sslmode=require is not supported by this build: the connection to the \
+            _ => Err(
+                "sslmode=require is not supported by this build: the connection to the \
                       database is unencrypted (use sslmode=disable or prefer)"
-                .into()),
+                    .into(),
+            ),
         }
     }
 

@@ -284,8 +284,6 @@ pub fn snapshots(s: &dyn Storage) {
     assert!(snap3.get("b", b"k").is_err());
 }
 
-
-
 /// The oracle: `(keyspace index, key)` to value.
 pub type Model = BTreeMap<(u8, Vec<u8>), Vec<u8>>;
 
@@ -513,4 +511,3 @@ pub fn run_model(s: &dyn Storage, actions: &[Action]) {
         );
     }
 }
-

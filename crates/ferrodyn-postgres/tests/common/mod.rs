@@ -59,7 +59,9 @@ impl TestDb {
 
     /// Runs SQL in this test's database.
     pub fn psql(&self, sql: &str) -> String {
-        let psql = PgServer::bin_dir().expect("PostgreSQL binaries").join("psql");
+        let psql = PgServer::bin_dir()
+            .expect("PostgreSQL binaries")
+            .join("psql");
         let out = std::process::Command::new(psql)
             .args(["-At", "-X", "-d", &self.url, "-c", sql])
             .output()
