@@ -112,3 +112,24 @@ fn standby_follows_the_primary_and_promotes() {
     // The old primary is independent now.
     assert_eq!(count(&primary, "t"), "2");
 }
+
+#[test]
+fn a_panicking_test_leaves_no_server_behind() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let outcome = std::panic::catch_unwind(move || {
+        let pg = PgServer::start().expect("start PostgreSQL");
+        tx.send((pg.dir().to_path_buf(), pg.port())).unwrap();
+        panic!("a failing test");
+    });
+    assert!(outcome.is_err());
+    let (dir, port) = rx.recv().unwrap();
+    assert!(
+        !dir.exists(),
+        "{} still exists after unwinding",
+        dir.display()
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "something still listens on {port} after unwinding"
+    );
+}
