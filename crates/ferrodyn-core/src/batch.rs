@@ -288,7 +288,7 @@ impl Engine {
                     skipped.push(i);
                     continue;
                 }
-                let item = self.read_item(&p.table.def, key)?;
+                let item = self.read_item_for(req.consistent_read, &p.table.def, key)?;
                 let size = item.as_ref().map(item_size).unwrap_or(0);
                 units += read_units(size, req.consistent_read);
                 if let Some(item) = item {

@@ -287,11 +287,52 @@ pub(crate) fn check_size(item: &Item) -> Result<usize, Error> {
 }
 
 impl Engine {
-    pub(crate) fn read_item(&self, def: &TableDef, key: &[u8]) -> Result<Option<Item>, Error> {
-        match self.storage.get(&def.keyspace, key).map_err(storage_err)? {
+    /// The value at `key`: the latest for a strongly consistent read, otherwise possibly from a
+    /// replica that lags behind (`Storage::get_eventual`; the same on engines without one).
+    pub(crate) fn get_for(
+        &self,
+        consistent: bool,
+        keyspace: &str,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let r = if consistent {
+            self.storage.get(keyspace, key)
+        } else {
+            self.storage.get_eventual(keyspace, key)
+        };
+        r.map_err(storage_err)
+    }
+
+    /// [`Engine::read_item`] for a read that is strongly consistent or not.
+    pub(crate) fn read_item_for(
+        &self,
+        consistent: bool,
+        def: &TableDef,
+        key: &[u8],
+    ) -> Result<Option<Item>, Error> {
+        match self.get_for(consistent, &def.keyspace, key)? {
             Some(raw) => Ok(Some(itemcodec::decode_item(&raw)?)),
             None => Ok(None),
         }
+    }
+
+    /// A range scan for a strongly consistent read or not (see [`Engine::get_for`]).
+    pub(crate) fn scan_for(
+        &self,
+        consistent: bool,
+        keyspace: &str,
+        lower: std::ops::Bound<&[u8]>,
+        upper: std::ops::Bound<&[u8]>,
+        reverse: bool,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error> {
+        let r = if consistent {
+            self.storage.scan(keyspace, lower, upper, reverse, f)
+        } else {
+            self.storage
+                .scan_eventual(keyspace, lower, upper, reverse, f)
+        };
+        r.map_err(storage_err)
     }
 
     /// The size of the item stored at `key` (`None`: there is none), from its stored form,
@@ -611,7 +652,7 @@ impl Engine {
                 (None, None) => None,
             };
         resolver.finish()?;
-        let raw = self.storage.get(&def.keyspace, &key).map_err(storage_err)?;
+        let raw = self.get_for(input.consistent_read, &def.keyspace, &key)?;
         let (item, size) = match (raw, &projection) {
             (None, _) => (None, 0),
             (Some(raw), Some(p)) => {

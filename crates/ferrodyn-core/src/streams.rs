@@ -911,6 +911,11 @@ impl Engine {
         }
         for (arn, meta) in reg.iter_mut() {
             if meta.disabled.is_none() && live.get(arn) != Some(&true) {
+                // On a shared engine this node's catalog may lag behind the stream metadata
+                // another node just wrote: only the stored definition can say it is disabled.
+                if self.shared && self.stream_enabled_in_storage(meta)? {
+                    continue;
+                }
                 meta.disabled = Some(now);
                 batch.put(
                     STREAMS,
@@ -951,6 +956,22 @@ impl Engine {
             }
         }
         txn.commit(batch).map_err(crate::locks::txn_err)
+    }
+
+    /// True if the stored catalog record of `meta`'s table still has that stream enabled.
+    fn stream_enabled_in_storage(&self, meta: &Meta) -> Result<bool, Error> {
+        let Some(raw) = self
+            .storage
+            .get(crate::CATALOG, meta.table_name.as_bytes())
+            .map_err(storage_err)?
+        else {
+            return Ok(false);
+        };
+        let def: TableDef = serde_json::from_slice(&raw)
+            .map_err(|e| Error::internal(format!("catalog record: {e}")))?;
+        Ok(def.id == meta.table_id
+            && def.stream_label.as_deref() == Some(meta.label.as_str())
+            && def.stream.as_ref().is_some_and(|s| s.enabled))
     }
 
     /// The sequence number a LATEST iterator of `lane` starts after.
