@@ -432,6 +432,12 @@ impl Engine {
     ) {
         let ctx = self.job_context();
         let (table, id, index) = (def.name.clone(), def.id.clone(), index.to_string());
+        let job_key = format!("{id}/{index}");
+        if !self.index_jobs.lock().insert(job_key.clone()) {
+            return; // already running in this process
+        }
+        let running = self.index_jobs.clone();
+        let key_on_failure = job_key.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("index-{index}"))
             .spawn(move || {
@@ -440,11 +446,13 @@ impl Engine {
                     Job::Backfill => ctx.backfill(&table, &id, &index),
                     Job::Drop => ctx.drop_index(&table, &id, &index),
                 };
+                running.lock().remove(&job_key);
                 if let Err(e) = r {
                     tracing::error!(table = %table, index = %index, error = %e, "index job failed");
                 }
             });
         if let Err(e) = spawned {
+            self.index_jobs.lock().remove(&key_on_failure);
             tracing::error!(error = %e, "cannot start index job");
         }
     }

@@ -20,6 +20,7 @@ pub mod index;
 pub mod itemcodec;
 pub mod items;
 pub mod keys;
+mod leases;
 mod locks;
 pub mod partiql;
 pub mod policies;
@@ -252,6 +253,12 @@ pub struct Engine {
     pub(crate) locks: Arc<locks::Locks>,
     /// True on a shared engine (`Storage::shared`): several nodes use the storage at once.
     pub(crate) shared: bool,
+    /// This node's identity in leases (random per process).
+    pub(crate) node_id: [u8; 16],
+    /// Until when (ms since the epoch) this node may act on its `background` lease.
+    pub(crate) lease_until: std::sync::atomic::AtomicU64,
+    /// Index jobs running in this process (table id / index name), so none is started twice.
+    pub(crate) index_jobs: Arc<Mutex<std::collections::HashSet<String>>>,
     /// ClientRequestToken idempotency records of TransactWriteItems.
     pub(crate) tx_tokens: transact::TokenTable,
     pub(crate) streams: streams::Registry,
@@ -303,6 +310,9 @@ impl Engine {
             ddl: Arc::new(locks::Ddl::new(locks.clone())),
             locks,
             shared,
+            node_id: *uuid::Uuid::new_v4().as_bytes(),
+            lease_until: std::sync::atomic::AtomicU64::new(0),
+            index_jobs: Arc::default(),
             tx_tokens: transact::TokenTable::default(),
             streams: streams::Registry::default(),
             ttl: ttl::TtlSpecs::default(),
@@ -321,6 +331,7 @@ impl Engine {
             let stale = engine.load_stats(all)?;
             engine.recount.start(&*engine.storage, stale)?;
         }
+        engine.open_leases()?;
         // Index builds and drops interrupted by a restart continue in the background.
         engine.resume_index_jobs()?;
         engine.open_streams()?;
@@ -369,7 +380,12 @@ impl Engine {
         if self.tables.refresh(&*self.storage)? {
             self.sync_streams()?;
         }
-        self.open_ttl()
+        self.open_ttl()?;
+        if self.renew_lease(leases::BACKGROUND)? {
+            // Index builds whose node died continue here.
+            self.resume_index_jobs()?;
+        }
+        Ok(())
     }
 
     pub fn flush(&self) -> Result<(), Error> {

@@ -330,6 +330,9 @@ impl Engine {
                 let Some(engine) = weak.upgrade() else {
                     return;
                 };
+                if !engine.leads_background() {
+                    continue; // another node of the cluster does this work
+                }
                 if let Err(e) = engine.sweep_expired() {
                     tracing::warn!(error = %e, "TTL sweep failed");
                 }
