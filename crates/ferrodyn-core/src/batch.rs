@@ -72,7 +72,7 @@ fn duplicates() -> Error {
 impl Engine {
     pub fn batch_write_item(&self, mut input: BatchWriteInput) -> Result<BatchWriteOutput, Error> {
         if !self.enforcing() {
-            return self.batch_write_now(input);
+            return self.retrying(input, Self::batch_write_now);
         }
         // The requests of a table whose capacity is exhausted come back unprocessed; only when
         // that is every table does the whole call fail.
@@ -94,7 +94,7 @@ impl Engine {
             }
         }
         let wanted = std::mem::replace(&mut input.return_consumed, ReturnConsumedCapacity::Indexes);
-        let mut out = self.batch_write_now(input)?;
+        let mut out = self.retrying(input, Self::batch_write_now)?;
         self.charge_all(Access::Write, &mut out.consumed, wanted);
         out.unprocessed = throttled;
         Ok(out)
@@ -137,11 +137,11 @@ impl Engine {
                 });
             }
         }
-        let _guards = self.lock_items(
-            planned
-                .iter()
-                .map(|p| (p.table.def.id.as_str(), p.key.as_slice())),
-        );
+        let targets: Vec<(&Table, &[u8])> = planned
+            .iter()
+            .map(|p| (&*p.table, p.key.as_slice()))
+            .collect();
+        let locks = self.lock_items(&targets)?;
         let mut batch = self.item_batch("BatchWriteItem");
         let mut deltas = Vec::with_capacity(planned.len());
         let mut units: Vec<(String, f64, Vec<IndexUnits>)> = Vec::new();
@@ -150,12 +150,12 @@ impl Engine {
             // it is not decoded.
             let decoded;
             let old = if write::derives_from_old(self, &p.table) {
-                decoded = self.read_item(&p.table.def, &p.key)?;
+                decoded = locks.item(&p.table.def, &p.key)?;
                 Old::from(decoded.as_ref())
             } else {
-                Old::sized(self.read_item_size(&p.table.def, &p.key)?)
+                Old::sized(locks.item_size(&p.table.def, &p.key)?)
             };
-            crate::collections::check(&p.table, old.item(), p.new.as_ref())?;
+            self.check_collection(&p.table, old.item(), p.new.as_ref())?;
             let old_size = old.size();
             if old_size.is_none() && p.new.is_none() {
                 add_units(&mut units, &p.table.def.name, 1.0, Vec::new());
@@ -176,14 +176,9 @@ impl Engine {
                 index_units,
             );
             let delta = write::stage_item_change(&p.table, &p.key, old, p.new.as_ref(), &mut batch);
-            deltas.push((p.table.clone(), delta));
+            deltas.push((&*p.table, delta));
         }
-        if !batch.is_empty() {
-            self.write_items(batch)?;
-        }
-        for (t, d) in deltas {
-            write::apply_stats(&t, d);
-        }
+        self.commit_locked(locks, batch, deltas)?;
         Ok(BatchWriteOutput {
             consumed: units
                 .into_iter()
@@ -293,7 +288,7 @@ impl Engine {
                     skipped.push(i);
                     continue;
                 }
-                let item = self.read_item(&p.table.def, key)?;
+                let item = self.read_item_for(req.consistent_read, &p.table.def, key)?;
                 let size = item.as_ref().map(item_size).unwrap_or(0);
                 units += read_units(size, req.consistent_read);
                 if let Some(item) = item {

@@ -2,7 +2,8 @@
 //! value (with their LSI entries) form a collection limited to 10 GB.
 //!
 //! Invariant: sizes are derived data, kept in memory next to the table's other statistics,
-//! updated once a change is durable and recomputed from storage at open. The limit is checked
+//! updated once a change is durable and recomputed from storage at open (embedded engines), or
+//! kept as database counters added to in the change's own transaction (shared engines). The limit is checked
 //! before anything is staged; concurrent writers of one collection may overshoot it by their own
 //! sizes, as DynamoDB's estimate may.
 
@@ -11,8 +12,10 @@ use ferrodyn_model::{Error, Item};
 
 use crate::index::{entry_key, projected};
 use crate::keys::partition_prefix;
+use crate::stats::STATS;
 use crate::table::TableDef;
-use crate::Table;
+use crate::write::shared_stat_key;
+use crate::{storage_err, Engine, Table};
 
 /// DynamoDB's limit on an item collection.
 pub const MAX_COLLECTION_BYTES: u64 = 10 * 1024 * 1024 * 1024;
@@ -49,35 +52,60 @@ pub(crate) fn delta(
     Some((key, d))
 }
 
-/// Refuses a change that would grow a collection past the table's limit.
-pub(crate) fn check(table: &Table, old: Option<&Item>, new: Option<&Item>) -> Result<(), Error> {
-    let Some((key, d)) = delta(&table.def, old, new) else {
-        return Ok(());
-    };
-    if d <= 0 {
-        return Ok(());
+impl Engine {
+    /// The current size of the collection `key` of `table`: in memory on an embedded engine,
+    /// the sum of its counter on a shared one.
+    fn collection_size(&self, table: &Table, key: &[u8]) -> Result<i64, Error> {
+        if !self.shared {
+            return Ok(table
+                .counters
+                .collections
+                .lock()
+                .get(key)
+                .copied()
+                .unwrap_or(0));
+        }
+        let counter = shared_stat_key(&table.def.id, b'c', key);
+        let rows = self
+            .storage
+            .counters(STATS, &counter)
+            .map_err(storage_err)?;
+        Ok(rows
+            .iter()
+            .filter(|(k, _)| *k == counter)
+            .map(|(_, n)| *n)
+            .sum())
     }
-    let current = table
-        .counters
-        .collections
-        .lock()
-        .get(&key)
-        .copied()
-        .unwrap_or(0);
-    if (current + d) as u64 > table.counters.collection_limit() {
-        return Err(Error::ItemCollectionSizeLimitExceeded(
-            "Collection size exceeded.".into(),
-        ));
-    }
-    Ok(())
-}
 
-/// DynamoDB's SizeEstimateRangeGB for a collection: the whole gigabytes around its size.
-pub(crate) fn size_estimate_gb(table: &Table, item: &Item) -> (f64, f64) {
-    let size = collection_of(&table.def, item)
-        .and_then(|k| table.counters.collections.lock().get(&k).copied())
-        .unwrap_or(0)
-        .max(0) as f64;
-    let gb = (size / (1024.0 * 1024.0 * 1024.0)).floor();
-    (gb, gb + 1.0)
+    /// Refuses a change that would grow a collection past the table's limit.
+    pub(crate) fn check_collection(
+        &self,
+        table: &Table,
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Result<(), Error> {
+        let Some((key, d)) = delta(&table.def, old, new) else {
+            return Ok(());
+        };
+        if d <= 0 {
+            return Ok(());
+        }
+        let current = self.collection_size(table, &key)?;
+        if (current + d) as u64 > table.counters.collection_limit() {
+            return Err(Error::ItemCollectionSizeLimitExceeded(
+                "Collection size exceeded.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// DynamoDB's SizeEstimateRangeGB for a collection: the whole gigabytes around its size.
+    pub(crate) fn collection_size_gb(&self, table: &Table, item: &Item) -> (f64, f64) {
+        let size = collection_of(&table.def, item)
+            .and_then(|k| self.collection_size(table, &k).ok())
+            .unwrap_or(0)
+            .max(0) as f64;
+        let gb = (size / (1024.0 * 1024.0 * 1024.0)).floor();
+        (gb, gb + 1.0)
+    }
 }

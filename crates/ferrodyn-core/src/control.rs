@@ -4,7 +4,6 @@
 //! lock; a table's item keyspace exists before its catalog record is visible.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use ferrodyn_model::Error;
@@ -384,7 +383,7 @@ impl Engine {
             },
         };
 
-        let _ddl = self.ddl.lock();
+        let _ddl = self.ddl.lock()?;
         if self.tables.read().contains_key(&def.name) {
             return Err(Error::ResourceInUse(format!(
                 "Table already exists: {}",
@@ -431,19 +430,20 @@ impl Engine {
                 index_stats.insert(ix.name.clone(), (st.approximate_keys, st.approximate_bytes));
             }
         }
+        let (item_count, size_bytes) = self.item_statistics(table);
         TableDescription {
             index_stats,
             arn,
             status,
-            item_count: table.counters.items.load(Ordering::Relaxed).max(0) as u64,
-            size_bytes: table.counters.bytes.load(Ordering::Relaxed).max(0) as u64,
+            item_count,
+            size_bytes,
             stream_arn,
             def,
         }
     }
 
     pub fn describe_table(&self, name: &str) -> Result<TableDescription, Error> {
-        let table = self.tables.read().get(name).cloned().ok_or_else(|| {
+        let table = self.lookup(name)?.ok_or_else(|| {
             Error::ResourceNotFound(format!(
                 "Requested resource not found: Table: {name} not found"
             ))
@@ -473,7 +473,7 @@ impl Engine {
     }
 
     pub fn delete_table(&self, name: &str) -> Result<TableDescription, Error> {
-        let _ddl = self.ddl.lock();
+        let _ddl = self.ddl.lock()?;
         let table = self.tables.read().get(name).cloned().ok_or_else(|| {
             Error::ResourceNotFound(format!(
                 "Requested resource not found: Table: {name} not found"
@@ -507,7 +507,7 @@ impl Engine {
     }
 
     pub fn update_table(&self, input: UpdateTableInput) -> Result<TableDescription, Error> {
-        let _ddl = self.ddl.lock();
+        let _ddl = self.ddl.lock()?;
         let table = self
             .tables
             .read()

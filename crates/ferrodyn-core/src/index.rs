@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 use ferrodyn_model::keycodec::encode_key_value;
 use ferrodyn_model::{AttributeValue, Error, Item};
 use ferrodyn_storage::{Durability, Storage, WriteBatch};
-use parking_lot::Mutex;
 
 use crate::keys::partition_prefix_of;
 use crate::table::{IndexDef, IndexStatus, KeyAttr, ProjectionType, TableDef};
@@ -234,8 +233,8 @@ pub(crate) struct JobContext {
     storage: Arc<dyn Storage>,
     durability: Durability,
     tables: Arc<crate::Catalog>,
-    ddl: Arc<Mutex<()>>,
-    stripes: Arc<Vec<Mutex<()>>>,
+    ddl: Arc<crate::locks::Ddl>,
+    locks: Arc<crate::locks::Locks>,
 }
 
 /// Waits until no request holds `table` any more (the caller's reference aside), so that every
@@ -313,36 +312,15 @@ impl JobContext {
             let Some(last) = keys.last().cloned() else {
                 break;
             };
-            let mut stripes: Vec<usize> = keys
-                .iter()
-                .map(|k| Engine::stripe_of(&t.def.id, k))
-                .collect();
-            stripes.sort_unstable();
-            stripes.dedup();
-            let guards: Vec<_> = stripes.iter().map(|&i| self.stripes[i].lock()).collect();
-            let mut batch = WriteBatch::default();
-            for k in &keys {
-                let Some(raw) = self.storage.get(&t.def.keyspace, k).map_err(storage_err)? else {
-                    continue;
-                };
-                let item = itemcodec::decode_item(&raw)?;
-                if let Some(ek) = entry_key(&t.def, ix, &item) {
-                    batch.put(
-                        &ix.keyspace,
-                        ek,
-                        itemcodec::encode_item(&projected(&t.def, ix, &item)),
-                    );
+            loop {
+                match self.backfill_chunk(&t, ix, &keys) {
+                    Err(Error::Retry(_)) => std::thread::sleep(Duration::from_millis(5)),
+                    other => break other?,
                 }
             }
-            if !batch.is_empty() {
-                self.storage
-                    .write(batch, self.durability)
-                    .map_err(storage_err)?;
-            }
-            drop(guards);
             cursor = Some(last);
         }
-        let _ddl = self.ddl.lock();
+        let _ddl = self.ddl.lock()?;
         let Some(t) = self.current(table, id) else {
             return Ok(());
         };
@@ -359,10 +337,39 @@ impl JobContext {
         Ok(())
     }
 
+    /// Indexes the items at `keys` (one step of a backfill) under their locks.
+    fn backfill_chunk(&self, t: &Table, ix: &IndexDef, keys: &[Vec<u8>]) -> Result<(), Error> {
+        let targets: Vec<(&Table, &[u8])> = keys.iter().map(|k| (t, k.as_slice())).collect();
+        let mut locks = self.locks.lock(&targets)?;
+        let mut batch = WriteBatch::default();
+        for k in keys {
+            let Some(raw) = locks.get(&t.def.keyspace, k)? else {
+                continue;
+            };
+            let item = itemcodec::decode_item(&raw)?;
+            if let Some(ek) = entry_key(&t.def, ix, &item) {
+                batch.put(
+                    &ix.keyspace,
+                    ek,
+                    itemcodec::encode_item(&projected(&t.def, ix, &item)),
+                );
+            }
+        }
+        if locks.txn().is_some() {
+            return locks.commit_shared(batch).unwrap_or(Ok(()));
+        }
+        if !batch.is_empty() {
+            self.storage
+                .write(batch, self.durability)
+                .map_err(storage_err)?;
+        }
+        Ok(())
+    }
+
     /// Removes a `Deleting` global index from the catalog, then drops its keyspace.
     fn drop_index(&self, table: &str, id: &str, index: &str) -> Result<(), Error> {
         let (keyspace, replaced) = {
-            let _ddl = self.ddl.lock();
+            let _ddl = self.ddl.lock()?;
             let Some(t) = self.current(table, id) else {
                 return Ok(());
             };
@@ -410,7 +417,7 @@ impl Engine {
             durability: self.config.durability,
             tables: self.tables.clone(),
             ddl: self.ddl.clone(),
-            stripes: self.stripes.clone(),
+            locks: self.locks.clone(),
         }
     }
 
@@ -425,6 +432,12 @@ impl Engine {
     ) {
         let ctx = self.job_context();
         let (table, id, index) = (def.name.clone(), def.id.clone(), index.to_string());
+        let job_key = format!("{id}/{index}");
+        if !self.index_jobs.lock().insert(job_key.clone()) {
+            return; // already running in this process
+        }
+        let running = self.index_jobs.clone();
+        let key_on_failure = job_key.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("index-{index}"))
             .spawn(move || {
@@ -433,11 +446,13 @@ impl Engine {
                     Job::Backfill => ctx.backfill(&table, &id, &index),
                     Job::Drop => ctx.drop_index(&table, &id, &index),
                 };
+                running.lock().remove(&job_key);
                 if let Err(e) = r {
                     tracing::error!(table = %table, index = %index, error = %e, "index job failed");
                 }
             });
         if let Err(e) = spawned {
+            self.index_jobs.lock().remove(&key_on_failure);
             tracing::error!(error = %e, "cannot start index job");
         }
     }

@@ -12,6 +12,7 @@ use ferrodyn_model::{AttributeValue, Error, Item};
 
 use crate::capacity::{read_units, write_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::keys::{key_of_item, key_of_key_param};
+use crate::locks::ItemLocks;
 use crate::table::TableDef;
 use crate::write::Old;
 use crate::{itemcodec, storage_err, Engine, Table};
@@ -286,11 +287,52 @@ pub(crate) fn check_size(item: &Item) -> Result<usize, Error> {
 }
 
 impl Engine {
-    pub(crate) fn read_item(&self, def: &TableDef, key: &[u8]) -> Result<Option<Item>, Error> {
-        match self.storage.get(&def.keyspace, key).map_err(storage_err)? {
+    /// The value at `key`: the latest for a strongly consistent read, otherwise possibly from a
+    /// replica that lags behind (`Storage::get_eventual`; the same on engines without one).
+    pub(crate) fn get_for(
+        &self,
+        consistent: bool,
+        keyspace: &str,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let r = if consistent {
+            self.storage.get(keyspace, key)
+        } else {
+            self.storage.get_eventual(keyspace, key)
+        };
+        r.map_err(storage_err)
+    }
+
+    /// [`Engine::read_item`] for a read that is strongly consistent or not.
+    pub(crate) fn read_item_for(
+        &self,
+        consistent: bool,
+        def: &TableDef,
+        key: &[u8],
+    ) -> Result<Option<Item>, Error> {
+        match self.get_for(consistent, &def.keyspace, key)? {
             Some(raw) => Ok(Some(itemcodec::decode_item(&raw)?)),
             None => Ok(None),
         }
+    }
+
+    /// A range scan for a strongly consistent read or not (see [`Engine::get_for`]).
+    pub(crate) fn scan_for(
+        &self,
+        consistent: bool,
+        keyspace: &str,
+        lower: std::ops::Bound<&[u8]>,
+        upper: std::ops::Bound<&[u8]>,
+        reverse: bool,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error> {
+        let r = if consistent {
+            self.storage.scan(keyspace, lower, upper, reverse, f)
+        } else {
+            self.storage
+                .scan_eventual(keyspace, lower, upper, reverse, f)
+        };
+        r.map_err(storage_err)
     }
 
     /// The size of the item stored at `key` (`None`: there is none), from its stored form,
@@ -304,24 +346,24 @@ impl Engine {
         raw.as_deref().map(itemcodec::stored_size).transpose()
     }
 
-    /// Reads the item at `key` and checks the write's condition against it (under the item's
-    /// lock); returns the old item.
+    /// Checks the write's condition against the item read under `locks`; returns the old item.
     fn read_checked(
-        &self,
+        locks: &ItemLocks<'_>,
         def: &TableDef,
         key: &[u8],
         cond: Option<&Condition>,
         return_old_on_failure: bool,
     ) -> Result<Option<Item>, Error> {
-        let old = self.read_item(def, key)?;
+        let old = locks.item(def, key)?;
         check_condition(cond, old.as_ref(), return_old_on_failure)?;
         Ok(old)
     }
 
-    /// Writes (or deletes, with `new == None`) one item for `operation` and updates the
-    /// statistics.
+    /// Writes (or deletes, with `new == None`) one item for `operation` under `locks`, with
+    /// its statistics.
     fn commit_item(
         &self,
+        locks: ItemLocks<'_>,
         operation: &'static str,
         table: &Table,
         key: &[u8],
@@ -330,13 +372,12 @@ impl Engine {
     ) -> Result<(), Error> {
         let mut batch = self.item_batch(operation);
         let delta = crate::write::stage_item_change(table, key, old, new, &mut batch);
-        self.write_items(batch)?;
-        crate::write::apply_stats(table, delta);
+        self.commit_locked(locks, batch, vec![(table, delta)])?;
         Ok(())
     }
 
     pub fn put_item(&self, input: PutItemInput) -> Result<WriteOutput, Error> {
-        self.with_capacity(input, Self::put_item_now)
+        self.with_capacity(input, |e, i| e.retrying(i, Self::put_item_now))
     }
 
     fn put_item_now(&self, input: PutItemInput) -> Result<WriteOutput, Error> {
@@ -360,7 +401,7 @@ impl Engine {
         let new_size = check_size(&input.item)?;
         crate::index::validate_index_keys(def, &input.item)?;
 
-        let _guard = self.lock_item(&def.id, &key);
+        let locks = self.lock_item(&table, &key)?;
         let mut decoded = None;
         let old = if cond.is_none()
             && input.return_values != ReturnValues::AllOld
@@ -368,18 +409,19 @@ impl Engine {
         {
             // Nothing needs the old item but its presence and size, which its stored form
             // records: no need to decode it.
-            Old::sized(self.read_item_size(def, &key)?)
+            Old::sized(locks.item_size(def, &key)?)
         } else {
-            decoded = self.read_checked(
+            decoded = Self::read_checked(
+                &locks,
                 def,
                 &key,
                 cond.as_ref(),
                 input.return_old_on_condition_failure,
             )?;
-            crate::collections::check(&table, decoded.as_ref(), Some(&input.item))?;
+            self.check_collection(&table, decoded.as_ref(), Some(&input.item))?;
             Old::from(decoded.as_ref())
         };
-        self.commit_item("PutItem", &table, &key, old, Some(&input.item))?;
+        self.commit_item(locks, "PutItem", &table, &key, old, Some(&input.item))?;
         let consumed = write_capacity(
             input.return_consumed,
             def,
@@ -390,7 +432,7 @@ impl Engine {
         Ok(WriteOutput {
             consumed,
             item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.item),
-            item_collection_size_gb: crate::collections::size_estimate_gb(&table, &input.item),
+            item_collection_size_gb: self.collection_size_gb(&table, &input.item),
             attributes: match input.return_values {
                 ReturnValues::AllOld => decoded,
                 _ => None,
@@ -410,7 +452,7 @@ impl Engine {
     }
 
     pub fn delete_item(&self, input: DeleteItemInput) -> Result<WriteOutput, Error> {
-        self.with_capacity(input, Self::delete_item_now)
+        self.with_capacity(input, |e, i| e.retrying(i, Self::delete_item_now))
     }
 
     fn delete_item_now(&self, input: DeleteItemInput) -> Result<WriteOutput, Error> {
@@ -432,15 +474,16 @@ impl Engine {
         )?;
         resolver.finish()?;
 
-        let _guard = self.lock_item(&def.id, &key);
-        let old = self.read_checked(
+        let locks = self.lock_item(&table, &key)?;
+        let old = Self::read_checked(
+            &locks,
             def,
             &key,
             cond.as_ref(),
             input.return_old_on_condition_failure,
         )?;
         if old.is_some() {
-            self.commit_item("DeleteItem", &table, &key, old.as_ref().into(), None)?;
+            self.commit_item(locks, "DeleteItem", &table, &key, old.as_ref().into(), None)?;
         }
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         Ok(WriteOutput {
@@ -452,7 +495,7 @@ impl Engine {
                 None,
             ),
             item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.key),
-            item_collection_size_gb: crate::collections::size_estimate_gb(&table, &input.key),
+            item_collection_size_gb: self.collection_size_gb(&table, &input.key),
             attributes: match input.return_values {
                 ReturnValues::AllOld => old,
                 _ => None,
@@ -461,7 +504,7 @@ impl Engine {
     }
 
     pub fn update_item(&self, input: UpdateItemInput) -> Result<WriteOutput, Error> {
-        self.with_capacity(input, Self::update_item_now)
+        self.with_capacity(input, |e, i| e.retrying(i, Self::update_item_now))
     }
 
     fn update_item_now(&self, input: UpdateItemInput) -> Result<WriteOutput, Error> {
@@ -512,8 +555,9 @@ impl Engine {
             }
         }
 
-        let _guard = self.lock_item(&def.id, &key);
-        let old = self.read_checked(
+        let locks = self.lock_item(&table, &key)?;
+        let old = Self::read_checked(
+            &locks,
             def,
             &key,
             cond.as_ref(),
@@ -535,8 +579,15 @@ impl Engine {
                 ));
             }
             crate::index::validate_index_keys(def, &new)?;
-            crate::collections::check(&table, old.as_ref(), Some(&new))?;
-            self.commit_item("UpdateItem", &table, &key, old.as_ref().into(), Some(&new))?;
+            self.check_collection(&table, old.as_ref(), Some(&new))?;
+            self.commit_item(
+                locks,
+                "UpdateItem",
+                &table,
+                &key,
+                old.as_ref().into(),
+                Some(&new),
+            )?;
         }
         let new_size = item_size(&new);
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
@@ -560,7 +611,7 @@ impl Engine {
                 written.then_some(&new),
             ),
             item_collection_key: self.icm(def, input.return_item_collection_metrics, &input.key),
-            item_collection_size_gb: crate::collections::size_estimate_gb(&table, &input.key),
+            item_collection_size_gb: self.collection_size_gb(&table, &input.key),
             attributes: attributes.filter(|a| !a.is_empty()),
         })
     }
@@ -601,7 +652,7 @@ impl Engine {
                 (None, None) => None,
             };
         resolver.finish()?;
-        let raw = self.storage.get(&def.keyspace, &key).map_err(storage_err)?;
+        let raw = self.get_for(input.consistent_read, &def.keyspace, &key)?;
         let (item, size) = match (raw, &projection) {
             (None, _) => (None, 0),
             (Some(raw), Some(p)) => {

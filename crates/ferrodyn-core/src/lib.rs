@@ -20,6 +20,8 @@ pub mod index;
 pub mod itemcodec;
 pub mod items;
 pub mod keys;
+mod leases;
+mod locks;
 pub mod partiql;
 pub mod policies;
 pub mod query;
@@ -39,13 +41,16 @@ use std::sync::Arc;
 
 use ferrodyn_model::Error;
 use ferrodyn_storage::{Durability, Storage, StorageError};
-use parking_lot::{Mutex, MutexGuard, RwLock};
+use parking_lot::{Mutex, RwLock};
 
 pub use table::{BillingMode, KeyAttr, TableDef, TableDescription, TableStatus};
 
 /// Keyspace holding one record per table (key: table name).
 pub(crate) const CATALOG: &str = "catalog";
-const LOCK_STRIPES: usize = 4096;
+/// How often a node of a shared engine reloads what other nodes may have changed (catalog,
+/// streams, TTL settings): the bound on how long a schema change takes to reach every node's
+/// reads. Writes never wait for it: they check the catalog in their own transaction.
+pub const CLUSTER_SYNC: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -132,6 +137,11 @@ pub struct Table {
 pub(crate) struct Catalog {
     tables: RwLock<HashMap<String, Arc<Table>>>,
     generation: std::sync::atomic::AtomicU64,
+    /// Shared engines: each table's catalog record as this node last loaded it, compared
+    /// with the database's by every write (`locks.rs`).
+    records: Mutex<HashMap<String, Vec<u8>>>,
+    /// What new in-memory tables are built with.
+    config: EngineConfig,
 }
 
 /// Write access to the catalog; dropping it bumps the generation (lock still held).
@@ -162,11 +172,57 @@ impl Drop for CatalogWrite<'_> {
 }
 
 impl Catalog {
-    fn new(tables: HashMap<String, Arc<Table>>) -> Catalog {
+    fn new(
+        tables: HashMap<String, Arc<Table>>,
+        records: HashMap<String, Vec<u8>>,
+        config: EngineConfig,
+    ) -> Catalog {
         Catalog {
             tables: RwLock::new(tables),
             generation: std::sync::atomic::AtomicU64::new(1),
+            records: Mutex::new(records),
+            config,
         }
+    }
+
+    /// True if `record` (the catalog record of table `name` as the database holds it now;
+    /// `None`: there is none) is the one this node's copy was built from.
+    pub(crate) fn matches(&self, name: &str, record: Option<&[u8]>) -> bool {
+        self.records.lock().get(name).map(Vec::as_slice) == record
+    }
+
+    /// Reloads the catalog from storage (shared engines: another node may have changed it).
+    /// Tables whose record is unchanged keep their in-memory state; a changed one keeps its
+    /// counters if it is the same table (same id). The generation moves only on a change.
+    /// Returns true if anything changed.
+    pub(crate) fn refresh(&self, storage: &dyn Storage) -> Result<bool, Error> {
+        let stored = read_catalog(storage)?;
+        let mut records = self.records.lock();
+        if *records == stored {
+            return Ok(false);
+        }
+        let mut tables = self.write();
+        let mut next = HashMap::with_capacity(stored.len());
+        for (name, raw) in &stored {
+            let unchanged = records.get(name) == Some(raw);
+            let current = tables.get(name).cloned();
+            let table = match current {
+                Some(t) if unchanged => t,
+                current => {
+                    let def: TableDef = serde_json::from_slice(raw)
+                        .map_err(|e| Error::internal(format!("catalog record: {e}")))?;
+                    let counters = match current {
+                        Some(t) if t.def.id == def.id => t.counters.clone(),
+                        _ => Arc::new(Counters::new(&self.config)),
+                    };
+                    Arc::new(Table { def, counters })
+                }
+            };
+            next.insert(name.clone(), table);
+        }
+        *tables = next;
+        *records = stored;
+        Ok(true)
     }
 
     pub(crate) fn read(&self) -> parking_lot::RwLockReadGuard<'_, HashMap<String, Arc<Table>>> {
@@ -190,9 +246,19 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     /// Shared (`Arc`) with background index builders, like `ddl` and `stripes`.
     pub(crate) tables: Arc<Catalog>,
-    /// Serialises control-plane changes (create/delete/update table).
-    pub(crate) ddl: Arc<Mutex<()>>,
-    stripes: Arc<Vec<Mutex<()>>>,
+    /// Serialises control-plane changes (create/delete/update table), across nodes on a
+    /// shared engine.
+    pub(crate) ddl: Arc<locks::Ddl>,
+    /// Item locks: stripes, or storage transactions on a shared engine (`locks.rs`).
+    pub(crate) locks: Arc<locks::Locks>,
+    /// True on a shared engine (`Storage::shared`): several nodes use the storage at once.
+    pub(crate) shared: bool,
+    /// This node's identity in leases (random per process).
+    pub(crate) node_id: [u8; 16],
+    /// Until when (ms since the epoch) this node may act on its `background` lease.
+    pub(crate) lease_until: std::sync::atomic::AtomicU64,
+    /// Index jobs running in this process (table id / index name), so none is started twice.
+    pub(crate) index_jobs: Arc<Mutex<std::collections::HashSet<String>>>,
     /// ClientRequestToken idempotency records of TransactWriteItems.
     pub(crate) tx_tokens: transact::TokenTable,
     pub(crate) streams: streams::Registry,
@@ -213,22 +279,16 @@ impl Engine {
     /// Opens the engine on a storage backend, loading the catalog.
     pub fn open(storage: Arc<dyn Storage>, config: EngineConfig) -> Result<Engine, Error> {
         storage.create_keyspace(CATALOG).map_err(storage_err)?;
-        let mut defs = Vec::new();
-        storage
-            .scan(
-                CATALOG,
-                std::ops::Bound::Unbounded,
-                std::ops::Bound::Unbounded,
-                false,
-                &mut |_, v| {
-                    defs.push(v.to_vec());
-                    true
-                },
-            )
-            .map_err(storage_err)?;
+        let shared = storage.shared();
+        if shared && config.audit.enabled {
+            return Err(Error::internal(
+                "the audit log is not available on shared storage yet (its hash chain is kept by one process)",
+            ));
+        }
+        let records = read_catalog(&*storage)?;
         let mut tables = HashMap::new();
-        for raw in defs {
-            let def: TableDef = serde_json::from_slice(&raw)
+        for raw in records.values() {
+            let def: TableDef = serde_json::from_slice(raw)
                 .map_err(|e| Error::internal(format!("catalog record: {e}")))?;
             let table = Table {
                 def,
@@ -237,12 +297,22 @@ impl Engine {
             tables.insert(table.def.name.clone(), Arc::new(table));
         }
         let audit = audit::AuditLog::open(&*storage, &config.audit)?;
+        let catalog = Arc::new(Catalog::new(
+            tables,
+            if shared { records } else { HashMap::new() },
+            config.clone(),
+        ));
+        let locks = Arc::new(locks::Locks::new(storage.clone(), catalog.clone()));
         let engine = Engine {
             storage,
             config,
-            tables: Arc::new(Catalog::new(tables)),
-            ddl: Arc::new(Mutex::new(())),
-            stripes: Arc::new((0..LOCK_STRIPES).map(|_| Mutex::new(())).collect()),
+            tables: catalog,
+            ddl: Arc::new(locks::Ddl::new(locks.clone())),
+            locks,
+            shared,
+            node_id: *uuid::Uuid::new_v4().as_bytes(),
+            lease_until: std::sync::atomic::AtomicU64::new(0),
+            index_jobs: Arc::default(),
             tx_tokens: transact::TokenTable::default(),
             streams: streams::Registry::default(),
             ttl: ttl::TtlSpecs::default(),
@@ -251,13 +321,28 @@ impl Engine {
             audit,
         };
         let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();
-        let stale = engine.load_stats(all)?;
-        engine.recount.start(&*engine.storage, stale)?;
+        if engine.shared {
+            engine
+                .storage
+                .create_keyspace(stats::STATS)
+                .map_err(storage_err)?;
+        } else {
+            // Shared engines keep statistics as database counters, never in memory.
+            let stale = engine.load_stats(all)?;
+            engine.recount.start(&*engine.storage, stale)?;
+        }
+        engine.open_leases()?;
         // Index builds and drops interrupted by a restart continue in the background.
         engine.resume_index_jobs()?;
         engine.open_streams()?;
         engine.open_ttl()?;
         Ok(engine)
+    }
+
+    /// True when the storage is shared by several nodes (a database server): every call may
+    /// wait on the network, so callers run them off async workers.
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -272,42 +357,35 @@ impl Engine {
     }
 
     pub(crate) fn table(&self, name: &str) -> Result<Arc<Table>, Error> {
-        self.tables
-            .read()
-            .get(name)
-            .cloned()
+        self.lookup(name)?
             .ok_or_else(|| Error::ResourceNotFound("Requested resource not found".into()))
     }
 
-    fn stripe_of(table_id: &str, key: &[u8]) -> usize {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in table_id.as_bytes().iter().chain(key) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    /// The table named `name`; on a shared engine a miss reloads the catalog first, since
+    /// another node may have just created it.
+    pub(crate) fn lookup(&self, name: &str) -> Result<Option<Arc<Table>>, Error> {
+        if let Some(t) = self.tables.read().get(name) {
+            return Ok(Some(t.clone()));
         }
-        (h % LOCK_STRIPES as u64) as usize
+        if self.shared && self.tables.refresh(&*self.storage)? {
+            return Ok(self.tables.read().get(name).cloned());
+        }
+        Ok(None)
     }
 
-    /// Lock stripe for one item: held across read-check-write of that item.
-    pub(crate) fn lock_item(&self, table_id: &str, key: &[u8]) -> MutexGuard<'_, ()> {
-        self.stripes[Self::stripe_of(table_id, key)].lock()
-    }
-
-    /// Locks the stripes of several items (table id, storage key) at once.
-    /// Invariant: stripes are taken in ascending order and each at most once, so concurrent
-    /// multi-item writers (transactions, batches) cannot deadlock with each other or with
-    /// single-item writers.
-    pub(crate) fn lock_items<'a>(
-        &self,
-        items: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-    ) -> Vec<MutexGuard<'_, ()>> {
-        let mut idx: Vec<usize> = items
-            .into_iter()
-            .map(|(t, k)| Self::stripe_of(t, k))
-            .collect();
-        idx.sort_unstable();
-        idx.dedup();
-        idx.into_iter().map(|i| self.stripes[i].lock()).collect()
+    /// Brings this node's view of the cluster up to date (shared engines; the background
+    /// worker calls it every [`CLUSTER_SYNC`]): catalog, streams and TTL settings that other
+    /// nodes changed.
+    pub(crate) fn sync_cluster(&self) -> Result<(), Error> {
+        if self.tables.refresh(&*self.storage)? {
+            self.sync_streams()?;
+        }
+        self.open_ttl()?;
+        if self.renew_lease(leases::BACKGROUND)? {
+            // Index builds whose node died continue here.
+            self.resume_index_jobs()?;
+        }
+        Ok(())
     }
 
     pub fn flush(&self) -> Result<(), Error> {
@@ -334,6 +412,24 @@ pub(crate) fn create_hash_table(engine: &Engine, name: &str) {
             ..Default::default()
         })
         .unwrap();
+}
+
+/// Every catalog record by table name.
+fn read_catalog(storage: &dyn Storage) -> Result<HashMap<String, Vec<u8>>, Error> {
+    let mut records = HashMap::new();
+    storage
+        .scan(
+            CATALOG,
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+            false,
+            &mut |k, v| {
+                records.insert(String::from_utf8_lossy(k).into_owned(), v.to_vec());
+                true
+            },
+        )
+        .map_err(storage_err)?;
+    Ok(records)
 }
 
 pub(crate) fn now_epoch() -> f64 {

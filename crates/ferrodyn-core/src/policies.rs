@@ -93,7 +93,7 @@ impl Engine {
                 MAX_POLICY_BYTES / 1024
             )));
         }
-        let _ddl = self.ddl.lock();
+        let _ddl = self.ddl.lock()?;
         let table = self.policy_target(arn)?;
         let mut def = table.def.clone();
         let current = def.resource_policies.iter().position(|p| p.arn == arn);
@@ -130,7 +130,7 @@ impl Engine {
         arn: &str,
         expected_revision: Option<&str>,
     ) -> Result<String, Error> {
-        let _ddl = self.ddl.lock();
+        let _ddl = self.ddl.lock()?;
         let table = self.policy_target(arn)?;
         let mut def = table.def.clone();
         let i = def

@@ -22,7 +22,7 @@ use crate::capacity::{read_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::items::ExprParams;
 use crate::keys::{key_of_key_param, partition_prefix_of};
 use crate::table::{IndexDef, IndexStatus, KeyAttr, ProjectionType, TableDef};
-use crate::{itemcodec, storage_err, Engine};
+use crate::{itemcodec, Engine};
 
 /// DynamoDB stops a page after this much item data has been read.
 pub const PAGE_BYTES: usize = 1024 * 1024;
@@ -736,15 +736,14 @@ impl Engine {
         };
         let mut page = Page::new(&target, &plan, Some(&check));
         if !bounds_empty(&lower, &upper) {
-            self.storage
-                .scan(
-                    target.keyspace(),
-                    as_ref_bound(&lower),
-                    as_ref_bound(&upper),
-                    !input.scan_index_forward,
-                    &mut |k, v| page.visit(k, v),
-                )
-                .map_err(storage_err)?;
+            self.scan_for(
+                input.read.consistent_read,
+                target.keyspace(),
+                as_ref_bound(&lower),
+                as_ref_bound(&upper),
+                !input.scan_index_forward,
+                &mut |k, v| page.visit(k, v),
+            )?;
         }
         if let Some(e) = page.error.take() {
             return Err(e);
@@ -813,15 +812,14 @@ impl Engine {
         }
         let mut page = Page::new(&target, &plan, None);
         page.partitions = Some(ScanPartitions::new(&lower, &seg_hi));
-        self.storage
-            .scan(
-                target.keyspace(),
-                as_ref_bound(&lower),
-                as_ref_bound(&seg_hi),
-                false,
-                &mut |k, v| page.visit(k, v),
-            )
-            .map_err(storage_err)?;
+        self.scan_for(
+            input.read.consistent_read,
+            target.keyspace(),
+            as_ref_bound(&lower),
+            as_ref_bound(&seg_hi),
+            false,
+            &mut |k, v| page.visit(k, v),
+        )?;
         if let Some(e) = page.error.take() {
             return Err(e);
         }
@@ -850,7 +848,7 @@ impl Engine {
                     (Some(pk), Some(Some(sk))) => crate::keys::storage_key(pk, Some(sk)),
                     _ => continue,
                 };
-                match self.read_item(def, &key)? {
+                match self.read_item_for(r.consistent_read, def, &key)? {
                     Some(i) => i,
                     // Deleted since the index entry was read.
                     None => continue,

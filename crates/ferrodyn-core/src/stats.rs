@@ -122,6 +122,10 @@ impl Engine {
     /// makes everything durable. Call it once no more requests are served; writes after it
     /// are not reflected in the saved figures.
     pub fn close(&self) -> Result<(), Error> {
+        if self.shared {
+            // Statistics are database counters, current after every commit.
+            return Ok(());
+        }
         let mut batch = WriteBatch::default();
         for t in self.tables.read().values() {
             if t.counters.recounting.load(Ordering::Acquire) {
@@ -281,17 +285,43 @@ impl Engine {
     /// (name, ItemCount, TableSizeBytes) of every table, read from the live counters (the
     /// figures DescribeTable reports; partial while a background recount runs).
     pub fn table_statistics(&self) -> Vec<(String, u64, u64)> {
-        let tables = self.tables.read();
+        let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
         let mut out: Vec<(String, u64, u64)> = tables
             .iter()
-            .map(|(name, t)| {
-                let items = t.counters.items.load(Ordering::Relaxed).max(0) as u64;
-                let bytes = t.counters.bytes.load(Ordering::Relaxed).max(0) as u64;
-                (name.clone(), items, bytes)
+            .map(|t| {
+                let (items, bytes) = self.item_statistics(t);
+                (t.def.name.clone(), items, bytes)
             })
             .collect();
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// (ItemCount, TableSizeBytes) of a table: its live counters in memory, or on a shared
+    /// engine the sums of its counter rows.
+    pub(crate) fn item_statistics(&self, table: &Table) -> (u64, u64) {
+        if !self.shared {
+            let items = table.counters.items.load(Ordering::Relaxed).max(0) as u64;
+            let bytes = table.counters.bytes.load(Ordering::Relaxed).max(0) as u64;
+            return (items, bytes);
+        }
+        let prefix = crate::write::shared_stat_key(&table.def.id, b'i', &[]);
+        let items: i64 = match self.storage.counters(STATS, &prefix) {
+            Ok(rows) => rows.iter().map(|(_, n)| *n).sum(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading table statistics failed");
+                0
+            }
+        };
+        let prefix = crate::write::shared_stat_key(&table.def.id, b'b', &[]);
+        let bytes: i64 = match self.storage.counters(STATS, &prefix) {
+            Ok(rows) => rows.iter().map(|(_, n)| *n).sum(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading table statistics failed");
+                0
+            }
+        };
+        (items.max(0) as u64, bytes.max(0) as u64)
     }
 
     /// Blocks until the statistics of every table are complete: returns at once unless a

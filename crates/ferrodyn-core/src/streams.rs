@@ -28,7 +28,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use ferrodyn_model::{Error, Item};
-use ferrodyn_storage::{prefix_end, WriteBatch};
+use ferrodyn_storage::{prefix_end, Transaction, WriteBatch};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -324,6 +324,7 @@ pub(crate) fn stage(
     old: Option<&Item>,
     new: Option<&Item>,
     batch: &mut WriteBatch,
+    shared: Option<&mut Vec<PendingRecord>>,
 ) {
     let def = &table.def;
     let (Some(spec), Some(label)) = (&def.stream, &def.stream_label) else {
@@ -352,6 +353,15 @@ pub(crate) fn stage(
     let value = encode_record(event, service, now, &keys, old_img, new_img);
     let lane = lane_of(key);
     let sk = stream_key(def, label);
+    if let Some(records) = shared {
+        // Numbered at commit, under the lane's database lock (`number_shared`).
+        records.push(PendingRecord {
+            stream_key: sk,
+            lane,
+            value,
+        });
+        return;
+    }
 
     let mut st = table.counters.stream.inner.lock();
     st.reset_for(label);
@@ -394,6 +404,150 @@ pub(crate) fn stage(
     st.in_flight.insert(seq, key.to_vec());
     drop(st);
     batch.put(STREAMS, record_key(&sk, lane, start, seq), value);
+}
+
+// ---- shared engines -----------------------------------------------------------------------
+//
+// On a shared engine several nodes write one stream, so a lane's state (its open shard, the
+// records in it, the next sequence number) is a row of the `streams` keyspace instead of
+// memory: `l ++ sk ++ lane` → [`LaneRow`]. A writer locks the rows of the lanes its records go
+// to (after its item locks, in key order), numbers its records from them and writes them back
+// in its own transaction. So within a lane, records commit in sequence-number order, and a
+// reader that sees a record has seen every record of the lane with a smaller number: readers
+// need no watermark.
+
+/// A change record staged on a shared engine, numbered when its transaction commits.
+#[derive(Debug)]
+pub(crate) struct PendingRecord {
+    stream_key: String,
+    lane: u8,
+    value: Vec<u8>,
+}
+
+/// The state of one lane of a stream on a shared engine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LaneRow {
+    /// First sequence number of the lane's open shard.
+    start: u64,
+    /// Records in that shard.
+    count: u64,
+    /// When that shard was opened (seconds since the epoch).
+    opened: f64,
+    /// Lower bound of the lane's next sequence number.
+    next: u64,
+}
+
+impl LaneRow {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32);
+        v.extend_from_slice(&self.start.to_be_bytes());
+        v.extend_from_slice(&self.count.to_be_bytes());
+        v.extend_from_slice(&self.opened.to_bits().to_be_bytes());
+        v.extend_from_slice(&self.next.to_be_bytes());
+        v
+    }
+
+    fn decode(raw: &[u8]) -> Option<LaneRow> {
+        let word = |i: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(
+                raw.get(i * 8..i * 8 + 8)?.try_into().ok()?,
+            ))
+        };
+        Some(LaneRow {
+            start: word(0)?,
+            count: word(1)?,
+            opened: f64::from_bits(word(2)?),
+            next: word(3)?,
+        })
+    }
+
+    /// Opens a new shard of `lane` at the next sequence number (the old one, if any, becomes
+    /// its parent), staging its shard entry.
+    fn open(
+        current: Option<LaneRow>,
+        sk: &str,
+        lane: u8,
+        now: f64,
+        batch: &mut WriteBatch,
+    ) -> LaneRow {
+        let clock = ((now * 1000.0) as u64).saturating_mul(1000);
+        let start = current.map_or(0, |l| l.next).max(clock).max(1);
+        let rec = ShardRec {
+            parent: current.map(|l| shard_id(lane, l.start)),
+            created: now,
+        };
+        if let Ok(raw) = serde_json::to_vec(&rec) {
+            batch.put(STREAMS, shard_key(sk, lane, start), raw);
+        }
+        LaneRow {
+            start,
+            count: 0,
+            opened: now,
+            next: start,
+        }
+    }
+}
+
+fn lane_key(sk: &str, lane: u8) -> Vec<u8> {
+    let mut k = prefixed(b'l', sk);
+    k.push(lane);
+    k
+}
+
+/// Numbers the change records of a transaction on a shared engine and stages them, with the
+/// shards they open and their lanes' new state, into `batch`. Locks the lanes' rows.
+pub(crate) fn number_shared(
+    txn: &mut dyn Transaction,
+    mut records: Vec<PendingRecord>,
+    batch: &mut WriteBatch,
+    roll_records: u64,
+) -> Result<(), Error> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    // Stable: records of one lane keep their staging order.
+    records.sort_by(|a, b| (&a.stream_key, a.lane).cmp(&(&b.stream_key, b.lane)));
+    let mut lanes: Vec<(String, u8)> = records
+        .iter()
+        .map(|r| (r.stream_key.clone(), r.lane))
+        .collect();
+    lanes.dedup();
+    let keys: Vec<Vec<u8>> = lanes.iter().map(|(sk, l)| lane_key(sk, *l)).collect();
+    let refs: Vec<(&str, &[u8])> = keys.iter().map(|k| (STREAMS, k.as_slice())).collect();
+    let rows = txn.lock(&refs).map_err(crate::locks::txn_err)?;
+    let limit = if roll_records == 0 {
+        ROLL_RECORDS
+    } else {
+        roll_records
+    };
+    let now = now_epoch();
+    let clock = ((now * 1000.0) as u64).saturating_mul(1000);
+    let mut records = records.into_iter().peekable();
+    for (((sk, lane), key), row) in lanes.iter().zip(&keys).zip(rows) {
+        let mut state = row.as_deref().and_then(LaneRow::decode);
+        while let Some(r) = records.next_if(|r| r.stream_key == *sk && r.lane == *lane) {
+            let roll = state.is_none_or(|l| l.count >= limit || now - l.opened >= ROLL_SECS);
+            let mut l = if roll {
+                LaneRow::open(state, sk, *lane, now, batch)
+            } else {
+                state.unwrap_or(LaneRow {
+                    start: 1,
+                    count: 0,
+                    opened: now,
+                    next: 1,
+                })
+            };
+            let seq = l.next.max(clock).max(1);
+            l.next = seq + 1;
+            l.count += 1;
+            batch.put(STREAMS, record_key(sk, *lane, l.start, seq), r.value);
+            state = Some(l);
+        }
+        if let Some(l) = state {
+            batch.put(STREAMS, key.clone(), l.encode());
+        }
+    }
+    Ok(())
 }
 
 // ---- engine side --------------------------------------------------------------------------
@@ -543,6 +697,18 @@ impl Engine {
     /// Loads stream metadata and resumes per-table counters and lanes after the stored records.
     pub(crate) fn open_streams(&self) -> Result<(), Error> {
         self.storage.create_keyspace(STREAMS).map_err(storage_err)?;
+        self.load_stream_metas()?;
+        if self.shared {
+            // Lanes are database rows (see "shared engines" above): nothing to resume.
+            return self.sync_streams();
+        }
+        let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
+        self.resume_lanes(tables)
+    }
+
+    /// Reads the stored metadata of every stream into the registry (at open, and on shared
+    /// engines before each use, since other nodes add and disable streams).
+    fn load_stream_metas(&self) -> Result<(), Error> {
         let mut metas = Vec::new();
         let start = [b'm'];
         let end = [b'n'];
@@ -560,13 +726,16 @@ impl Engine {
                 },
             )
             .map_err(storage_err)?;
-        {
-            let mut reg = self.streams.metas.lock();
-            for m in metas {
-                reg.insert(m.arn.clone(), m);
-            }
+        let mut reg = self.streams.metas.lock();
+        for m in metas {
+            reg.insert(m.arn.clone(), m);
         }
-        let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
+        Ok(())
+    }
+
+    /// Resumes the in-memory lanes of every stream after its stored shards and records
+    /// (embedded engines, at open).
+    fn resume_lanes(&self, tables: Vec<Arc<Table>>) -> Result<(), Error> {
         for t in tables {
             let Some(label) = &t.def.stream_label else {
                 continue;
@@ -657,6 +826,9 @@ impl Engine {
     /// Brings the stream catalog in step with the table definitions: registers new streams,
     /// opens their shards, and marks streams no longer enabled as disabled.
     pub(crate) fn sync_streams(&self) -> Result<(), Error> {
+        if self.shared {
+            self.load_stream_metas()?;
+        }
         let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
         let now = now_epoch();
         let mut live = HashMap::new();
@@ -673,7 +845,8 @@ impl Engine {
                 def.arn(&self.config.region, &self.config.account)
             );
             live.insert(arn.clone(), enabled);
-            if !reg.contains_key(&arn) {
+            let created = !reg.contains_key(&arn);
+            if created {
                 let meta = Meta {
                     arn: arn.clone(),
                     stream_key: stream_key(def, label),
@@ -697,7 +870,14 @@ impl Engine {
                 );
                 reg.insert(arn.clone(), meta);
             }
-            if enabled {
+            if enabled && self.shared {
+                // The node that registers a stream opens its lanes; a lane whose opening was
+                // lost (a crash in between) opens at its first record.
+                if created {
+                    let sk = stream_key(def, label);
+                    self.retrying(&sk[..], |engine, sk| engine.open_lanes_shared(sk, now))?;
+                }
+            } else if enabled {
                 // Every lane of an enabled stream has an open shard, even before any write.
                 let sk = stream_key(def, label);
                 let mut st = t.counters.stream.inner.lock();
@@ -731,6 +911,11 @@ impl Engine {
         }
         for (arn, meta) in reg.iter_mut() {
             if meta.disabled.is_none() && live.get(arn) != Some(&true) {
+                // On a shared engine this node's catalog may lag behind the stream metadata
+                // another node just wrote: only the stored definition can say it is disabled.
+                if self.shared && self.stream_enabled_in_storage(meta)? {
+                    continue;
+                }
                 meta.disabled = Some(now);
                 batch.put(
                     STREAMS,
@@ -746,6 +931,66 @@ impl Engine {
                 .map_err(storage_err)?;
         }
         Ok(())
+    }
+
+    /// Opens a shard in every lane of stream `sk` that has none (shared engines), so that an
+    /// enabled stream lists its shards before any write, as on DynamoDB.
+    fn open_lanes_shared(&self, sk: &str, now: f64) -> Result<(), Error> {
+        let keys: Vec<Vec<u8>> = (0..LANES as u8).map(|l| lane_key(sk, l)).collect();
+        let present = keys
+            .iter()
+            .map(|k| self.storage.get(STREAMS, k).map(|v| v.is_some()))
+            .collect::<Result<Vec<bool>, _>>()
+            .map_err(storage_err)?;
+        if present.iter().all(|p| *p) {
+            return Ok(());
+        }
+        let mut txn = self.storage.begin().map_err(crate::locks::txn_err)?;
+        let refs: Vec<(&str, &[u8])> = keys.iter().map(|k| (STREAMS, k.as_slice())).collect();
+        let rows = txn.lock(&refs).map_err(crate::locks::txn_err)?;
+        let mut batch = WriteBatch::default();
+        for (lane, (key, row)) in keys.iter().zip(rows).enumerate() {
+            if row.is_none() {
+                let l = LaneRow::open(None, sk, lane as u8, now, &mut batch);
+                batch.put(STREAMS, key.clone(), l.encode());
+            }
+        }
+        txn.commit(batch).map_err(crate::locks::txn_err)
+    }
+
+    /// True if the stored catalog record of `meta`'s table still has that stream enabled.
+    fn stream_enabled_in_storage(&self, meta: &Meta) -> Result<bool, Error> {
+        let Some(raw) = self
+            .storage
+            .get(crate::CATALOG, meta.table_name.as_bytes())
+            .map_err(storage_err)?
+        else {
+            return Ok(false);
+        };
+        let def: TableDef = serde_json::from_slice(&raw)
+            .map_err(|e| Error::internal(format!("catalog record: {e}")))?;
+        Ok(def.id == meta.table_id
+            && def.stream_label.as_deref() == Some(meta.label.as_str())
+            && def.stream.as_ref().is_some_and(|s| s.enabled))
+    }
+
+    /// The sequence number a LATEST iterator of `lane` starts after.
+    fn latest_seq(&self, meta: &Meta, lane: u8) -> Result<u64, Error> {
+        if self.shared {
+            let row = self
+                .storage
+                .get(STREAMS, &lane_key(&meta.stream_key, lane))
+                .map_err(storage_err)?;
+            return Ok(row
+                .as_deref()
+                .and_then(LaneRow::decode)
+                .map_or(0, |l| l.next.saturating_sub(1)));
+        }
+        let next = self
+            .stream_table(meta)
+            .map(|t| t.counters.stream.inner.lock().next)
+            .unwrap_or(u64::MAX);
+        Ok(next.saturating_sub(1))
     }
 
     fn meta(&self, arn: &str) -> Result<Meta, Error> {
@@ -773,6 +1018,10 @@ impl Engine {
     /// Highest sequence number below which every record of `meta`'s table is committed (or
     /// abandoned). Waits, briefly, for writers that staged records and have not finished.
     fn watermark(&self, meta: &Meta) -> u64 {
+        if self.shared {
+            // Records of a lane commit in sequence order (see "shared engines" above).
+            return u64::MAX;
+        }
         let Some(table) = self.stream_table(meta) else {
             return u64::MAX;
         };
@@ -784,7 +1033,7 @@ impl Engine {
         };
         for (_, key) in &pending {
             // The writer holds this stripe from staging until its batch is written.
-            drop(self.lock_item(&table.def.id, key));
+            self.locks.wait_stripe(&table.def.id, key);
         }
         let mut st = table.counters.stream.inner.lock();
         for (seq, _) in &pending {
@@ -795,6 +1044,9 @@ impl Engine {
 
     /// Forgets in-flight sequence numbers whose writers have finished (background upkeep).
     pub(crate) fn prune_in_flight(&self) {
+        if self.shared {
+            return;
+        }
         let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
         for t in tables {
             let pending: Vec<(u64, Vec<u8>)> = {
@@ -803,11 +1055,7 @@ impl Engine {
             };
             let done: Vec<u64> = pending
                 .into_iter()
-                .filter(|(_, key)| {
-                    self.stripes[Self::stripe_of(&t.def.id, key)]
-                        .try_lock()
-                        .is_some()
-                })
+                .filter(|(_, key)| self.locks.stripe_idle(&t.def.id, key))
                 .map(|(s, _)| s)
                 .collect();
             if !done.is_empty() {
@@ -980,13 +1228,7 @@ impl Engine {
         let cutoff = trim_cutoff_seq(now);
         let after = match (iterator_type, seq) {
             ("TRIM_HORIZON", _) => start.max(cutoff).saturating_sub(1),
-            ("LATEST", _) => {
-                let next = self
-                    .stream_table(&meta)
-                    .map(|t| t.counters.stream.inner.lock().next)
-                    .unwrap_or(u64::MAX);
-                next.saturating_sub(1)
-            }
+            ("LATEST", _) => self.latest_seq(&meta, lane)?,
             ("AT_SEQUENCE_NUMBER", Some(s)) => s.saturating_sub(1),
             (_, Some(s)) => s,
             _ => start.saturating_sub(1),

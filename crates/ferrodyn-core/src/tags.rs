@@ -80,7 +80,7 @@ impl Engine {
                 ));
             }
         }
-        let _ddl = self.ddl.lock();
+        let _ddl = self.ddl.lock()?;
         let table = self.table_by_arn(arn)?;
         let mut def = table.def.clone();
         for (k, v) in tags {
@@ -96,7 +96,7 @@ impl Engine {
     }
 
     pub fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), Error> {
-        let _ddl = self.ddl.lock();
+        let _ddl = self.ddl.lock()?;
         let table = self.table_by_arn(arn)?;
         let mut def = table.def.clone();
         def.tags.retain(|(k, _)| !keys.contains(k));

@@ -41,7 +41,7 @@ use crate::capacity::{
 use crate::items::{check_size, ExprParams, Usage, MAX_ITEM_BYTES};
 use crate::keys::{key_of_item, key_of_key_param};
 use crate::throttle::Access;
-use crate::write::{apply_stats, stage_item_change, StatDelta};
+use crate::write::{stage_item_change, StatDelta};
 use crate::{Engine, Table};
 
 /// Largest number of actions in one transaction (also enforced by shape validation).
@@ -466,12 +466,12 @@ impl Engine {
         mut input: TransactWriteInput,
     ) -> Result<TransactWriteOutput, Error> {
         if !self.enforcing() {
-            return self.transact_write_now(input);
+            return self.retrying(input, Self::transact_write_now);
         }
         let tables: Vec<&str> = input.items.iter().map(|i| i.table.as_str()).collect();
         self.admit_transaction(&tables, Access::Write)?;
         let wanted = std::mem::replace(&mut input.return_consumed, ReturnConsumedCapacity::Indexes);
-        let mut out = self.transact_write_now(input)?;
+        let mut out = self.retrying(input, Self::transact_write_now)?;
         self.charge_all(Access::Write, &mut out.consumed, wanted);
         Ok(out)
     }
@@ -562,15 +562,15 @@ impl Engine {
             None => None,
         };
 
-        let _guards = self.lock_items(
-            prepared
-                .iter()
-                .zip(&keys)
-                .map(|(p, k)| (p.table.def.id.as_str(), k.as_slice())),
-        );
+        let targets: Vec<(&Table, &[u8])> = prepared
+            .iter()
+            .zip(&keys)
+            .map(|(p, k)| (&*p.table, k.as_slice()))
+            .collect();
+        let locks = self.lock_items(&targets)?;
         let mut olds = Vec::with_capacity(n);
         for (p, k) in prepared.iter().zip(&keys) {
-            olds.push(self.read_item(&p.table.def, k)?);
+            olds.push(locks.item(&p.table.def, k)?);
         }
 
         // Tier 3: conditions and new items, one reason per action.
@@ -602,7 +602,7 @@ impl Engine {
             // single PutItem or UpdateItem would, as this action's cancellation reason.
             let new = new.and_then(|change| {
                 if let Some(item) = &change {
-                    crate::collections::check(&p.table, old, item.as_ref())?;
+                    self.check_collection(&p.table, old, item.as_ref())?;
                 }
                 Ok(change)
             });
@@ -684,14 +684,11 @@ impl Engine {
                 ),
             );
         }
-        let ticket = if batch.is_empty() {
-            CommitTicket::DURABLE
-        } else {
-            self.write_items(batch)?
-        };
-        for (i, d) in deltas {
-            apply_stats(&prepared[i].table, d);
-        }
+        let deltas = deltas
+            .into_iter()
+            .map(|(i, d)| (&*prepared[i].table, d))
+            .collect();
+        let ticket = self.commit_locked(locks, batch, deltas)?;
         if let Some(claim) = claim {
             claim.complete(read_units_by_table, ticket);
         }
@@ -743,12 +740,12 @@ impl Engine {
     /// TransactGetItems: reads the items as one consistent view.
     pub fn transact_get(&self, mut input: TransactGetInput) -> Result<TransactGetOutput, Error> {
         if !self.enforcing() {
-            return self.transact_get_now(input);
+            return self.retrying(input, Self::transact_get_now);
         }
         let tables: Vec<&str> = input.items.iter().map(|i| i.table.as_str()).collect();
         self.admit_transaction(&tables, Access::Read)?;
         let wanted = std::mem::replace(&mut input.return_consumed, ReturnConsumedCapacity::Indexes);
-        let mut out = self.transact_get_now(input)?;
+        let mut out = self.retrying(input, Self::transact_get_now)?;
         self.charge_all(Access::Read, &mut out.consumed, wanted);
         Ok(out)
     }
@@ -806,15 +803,15 @@ impl Engine {
         }
 
         let raw = {
-            let _guards = self.lock_items(
-                prepared
-                    .iter()
-                    .zip(&keys)
-                    .map(|((t, _), k)| (t.def.id.as_str(), k.as_slice())),
-            );
+            let targets: Vec<(&Table, &[u8])> = prepared
+                .iter()
+                .zip(&keys)
+                .map(|((t, _), k)| (&**t, k.as_slice()))
+                .collect();
+            let locks = self.lock_items(&targets)?;
             let mut raw = Vec::with_capacity(n);
             for ((table, _), k) in prepared.iter().zip(&keys) {
-                raw.push(self.read_item(&table.def, k)?);
+                raw.push(locks.item(&table.def, k)?);
             }
             raw
         };

@@ -82,6 +82,15 @@ pub fn is_expired(item: &Item, attr: &str, now: i64) -> bool {
     }
 }
 
+/// What became of one item a sweep found expired.
+enum Swept {
+    Deleted,
+    /// Gone or no longer expired.
+    Skipped,
+    /// The table was deleted or replaced: the sweep of it ends.
+    TableChanged,
+}
+
 impl Engine {
     pub(crate) fn open_ttl(&self) -> Result<(), Error> {
         self.storage.create_keyspace(TTL).map_err(storage_err)?;
@@ -112,7 +121,7 @@ impl Engine {
         attribute: &str,
         enabled: bool,
     ) -> Result<(), Error> {
-        let _ddl = self.ddl.lock();
+        let _ddl = self.ddl.lock()?;
         let t = self
             .tables
             .read()
@@ -241,35 +250,14 @@ impl Engine {
                 return Ok(deleted);
             }
             for key in expired {
-                let _guard = self.lock_item(&t.def.id, &key);
-                let Some(item) = self.read_item(&t.def, &key)? else {
-                    continue;
-                };
-                if !is_expired(&item, attr, now_epoch() as i64) {
-                    continue;
-                }
-                // The definition may have changed (stream enabled, index added) since the scan.
-                let Some(current) = self.tables.read().get(&t.def.name).cloned() else {
-                    return Ok(deleted);
-                };
-                if current.def.id != t.def.id {
-                    return Ok(deleted);
-                }
-                // Recorded as the TTL service, in the audit log as in the stream.
-                let mut batch = self.item_batch("TTL");
-                self.with_audit_context(audit_ctx, || {
-                    let delta = crate::streams::as_service(|| {
-                        crate::write::stage_item_change(
-                            &current,
-                            &key,
-                            crate::write::Old::Item(&item),
-                            None,
-                            &mut batch,
-                        )
-                    });
-                    self.write_items(batch)
-                        .map(|_| crate::write::apply_stats(&current, delta))
+                let swept = self.retrying(&key[..], |engine, key| {
+                    engine.expire_item(t, key, attr, audit_ctx)
                 })?;
+                match swept {
+                    Swept::Deleted => {}
+                    Swept::Skipped => continue,
+                    Swept::TableChanged => return Ok(deleted),
+                }
                 deleted += 1;
             }
             if seen < CHUNK {
@@ -279,9 +267,51 @@ impl Engine {
         }
     }
 
+    /// Deletes one item the sweep found expired, if it still is, under its lock.
+    fn expire_item(
+        &self,
+        t: &Table,
+        key: &[u8],
+        attr: &str,
+        audit_ctx: &crate::audit::AuditContext,
+    ) -> Result<Swept, Error> {
+        // The definition may have changed (stream enabled, index added) since the scan.
+        let Some(current) = self.tables.read().get(&t.def.name).cloned() else {
+            return Ok(Swept::TableChanged);
+        };
+        if current.def.id != t.def.id {
+            return Ok(Swept::TableChanged);
+        }
+        let locks = self.lock_item(&current, key)?;
+        let Some(item) = locks.item(&current.def, key)? else {
+            return Ok(Swept::Skipped);
+        };
+        if !is_expired(&item, attr, now_epoch() as i64) {
+            return Ok(Swept::Skipped);
+        }
+        // Recorded as the TTL service, in the audit log as in the stream.
+        let mut batch = self.item_batch("TTL");
+        self.with_audit_context(audit_ctx, || {
+            let delta = crate::streams::as_service(|| {
+                crate::write::stage_item_change(
+                    &current,
+                    key,
+                    crate::write::Old::Item(&item),
+                    None,
+                    &mut batch,
+                )
+            });
+            self.commit_locked(locks, batch, vec![(&*current, delta)])
+        })?;
+        Ok(Swept::Deleted)
+    }
+
     /// Starts the background worker: TTL sweeps every `config.ttl_interval`, stream upkeep.
     /// It holds only a weak reference, so it ends when the engine is dropped.
     pub fn start_background(self: &Arc<Self>) {
+        if self.shared {
+            self.start_cluster_sync();
+        }
         let weak = Arc::downgrade(self);
         let stop = self.stopper.state.clone();
         let interval = self.config.ttl_interval.max(Duration::from_millis(50));
@@ -300,6 +330,9 @@ impl Engine {
                 let Some(engine) = weak.upgrade() else {
                     return;
                 };
+                if !engine.leads_background() {
+                    continue; // another node of the cluster does this work
+                }
                 if let Err(e) = engine.sweep_expired() {
                     tracing::warn!(error = %e, "TTL sweep failed");
                 }
@@ -313,6 +346,37 @@ impl Engine {
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the TTL worker");
+        }
+    }
+}
+
+impl Engine {
+    /// Starts the thread that keeps a shared engine's node in step with the others
+    /// ([`Engine::sync_cluster`] every [`crate::CLUSTER_SYNC`]); it ends with the engine.
+    fn start_cluster_sync(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let stop = self.stopper.state.clone();
+        let spawned = std::thread::Builder::new()
+            .name("cluster-sync".into())
+            .spawn(move || loop {
+                {
+                    let mut stopped = stop.0.lock();
+                    if !*stopped {
+                        stop.1.wait_for(&mut stopped, crate::CLUSTER_SYNC);
+                    }
+                    if *stopped {
+                        return;
+                    }
+                }
+                let Some(engine) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(e) = engine.sync_cluster() {
+                    tracing::warn!(error = %e, "cluster sync failed");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the cluster sync thread");
         }
     }
 }

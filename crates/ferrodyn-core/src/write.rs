@@ -24,9 +24,11 @@ use std::sync::atomic::Ordering;
 use ferrodyn_model::size::item_size;
 use ferrodyn_model::Error;
 use ferrodyn_model::Item;
-use ferrodyn_storage::{CommitTicket, Durability, DurableFuture, WriteBatch};
+use ferrodyn_storage::{CommitTicket, Durability, DurableFuture, Transaction, WriteBatch};
 
 use crate::audit::{Fields, Pending, SUCCESS};
+use crate::locks::ItemLocks;
+use crate::stats::STATS;
 use crate::{itemcodec, storage_err, Engine, Table};
 
 thread_local! {
@@ -71,7 +73,48 @@ impl Engine {
             batch: WriteBatch::default(),
             audit: self.audit.is_some().then(Vec::new),
             operation,
+            records: self.shared.then(Vec::new),
         }
+    }
+
+    /// Commits the item changes staged in `batch` under `locks` (which it releases), with
+    /// the statistics of each change. On an embedded engine the batch is written while the
+    /// stripes are held and the statistics are applied in memory; on a shared engine the
+    /// batch, its change records (numbered here, under their lanes' locks) and the
+    /// statistics' counter additions are committed by the locks' transaction, durably.
+    pub(crate) fn commit_locked(
+        &self,
+        mut locks: ItemLocks<'_>,
+        mut batch: ItemBatch,
+        deltas: Vec<(&Table, StatDelta)>,
+    ) -> Result<CommitTicket, Error> {
+        if let Some(txn) = locks.txn() {
+            for (table, d) in &deltas {
+                add_shared_stats(txn.as_mut(), &table.def.id, d);
+            }
+            if let Some(records) = batch.records.take() {
+                crate::streams::number_shared(
+                    txn.as_mut(),
+                    records,
+                    &mut batch.batch,
+                    self.config.stream_shard_records,
+                )?;
+            }
+            return match locks.commit_shared(batch.batch) {
+                Some(r) => r.map(|()| CommitTicket::DURABLE),
+                None => Err(Error::internal("transaction already committed")),
+            };
+        }
+        let ticket = if batch.is_empty() {
+            CommitTicket::DURABLE
+        } else {
+            self.write_items(batch)?
+        };
+        for (table, d) in deltas {
+            apply_stats(table, d);
+        }
+        drop(locks);
+        Ok(ticket)
     }
 
     /// Writes a batch of item data (items, index entries, stream and audit records) with the
@@ -110,11 +153,14 @@ pub(crate) struct ItemBatch {
     /// `Some` when the engine audits.
     audit: Option<Vec<Pending>>,
     operation: &'static str,
+    /// `Some` on a shared engine: change records whose sequence numbers are assigned at
+    /// commit, under their lanes' database locks (`streams::number_shared`).
+    pub(crate) records: Option<Vec<crate::streams::PendingRecord>>,
 }
 
 impl ItemBatch {
     pub(crate) fn is_empty(&self) -> bool {
-        self.batch.is_empty()
+        self.batch.is_empty() && self.records.as_ref().is_none_or(Vec::is_empty)
     }
 }
 
@@ -221,12 +267,46 @@ pub(crate) fn stage_item_change(
         None => batch.delete(&table.def.keyspace, key),
     }
     crate::index::stage(&table.def, old_item, new, batch);
-    crate::streams::stage(table, key, old_item, new, batch);
+    crate::streams::stage(table, key, old_item, new, batch, staged.records.as_mut());
     let old_size = old.size();
     StatDelta {
         items: i64::from(new.is_some()) - i64::from(old_size.is_some()),
         bytes: new_size as i64 - old_size.unwrap_or(0) as i64,
         collection: crate::collections::delta(&table.def, old_item, new),
+    }
+}
+
+/// Rows over which each statistic of a table is spread on a shared engine, so that
+/// concurrent writers of one table rarely add to the same counter row.
+const STAT_SLOTS: u64 = 16;
+
+/// Counter key of one statistic of a table on a shared engine (keyspace `stats`):
+/// `table id ‖ 0 ‖ kind ‖ rest` where kind is `i` (items), `b` (bytes), each followed by a
+/// slot byte, or `c` (item-collection size) followed by the collection's partition prefix.
+pub(crate) fn shared_stat_key(table_id: &str, kind: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(table_id.len() + 2 + rest.len());
+    k.extend_from_slice(table_id.as_bytes());
+    k.push(0);
+    k.push(kind);
+    k.extend_from_slice(rest);
+    k
+}
+
+/// Adds one change's statistics to the transaction's counter additions (shared engines).
+fn add_shared_stats(txn: &mut dyn Transaction, table_id: &str, d: &StatDelta) {
+    use std::hash::BuildHasher;
+    let slot =
+        [(std::collections::hash_map::RandomState::new().hash_one(d.bytes) % STAT_SLOTS) as u8];
+    if d.items != 0 {
+        txn.add(STATS, &shared_stat_key(table_id, b'i', &slot), d.items);
+    }
+    if d.bytes != 0 {
+        txn.add(STATS, &shared_stat_key(table_id, b'b', &slot), d.bytes);
+    }
+    if let Some((prefix, size)) = &d.collection {
+        if *size != 0 {
+            txn.add(STATS, &shared_stat_key(table_id, b'c', prefix), *size);
+        }
     }
 }
 

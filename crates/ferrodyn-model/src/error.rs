@@ -83,6 +83,11 @@ pub enum Error {
     /// A bug or an I/O failure: answered as a 500 and logged with its source.
     #[error("{0}")]
     Internal(String),
+    /// A shared storage engine's transaction lost to a concurrent one, or this node's copy of
+    /// the catalog was out of date: nothing was applied and the engine runs the operation
+    /// again. Never leaves the engine: when retries run out it becomes `TransactionConflict`.
+    #[error("{0}")]
+    Retry(String),
 }
 
 impl Error {

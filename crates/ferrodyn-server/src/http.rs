@@ -542,7 +542,18 @@ async fn handle_request(
         }
     };
 
-    let result = if ops::is_item_write(api, op) {
+    let result = if shared.engine.is_shared() {
+        // On shared storage every call waits on the database, reads included: keep them all
+        // off the async workers (their writes are durable when they return).
+        let shared2 = shared.clone();
+        let op = op.to_owned();
+        match tokio::task::spawn_blocking(move || run(&shared2.engine, &op, &body)).await {
+            Ok(r) => r,
+            Err(e) => Err(ferrodyn_model::Error::internal(format!(
+                "handler failed: {e}"
+            ))),
+        }
+    } else if ops::is_item_write(api, op) {
         // Commit now, then wait for the group commit that covers it without holding a thread.
         let (result, ticket) = shared
             .engine

@@ -448,6 +448,18 @@ pub trait Transaction: Send {
     /// Reads `keys` under a shared lock and returns their latest committed values.
     fn read_shared(&mut self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>>;
 
+    /// [`Transaction::read_shared`] of `shared`, then [`Transaction::lock`] of `keys`, in one
+    /// exchange with the database where the engine can.
+    #[allow(clippy::type_complexity)]
+    fn lock_with_shared(
+        &mut self,
+        shared: &[(&str, &[u8])],
+        keys: &[(&str, &[u8])],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Option<Vec<u8>>>)> {
+        let records = self.read_shared(shared)?;
+        Ok((records, self.lock(keys)?))
+    }
+
     /// Adds `delta` to the 64-bit counter `key` of `keyspace` when the transaction commits
     /// (a missing counter counts from 0). Counters live apart from keys and values: they are
     /// read with [`Storage::counters`], never with `get` or `scan`, and additions never conflict.

@@ -126,6 +126,26 @@ struct ServeArgs {
     /// Keep everything in memory (nothing survives a restart); for tests.
     #[arg(long, env = "FERRODYN_IN_MEMORY")]
     in_memory: bool,
+    /// Store data in a PostgreSQL-compatible database shared by any number of Ferrodyn nodes
+    /// (PostgreSQL, CockroachDB, YugabyteDB): a `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// URL or a `key=value` connection string (several hosts with
+    /// `target_session_attrs=read-write` follow a failover; `sslmode=require` for TLS).
+    #[arg(long, env = "FERRODYN_STORAGE", conflicts_with = "in_memory")]
+    storage: Option<String>,
+    /// Database connections per node (with --storage).
+    #[arg(long, default_value_t = 16, env = "FERRODYN_STORAGE_POOL_SIZE")]
+    storage_pool_size: usize,
+    /// Longest a database statement may run, in milliseconds (with --storage; 0: no limit).
+    #[arg(
+        long,
+        default_value_t = 30_000,
+        env = "FERRODYN_STORAGE_STATEMENT_TIMEOUT_MS"
+    )]
+    storage_statement_timeout_ms: u64,
+    /// A hot standby of the --storage database that answers eventually consistent reads
+    /// (ConsistentRead false); strongly consistent reads and writes go to the primary.
+    #[arg(long, env = "FERRODYN_STORAGE_REPLICA", requires = "storage")]
+    storage_replica: Option<String>,
     /// Region reported in ARNs.
     #[arg(long, default_value = "us-east-1", env = "FERRODYN_REGION")]
     region: String,
@@ -461,7 +481,7 @@ fn auth_mode(args: &ServeArgs) -> anyhow::Result<ferrodyn_server::auth::AuthMode
             required: true,
         });
     }
-    if !args.in_memory {
+    if !args.in_memory && args.storage.is_none() {
         sources.push(KeySource {
             path: data_dir_keys(&args.data_dir),
             required: false,
@@ -541,6 +561,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (storage, durability): (Arc<dyn Storage>, Durability) = if args.in_memory {
         (Arc::new(MemoryStorage::new()), Durability::Buffered)
+    } else if let Some(url) = &args.storage {
+        let timeout = (args.storage_statement_timeout_ms > 0)
+            .then(|| std::time::Duration::from_millis(args.storage_statement_timeout_ms));
+        let options = ferrodyn_postgres::PgOptions {
+            pool_size: args.storage_pool_size.max(1),
+            statement_timeout: timeout,
+            lock_timeout: timeout,
+            replica: args.storage_replica.clone(),
+            ..ferrodyn_postgres::PgOptions::default()
+        };
+        // The URL may hold a password: it is never logged, nor put in error messages.
+        let s = ferrodyn_postgres::PostgresStorage::connect(url, options)
+            .map_err(|e| anyhow::anyhow!("connecting to the --storage database: {e}"))?;
+        (Arc::new(s), Durability::Sync)
     } else {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
@@ -574,7 +608,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         enabled: match args.audit {
             Some(OnOff::On) => true,
             Some(OnOff::Off) => false,
-            None => enforced || args.audit_reads,
+            // Shared storage has no audit log yet (Engine::open refuses one).
+            None => (enforced || args.audit_reads) && args.storage.is_none(),
         },
         reads: args.audit_reads,
         retention: std::time::Duration::from_secs(args.audit_retention_days * 86_400),
@@ -638,6 +673,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(
             addr = %handle.addr,
             in_memory = args.in_memory,
+            shared_storage = args.storage.is_some(),
             auth = if enforced { "keys" } else { "none" },
             "ferrodyn listening"
         );
