@@ -72,6 +72,20 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Names the word that lacks its `=` if it looks like a key (values, which may be passwords,
+/// never go into messages).
+fn missing_eq(rest: &str) -> String {
+    let word = rest.split_whitespace().next().unwrap_or("");
+    if !word.is_empty()
+        && word.len() <= 32
+        && word.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    {
+        format!("no '=' after {word:?}")
+    } else {
+        "a word without '='".to_owned()
+    }
+}
+
 /// One `key=value` pair as written (`raw`) and as meant (`value`).
 struct Pair<'a> {
     key: &'a str,
@@ -85,10 +99,10 @@ fn split_key_value(s: &str) -> Result<Vec<Pair<'_>>, String> {
     while !rest.is_empty() {
         let eq = rest
             .find('=')
-            .ok_or_else(|| format!("invalid connection string: no '=' after {rest:?}"))?;
+            .ok_or_else(|| format!("invalid connection string: {}", missing_eq(rest)))?;
         let key = rest[..eq].trim_end();
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(format!("invalid connection string near {rest:?}"));
+            return Err("invalid connection string: a key holds a space".to_owned());
         }
         let after = rest[eq + 1..].trim_start();
         let (value, len) = if let Some(quoted) = after.strip_prefix('\'') {
@@ -180,6 +194,11 @@ mod tests {
         assert_eq!(p.root_cert.as_deref(), Some("/my dir/ca's.pem"));
         assert_eq!(extract("host=a").unwrap().root_cert, None);
         assert!(extract("host=a broken").is_err());
+        // Errors never repeat values (a password may be among them).
+        let e = extract("password=s3cr3t 'x").unwrap_err();
+        assert!(!e.contains("s3cr3t"), "{e}");
+        let e = extract("password='s3cr3t").unwrap_err();
+        assert!(!e.contains("s3cr3t"), "{e}");
         assert!(extract("host='a").is_err());
         assert_eq!(extract("").unwrap().conninfo, "");
     }

@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! * It starts lazily: `BEGIN` goes out in the same round trip as the first statement, and a
-//!   transaction that never sent anything costs nothing.
+//!   transaction that never sent anything costs nothing. Each call is one round trip
+//!   (`lock_with_shared` sends its shared reads and its locks together).
 //! * `lock` leaves every key it locked row-locked until the end: a present key by a no-op
 //!   update, an absent one by a lock row (`v` NULL) that only this transaction sees. Commit
 //!   deletes the lock rows of absent keys it did not write, so none outlives the transaction;
@@ -23,6 +24,9 @@ use tokio_postgres::types::ToSql;
 use crate::error::duplicate;
 use crate::pool::{PooledConn, Step};
 use crate::{effective_ops, op_steps, opt_bytes, run_steps, sql, unstorable, Inner};
+
+/// Keys named by keyspace, and the statement that reads them.
+type KeyGroup<'a> = (&'a [(&'a str, &'a [u8])], &'static str);
 
 /// A key by keyspace id.
 type KeyRef<'k> = (i64, &'k [u8]);
@@ -102,39 +106,45 @@ impl PgTransaction {
         }
     }
 
-    fn read(
-        &mut self,
-        keys: &[(&str, &[u8])],
-        stmt: &'static str,
-        what: &str,
-    ) -> Result<Vec<Option<Vec<u8>>>> {
+    /// Reads each group of keys with its statement (`READ_SHARED` or `LOCK`), all groups in
+    /// one round trip, in order; answers each group's values.
+    fn read(&mut self, groups: &[KeyGroup<'_>], what: &str) -> Result<Vec<Vec<Option<Vec<u8>>>>> {
         self.usable()?;
-        let resolved = self.resolve(keys)?;
-        let mut steps = Vec::with_capacity(resolved.len());
-        for (ks, key) in resolved.iter().flatten() {
-            steps.push(Step::Query(stmt, vec![ks as &(dyn ToSql + Sync), key]));
+        let mut resolved = Vec::with_capacity(groups.len());
+        for (keys, stmt) in groups {
+            resolved.push((self.resolve(keys)?, *stmt));
         }
-        if steps.is_empty() {
-            return Ok(vec![None; keys.len()]);
+        let mut steps = Vec::new();
+        for (keys, stmt) in &resolved {
+            for (ks, key) in keys.iter().flatten() {
+                steps.push(Step::Query(stmt, vec![ks as &(dyn ToSql + Sync), key]));
+            }
         }
-        let rows = self.send(steps, false, what)?;
-        let mut rows = rows.into_iter();
-        let mut out = Vec::with_capacity(keys.len());
-        for key in &resolved {
-            let value = match key {
-                None => None,
-                Some((ks, key)) => {
-                    let value = match rows.next().as_ref().and_then(|r| r.first()) {
-                        Some(row) => opt_bytes(row)?,
-                        None => None,
-                    };
-                    if value.is_none() && stmt == sql::LOCK {
-                        self.locked_absent.insert((*ks, key.to_vec()));
+        let mut rows = if steps.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            self.send(steps, false, what)?.into_iter()
+        };
+        let mut out = Vec::with_capacity(groups.len());
+        for (keys, stmt) in &resolved {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in keys {
+                let value = match key {
+                    None => None,
+                    Some((ks, key)) => {
+                        let value = match rows.next().as_ref().and_then(|r| r.first()) {
+                            Some(row) => opt_bytes(row)?,
+                            None => None,
+                        };
+                        if value.is_none() && *stmt == sql::LOCK {
+                            self.locked_absent.insert((*ks, key.to_vec()));
+                        }
+                        value
                     }
-                    value
-                }
-            };
-            out.push(value);
+                };
+                values.push(value);
+            }
+            out.push(values);
         }
         Ok(out)
     }
@@ -142,11 +152,29 @@ impl PgTransaction {
 
 impl Transaction for PgTransaction {
     fn lock(&mut self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.read(keys, sql::LOCK, "lock")
+        Ok(self.read(&[(keys, sql::LOCK)], "lock")?.remove(0))
     }
 
     fn read_shared(&mut self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.read(keys, sql::READ_SHARED, "read_shared")
+        Ok(self
+            .read(&[(keys, sql::READ_SHARED)], "read_shared")?
+            .remove(0))
+    }
+
+    /// Both in one round trip (with `BEGIN` if it is the first).
+    #[allow(clippy::type_complexity)]
+    fn lock_with_shared(
+        &mut self,
+        shared: &[(&str, &[u8])],
+        keys: &[(&str, &[u8])],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Option<Vec<u8>>>)> {
+        let mut out = self.read(
+            &[(shared, sql::READ_SHARED), (keys, sql::LOCK)],
+            "lock_with_shared",
+        )?;
+        let locked = out.pop().unwrap_or_default();
+        let records = out.pop().unwrap_or_default();
+        Ok((records, locked))
     }
 
     fn add(&mut self, keyspace: &str, key: &[u8], delta: i64) {

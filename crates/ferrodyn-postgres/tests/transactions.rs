@@ -522,3 +522,55 @@ fn a_full_pool_still_resolves_keyspaces() {
     txn.commit(b).unwrap();
     assert_eq!(small.get("t", b"k").unwrap(), Some(b"v".to_vec()));
 }
+
+/// `lock_with_shared`: shared reads and locks in one call; both kinds of lock are held.
+#[test]
+fn lock_with_shared_holds_both_locks() {
+    let db = TestDb::new("lock_with_shared");
+    let node = db.node();
+    let impatient = PostgresStorage::connect(
+        &db.url,
+        PgOptions {
+            lock_timeout: Some(Duration::from_millis(200)),
+            ..common::options()
+        },
+    )
+    .unwrap();
+    node.create_keyspace("catalog").unwrap();
+    node.create_keyspace("t").unwrap();
+    let mut b = WriteBatch::new();
+    b.put("catalog", b"table", b"schema v1");
+    b.put("t", b"item", b"old");
+    node.write(b, Durability::Sync).unwrap();
+
+    let mut txn = node.begin().unwrap();
+    let (records, values) = txn
+        .lock_with_shared(
+            &[("catalog", b"table"), ("catalog", b"none")],
+            &[("t", b"item"), ("t", b"absent"), ("t", b"")],
+        )
+        .unwrap();
+    assert_eq!(records, vec![Some(b"schema v1".to_vec()), None]);
+    assert_eq!(values, vec![Some(b"old".to_vec()), None, None]);
+    // Another shared reader is fine; an exclusive locker of either key waits (and times out).
+    let mut reader = impatient.begin().unwrap();
+    assert_eq!(
+        reader.read_shared(&[("catalog", b"table")]).unwrap(),
+        vec![Some(b"schema v1".to_vec())]
+    );
+    drop(reader);
+    for key in [("catalog", &b"table"[..]), ("t", &b"item"[..])] {
+        let mut other = impatient.begin().unwrap();
+        assert!(
+            matches!(other.lock(&[key]), Err(StorageError::Conflict(_))),
+            "{key:?}"
+        );
+    }
+    let (records, values) = txn.lock_with_shared(&[], &[]).unwrap();
+    assert!(records.is_empty() && values.is_empty());
+    let mut b = WriteBatch::new();
+    b.put("t", b"item", b"new");
+    txn.commit(b).unwrap();
+    assert_eq!(impatient.get("t", b"item").unwrap(), Some(b"new".to_vec()));
+    assert_no_lock_rows(&db);
+}
