@@ -292,36 +292,43 @@ impl PostgresStorage {
 
     fn init_schema(&self) -> Result<()> {
         let mut conn = self.inner.primary.get()?;
-        // Nodes starting together race to create the tables; the loser retries.
+        // An existing schema is only read (no DDL, no lock on the catalog, no notices at every
+        // node's start). Nodes starting together on an empty database race to create the
+        // tables; the losers retry.
         let mut attempt = 0;
-        loop {
+        let value: String = loop {
+            match conn.conn().query(sql::SCHEMA_VERSION_READ, &[]) {
+                Ok(rows) => {
+                    if let Some(row) = rows.first() {
+                        break row.try_get(0).map_err(|e| row_err(&e))?;
+                    }
+                }
+                // 42P01 undefined_table: a database Ferrodyn never used.
+                Err(e) if e.code().is_some_and(|c| c.code() == "42P01") => {}
+                Err(e) => {
+                    conn.saw(&e);
+                    return Err(to_storage(&e, "reading the schema version"));
+                }
+            }
+            if attempt >= 5 {
+                return Err(StorageError::Corrupt(
+                    "ferrodyn_meta has no schema_version".into(),
+                ));
+            }
+            attempt += 1;
             let steps = [Step::Simple(sql::CREATE_SCHEMA)];
             let result = futures::executor::block_on(conn.conn().pipeline(&steps))
                 .and_then(|mut r| r.pop().unwrap_or(Ok(Vec::new())));
-            match result {
-                Ok(_) => break,
-                Err(e) => {
-                    let retry = e
-                        .code()
-                        .is_some_and(|c| matches!(c.code(), "23505" | "42P07" | "40001" | "40P01"));
-                    // End the failed transaction before anything else runs on this client.
-                    let _ =
-                        futures::executor::block_on(conn.conn().client.batch_execute("ROLLBACK"));
-                    conn.saw(&e);
-                    if !retry || attempt >= 5 {
-                        return Err(to_storage(&e, "creating the schema"));
-                    }
-                    attempt += 1;
+            if let Err(e) = result {
+                let retry = e.code().is_some_and(|c| {
+                    matches!(c.code(), "23505" | "42P07" | "42710" | "40001" | "40P01")
+                });
+                // End the failed transaction before anything else runs on this client.
+                let _ = futures::executor::block_on(conn.conn().client.batch_execute("ROLLBACK"));
+                conn.saw(&e);
+                if !retry {
+                    return Err(to_storage(&e, "creating the schema"));
                 }
-            }
-        }
-        let rows = conn.query(sql::SCHEMA_VERSION_READ, &[], "reading the schema version")?;
-        let value: String = match rows.first() {
-            Some(row) => row.try_get(0).map_err(|e| row_err(&e))?,
-            None => {
-                return Err(StorageError::Corrupt(
-                    "ferrodyn_meta has no schema_version".into(),
-                ))
             }
         };
         let found: u64 = value.parse().map_err(|_| {

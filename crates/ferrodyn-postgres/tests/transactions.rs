@@ -574,3 +574,28 @@ fn lock_with_shared_holds_both_locks() {
     assert_eq!(impatient.get("t", b"item").unwrap(), Some(b"new".to_vec()));
     assert_no_lock_rows(&db);
 }
+
+/// Nodes starting together on an empty database all come up, on one schema.
+#[test]
+fn nodes_starting_together_share_one_schema() {
+    let db = TestDb::new("schema_race");
+    let barrier = Barrier::new(6);
+    let nodes: Vec<PostgresStorage> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    db.node()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        db.psql("SELECT count(*) FROM ferrodyn_meta"),
+        "1",
+        "one schema_version row"
+    );
+    nodes[0].create_keyspace("t").unwrap();
+    assert!(nodes[5].keyspace_exists("t"));
+}
