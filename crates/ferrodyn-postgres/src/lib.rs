@@ -26,10 +26,10 @@
 //! Only SQL that PostgreSQL, CockroachDB and YugabyteDB all accept. Every distinct statement:
 //!
 //! ```sql
-//! -- connect: schema (one transaction), version, keyspace map
+//! -- connect: version; only if the tables are missing, the schema (one transaction); keyspace map
+//! SELECT value FROM ferrodyn_meta WHERE name = 'schema_version'
 //! BEGIN; CREATE TABLE IF NOT EXISTS ... (the four above);
 //!   INSERT INTO ferrodyn_meta (name, value) VALUES ('schema_version', '1') ON CONFLICT (name) DO NOTHING; COMMIT
-//! SELECT value FROM ferrodyn_meta WHERE name = 'schema_version'
 //! SELECT name, id FROM ferrodyn_keyspaces
 //! SET statement_timeout = '<ms>ms'; SET lock_timeout = '<ms>ms'        -- per connection, if configured
 //! -- keyspaces
@@ -79,7 +79,8 @@
 //! * **Errors**: see [`error`](crate::error): conflicts (serialization failure, deadlock, lock
 //!   timeout) are [`StorageError::Conflict`], a lost database is [`StorageError::Unavailable`]
 //!   and its client is replaced; a connection lost while committing leaves the outcome
-//!   unknown and says so.
+//!   unknown and says so. `get` and `scan` (before delivering anything) are retried once on
+//!   a lost connection; writes never are (their outcome may be unknown).
 //! * **No runtime assumed of callers**: the storage owns a two-thread tokio runtime
 //!   ("ferrodyn-pg") for the connection tasks; trait methods block the calling thread (which
 //!   must not be an async worker) on client futures.
@@ -402,11 +403,21 @@ impl Inner {
         if unstorable(key) {
             return Ok(None);
         }
-        let mut conn = pool.get()?;
-        let rows = conn.query(sql::GET, &[&ks, &key], "get")?;
-        match rows.first() {
-            Some(row) => opt_bytes(row),
-            None => Ok(None),
+        // A read is safe to repeat: one that met a connection the database had just dropped
+        // (a restart or failover) is retried once, on a client that is then fresh.
+        let mut retried = false;
+        loop {
+            let mut conn = pool.get()?;
+            match conn.query(sql::GET, &[&ks, &key], "get") {
+                Ok(rows) => {
+                    return match rows.first() {
+                        Some(row) => opt_bytes(row),
+                        None => Ok(None),
+                    }
+                }
+                Err(StorageError::Unavailable(_)) if !retried => retried = true,
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -423,8 +434,23 @@ impl Inner {
         if range_is_empty(lower, upper) {
             return Ok(());
         }
-        let mut conn = pool.get()?;
-        scan_pages(&mut conn, ks, lower, upper, reverse, f)
+        // Retried once like `get`, if the failure came before anything was delivered.
+        let mut delivered = false;
+        let mut deliver = |k: &[u8], v: &[u8]| {
+            delivered = true;
+            f(k, v)
+        };
+        let first = {
+            let mut conn = pool.get()?;
+            scan_pages(&mut conn, ks, lower, upper, reverse, &mut deliver)
+        };
+        match first {
+            Err(StorageError::Unavailable(_)) if !delivered => {
+                let mut conn = pool.get()?;
+                scan_pages(&mut conn, ks, lower, upper, reverse, f)
+            }
+            other => other,
+        }
     }
 }
 

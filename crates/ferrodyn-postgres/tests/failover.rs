@@ -105,6 +105,49 @@ fn restart_is_survived() {
     writes_survive(false);
 }
 
+/// Idle clients whose connections a restart closed are never handed out again: reads right
+/// after the restart succeed at once, every one of them.
+#[test]
+fn reads_right_after_a_restart_succeed() {
+    let server = PgServer::start().expect("start PostgreSQL");
+    let node = PostgresStorage::connect(&server.url(), common::options()).unwrap();
+    node.create_keyspace("t").unwrap();
+    put(&node, "k", b"v").unwrap();
+    // Fill the pool with idle clients.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..20 {
+                    node.get("t", b"k").unwrap();
+                }
+            });
+        }
+    });
+    server.restart().unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..5 {
+                    assert_eq!(node.get("t", b"k").unwrap(), Some(b"v".to_vec()));
+                }
+            });
+        }
+    });
+    let mut n = 0;
+    node.scan(
+        "t",
+        std::ops::Bound::Unbounded,
+        std::ops::Bound::Unbounded,
+        false,
+        &mut |_, _| {
+            n += 1;
+            true
+        },
+    )
+    .unwrap();
+    assert_eq!(n, 1);
+}
+
 #[test]
 fn crash_is_survived() {
     writes_survive(true);
