@@ -76,7 +76,7 @@
 //! * **Locks, not isolation levels, make transactions correct**: transactions run at the
 //!   database's default level (READ COMMITTED on PostgreSQL, SERIALIZABLE on CockroachDB);
 //!   `lock` row-locks each key, present or absent, and answers its latest committed value.
-//! * **Errors**: see [`error`](crate::error): conflicts (serialization failure, deadlock, lock
+//! * **Errors** (`error.rs`): conflicts (serialization failure, deadlock, lock
 //!   timeout) are [`StorageError::Conflict`], a lost database is [`StorageError::Unavailable`]
 //!   and its client is replaced; a connection lost while committing leaves the outcome
 //!   unknown and says so. `get` and `scan` (before delivering anything) are retried once on
@@ -743,7 +743,7 @@ impl Storage for PostgresStorage {
         Box::new(snapshot::PgSnapshot::start(Arc::clone(&self.inner)))
     }
 
-    /// Bounded, not estimated: exact up to [`sql::STATS_ROWS`] live keys, and that many
+    /// Bounded, not estimated: exact up to 10 000 live keys, and that many
     /// (with their bytes) above it. Counting a large keyspace would scan it whole.
     fn stats(&self, keyspace: &str) -> Result<KeyspaceStats> {
         let ks = self.inner.keyspace_id(keyspace)?;
