@@ -120,7 +120,8 @@ pub use crate::txn::PgTransaction;
 /// Connection settings of a [`PostgresStorage`].
 #[derive(Clone, Debug)]
 pub struct PgOptions {
-    /// Clients per pool (the primary's, and the replica's if any). Default 16.
+    /// Clients per pool (the primary's, and the replica's if any), plus two for keyspace
+    /// lookups; an open snapshot holds a client of its own beyond these. Default 16.
     pub pool_size: usize,
     /// `statement_timeout` of every session, if set.
     pub statement_timeout: Option<Duration>,

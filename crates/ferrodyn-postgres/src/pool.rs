@@ -1,8 +1,10 @@
 //! A fixed-size pool of database clients, and the pipelined execution of statements on one.
 //!
 //! Invariants:
-//! * At most `size` clients exist at once (`open` counts idle and lent ones); a caller waits
-//!   for a free one at most `acquire_timeout`, then gets [`StorageError::Unavailable`].
+//! * At most `size` clients exist at once (`open` counts idle and lent ones), not counting
+//!   the clients of snapshots ([`Pool::get_or_open`]), which join the idle ones on their
+//!   return only if there is room; a caller of [`Pool::get`] waits for a free client at most
+//!   `acquire_timeout`, then gets [`StorageError::Unavailable`].
 //! * A client goes back to the idle list only if it is healthy: not closed, and no
 //!   connection-class error was seen on it. Anything else is dropped and replaced on demand,
 //!   so a restart or a failover of the database costs the callers that were using it at that
@@ -184,12 +186,36 @@ impl Pool {
         }
     }
 
+    /// A client for a long holder (a snapshot) that does not count toward `size`: an idle
+    /// one (which then stops counting), or a new connection. On its return it joins the idle
+    /// clients if the pool has room, else it is closed. So snapshots never wait for, nor
+    /// starve, the short operations.
+    pub(crate) fn get_or_open(self: &Arc<Self>) -> Result<PooledConn> {
+        let mut state = self.state.lock();
+        while let Some(conn) = state.idle.pop() {
+            state.open -= 1;
+            if conn.client.is_closed() {
+                continue;
+            }
+            drop(state);
+            self.freed.notify_one();
+            let mut lent = self.lend(conn);
+            lent.counted = false;
+            return Ok(lent);
+        }
+        drop(state);
+        let mut lent = self.lend(self.connect()?);
+        lent.counted = false;
+        Ok(lent)
+    }
+
     fn lend(self: &Arc<Self>, conn: Conn) -> PooledConn {
         PooledConn {
             conn: Some(conn),
             pool: Arc::clone(self),
             healthy: true,
             in_transaction: false,
+            counted: true,
         }
     }
 
@@ -233,6 +259,8 @@ pub(crate) struct PooledConn {
     pool: Arc<Pool>,
     healthy: bool,
     in_transaction: bool,
+    /// Counted in the pool's `open` (false for [`Pool::get_or_open`]'s clients).
+    counted: bool,
 }
 
 impl PooledConn {
@@ -296,10 +324,16 @@ impl Drop for PooledConn {
             return;
         };
         let mut state = self.pool.state.lock();
-        if self.healthy && !self.in_transaction && !conn.client.is_closed() {
+        let reusable = self.healthy && !self.in_transaction && !conn.client.is_closed();
+        if self.counted {
+            if reusable {
+                state.idle.push(conn);
+            } else {
+                state.open -= 1;
+            }
+        } else if reusable && state.open < self.pool.size {
+            state.open += 1;
             state.idle.push(conn);
-        } else {
-            state.open -= 1;
         }
         drop(state);
         self.pool.freed.notify_one();

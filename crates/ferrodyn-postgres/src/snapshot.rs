@@ -7,6 +7,8 @@
 //!   before.
 //! * Keyspace names resolve against the current keyspace map, not the snapshot's: a keyspace
 //!   dropped after the snapshot reads as not found, one created after reads as empty.
+//! * Its client may be one beyond the pool's size (a snapshot neither waits for a client nor
+//!   takes one from short operations for long); the engine takes few snapshots.
 //! * Dropping the snapshot rolls its transaction back on the runtime; the client returns to
 //!   the pool only after that.
 //! * A snapshot that could not start answers every call with the error that stopped it
@@ -29,7 +31,7 @@ pub(crate) struct PgSnapshot {
 
 impl PgSnapshot {
     pub(crate) fn start(inner: Arc<Inner>) -> Self {
-        let conn = inner.primary.get().and_then(|mut conn| {
+        let conn = inner.primary.get_or_open().and_then(|mut conn| {
             conn.set_in_transaction(true);
             run_steps(
                 &mut conn,

@@ -599,3 +599,51 @@ fn nodes_starting_together_share_one_schema() {
     nodes[0].create_keyspace("t").unwrap();
     assert!(nodes[5].keyspace_exists("t"));
 }
+
+/// Snapshots hold a client each for their whole life, beyond the pool's size: many open
+/// snapshots neither block nor starve other calls, and their extra clients close afterwards.
+#[test]
+fn many_snapshots_do_not_exhaust_the_pool() {
+    let db = TestDb::new("snapshots");
+    let node = PostgresStorage::connect(
+        &db.url,
+        PgOptions {
+            pool_size: 2,
+            acquire_timeout: Duration::from_millis(500),
+            ..common::options()
+        },
+    )
+    .unwrap();
+    node.create_keyspace("t").unwrap();
+    let mut snaps = Vec::new();
+    for i in 0..12u8 {
+        let mut b = WriteBatch::new();
+        b.put("t", b"k", [i]);
+        node.write(b, Durability::Sync).unwrap();
+        snaps.push(node.snapshot());
+    }
+    assert_eq!(node.get("t", b"k").unwrap(), Some(vec![11]));
+    for (i, snap) in snaps.iter().enumerate() {
+        assert_eq!(snap.get("t", b"k").unwrap(), Some(vec![i as u8]));
+    }
+    drop(snaps);
+    let connections = || -> u64 {
+        db.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            db.name
+        ))
+        .parse()
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // Two pooled clients and two for keyspace lookups stay.
+    while connections() > 4 {
+        assert!(
+            Instant::now() < deadline,
+            "{} connections left",
+            connections()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(node.get("t", b"k").unwrap(), Some(vec![11]));
+}
