@@ -284,9 +284,9 @@ impl PostgresStorage {
             match result {
                 Ok(_) => break,
                 Err(e) => {
-                    let retry = e
-                        .code()
-                        .is_some_and(|c| matches!(c.code(), "23505" | "42P07" | "40001" | "40P01"));
+                    let retry = e.code().is_some_and(|c| {
+                        matches!(c.code(), "23505" | "42P07" | "42710" | "40001" | "40P01")
+                    });
                     // End the failed transaction before anything else runs on this client.
                     let _ =
                         futures::executor::block_on(conn.conn().client.batch_execute("ROLLBACK"));
