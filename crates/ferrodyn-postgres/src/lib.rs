@@ -488,6 +488,9 @@ pub(crate) fn scan_pages(
     }
 }
 
+/// One effective operation: keyspace id, key, and the new value (`None`: delete).
+pub(crate) type Op = (i64, Vec<u8>, Option<Vec<u8>>);
+
 /// A write's effective operations: keyspaces resolved, keys validated, and for each
 /// `(keyspace, key)` only the last operation, in first-seen order.
 /// `conn`: the caller's connection, if it holds one (see [`Inner::keyspace_id_on`]).
@@ -495,10 +498,10 @@ pub(crate) fn effective_ops(
     inner: &Inner,
     batch: &WriteBatch,
     mut conn: Option<&mut PooledConn>,
-) -> Result<Vec<(i64, Vec<u8>, Option<Vec<u8>>)>> {
+) -> Result<Vec<Op>> {
     let mut ids: HashMap<&str, i64> = HashMap::new();
     let mut index: HashMap<(i64, &[u8]), usize> = HashMap::with_capacity(batch.len());
-    let mut ops: Vec<(i64, Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(batch.len());
+    let mut ops: Vec<Op> = Vec::with_capacity(batch.len());
     for op in batch.iter() {
         check_key(op.key)?;
     }
@@ -524,7 +527,7 @@ pub(crate) fn effective_ops(
 }
 
 /// The pipeline steps of effective operations.
-pub(crate) fn op_steps<'a>(ops: &'a [(i64, Vec<u8>, Option<Vec<u8>>)], steps: &mut Vec<Step<'a>>) {
+pub(crate) fn op_steps<'a>(ops: &'a [Op], steps: &mut Vec<Step<'a>>) {
     for (ks, key, value) in ops {
         match value {
             Some(v) => steps.push(Step::Query(

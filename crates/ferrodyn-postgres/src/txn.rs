@@ -24,6 +24,9 @@ use crate::error::duplicate;
 use crate::pool::{PooledConn, Step};
 use crate::{effective_ops, op_steps, opt_bytes, run_steps, sql, unstorable, Inner};
 
+/// A key with its keyspace resolved; `None` for a key no row can hold.
+type Resolved<'k> = Option<(i64, &'k [u8])>;
+
 /// A read-write transaction holding one pooled client; see the module invariants.
 pub struct PgTransaction {
     inner: Arc<Inner>,
@@ -58,7 +61,7 @@ impl PgTransaction {
 
     /// Resolves keyspace names (over this transaction's own connection on a cache miss);
     /// unstorable keys (which no row can hold) become `None`.
-    fn resolve<'k>(&mut self, keys: &[(&str, &'k [u8])]) -> Result<Vec<Option<(i64, &'k [u8])>>> {
+    fn resolve<'k>(&mut self, keys: &[(&str, &'k [u8])]) -> Result<Vec<Resolved<'k>>> {
         let mut out = Vec::with_capacity(keys.len());
         for (keyspace, key) in keys {
             let ks = self.keyspace_id(keyspace)?;
