@@ -284,9 +284,9 @@ impl PostgresStorage {
             match result {
                 Ok(_) => break,
                 Err(e) => {
-                    let retry = e
-                        .code()
-                        .is_some_and(|c| matches!(c.code(), "23505" | "42P07" | "40001" | "40P01"));
+                    let retry = e.code().is_some_and(|c| {
+                        matches!(c.code(), "23505" | "42P07" | "42710" | "40001" | "40P01")
+                    });
                     // End the failed transaction before anything else runs on this client.
                     let _ =
                         futures::executor::block_on(conn.conn().client.batch_execute("ROLLBACK"));
@@ -348,10 +348,23 @@ impl Inner {
     /// The id of a keyspace: from the cache, or from the database (another node may have
     /// created it).
     pub(crate) fn keyspace_id(&self, name: &str) -> Result<i64> {
+        self.keyspace_id_on(name, None)
+    }
+
+    /// [`keyspace_id`](Self::keyspace_id), asking over `conn` on a cache miss when given. A
+    /// caller that holds a pooled connection (a transaction) must pass it: taking a second
+    /// one from the pool while holding one deadlocks once every connection of the pool is
+    /// held by a caller doing the same (many first writes to a keyspace this node has not
+    /// seen yet, e.g. a table just created by another node).
+    pub(crate) fn keyspace_id_on(&self, name: &str, conn: Option<&mut PooledConn>) -> Result<i64> {
         if let Some(id) = self.keyspaces.read().get(name) {
             return Ok(*id);
         }
-        match self.lookup_keyspace(name)? {
+        let found = match conn {
+            Some(conn) => self.lookup_keyspace_on(conn, name)?,
+            None => self.lookup_keyspace(name)?,
+        };
+        match found {
             Some(id) => Ok(id),
             None => Err(StorageError::KeyspaceNotFound(name.to_owned())),
         }
@@ -360,6 +373,10 @@ impl Inner {
     /// Asks the database for a keyspace's id and records the answer in the cache.
     fn lookup_keyspace(&self, name: &str) -> Result<Option<i64>> {
         let mut conn = self.primary.get()?;
+        self.lookup_keyspace_on(&mut conn, name)
+    }
+
+    fn lookup_keyspace_on(&self, conn: &mut PooledConn, name: &str) -> Result<Option<i64>> {
         let rows = conn.query(sql::KEYSPACE_ID, &[&name], "looking up a keyspace")?;
         let id = match rows.first() {
             Some(row) => Some(row.try_get::<_, i64>(0).map_err(|e| row_err(&e))?),
@@ -471,15 +488,20 @@ pub(crate) fn scan_pages(
     }
 }
 
+/// One effective operation: keyspace id, key, and the new value (`None`: delete).
+pub(crate) type Op = (i64, Vec<u8>, Option<Vec<u8>>);
+
 /// A write's effective operations: keyspaces resolved, keys validated, and for each
 /// `(keyspace, key)` only the last operation, in first-seen order.
+/// `conn`: the caller's connection, if it holds one (see [`Inner::keyspace_id_on`]).
 pub(crate) fn effective_ops(
     inner: &Inner,
     batch: &WriteBatch,
-) -> Result<Vec<(i64, Vec<u8>, Option<Vec<u8>>)>> {
+    mut conn: Option<&mut PooledConn>,
+) -> Result<Vec<Op>> {
     let mut ids: HashMap<&str, i64> = HashMap::new();
     let mut index: HashMap<(i64, &[u8]), usize> = HashMap::with_capacity(batch.len());
-    let mut ops: Vec<(i64, Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(batch.len());
+    let mut ops: Vec<Op> = Vec::with_capacity(batch.len());
     for op in batch.iter() {
         check_key(op.key)?;
     }
@@ -487,7 +509,7 @@ pub(crate) fn effective_ops(
         let ks = match ids.get(op.keyspace) {
             Some(id) => *id,
             None => {
-                let id = inner.keyspace_id(op.keyspace)?;
+                let id = inner.keyspace_id_on(op.keyspace, conn.as_deref_mut())?;
                 ids.insert(op.keyspace, id);
                 id
             }
@@ -505,7 +527,7 @@ pub(crate) fn effective_ops(
 }
 
 /// The pipeline steps of effective operations.
-pub(crate) fn op_steps<'a>(ops: &'a [(i64, Vec<u8>, Option<Vec<u8>>)], steps: &mut Vec<Step<'a>>) {
+pub(crate) fn op_steps<'a>(ops: &'a [Op], steps: &mut Vec<Step<'a>>) {
     for (ks, key, value) in ops {
         match value {
             Some(v) => steps.push(Step::Query(
@@ -665,7 +687,7 @@ impl Storage for PostgresStorage {
     }
 
     fn write(&self, batch: WriteBatch, _durability: Durability) -> Result<()> {
-        let ops = effective_ops(&self.inner, &batch)?;
+        let ops = effective_ops(&self.inner, &batch, None)?;
         if ops.is_empty() {
             return Ok(());
         }

@@ -24,6 +24,9 @@ use crate::error::duplicate;
 use crate::pool::{PooledConn, Step};
 use crate::{effective_ops, op_steps, opt_bytes, run_steps, sql, unstorable, Inner};
 
+/// A key with its keyspace resolved; `None` for a key no row can hold.
+type Resolved<'k> = Option<(i64, &'k [u8])>;
+
 /// A read-write transaction holding one pooled client; see the module invariants.
 pub struct PgTransaction {
     inner: Arc<Inner>,
@@ -56,14 +59,28 @@ impl PgTransaction {
         }
     }
 
-    /// Resolves keyspace names; unstorable keys (which no row can hold) become `None`.
-    fn resolve<'k>(&self, keys: &[(&str, &'k [u8])]) -> Result<Vec<Option<(i64, &'k [u8])>>> {
+    /// Resolves keyspace names (over this transaction's own connection on a cache miss);
+    /// unstorable keys (which no row can hold) become `None`.
+    fn resolve<'k>(&mut self, keys: &[(&str, &'k [u8])]) -> Result<Vec<Resolved<'k>>> {
         let mut out = Vec::with_capacity(keys.len());
         for (keyspace, key) in keys {
-            let ks = self.inner.keyspace_id(keyspace)?;
+            let ks = self.keyspace_id(keyspace)?;
             out.push((!unstorable(key)).then_some((ks, *key)));
         }
         Ok(out)
+    }
+
+    /// A keyspace's id, asked over this transaction's connection on a cache miss (never a
+    /// second pooled connection; see [`Inner::keyspace_id_on`]). A failed lookup inside a
+    /// started transaction aborts it, so it poisons this one.
+    fn keyspace_id(&mut self, name: &str) -> Result<i64> {
+        let result = self.inner.keyspace_id_on(name, self.conn.as_mut());
+        if let Err(e) = &result {
+            if self.started && !matches!(e, StorageError::KeyspaceNotFound(_)) {
+                self.failed = Some(duplicate(e));
+            }
+        }
+        result
     }
 
     /// Sends `body` (behind `BEGIN` if the transaction has not started) in one round trip and
@@ -156,11 +173,12 @@ impl Transaction for PgTransaction {
 
     fn commit(mut self: Box<Self>, batch: WriteBatch) -> Result<()> {
         self.usable()?;
-        let ops = effective_ops(&self.inner, &batch)?;
+        let inner = Arc::clone(&self.inner);
+        let ops = effective_ops(&inner, &batch, self.conn.as_mut())?;
         let mut adds: Vec<(i64, Vec<u8>, i64)> = Vec::with_capacity(self.adds.len());
         for ((keyspace, key), delta) in std::mem::take(&mut self.adds) {
             if delta != 0 {
-                adds.push((self.inner.keyspace_id(&keyspace)?, key, delta));
+                adds.push((self.keyspace_id(&keyspace)?, key, delta));
             }
         }
         adds.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
