@@ -684,10 +684,7 @@ impl Engine {
                 ),
             );
         }
-        let deltas = deltas
-            .into_iter()
-            .map(|(i, d)| (&*prepared[i].table, d))
-            .collect();
+        let deltas = deltas.into_iter().map(|(i, d)| (&*prepared[i].table, d));
         let ticket = self.commit_locked(locks, batch, deltas)?;
         if let Some(claim) = claim {
             claim.complete(read_units_by_table, ticket);

@@ -301,7 +301,7 @@ impl Engine {
                     &mut batch,
                 )
             });
-            self.commit_locked(locks, batch, vec![(&*current, delta)])
+            self.commit_locked(locks, batch, [(&*current, delta)])
         })?;
         Ok(Swept::Deleted)
     }
