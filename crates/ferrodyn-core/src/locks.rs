@@ -105,6 +105,16 @@ impl Locks {
 
     /// Locks the items `(table, storage key)` for a read-check-write.
     pub(crate) fn lock(&self, items: &[(&Table, &[u8])]) -> Result<ItemLocks<'_>, Error> {
+        self.lock_with(items, None)
+    }
+
+    /// [`Locks::lock`], and on a shared engine also `extra` (a key outside any table, locked
+    /// in the same call and readable through [`ItemLocks::get`]).
+    pub(crate) fn lock_with(
+        &self,
+        items: &[(&Table, &[u8])],
+        extra: Option<(&str, &[u8])>,
+    ) -> Result<ItemLocks<'_>, Error> {
         if !self.shared {
             let guards = if let [(t, k)] = items {
                 Guards::One(self.stripes[Self::stripe_of(&t.def.id, k)].lock())
@@ -130,6 +140,7 @@ impl Locks {
         let mut keys: Vec<(&str, &[u8])> = items
             .iter()
             .map(|(t, k)| (t.def.keyspace.as_str(), *k))
+            .chain(extra)
             .collect();
         keys.sort_unstable();
         keys.dedup();

@@ -343,6 +343,11 @@ impl Engine {
                 if let Err(e) = engine.trim_audit() {
                     tracing::warn!(error = %e, "audit log trim failed");
                 }
+                if engine.shared {
+                    if let Err(e) = engine.trim_tokens() {
+                        tracing::warn!(error = %e, "token trim failed");
+                    }
+                }
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the TTL worker");

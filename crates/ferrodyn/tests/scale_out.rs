@@ -1126,3 +1126,67 @@ fn nodes_follow_a_promoted_standby() {
         }
     });
 }
+
+/// A TransactWriteItems retried with the same ClientRequestToken through another node is not
+/// applied twice, and the token with a different request is refused, on any node.
+#[test]
+fn client_request_tokens_hold_across_nodes() {
+    let cluster = Cluster::start(3);
+    let clients = cluster.clients(TIMEOUT);
+    runtime().block_on(async {
+        create_table(&clients[0], "tokens").await;
+        let add = |amount: u64| {
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name("tokens")
+                        .key("pk", s("counter"))
+                        .update_expression("ADD n :amt")
+                        .expression_attribute_values(":amt", n(amount))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        };
+        for c in &clients {
+            c.transact_write_items()
+                .transact_items(add(1))
+                .client_request_token("token-1")
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{:?}\n{}", failure(&e), cluster.logs()));
+        }
+        let item = get(&clients[2], "tokens", "counter")
+            .await
+            .unwrap()
+            .expect("item");
+        assert_eq!(
+            num(&item, "n"),
+            1,
+            "applied once for three sends of one token"
+        );
+        for c in &clients {
+            let err = c
+                .transact_write_items()
+                .transact_items(add(2))
+                .client_request_token("token-1")
+                .send()
+                .await
+                .expect_err("a different request with a used token");
+            assert_eq!(failure(&err).code(), "IdempotentParameterMismatchException");
+        }
+        // A new token applies again.
+        clients[1]
+            .transact_write_items()
+            .transact_items(add(1))
+            .client_request_token("token-2")
+            .send()
+            .await
+            .unwrap();
+        let item = get(&clients[0], "tokens", "counter")
+            .await
+            .unwrap()
+            .expect("item");
+        assert_eq!(num(&item, "n"), 2);
+    });
+}
