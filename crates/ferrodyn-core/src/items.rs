@@ -372,7 +372,7 @@ impl Engine {
     ) -> Result<(), Error> {
         let mut batch = self.item_batch(operation);
         let delta = crate::write::stage_item_change(table, key, old, new, &mut batch);
-        self.commit_locked(locks, batch, vec![(table, delta)])?;
+        self.commit_locked(locks, batch, [(table, delta)])?;
         Ok(())
     }
 

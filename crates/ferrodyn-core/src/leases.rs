@@ -49,6 +49,9 @@ impl Engine {
     pub(crate) fn open_leases(&self) -> Result<(), Error> {
         if self.shared {
             self.storage.create_keyspace(LEASES).map_err(storage_err)?;
+            self.storage
+                .create_keyspace(crate::transact::TOKENS)
+                .map_err(storage_err)?;
         }
         Ok(())
     }

@@ -362,12 +362,15 @@ impl Engine {
     }
 
     /// The table named `name`; on a shared engine a miss reloads the catalog first, since
-    /// another node may have just created it.
+    /// another node may have just created it. The map is read again whether or not this
+    /// reload changed it: a concurrent reload (another request, the background sync) may have
+    /// loaded the table in the meantime, and then this one finds nothing new.
     pub(crate) fn lookup(&self, name: &str) -> Result<Option<Arc<Table>>, Error> {
         if let Some(t) = self.tables.read().get(name) {
             return Ok(Some(t.clone()));
         }
-        if self.shared && self.tables.refresh(&*self.storage)? {
+        if self.shared {
+            self.tables.refresh(&*self.storage)?;
             return Ok(self.tables.read().get(name).cloned());
         }
         Ok(None)

@@ -47,12 +47,21 @@ pub(crate) struct Locks {
     shared: bool,
 }
 
+/// Held stripes: one for a single item (no allocation on the hot path), else a list. The
+/// guards are only held, for their `Drop`.
+#[allow(dead_code)]
+enum Guards<'a> {
+    None,
+    One(MutexGuard<'a, ()>),
+    Many(Vec<MutexGuard<'a, ()>>),
+}
+
 /// A locked `(keyspace, key)` and the value it had when locked.
 type LockedValue = ((String, Vec<u8>), Option<Vec<u8>>);
 
 /// Locks held on some items (and, on a shared engine, the transaction that holds them).
 pub(crate) struct ItemLocks<'a> {
-    _guards: Vec<MutexGuard<'a, ()>>,
+    _guards: Guards<'a>,
     txn: Option<Box<dyn Transaction>>,
     /// On a shared engine: the values read when the keys were locked.
     read: Vec<LockedValue>,
@@ -96,15 +105,30 @@ impl Locks {
 
     /// Locks the items `(table, storage key)` for a read-check-write.
     pub(crate) fn lock(&self, items: &[(&Table, &[u8])]) -> Result<ItemLocks<'_>, Error> {
+        self.lock_with(items, None)
+    }
+
+    /// [`Locks::lock`], and on a shared engine also `extra` (a key outside any table, locked
+    /// in the same call and readable through [`ItemLocks::get`]).
+    pub(crate) fn lock_with(
+        &self,
+        items: &[(&Table, &[u8])],
+        extra: Option<(&str, &[u8])>,
+    ) -> Result<ItemLocks<'_>, Error> {
         if !self.shared {
-            let mut idx: Vec<usize> = items
-                .iter()
-                .map(|(t, k)| Self::stripe_of(&t.def.id, k))
-                .collect();
-            idx.sort_unstable();
-            idx.dedup();
+            let guards = if let [(t, k)] = items {
+                Guards::One(self.stripes[Self::stripe_of(&t.def.id, k)].lock())
+            } else {
+                let mut idx: Vec<usize> = items
+                    .iter()
+                    .map(|(t, k)| Self::stripe_of(&t.def.id, k))
+                    .collect();
+                idx.sort_unstable();
+                idx.dedup();
+                Guards::Many(idx.into_iter().map(|i| self.stripes[i].lock()).collect())
+            };
             return Ok(ItemLocks {
-                _guards: idx.into_iter().map(|i| self.stripes[i].lock()).collect(),
+                _guards: guards,
                 txn: None,
                 read: Vec::new(),
                 storage: &*self.storage,
@@ -116,6 +140,7 @@ impl Locks {
         let mut keys: Vec<(&str, &[u8])> = items
             .iter()
             .map(|(t, k)| (t.def.keyspace.as_str(), *k))
+            .chain(extra)
             .collect();
         keys.sort_unstable();
         keys.dedup();
@@ -133,7 +158,7 @@ impl Locks {
             }
         }
         Ok(ItemLocks {
-            _guards: Vec::new(),
+            _guards: Guards::None,
             txn: Some(txn),
             read: keys
                 .iter()

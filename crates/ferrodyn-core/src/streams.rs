@@ -488,6 +488,20 @@ impl LaneRow {
     }
 }
 
+/// The smallest sequence number at or above `floor` that `lane` may use. On a shared engine
+/// each lane numbers its records on its own (from its row and the clock), so the lanes take
+/// disjoint residues modulo [`LANES`]: no two records of a stream share a sequence number, nor
+/// the event id derived from it.
+fn lane_seq(floor: u64, lane: u8) -> u64 {
+    let lanes = LANES as u64;
+    let candidate = floor - floor % lanes + u64::from(lane) % lanes;
+    if candidate >= floor {
+        candidate
+    } else {
+        candidate + lanes
+    }
+}
+
 fn lane_key(sk: &str, lane: u8) -> Vec<u8> {
     let mut k = prefixed(b'l', sk);
     k.push(lane);
@@ -537,7 +551,7 @@ pub(crate) fn number_shared(
                     next: 1,
                 })
             };
-            let seq = l.next.max(clock).max(1);
+            let seq = lane_seq(l.next.max(clock).max(1), *lane);
             l.next = seq + 1;
             l.count += 1;
             batch.put(STREAMS, record_key(sk, *lane, l.start, seq), r.value);
@@ -1411,6 +1425,26 @@ mod tests {
         assert!(Position::decode(&bad).is_none());
         assert!(Position::decode("garbage").is_none());
         assert!(Position::decode("é").is_none());
+    }
+
+    #[test]
+    fn lanes_number_records_apart() {
+        for floor in 1..200u64 {
+            for lane in 0..LANES as u8 {
+                let seq = lane_seq(floor, lane);
+                assert!(
+                    seq >= floor && seq < floor + LANES as u64,
+                    "{floor} {lane}: {seq}"
+                );
+                assert_eq!(seq % LANES as u64, u64::from(lane));
+            }
+        }
+        // The same floor in two lanes never gives the same number.
+        for floor in [1u64, 1_796_535_738_197_000, u64::MAX / 2] {
+            let numbers: std::collections::HashSet<u64> =
+                (0..LANES as u8).map(|lane| lane_seq(floor, lane)).collect();
+            assert_eq!(numbers.len(), LANES);
+        }
     }
 
     #[test]

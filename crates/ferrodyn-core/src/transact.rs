@@ -222,6 +222,91 @@ impl TokenTable {
     }
 }
 
+/// Keyspace of ClientRequestToken records on shared storage (key: the token; value:
+/// fingerprint u64 BE ‖ completion time in ms since the epoch u64 BE ‖ the replay's read units
+/// per table as JSON), written in the transaction's own commit, so a record exists iff its
+/// transaction was applied. Records older than [`TOKEN_TTL`] are ignored and trimmed.
+pub(crate) const TOKENS: &str = "tokens";
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn token_record(fingerprint: u64, units: &[(String, f64)]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(64);
+    v.extend_from_slice(&fingerprint.to_be_bytes());
+    v.extend_from_slice(&epoch_ms().to_be_bytes());
+    v.extend_from_slice(&serde_json::to_vec(units).unwrap_or_default());
+    v
+}
+
+/// Completion time of a stored token record (`None`: unreadable).
+fn token_time(record: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(record.get(8..16)?.try_into().ok()?))
+}
+
+/// What a stored token record means for a request with `fingerprint`: `Some(units)` to replay,
+/// `None` when it has expired (the request runs), or IdempotentParameterMismatch.
+fn replay_of(record: &[u8], fingerprint: u64) -> Result<Option<ReplayUnits>, Error> {
+    let (Some(fp), Some(at)) = (
+        record
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes),
+        token_time(record),
+    ) else {
+        return Ok(None);
+    };
+    if epoch_ms().saturating_sub(at) >= TOKEN_TTL.as_millis() as u64 {
+        return Ok(None);
+    }
+    if fp != fingerprint {
+        return Err(Error::IdempotentParameterMismatch(
+            "The request uses the same ClientRequestToken as a previous, different request within the idempotency window".into(),
+        ));
+    }
+    Ok(Some(
+        serde_json::from_slice(record.get(16..).unwrap_or_default()).unwrap_or_default(),
+    ))
+}
+
+impl Engine {
+    /// Deletes token records past the idempotency window (shared storage; leased upkeep).
+    pub(crate) fn trim_tokens(&self) -> Result<(), Error> {
+        let now = epoch_ms();
+        let mut doomed = Vec::new();
+        self.storage
+            .scan(
+                TOKENS,
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+                false,
+                &mut |k, v| {
+                    if token_time(v)
+                        .is_none_or(|at| now.saturating_sub(at) >= TOKEN_TTL.as_millis() as u64)
+                    {
+                        doomed.push(k.to_vec());
+                    }
+                    doomed.len() < 10_000
+                },
+            )
+            .map_err(crate::storage_err)?;
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        let mut batch = ferrodyn_storage::WriteBatch::default();
+        for k in doomed {
+            batch.delete(TOKENS, k);
+        }
+        self.storage
+            .write(batch, self.config.durability)
+            .map_err(crate::storage_err)
+    }
+}
+
 impl TokenState {
     fn expire(&mut self, now: Instant) {
         while let Some((at, _)) = self.completed.front() {
@@ -567,7 +652,24 @@ impl Engine {
             .zip(&keys)
             .map(|(p, k)| (&*p.table, k.as_slice()))
             .collect();
-        let locks = self.lock_items(&targets)?;
+        // On shared storage the token's record is locked with the items: the same request
+        // through another node waits, then finds it and replays.
+        let shared_token = input
+            .client_request_token
+            .as_deref()
+            .filter(|_| self.shared)
+            .map(|t| (TOKENS, t.as_bytes()));
+        let locks = self.locks.lock_with(&targets, shared_token)?;
+        if let Some((_, token)) = shared_token {
+            if let Some(record) = locks.get(TOKENS, token)? {
+                if let Some(units) = replay_of(&record, fingerprint(&input.items))? {
+                    return Ok(TransactWriteOutput {
+                        consumed: consumed_list(input.return_consumed, units, UnitKind::Read),
+                        item_collection_metrics: Vec::new(),
+                    });
+                }
+            }
+        }
         let mut olds = Vec::with_capacity(n);
         for (p, k) in prepared.iter().zip(&keys) {
             olds.push(locks.item(&p.table.def, k)?);
@@ -684,10 +786,14 @@ impl Engine {
                 ),
             );
         }
-        let deltas = deltas
-            .into_iter()
-            .map(|(i, d)| (&*prepared[i].table, d))
-            .collect();
+        if let Some((_, token)) = shared_token {
+            batch.batch.put(
+                TOKENS,
+                token,
+                token_record(fingerprint(&input.items), &read_units_by_table),
+            );
+        }
+        let deltas = deltas.into_iter().map(|(i, d)| (&*prepared[i].table, d));
         let ticket = self.commit_locked(locks, batch, deltas)?;
         if let Some(claim) = claim {
             claim.complete(read_units_by_table, ticket);

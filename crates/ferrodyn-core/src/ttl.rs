@@ -301,7 +301,7 @@ impl Engine {
                     &mut batch,
                 )
             });
-            self.commit_locked(locks, batch, vec![(&*current, delta)])
+            self.commit_locked(locks, batch, [(&*current, delta)])
         })?;
         Ok(Swept::Deleted)
     }
@@ -342,6 +342,11 @@ impl Engine {
                 }
                 if let Err(e) = engine.trim_audit() {
                     tracing::warn!(error = %e, "audit log trim failed");
+                }
+                if engine.shared {
+                    if let Err(e) = engine.trim_tokens() {
+                        tracing::warn!(error = %e, "token trim failed");
+                    }
                 }
             });
         if let Err(e) = spawned {

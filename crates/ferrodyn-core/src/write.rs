@@ -82,15 +82,15 @@ impl Engine {
     /// stripes are held and the statistics are applied in memory; on a shared engine the
     /// batch, its change records (numbered here, under their lanes' locks) and the
     /// statistics' counter additions are committed by the locks' transaction, durably.
-    pub(crate) fn commit_locked(
+    pub(crate) fn commit_locked<'t>(
         &self,
         mut locks: ItemLocks<'_>,
         mut batch: ItemBatch,
-        deltas: Vec<(&Table, StatDelta)>,
+        deltas: impl IntoIterator<Item = (&'t Table, StatDelta)>,
     ) -> Result<CommitTicket, Error> {
         if let Some(txn) = locks.txn() {
-            for (table, d) in &deltas {
-                add_shared_stats(txn.as_mut(), &table.def.id, d);
+            for (table, d) in deltas {
+                add_shared_stats(txn.as_mut(), &table.def.id, &d);
             }
             if let Some(records) = batch.records.take() {
                 crate::streams::number_shared(
