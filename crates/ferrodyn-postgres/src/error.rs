@@ -5,7 +5,8 @@
 //! * A closed connection, an I/O error, connection exceptions (08xxx), administrator or crash
 //!   shutdowns (57P01..57P03) and writes refused by a read-only server (25006, a standby that
 //!   was not promoted) are [`StorageError::Unavailable`], and the client that saw them is
-//!   discarded from its pool.
+//!   discarded from its pool. So is CockroachDB's 40003 (statement completion unknown): like
+//!   a connection lost during `COMMIT`, the outcome is unknown, so it is never retried.
 //! * Everything else is [`StorageError::Engine`].
 
 use std::error::Error as _;
@@ -32,7 +33,7 @@ pub(crate) fn classify(e: &tokio_postgres::Error) -> Class {
     }
     match e.code().map(|c| c.code()) {
         Some("40001" | "40P01" | "55P03") => Class::Conflict,
-        Some("57P01" | "57P02" | "57P03" | "25006") => Class::Unavailable,
+        Some("57P01" | "57P02" | "57P03" | "25006" | "40003") => Class::Unavailable,
         Some(code) if code.starts_with("08") => Class::Unavailable,
         Some(_) => Class::Other,
         None => {
