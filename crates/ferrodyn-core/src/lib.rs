@@ -51,6 +51,8 @@ pub(crate) const CATALOG: &str = "catalog";
 /// streams, TTL settings): the bound on how long a schema change takes to reach every node's
 /// reads. Writes never wait for it: they check the catalog in their own transaction.
 pub const CLUSTER_SYNC: std::time::Duration = std::time::Duration::from_secs(1);
+/// A node reloads everything at least this often, announced or not.
+const FULL_CLUSTER_SYNC: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -257,6 +259,9 @@ pub struct Engine {
     pub(crate) node_id: [u8; 16],
     /// Until when (ms since the epoch) this node may act on its `background` lease.
     pub(crate) lease_until: std::sync::atomic::AtomicU64,
+    /// Shared engines: the schema generation this node last synced to, and when it last
+    /// reloaded everything (`sync_cluster`).
+    cluster_seen: Mutex<(Option<i64>, std::time::Instant)>,
     /// Index jobs running in this process (table id / index name), so none is started twice.
     pub(crate) index_jobs: Arc<Mutex<std::collections::HashSet<String>>>,
     /// ClientRequestToken idempotency records of TransactWriteItems.
@@ -313,6 +318,7 @@ impl Engine {
             node_id: *uuid::Uuid::new_v4().as_bytes(),
             lease_until: std::sync::atomic::AtomicU64::new(0),
             index_jobs: Arc::default(),
+            cluster_seen: Mutex::new((None, std::time::Instant::now())),
             tx_tokens: transact::TokenTable::default(),
             streams: streams::Registry::default(),
             ttl: ttl::TtlSpecs::default(),
@@ -380,10 +386,27 @@ impl Engine {
     /// worker calls it every [`CLUSTER_SYNC`]): catalog, streams and TTL settings that other
     /// nodes changed.
     pub(crate) fn sync_cluster(&self) -> Result<(), Error> {
-        if self.tables.refresh(&*self.storage)? {
-            self.sync_streams()?;
+        let generation: i64 = self
+            .storage
+            .counters(CATALOG, locks::SCHEMA_GENERATION)
+            .map_err(storage_err)?
+            .iter()
+            .filter(|(k, _)| k == locks::SCHEMA_GENERATION)
+            .map(|(_, n)| *n)
+            .sum();
+        let due = {
+            let seen = self.cluster_seen.lock();
+            seen.0 != Some(generation) || seen.1.elapsed() >= FULL_CLUSTER_SYNC
+        };
+        if due {
+            // A schema change was announced, or it is time for the periodic full reload
+            // (which also covers a change whose node died before announcing it).
+            if self.tables.refresh(&*self.storage)? {
+                self.sync_streams()?;
+            }
+            self.open_ttl()?;
+            *self.cluster_seen.lock() = (Some(generation), std::time::Instant::now());
         }
-        self.open_ttl()?;
         if self.renew_lease(leases::BACKGROUND)? {
             // Index builds whose node died continue here.
             self.resume_index_jobs()?;

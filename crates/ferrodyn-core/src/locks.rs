@@ -36,6 +36,10 @@ const LOCK_STRIPES: usize = 4096;
 /// (no table name is empty, so it never collides with a table's record).
 const DDL_LOCK_KEY: &[u8] = b"\0ddl";
 
+/// Counter (keyspace `catalog`) that every schema change on a shared engine adds 1 to, when it
+/// releases the schema-change lock: nodes reload their catalog when it moves.
+pub(crate) const SCHEMA_GENERATION: &[u8] = b"\0generation";
+
 /// How long an operation on a shared engine is run again after conflicts before it gives up.
 const RETRY_BUDGET: Duration = Duration::from_secs(10);
 
@@ -270,11 +274,15 @@ impl Ddl {
 
 impl Drop for DdlGuard<'_> {
     fn drop(&mut self) {
-        if let Some(txn) = self.txn.take() {
+        if let Some(mut txn) = self.txn.take() {
             if let Err(e) = self.locks.catalog.refresh(&*self.locks.storage) {
                 tracing::warn!(error = %e, "reloading the catalog after a schema change failed");
             }
-            drop(txn);
+            // Tells the other nodes' cluster sync to reload (`Engine::sync_cluster`).
+            txn.add(CATALOG, SCHEMA_GENERATION, 1);
+            if let Err(e) = txn.commit(WriteBatch::default()) {
+                tracing::warn!(error = %e, "announcing a schema change failed");
+            }
         }
     }
 }
