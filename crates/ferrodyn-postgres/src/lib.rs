@@ -106,8 +106,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrodyn_storage::{
-    CommitTicket, Durability, KeyspaceStats, Result, Snapshot, Storage, StorageError, Transaction,
-    WriteBatch, MAX_KEYSPACE_NAME_LEN, MAX_KEY_LEN,
+    check_key, check_keyspace_name, key_unstorable as unstorable, range_is_empty, CommitTicket,
+    Durability, KeyspaceStats, Result, Snapshot, Storage, StorageError, Transaction, WriteBatch,
 };
 use parking_lot::RwLock;
 use tokio_postgres::types::ToSql;
@@ -203,23 +203,6 @@ fn session_setup(options: &PgOptions) -> String {
         setup.push_str(&format!("SET lock_timeout = '{}ms';", t.as_millis().max(1)));
     }
     setup
-}
-
-pub(crate) fn check_key(key: &[u8]) -> Result<()> {
-    if key.is_empty() {
-        return Err(StorageError::InvalidArgument("empty key".into()));
-    }
-    if key.len() > MAX_KEY_LEN {
-        return Err(StorageError::InvalidArgument(format!(
-            "key of {} bytes exceeds the limit of {MAX_KEY_LEN}",
-            key.len()
-        )));
-    }
-    Ok(())
-}
-
-fn unstorable(key: &[u8]) -> bool {
-    key.is_empty() || key.len() > MAX_KEY_LEN
 }
 
 fn row_err(e: &tokio_postgres::Error) -> StorageError {
@@ -455,18 +438,6 @@ impl Inner {
     }
 }
 
-/// True if the bounds describe an empty (or inverted) range.
-fn range_is_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
-    use Bound::{Excluded, Included};
-    match (lower, upper) {
-        (Included(l), Included(u)) => l > u,
-        (Included(l), Excluded(u)) | (Excluded(l), Included(u)) | (Excluded(l), Excluded(u)) => {
-            l >= u
-        }
-        _ => false,
-    }
-}
-
 /// First page of a scan: most scans stop early (a Query with a small limit, a get-like
 /// prefix read); later pages are larger.
 const FIRST_PAGE: i64 = 128;
@@ -621,12 +592,7 @@ pub(crate) fn run_steps(
 
 impl Storage for PostgresStorage {
     fn create_keyspace(&self, name: &str) -> Result<()> {
-        if name.is_empty() || name.len() > MAX_KEYSPACE_NAME_LEN {
-            return Err(StorageError::InvalidArgument(format!(
-                "keyspace name must be 1..={MAX_KEYSPACE_NAME_LEN} bytes, got {}",
-                name.len()
-            )));
-        }
+        check_keyspace_name(name)?;
         if self.inner.lookup_keyspace(name)?.is_some() {
             return Ok(());
         }

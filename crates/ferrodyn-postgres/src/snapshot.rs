@@ -22,7 +22,9 @@ use parking_lot::Mutex;
 
 use crate::error::duplicate;
 use crate::pool::{PooledConn, Step};
-use crate::{opt_bytes, run_steps, scan_pages, sql, unstorable, Inner};
+use ferrodyn_storage::{key_unstorable as unstorable, range_is_empty};
+
+use crate::{opt_bytes, run_steps, scan_pages, sql, Inner};
 
 pub(crate) struct PgSnapshot {
     inner: Arc<Inner>,
@@ -81,7 +83,7 @@ impl Snapshot for PgSnapshot {
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
         let ks = self.inner.keyspace_id(keyspace)?;
-        if crate::range_is_empty(lower, upper) {
+        if range_is_empty(lower, upper) {
             return Ok(());
         }
         self.with_conn(|conn| scan_pages(conn, ks, lower, upper, reverse, f))

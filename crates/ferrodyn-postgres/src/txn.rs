@@ -23,7 +23,9 @@ use tokio_postgres::types::ToSql;
 
 use crate::error::duplicate;
 use crate::pool::{PooledConn, Step};
-use crate::{effective_ops, op_steps, opt_bytes, run_steps, sql, unstorable, Inner};
+use ferrodyn_storage::key_unstorable as unstorable;
+
+use crate::{effective_ops, op_steps, opt_bytes, run_steps, sql, Inner};
 
 /// Keys named by keyspace, and the statement that reads them.
 type KeyGroup<'a> = (&'a [(&'a str, &'a [u8])], &'static str);

@@ -469,8 +469,9 @@ pub trait Transaction: Send {
     fn commit(self: Box<Self>, batch: WriteBatch) -> Result<()>;
 }
 
-/// Rejects keys the engines cannot store.
-pub(crate) fn check_key(key: &[u8]) -> Result<()> {
+/// Rejects keys the engines cannot store (every engine applies the same limits, including
+/// engines in other crates).
+pub fn check_key(key: &[u8]) -> Result<()> {
     if key.is_empty() {
         return Err(StorageError::InvalidArgument("empty key".into()));
     }
@@ -484,11 +485,12 @@ pub(crate) fn check_key(key: &[u8]) -> Result<()> {
 }
 
 /// True if no key can be stored under `key` (reads of such keys answer `None`).
-pub(crate) fn key_unstorable(key: &[u8]) -> bool {
+pub fn key_unstorable(key: &[u8]) -> bool {
     key.is_empty() || key.len() > MAX_KEY_LEN
 }
 
-pub(crate) fn check_keyspace_name(name: &str) -> Result<()> {
+/// Rejects keyspace names no engine accepts (empty, or longer than [`MAX_KEYSPACE_NAME_LEN`]).
+pub fn check_keyspace_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_KEYSPACE_NAME_LEN {
         return Err(StorageError::InvalidArgument(format!(
             "keyspace name must be 1..={MAX_KEYSPACE_NAME_LEN} bytes, got {}",
@@ -514,7 +516,7 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 
 /// True if the bounds describe an empty (or inverted) range. Engines return early on such
 /// ranges, because `BTreeMap::range` panics on inverted bounds.
-pub(crate) fn range_is_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+pub fn range_is_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
     use Bound::{Excluded, Included};
     match (lower, upper) {
         (Included(l), Included(u)) => l > u,

@@ -179,6 +179,19 @@ async fn until_serving(
 
 // ---- 1. counters ---------------------------------------------------------------------------
 
+/// `ADD n :1` on item `pk` of table `counters`.
+async fn add_one(c: &Client, pk: &str) -> Result<(), String> {
+    c.update_item()
+        .table_name("counters")
+        .key("pk", s(pk))
+        .update_expression("ADD n :one")
+        .expression_attribute_values(":one", n(1))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{:?}", failure(&e)))
+}
+
 #[test]
 fn counters_are_exact_across_nodes() {
     let cluster = Cluster::start(3);
@@ -195,14 +208,9 @@ fn counters_are_exact_across_nodes() {
             let c = clients[w % 3].clone();
             tasks.push(tokio::spawn(async move {
                 for _ in 0..UPDATES {
-                    c.update_item()
-                        .table_name("counters")
-                        .key("pk", s("hot"))
-                        .update_expression("ADD n :one")
-                        .expression_attribute_values(":one", n(1))
-                        .send()
+                    add_one(&c, "hot")
                         .await
-                        .map_err(|e| format!("worker {w}: {:?}", failure(&e)))?;
+                        .map_err(|e| format!("worker {w}: {e}"))?;
                 }
                 Ok::<_, String>(())
             }));
@@ -224,14 +232,9 @@ fn counters_are_exact_across_nodes() {
             let c = clients[w % 3].clone();
             tasks.push(tokio::spawn(async move {
                 for i in 0..UPDATES {
-                    c.update_item()
-                        .table_name("counters")
-                        .key("pk", s(format!("c{}", (w + i) % ITEMS)))
-                        .update_expression("ADD n :one")
-                        .expression_attribute_values(":one", n(1))
-                        .send()
+                    add_one(&c, &format!("c{}", (w + i) % ITEMS))
                         .await
-                        .map_err(|e| format!("worker {w}: {:?}", failure(&e)))?;
+                        .map_err(|e| format!("worker {w}: {e}"))?;
                 }
                 Ok::<_, String>(())
             }));
