@@ -42,7 +42,7 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use ferrodyn_model::{Error, Item};
-use ferrodyn_storage::{CommitTicket, Durability, Storage, WriteBatch};
+use ferrodyn_storage::{CommitTicket, Durability, Storage, Transaction, WriteBatch};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
@@ -498,6 +498,77 @@ fn decode_record(key: &[u8], value: &[u8]) -> Result<AuditRecord, String> {
     })
 }
 
+/// Keyspace of the chain head on shared storage: one row (`HEAD_KEY`), seq u64 BE ‖ hash ‖
+/// time u64 BE, locked and rewritten by every transaction that appends records, so the chain
+/// is one sequence across nodes. It lives apart from `audit` so scans of records never meet it.
+const AUDIT_HEAD: &str = "audit-head";
+const HEAD_KEY: &[u8] = b"head";
+
+impl Head {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(48);
+        v.extend_from_slice(&self.seq.to_be_bytes());
+        v.extend_from_slice(&self.hash);
+        v.extend_from_slice(&self.time_ms.to_be_bytes());
+        v
+    }
+
+    fn decode(raw: &[u8]) -> Option<Head> {
+        Some(Head {
+            seq: u64::from_be_bytes(raw.get(..8)?.try_into().ok()?),
+            hash: raw.get(8..40)?.try_into().ok()?,
+            time_ms: u64::from_be_bytes(raw.get(40..48)?.try_into().ok()?),
+        })
+    }
+}
+
+/// The chain head as the stored records say: the last record, or the anchor when retention
+/// removed every record.
+fn stored_head(storage: &dyn Storage) -> Result<Head, Error> {
+    let mut last = None;
+    storage
+        .scan(
+            AUDIT,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            true,
+            &mut |k, v| {
+                last = Some((k.to_vec(), v.to_vec()));
+                false
+            },
+        )
+        .map_err(storage_err)?;
+    let head = match last {
+        None => Head::default(),
+        Some((k, v)) if k == ANCHOR_KEY => {
+            let (first, prev) = decode_anchor(&v)
+                .ok_or_else(|| Error::internal("audit log: undecodable anchor"))?;
+            Head {
+                seq: first.saturating_sub(1),
+                hash: prev,
+                time_ms: 0,
+            }
+        }
+        Some((k, v)) => {
+            let seq = seq_of_key(&k)
+                .ok_or_else(|| Error::internal("audit log: a key is not a sequence number"))?;
+            match tail(&v) {
+                Some((_, time_ms, _, hash)) => Head { seq, hash, time_ms },
+                None => {
+                    // Continue after it all the same; verification reports the record.
+                    tracing::warn!(seq, "the last audit record is undecodable");
+                    Head {
+                        seq,
+                        hash: Sha256::digest(&v).into(),
+                        time_ms: 0,
+                    }
+                }
+            }
+        }
+    };
+    Ok(head)
+}
+
 impl AuditLog {
     /// Opens the log (creating its keyspace) and recovers the chain head from its last record,
     /// or from the anchor when retention removed every record.
@@ -509,47 +580,11 @@ impl AuditLog {
             return Ok(None);
         }
         storage.create_keyspace(AUDIT).map_err(storage_err)?;
-        let mut last = None;
-        storage
-            .scan(
-                AUDIT,
-                Bound::Unbounded,
-                Bound::Unbounded,
-                true,
-                &mut |k, v| {
-                    last = Some((k.to_vec(), v.to_vec()));
-                    false
-                },
-            )
-            .map_err(storage_err)?;
-        let head = match last {
-            None => Head::default(),
-            Some((k, v)) if k == ANCHOR_KEY => {
-                let (first, prev) = decode_anchor(&v)
-                    .ok_or_else(|| Error::internal("audit log: undecodable anchor"))?;
-                Head {
-                    seq: first.saturating_sub(1),
-                    hash: prev,
-                    time_ms: 0,
-                }
-            }
-            Some((k, v)) => {
-                let seq = seq_of_key(&k)
-                    .ok_or_else(|| Error::internal("audit log: a key is not a sequence number"))?;
-                match tail(&v) {
-                    Some((_, time_ms, _, hash)) => Head { seq, hash, time_ms },
-                    None => {
-                        // Continue after it all the same; verification reports the record.
-                        tracing::warn!(seq, "the last audit record is undecodable");
-                        Head {
-                            seq,
-                            hash: Sha256::digest(&v).into(),
-                            time_ms: 0,
-                        }
-                    }
-                }
-            }
-        };
+        if storage.shared() {
+            // The head is a row there (`Engine::seal_shared`), read by each writer.
+            storage.create_keyspace(AUDIT_HEAD).map_err(storage_err)?;
+        }
+        let head = stored_head(storage)?;
         Ok(Some(AuditLog {
             head: Mutex::new(head),
             reads: config.reads,
@@ -613,6 +648,14 @@ impl Engine {
         mut batch: WriteBatch,
         audit: Vec<Pending>,
     ) -> Result<CommitTicket, Error> {
+        if self.shared {
+            let mut txn = self.storage.begin().map_err(crate::locks::txn_err)?;
+            if self.audit.is_some() && !audit.is_empty() {
+                self.seal_shared(txn.as_mut(), audit, &mut batch)?;
+            }
+            txn.commit(batch).map_err(crate::locks::txn_err)?;
+            return Ok(CommitTicket::DURABLE);
+        }
         let log = match &self.audit {
             Some(log) if !audit.is_empty() => log,
             _ => return self.commit_only(batch),
@@ -622,6 +665,30 @@ impl Engine {
         let ticket = self.commit_only(batch)?;
         *head = next;
         Ok(ticket)
+    }
+
+    /// Seals `pending` onto the chain inside `txn` (shared storage): locks the head row (after
+    /// every other lock of the transaction), numbers and hashes the records from it, and stages
+    /// them and the new head into `batch`. Commit order is then sequence order across nodes.
+    pub(crate) fn seal_shared(
+        &self,
+        txn: &mut dyn Transaction,
+        pending: Vec<Pending>,
+        batch: &mut WriteBatch,
+    ) -> Result<(), Error> {
+        let row = txn
+            .lock(&[(AUDIT_HEAD, HEAD_KEY)])
+            .map_err(crate::locks::txn_err)?
+            .pop()
+            .flatten();
+        let head = match row.as_deref().and_then(Head::decode) {
+            Some(h) => h,
+            // The first record on this storage: continue the stored chain.
+            None => stored_head(&*self.storage)?,
+        };
+        let next = AuditLog::seal(head, pending, batch);
+        batch.put(AUDIT_HEAD, HEAD_KEY, next.encode());
+        Ok(())
     }
 
     /// Makes `batch` visible: a commit whose ticket the caller waits for (`Durability::Sync`),
@@ -789,6 +856,16 @@ impl Engine {
         // The head and the snapshot are taken together: commits happen under the same lock, so
         // the snapshot holds exactly the records up to the head.
         let (head, snapshot) = match &self.audit {
+            Some(_) if self.shared => {
+                // The head row is committed with the records it covers.
+                let snapshot = self.storage.snapshot();
+                let head = snapshot
+                    .get(AUDIT_HEAD, HEAD_KEY)
+                    .map_err(storage_err)?
+                    .as_deref()
+                    .and_then(Head::decode);
+                (head, snapshot)
+            }
             Some(log) => {
                 let head = log.head.lock();
                 (Some(*head), self.storage.snapshot())

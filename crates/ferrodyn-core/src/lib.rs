@@ -285,11 +285,6 @@ impl Engine {
     pub fn open(storage: Arc<dyn Storage>, config: EngineConfig) -> Result<Engine, Error> {
         storage.create_keyspace(CATALOG).map_err(storage_err)?;
         let shared = storage.shared();
-        if shared && config.audit.enabled {
-            return Err(Error::internal(
-                "the audit log is not available on shared storage yet (its hash chain is kept by one process)",
-            ));
-        }
         let records = read_catalog(&*storage)?;
         let mut tables = HashMap::new();
         for raw in records.values() {

@@ -100,6 +100,10 @@ impl Engine {
                     self.config.stream_shard_records,
                 )?;
             }
+            // The audit head is locked last (after items and lanes): see `seal_shared`.
+            if let Some(records) = batch.audit.take().filter(|r| !r.is_empty()) {
+                self.seal_shared(txn.as_mut(), records, &mut batch.batch)?;
+            }
             return match locks.commit_shared(batch.batch) {
                 Some(r) => r.map(|()| CommitTicket::DURABLE),
                 None => Err(Error::internal("transaction already committed")),

@@ -608,8 +608,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         enabled: match args.audit {
             Some(OnOff::On) => true,
             Some(OnOff::Off) => false,
-            // Shared storage has no audit log yet (Engine::open refuses one).
-            None => (enforced || args.audit_reads) && args.storage.is_none(),
+            None => enforced || args.audit_reads,
         },
         reads: args.audit_reads,
         retention: std::time::Duration::from_secs(args.audit_retention_days * 86_400),

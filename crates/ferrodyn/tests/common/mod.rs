@@ -30,10 +30,16 @@ impl Node {
     /// Starts a node on `storage` (a URL or key=value connection string) and waits for its
     /// "listening on" line. Its stderr goes to `log`.
     pub fn start(storage: &str, log: &Path) -> Node {
+        Self::start_with(storage, log, &[])
+    }
+
+    /// [`Node::start`] with more `serve` flags.
+    pub fn start_with(storage: &str, log: &Path, extra: &[&str]) -> Node {
         let stderr = std::fs::File::create(log).expect("node log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodyn"))
             .args(["serve", "--storage", storage, "--port", "0"])
             .args(["--host", "127.0.0.1"])
+            .args(extra)
             .env("FERRODYN_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -107,12 +113,29 @@ impl Cluster {
 
     /// `nodes` nodes on `storage`, all started at once (they race to create the schema).
     pub fn on(pg: PgServer, storage: &str, nodes: usize) -> Cluster {
+        Self::on_with(pg, storage, nodes, &[])
+    }
+
+    /// A fresh PostgreSQL server and `nodes` nodes started with more `serve` flags.
+    pub fn start_with(nodes: usize, extra: &[&str]) -> Cluster {
+        let pg = PgServer::start().expect("start PostgreSQL");
+        let url = pg.url();
+        Self::on_with(pg, &url, nodes, extra)
+    }
+
+    /// [`Cluster::on`] with more `serve` flags for every node.
+    pub fn on_with(pg: PgServer, storage: &str, nodes: usize, extra: &[&str]) -> Cluster {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let logs = tempfile::tempdir().expect("log directory");
         let handles: Vec<_> = (0..nodes)
             .map(|i| {
                 let storage = storage.to_owned();
                 let log = logs.path().join(format!("node{}.log", i + 1));
-                std::thread::spawn(move || Node::start(&storage, &log))
+                let extra = extra.clone();
+                std::thread::spawn(move || {
+                    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+                    Node::start_with(&storage, &log, &extra)
+                })
             })
             .collect();
         let mut started = Vec::new();
