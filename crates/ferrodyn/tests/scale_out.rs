@@ -1242,3 +1242,70 @@ fn one_audit_chain_across_nodes() {
         );
     }
 }
+
+/// TTL sweeps run on one node at a time (the holder of the background lease) and fail over:
+/// whichever node is killed, the items that expire afterwards are still deleted, by another.
+#[test]
+fn ttl_sweeps_fail_over_when_a_node_dies() {
+    let ttl_flags = ["--ttl-interval", "0.2"];
+    let mut cluster = Cluster::start_with(2, &ttl_flags);
+    let url = cluster.pg.url();
+    let logs = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let first = cluster.nodes[0].client(TIMEOUT);
+    rt.block_on(async {
+        create_table(&first, "expiring").await;
+        first
+            .update_time_to_live()
+            .table_name("expiring")
+            .time_to_live_specification(
+                aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("exp")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let past = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 60)
+        .to_string();
+    for victim in 0..2 {
+        cluster.nodes[victim].kill9();
+        let survivor = cluster.nodes[1 - victim].client(TIMEOUT);
+        rt.block_on(async {
+            for i in 0..5 {
+                survivor
+                    .put_item()
+                    .table_name("expiring")
+                    .item("pk", s(format!("v{victim}-{i}")))
+                    .item("exp", n(&past))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            // The lease of a dead holder expires after 10 s; the survivor then sweeps.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let left = scan_all(&survivor, "expiring", None).await.len();
+                if left == 0 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{left} expired items left 30 s after node {} died\n{}",
+                    victim + 1,
+                    cluster.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let log = logs.path().join(format!("replacement{victim}.log"));
+        cluster.nodes[victim] = common::Node::start_with(&url, &log, &ttl_flags);
+    }
+}
