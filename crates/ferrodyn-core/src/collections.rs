@@ -12,7 +12,6 @@ use ferrodyn_model::{Error, Item};
 
 use crate::index::{entry_key, projected};
 use crate::keys::partition_prefix;
-use crate::stats::STATS;
 use crate::table::TableDef;
 use crate::write::shared_stat_key;
 use crate::{storage_err, Engine, Table};
@@ -65,10 +64,10 @@ impl Engine {
                 .copied()
                 .unwrap_or(0));
         }
-        let counter = shared_stat_key(&table.def.id, b'c', key);
+        let counter = shared_stat_key(b'c', key);
         let rows = self
             .storage
-            .counters(STATS, &counter)
+            .counters(&table.def.keyspace, &counter)
             .map_err(storage_err)?;
         Ok(rows
             .iter()

@@ -322,12 +322,7 @@ impl Engine {
             audit,
         };
         let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();
-        if engine.shared {
-            engine
-                .storage
-                .create_keyspace(stats::STATS)
-                .map_err(storage_err)?;
-        } else {
+        if !engine.shared {
             // Shared engines keep statistics as database counters, never in memory.
             let stale = engine.load_stats(all)?;
             engine.recount.start(&*engine.storage, stale)?;

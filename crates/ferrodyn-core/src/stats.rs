@@ -305,16 +305,16 @@ impl Engine {
             let bytes = table.counters.bytes.load(Ordering::Relaxed).max(0) as u64;
             return (items, bytes);
         }
-        let prefix = crate::write::shared_stat_key(&table.def.id, b'i', &[]);
-        let items: i64 = match self.storage.counters(STATS, &prefix) {
+        let prefix = crate::write::shared_stat_key(b'i', &[]);
+        let items: i64 = match self.storage.counters(&table.def.keyspace, &prefix) {
             Ok(rows) => rows.iter().map(|(_, n)| *n).sum(),
             Err(e) => {
                 tracing::warn!(error = %e, "reading table statistics failed");
                 0
             }
         };
-        let prefix = crate::write::shared_stat_key(&table.def.id, b'b', &[]);
-        let bytes: i64 = match self.storage.counters(STATS, &prefix) {
+        let prefix = crate::write::shared_stat_key(b'b', &[]);
+        let bytes: i64 = match self.storage.counters(&table.def.keyspace, &prefix) {
             Ok(rows) => rows.iter().map(|(_, n)| *n).sum(),
             Err(e) => {
                 tracing::warn!(error = %e, "reading table statistics failed");

@@ -28,7 +28,6 @@ use ferrodyn_storage::{CommitTicket, Durability, DurableFuture, Transaction, Wri
 
 use crate::audit::{Fields, Pending, SUCCESS};
 use crate::locks::ItemLocks;
-use crate::stats::STATS;
 use crate::{itemcodec, storage_err, Engine, Table};
 
 thread_local! {
@@ -90,7 +89,7 @@ impl Engine {
     ) -> Result<CommitTicket, Error> {
         if let Some(txn) = locks.txn() {
             for (table, d) in deltas {
-                add_shared_stats(txn.as_mut(), &table.def.id, &d);
+                add_shared_stats(txn.as_mut(), &table.def.keyspace, &d);
             }
             if let Some(records) = batch.records.take() {
                 crate::streams::number_shared(
@@ -284,32 +283,31 @@ pub(crate) fn stage_item_change(
 /// concurrent writers of one table rarely add to the same counter row.
 const STAT_SLOTS: u64 = 16;
 
-/// Counter key of one statistic of a table on a shared engine (keyspace `stats`):
-/// `table id ‖ 0 ‖ kind ‖ rest` where kind is `i` (items), `b` (bytes), each followed by a
+/// Counter key of one statistic of a table on a shared engine. The counters live in the
+/// table's own keyspace (counters are apart from its items), so dropping the table's keyspace
+/// drops them: `kind ‖ rest`, where kind is `i` (items) or `b` (bytes), each followed by a
 /// slot byte, or `c` (item-collection size) followed by the collection's partition prefix.
-pub(crate) fn shared_stat_key(table_id: &str, kind: u8, rest: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(table_id.len() + 2 + rest.len());
-    k.extend_from_slice(table_id.as_bytes());
-    k.push(0);
+pub(crate) fn shared_stat_key(kind: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
     k.push(kind);
     k.extend_from_slice(rest);
     k
 }
 
 /// Adds one change's statistics to the transaction's counter additions (shared engines).
-fn add_shared_stats(txn: &mut dyn Transaction, table_id: &str, d: &StatDelta) {
+fn add_shared_stats(txn: &mut dyn Transaction, keyspace: &str, d: &StatDelta) {
     use std::hash::BuildHasher;
     let slot =
         [(std::collections::hash_map::RandomState::new().hash_one(d.bytes) % STAT_SLOTS) as u8];
     if d.items != 0 {
-        txn.add(STATS, &shared_stat_key(table_id, b'i', &slot), d.items);
+        txn.add(keyspace, &shared_stat_key(b'i', &slot), d.items);
     }
     if d.bytes != 0 {
-        txn.add(STATS, &shared_stat_key(table_id, b'b', &slot), d.bytes);
+        txn.add(keyspace, &shared_stat_key(b'b', &slot), d.bytes);
     }
     if let Some((prefix, size)) = &d.collection {
         if *size != 0 {
-            txn.add(STATS, &shared_stat_key(table_id, b'c', prefix), *size);
+            txn.add(keyspace, &shared_stat_key(b'c', prefix), *size);
         }
     }
 }

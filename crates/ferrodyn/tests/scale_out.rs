@@ -889,6 +889,16 @@ fn schema_changes_reach_every_node() {
             "PutItem through node 1 after DeleteTable through node 3: {after:?}"
         );
     });
+    // Nothing of the deleted table is left in the database: no rows, no statistics counters
+    // (keyspace 0 holds the keyspace-id sequence).
+    let orphans = cluster
+        .pg
+        .psql(
+            "SELECT (SELECT count(*) FROM ferrodyn_kv WHERE ks NOT IN (SELECT id FROM ferrodyn_keyspaces)) \
+             + (SELECT count(*) FROM ferrodyn_counters WHERE ks <> 0 AND ks NOT IN (SELECT id FROM ferrodyn_keyspaces))",
+        )
+        .unwrap();
+    assert_eq!(orphans.trim(), "0", "rows of dropped keyspaces remain");
 }
 
 // ---- 6. kill -9 of a node ------------------------------------------------------------------
