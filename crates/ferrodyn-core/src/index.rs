@@ -430,6 +430,11 @@ impl Engine {
         index: &str,
         outdated: Option<Arc<Table>>,
     ) {
+        if !self.leads_background() {
+            // Shared storage: index jobs run on the holder of the background lease, whose
+            // cluster sync starts them (`Engine::sync_cluster`) within a second.
+            return;
+        }
         let ctx = self.job_context();
         let (table, id, index) = (def.name.clone(), def.id.clone(), index.to_string());
         let job_key = format!("{id}/{index}");
