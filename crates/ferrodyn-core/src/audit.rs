@@ -253,6 +253,7 @@ pub(crate) struct AuditLog {
 
 /// An audit record staged for a batch, awaiting its sequence number: the encoded content and
 /// the hasher that has already consumed it.
+#[derive(Clone)]
 pub(crate) struct Pending {
     content: Vec<u8>,
     hasher: Sha256,
@@ -649,11 +650,14 @@ impl Engine {
         audit: Vec<Pending>,
     ) -> Result<CommitTicket, Error> {
         if self.shared {
-            let mut txn = self.storage.begin().map_err(crate::locks::txn_err)?;
-            if self.audit.is_some() && !audit.is_empty() {
-                self.seal_shared(txn.as_mut(), audit, &mut batch)?;
-            }
-            txn.commit(batch).map_err(crate::locks::txn_err)?;
+            // A self-contained transaction: run again as a whole if it loses a conflict.
+            self.retrying((batch, audit), |engine, (mut batch, audit)| {
+                let mut txn = engine.storage.begin().map_err(crate::locks::txn_err)?;
+                if engine.audit.is_some() && !audit.is_empty() {
+                    engine.seal_shared(txn.as_mut(), audit, &mut batch)?;
+                }
+                txn.commit(batch).map_err(crate::locks::txn_err)
+            })?;
             return Ok(CommitTicket::DURABLE);
         }
         let log = match &self.audit {
