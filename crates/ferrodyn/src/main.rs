@@ -608,11 +608,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         enabled: match args.audit {
             Some(OnOff::On) => true,
             Some(OnOff::Off) => false,
-            None => enforced || args.audit_reads,
+            // On shared storage every audited write of the cluster takes its turn on the
+            // chain's head row (docs/scale-out.md): on only when asked for.
+            None => (enforced || args.audit_reads) && args.storage.is_none(),
         },
         reads: args.audit_reads,
         retention: std::time::Duration::from_secs(args.audit_retention_days * 86_400),
     };
+    if args.storage.is_some() && args.audit.is_none() && enforced {
+        tracing::info!(
+            "audit log off: on shared storage it is enabled with --audit on (audited writes of the whole cluster then take turns)"
+        );
+    }
     let config = EngineConfig {
         audit,
         region: args.region,
