@@ -232,18 +232,23 @@ fn deadlock_is_a_conflict_for_one_of_the_two() {
     assert_no_lock_rows(&db);
 }
 
-#[test]
-fn lock_timeout_and_shared_locks() {
-    let db = TestDb::new("lock_timeout");
-    let node = db.node();
-    let impatient = PostgresStorage::connect(
+/// A node whose lock waits give up after 200 ms (a wait that would block shows as Conflict).
+fn impatient_node(db: &TestDb) -> PostgresStorage {
+    PostgresStorage::connect(
         &db.url,
         PgOptions {
             lock_timeout: Some(Duration::from_millis(200)),
             ..common::options()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn lock_timeout_and_shared_locks() {
+    let db = TestDb::new("lock_timeout");
+    let node = db.node();
+    let impatient = impatient_node(&db);
     node.create_keyspace("t").unwrap();
     let mut b = WriteBatch::new();
     b.put("t", b"k", b"v");
@@ -528,14 +533,7 @@ fn a_full_pool_still_resolves_keyspaces() {
 fn lock_with_shared_holds_both_locks() {
     let db = TestDb::new("lock_with_shared");
     let node = db.node();
-    let impatient = PostgresStorage::connect(
-        &db.url,
-        PgOptions {
-            lock_timeout: Some(Duration::from_millis(200)),
-            ..common::options()
-        },
-    )
-    .unwrap();
+    let impatient = impatient_node(&db);
     node.create_keyspace("catalog").unwrap();
     node.create_keyspace("t").unwrap();
     let mut b = WriteBatch::new();
