@@ -166,6 +166,18 @@ fn and_all(parts: Vec<String>) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
+/// `attribute_exists(<hash key>)`, then the other conditions: the condition of an UPDATE and of
+/// an `EXISTS(SELECT ...)` check.
+fn exists_and(keys: &Keys, rest: Vec<String>, ph: &mut Placeholders<'_>) -> String {
+    let exists = format!(
+        "attribute_exists({})",
+        ph.path(&Path {
+            elems: vec![PathElem::Name(keys.hash.clone())]
+        })
+    );
+    and_all(std::iter::once(exists).chain(rest).collect()).unwrap_or_default()
+}
+
 /// A write's full key, taken from the equalities of its WHERE clause; the other conjuncts as
 /// condition text.
 fn full_key(
@@ -270,6 +282,21 @@ fn top_level_projection(projection: &Projection, ph: &mut Placeholders<'_>) -> O
 }
 
 impl Engine {
+    /// The table's key names, and the full key its statement names in `where_` (with the
+    /// other conjuncts as condition text, see [`full_key`]).
+    fn statement_key(
+        &self,
+        table: &str,
+        where_: Option<&Expr>,
+        ph: &mut Placeholders<'_>,
+    ) -> Result<(Keys, Item, Vec<String>), Error> {
+        let keys = self
+            .keys_of(table, None)?
+            .ok_or_else(|| Error::internal("no keys"))?;
+        let (key, rest) = full_key(where_, &keys, ph)?;
+        Ok((keys, key, rest))
+    }
+
     fn keys_of(&self, table: &str, index: Option<&str>) -> Result<Option<Keys>, Error> {
         let t = self.table(table)?;
         let def = &t.def;
@@ -685,19 +712,10 @@ impl Engine {
         if up.index.is_some() {
             return Err(Error::validation(NOT_ON_INDEX));
         }
-        let keys = self
-            .keys_of(&up.table, None)?
-            .ok_or_else(|| Error::internal("no keys"))?;
         let mut ph = Placeholders::new(params);
-        let (key, rest) = full_key(up.where_.as_ref(), &keys, &mut ph)?;
+        let (keys, key, rest) = self.statement_key(&up.table, up.where_.as_ref(), &mut ph)?;
         let update = ph.update(&up.actions)?;
-        let exists = format!(
-            "attribute_exists({})",
-            ph.path(&Path {
-                elems: vec![PathElem::Name(keys.hash)]
-            })
-        );
-        let cond = and_all(std::iter::once(exists).chain(rest).collect()).unwrap_or_default();
+        let cond = exists_and(&keys, rest, &mut ph);
         let (names, values) = ph.into_maps();
         Ok((key, update, cond, ExprParams { names, values }))
     }
@@ -737,11 +755,8 @@ impl Engine {
         if del.index.is_some() {
             return Err(Error::validation(NOT_ON_INDEX));
         }
-        let keys = self
-            .keys_of(&del.table, None)?
-            .ok_or_else(|| Error::internal("no keys"))?;
         let mut ph = Placeholders::new(params);
-        let (key, rest) = full_key(del.where_.as_ref(), &keys, &mut ph)?;
+        let (_, key, rest) = self.statement_key(&del.table, del.where_.as_ref(), &mut ph)?;
         let cond = and_all(rest);
         let (names, values) = ph.into_maps();
         Ok((key, cond, ExprParams { names, values }))
@@ -787,11 +802,8 @@ impl Engine {
         if sel.index.is_some() || !sel.order_by.is_empty() {
             return Err(Error::validation(KEY_REQUIRED));
         }
-        let keys = self
-            .keys_of(&sel.table, None)?
-            .ok_or_else(|| Error::internal("no keys"))?;
         let mut ph = Placeholders::new(params);
-        let (key, rest) = full_key(sel.where_.as_ref(), &keys, &mut ph)?;
+        let (_, key, rest) = self.statement_key(&sel.table, sel.where_.as_ref(), &mut ph)?;
         if !rest.is_empty() {
             return Err(Error::validation(KEY_REQUIRED));
         }
@@ -1040,18 +1052,9 @@ impl Engine {
         if sel.index.is_some() || !sel.order_by.is_empty() {
             return Err(Error::validation(KEY_REQUIRED));
         }
-        let keys = self
-            .keys_of(&sel.table, None)?
-            .ok_or_else(|| Error::internal("no keys"))?;
         let mut ph = Placeholders::new(params);
-        let (key, rest) = full_key(sel.where_.as_ref(), &keys, &mut ph)?;
-        let exists = format!(
-            "attribute_exists({})",
-            ph.path(&Path {
-                elems: vec![PathElem::Name(keys.hash)]
-            })
-        );
-        let cond = and_all(std::iter::once(exists).chain(rest).collect()).unwrap_or_default();
+        let (keys, key, rest) = self.statement_key(&sel.table, sel.where_.as_ref(), &mut ph)?;
+        let cond = exists_and(&keys, rest, &mut ph);
         let (names, values) = ph.into_maps();
         Ok((key, cond, ExprParams { names, values }))
     }

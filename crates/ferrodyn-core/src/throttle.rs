@@ -382,105 +382,55 @@ pub(crate) trait MeteredInput: Sized {
     fn consumed(out: &mut Self::Output) -> &mut Option<ConsumedCapacity>;
 }
 
-impl MeteredInput for PutItemInput {
-    type Output = WriteOutput;
-    const ACCESS: Access = Access::Write;
-    fn table(&self) -> &str {
-        &self.table
-    }
+/// `MeteredInput` for an operation's input: its output, whether it reads or writes, the path
+/// of its ReturnConsumedCapacity field, then any other items (`index`, `written`). Every input
+/// names its table in `table`, every output reports in `consumed`.
+macro_rules! metered_input {
+    ($input:ty => $output:ty, $access:ident, $($rc:ident).+ $(, $($rest:tt)*)?) => {
+        impl MeteredInput for $input {
+            type Output = $output;
+            const ACCESS: Access = Access::$access;
+            fn table(&self) -> &str {
+                &self.table
+            }
+            fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
+                &mut self.$($rc).+
+            }
+            fn consumed(out: &mut $output) -> &mut Option<ConsumedCapacity> {
+                &mut out.consumed
+            }
+            $($($rest)*)?
+        }
+    };
+}
+
+metered_input!(PutItemInput => WriteOutput, Write, return_consumed,
     fn written(&self, engine: &Engine) -> Option<Item> {
         let t = engine.table(&self.table).ok()?;
         Some(crate::keys::key_map(&t.def, &self.item))
     }
-    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
-        &mut self.return_consumed
-    }
-    fn consumed(out: &mut WriteOutput) -> &mut Option<ConsumedCapacity> {
-        &mut out.consumed
-    }
-}
-
-impl MeteredInput for DeleteItemInput {
-    type Output = WriteOutput;
-    const ACCESS: Access = Access::Write;
-    fn table(&self) -> &str {
-        &self.table
-    }
+);
+metered_input!(DeleteItemInput => WriteOutput, Write, return_consumed,
     fn written(&self, _engine: &Engine) -> Option<Item> {
         Some(self.key.clone())
     }
-    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
-        &mut self.return_consumed
-    }
-    fn consumed(out: &mut WriteOutput) -> &mut Option<ConsumedCapacity> {
-        &mut out.consumed
-    }
-}
-
-impl MeteredInput for UpdateItemInput {
-    type Output = WriteOutput;
-    const ACCESS: Access = Access::Write;
-    fn table(&self) -> &str {
-        &self.table
-    }
+);
+metered_input!(UpdateItemInput => WriteOutput, Write, return_consumed,
     fn written(&self, _engine: &Engine) -> Option<Item> {
         Some(self.key.clone())
     }
-    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
-        &mut self.return_consumed
-    }
-    fn consumed(out: &mut WriteOutput) -> &mut Option<ConsumedCapacity> {
-        &mut out.consumed
-    }
-}
-
-impl MeteredInput for GetItemInput {
-    type Output = GetOutput;
-    const ACCESS: Access = Access::Read;
-    fn table(&self) -> &str {
-        &self.table
-    }
-    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
-        &mut self.return_consumed
-    }
-    fn consumed(out: &mut GetOutput) -> &mut Option<ConsumedCapacity> {
-        &mut out.consumed
-    }
-}
-
-impl MeteredInput for QueryInput {
-    type Output = ReadOutput;
-    const ACCESS: Access = Access::Read;
-    fn table(&self) -> &str {
-        &self.table
-    }
+);
+metered_input!(GetItemInput => GetOutput, Read, return_consumed);
+metered_input!(QueryInput => ReadOutput, Read, read.return_consumed,
     fn index(&self) -> Option<&str> {
         self.read.index_name.as_deref()
     }
-    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
-        &mut self.read.return_consumed
-    }
-    fn consumed(out: &mut ReadOutput) -> &mut Option<ConsumedCapacity> {
-        &mut out.consumed
-    }
-}
-
-impl MeteredInput for ScanInput {
-    type Output = ReadOutput;
-    const ACCESS: Access = Access::Read;
-    fn table(&self) -> &str {
-        &self.table
-    }
+);
+metered_input!(ScanInput => ReadOutput, Read, read.return_consumed,
     fn index(&self) -> Option<&str> {
         self.read.index_name.as_deref()
     }
-    fn return_consumed(&mut self) -> &mut ReturnConsumedCapacity {
-        &mut self.read.return_consumed
-    }
-    fn consumed(out: &mut ReadOutput) -> &mut Option<ConsumedCapacity> {
-        &mut out.consumed
-    }
-}
+);
 
 impl Engine {
     /// Runs a single-table operation: exactly `op` when capacity is not enforced, otherwise
