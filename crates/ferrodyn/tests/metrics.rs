@@ -8,10 +8,7 @@ use std::io::{BufRead, Read};
 use std::sync::Arc;
 
 use auth_support::*;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue as AV, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue as AV;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use ferrodyn_auth::keys::{KeySource, KeyStore};
@@ -20,7 +17,7 @@ use ferrodyn_metrics::text::{self, Sample};
 use ferrodyn_server::auth::AuthMode;
 use ferrodyn_server::ServerOptions;
 use ferrodyn_storage::{Durability, MemoryStorage};
-use ferrodyn_testkit::{RawResponse, TestServer};
+use ferrodyn_testkit::{create_hash_table, RawResponse, TestServer};
 
 fn get(url: &str, headers: &[(String, String)]) -> RawResponse {
     let client = reqwest::blocking::Client::new();
@@ -46,34 +43,11 @@ fn v(s: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     text::value(s, name, labels).unwrap_or(0.0)
 }
 
-async fn create_table(c: &aws_sdk_dynamodb::Client, name: &str) {
-    c.create_table()
-        .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_counted_by_operation_and_outcome() {
     let server = TestServer::in_memory();
     let c = server.client();
-    create_table(&c, "Metered").await;
+    create_hash_table(&c, "Metered").await;
     for i in 0..3 {
         c.put_item()
             .table_name("Metered")

@@ -4,11 +4,8 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TableStatus,
-};
-use ferrodyn_testkit::ServerProcess;
+use aws_sdk_dynamodb::types::{AttributeValue, TableStatus};
+use ferrodyn_testkit::{create_hash_table, ServerProcess};
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ferrodyn"))
@@ -35,27 +32,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Creates table `pets` (key `pk`), writes and reads one item; returns the table's ARN and its
 /// status once the item is written.
 async fn create_put_get(c: &aws_sdk_dynamodb::Client) -> (String, TableStatus) {
-    let created = c
-        .create_table()
-        .table_name("pets")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    let created = create_hash_table(c, "pets").await;
     let desc = created.table_description().unwrap();
     c.put_item()
         .table_name("pets")

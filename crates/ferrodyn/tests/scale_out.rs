@@ -56,14 +56,7 @@ fn hash_key(name: &str) -> KeySchemaElement {
 
 /// An on-demand table with a string partition key `pk`.
 async fn create_table(c: &Client, name: &str) {
-    c.create_table()
-        .table_name(name)
-        .attribute_definitions(key_def("pk"))
-        .key_schema(hash_key("pk"))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateTable {name}: {:?}", failure(&e)));
+    ferrodyn_testkit::create_hash_table(c, name).await;
 }
 
 async fn get(c: &Client, table: &str, pk: &str) -> Result<Option<Item>, Failure> {
