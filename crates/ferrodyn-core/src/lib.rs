@@ -391,9 +391,10 @@ impl Engine {
         if due {
             // A schema change was announced, or it is time for the periodic full reload
             // (which also covers a change whose node died before announcing it).
-            if self.tables.refresh(&*self.storage)? {
-                self.sync_streams()?;
-            }
+            // Streams follow even when this node's catalog was already current (its own
+            // change reloaded it when the schema lock was released).
+            self.tables.refresh(&*self.storage)?;
+            self.sync_streams()?;
             self.open_ttl()?;
             *self.cluster_seen.lock() = (Some(generation), std::time::Instant::now());
         }
