@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod backups;
 pub mod batch;
 pub mod capacity;
 pub mod collections;
@@ -23,8 +24,10 @@ pub mod keys;
 mod leases;
 mod locks;
 pub mod partiql;
+pub mod pitr;
 pub mod policies;
 pub mod query;
+pub mod restore;
 pub mod schema;
 mod stats;
 pub mod streams;
@@ -274,6 +277,9 @@ pub struct Engine {
     recount: stats::Recount,
     /// The audit log's chain head; `None` when auditing is disabled.
     pub(crate) audit: Option<audit::AuditLog>,
+    /// The engine's own `Arc`, once its background worker runs (`Engine::start_background`):
+    /// background jobs that need the whole engine (restores) hold it.
+    me: std::sync::OnceLock<std::sync::Weak<Engine>>,
 }
 
 pub(crate) fn storage_err(e: StorageError) -> Error {
@@ -320,6 +326,7 @@ impl Engine {
             stopper: ttl::Stopper::default(),
             recount: stats::Recount::default(),
             audit,
+            me: std::sync::OnceLock::new(),
         };
         let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();
         if !engine.shared {
@@ -341,6 +348,11 @@ impl Engine {
         self.shared
     }
 
+    /// The engine's own `Arc`, if it runs its background worker.
+    pub(crate) fn myself(&self) -> Option<Arc<Engine>> {
+        self.me.get().and_then(std::sync::Weak::upgrade)
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
@@ -352,8 +364,11 @@ impl Engine {
         matches!(self.config.durability, Durability::Sync)
     }
 
+    /// The table named `name`, for a data operation: a table still being restored or imported
+    /// is not found yet, as on DynamoDB while a table is `CREATING`.
     pub(crate) fn table(&self, name: &str) -> Result<Arc<Table>, Error> {
         self.lookup(name)?
+            .filter(|t| !t.def.loading())
             .ok_or_else(|| Error::ResourceNotFound("Requested resource not found".into()))
     }
 
@@ -399,8 +414,9 @@ impl Engine {
             *self.cluster_seen.lock() = (Some(generation), std::time::Instant::now());
         }
         if self.renew_lease(leases::BACKGROUND)? {
-            // Index builds whose node died continue here.
+            // Index builds and restores whose node died continue here.
             self.resume_index_jobs()?;
+            self.resume_loads()?;
         }
         Ok(())
     }

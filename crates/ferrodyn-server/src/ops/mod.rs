@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod admin;
+mod backups;
 mod batch;
 mod items;
 mod json;
@@ -86,6 +87,11 @@ pub fn is_write(api: Api, op: &str) -> bool {
                 | "UntagResource"
                 | "PutResourcePolicy"
                 | "DeleteResourcePolicy"
+                | "CreateBackup"
+                | "DeleteBackup"
+                | "RestoreTableFromBackup"
+                | "RestoreTableToPointInTime"
+                | "UpdateContinuousBackups"
                 | "ExecuteStatement"
                 | "BatchExecuteStatement"
                 | "ExecuteTransaction"
@@ -179,7 +185,20 @@ pub fn dispatch_to(
         (Api::DynamoDb, "DescribeEndpoints") => tables::describe_endpoints(engine, host)?,
         (Api::DynamoDb, "DescribeLimits") => tables::describe_limits()?,
         (Api::DynamoDb, "DescribeContinuousBackups") => {
-            tables::describe_continuous_backups(engine, &value)?
+            backups::describe_continuous_backups(engine, &value)?
+        }
+        (Api::DynamoDb, "UpdateContinuousBackups") => {
+            backups::update_continuous_backups(engine, &value)?
+        }
+        (Api::DynamoDb, "CreateBackup") => backups::create_backup(engine, &value)?,
+        (Api::DynamoDb, "DescribeBackup") => backups::describe_backup(engine, &value)?,
+        (Api::DynamoDb, "DeleteBackup") => backups::delete_backup(engine, &value)?,
+        (Api::DynamoDb, "ListBackups") => backups::list_backups(engine, &value)?,
+        (Api::DynamoDb, "RestoreTableFromBackup") => {
+            backups::restore_table_from_backup(engine, &value)?
+        }
+        (Api::DynamoDb, "RestoreTableToPointInTime") => {
+            backups::restore_table_to_point_in_time(engine, &value)?
         }
         (Api::DynamoDb, "PutItem") => items::put_item(engine, &value)?,
         (Api::DynamoDb, "DeleteItem") => items::delete_item(engine, &value)?,
