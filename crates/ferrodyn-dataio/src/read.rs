@@ -409,3 +409,97 @@ impl Iterator for RecordReader {
         self.queue.pop_front()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrodyn_model::AttributeValue;
+
+    fn read(
+        text: &str,
+        format: InputFormat,
+        from: Location,
+    ) -> Vec<(Location, Result<Record, LineError>)> {
+        RecordReader::new(
+            "f",
+            std::io::Cursor::new(text.as_bytes().to_vec()),
+            &ReadOptions::new(format, Compression::None),
+        )
+        .unwrap()
+        .resume_at(from)
+        .collect()
+    }
+
+    fn pk(r: &Result<Record, LineError>) -> String {
+        match r {
+            Ok(Record::Item(item)) => match &item["pk"] {
+                AttributeValue::S(s) => s.clone(),
+                other => format!("{other:?}"),
+            },
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ion_values_spanning_and_sharing_lines() {
+        let text = "$ion_1_0 {Item:{pk:\"a\"}} {Item:{pk:\"b\"}}\n\n{\n  Item: {\n    pk: \"c\" // comment\n  }\n}\n{Item:{pk:1d999}}\n{Item:{pk:\"e\"}}";
+        let all = read(text, InputFormat::Ion, Location::default());
+        let summary: Vec<(u64, u32, String)> =
+            all.iter().map(|(l, r)| (l.line, l.index, pk(r))).collect();
+        assert_eq!(summary[0], (1, 0, "a".into()));
+        assert_eq!(summary[1], (1, 1, "b".into()));
+        assert_eq!(summary[2], (3, 0, "c".into()));
+        assert_eq!(
+            (summary[3].0, all[3].1.as_ref().unwrap_err().kind),
+            (8, LineErrorKind::Invalid)
+        );
+        assert_eq!(summary[4], (9, 0, "e".into()));
+        // Resuming after "a" gives "b" onwards; after "c" gives the error line onwards.
+        let rest = read(text, InputFormat::Ion, all[0].0.after());
+        assert_eq!(
+            rest.iter().map(|(_, r)| pk(r)).next(),
+            Some("b".to_string())
+        );
+        assert_eq!(rest.len(), 4);
+        assert_eq!(read(text, InputFormat::Ion, all[2].0.after()).len(), 2);
+        // A value the file cuts off is an error at the line where it starts.
+        let cut = read(
+            "{Item:{pk:\"a\"}}\n{Item:\n{pk:",
+            InputFormat::Ion,
+            Location::default(),
+        );
+        assert_eq!(cut.len(), 2);
+        assert_eq!(cut[1].0.line, 2);
+        assert!(cut[1].1.is_err());
+    }
+
+    #[test]
+    fn json_positions_and_resume() {
+        let text = "{\"Item\":{\"pk\":{\"S\":\"a\"}}}\n\n{\"Item\":{\"pk\":{\"S\":\"b\"}}}\r\nnot json\n{\"Item\":{\"pk\":{\"S\":\"c\"}}}\n";
+        let all = read(text, InputFormat::DynamoDbJson, Location::default());
+        let lines: Vec<u64> = all.iter().map(|(l, _)| l.line).collect();
+        assert_eq!(lines, [1, 3, 4, 5]);
+        assert!(all[2].1.is_err());
+        let rest = read(text, InputFormat::DynamoDbJson, all[1].0.after());
+        assert_eq!(rest.len(), 2);
+        assert_eq!(pk(&rest[1].1), "c");
+    }
+
+    #[test]
+    fn an_unclosed_ion_value_is_not_quadratic() {
+        // 200 000 lines inside a long string that never closes: read in well under a second.
+        let mut text = String::from("{Item:{pk:'''");
+        for _ in 0..200_000 {
+            text.push_str("some text on a line\n");
+        }
+        let started = std::time::Instant::now();
+        let all = read(&text, InputFormat::Ion, Location::default());
+        assert_eq!(all.len(), 1);
+        assert!(all[0].1.is_err());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

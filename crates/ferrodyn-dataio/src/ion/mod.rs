@@ -295,8 +295,10 @@ fn timestamp(v: &Value) -> Result<u64, String> {
         _ => return Err("Invalid Ion record: WriteTimestampMicros is not a timestamp".to_string()),
     };
     let n = Number::parse(text).map_err(|e| e.message_for_input(text))?;
-    n.to_i64()
-        .and_then(|v| u64::try_from(v).ok())
+    // The canonical text of an integer is plain digits.
+    n.to_string()
+        .parse::<u64>()
+        .ok()
         .ok_or_else(|| "Invalid Ion record: WriteTimestampMicros is not a timestamp".to_string())
 }
 
