@@ -27,6 +27,7 @@ pub mod partiql;
 pub mod pitr;
 pub mod policies;
 pub mod query;
+pub mod records;
 pub mod restore;
 pub mod schema;
 mod stats;
@@ -280,6 +281,8 @@ pub struct Engine {
     /// The engine's own `Arc`, once its background worker runs (`Engine::start_background`):
     /// background jobs that need the whole engine (restores) hold it.
     me: std::sync::OnceLock<std::sync::Weak<Engine>>,
+    /// Services of the layers above (`records.rs`: `Engine::attach`).
+    attached: parking_lot::RwLock<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 pub(crate) fn storage_err(e: StorageError) -> Error {
@@ -327,6 +330,7 @@ impl Engine {
             recount: stats::Recount::default(),
             audit,
             me: std::sync::OnceLock::new(),
+            attached: parking_lot::RwLock::default(),
         };
         let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();
         if !engine.shared {

@@ -441,9 +441,10 @@ impl Engine {
         Ok(table.def.clone())
     }
 
-    /// The items of table `name` that changed after `from` and up to `to` (epoch seconds,
-    /// both within the restorable window), in key order: `f` gets each change and returns
-    /// false to stop. Items created and deleted again within the period are left out.
+    /// The items of table `name` that changed from `from` (inclusive) to `to` (exclusive),
+    /// epoch seconds within the restorable window, in key order: `f` gets each change (the
+    /// item before `from` and just before `to`) and returns false to stop. Items created and
+    /// deleted again within the period are left out.
     pub fn read_changes(
         &self,
         name: &str,
@@ -454,7 +455,7 @@ impl Engine {
         let table = self.backup_table(name)?;
         self.restorable(&table, from)?;
         self.restorable(&table, to)?;
-        let (from_us, to_us) = (micros(from), micros(to));
+        let (from_us, to_us) = (micros(from).max(1), micros(to).max(1));
         let def = table.def.clone();
         let snap = self.storage.snapshot();
         let history = def.pitr.as_ref().map(|p| p.keyspace.as_str());
@@ -465,15 +466,15 @@ impl Engine {
             &mut |_, current, entries| {
                 let Some(write_time_us) = entries
                     .iter()
-                    .filter(|(t, _)| *t > from_us && *t <= to_us)
+                    .filter(|(t, _)| *t >= from_us && *t < to_us)
                     .map(|(t, _)| *t)
                     .next_back()
                 else {
                     return Ok(true);
                 };
                 let decode = |raw: Option<&[u8]>| raw.map(itemcodec::decode_item).transpose();
-                let old = decode(state_at(current, entries, from_us))?;
-                let new = decode(state_at(current, entries, to_us))?;
+                let old = decode(state_at(current, entries, from_us - 1))?;
+                let new = decode(state_at(current, entries, to_us - 1))?;
                 let Some(any) = new.as_ref().or(old.as_ref()) else {
                     return Ok(true);
                 };

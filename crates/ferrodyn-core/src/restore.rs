@@ -252,6 +252,25 @@ impl Engine {
         self.load_chunk_deferred(&table, &chunk)
     }
 
+    /// Checks that `item` can be loaded into the loading table `name`: its key attributes
+    /// (present, typed, not empty), its index keys, and its size, as PutItem checks them.
+    pub fn check_load_item(&self, name: &str, item: &ferrodyn_model::Item) -> Result<(), Error> {
+        let table = self.loading_table(name, None)?;
+        crate::keys::key_of_item(&table.def, item)?;
+        crate::index::validate_index_keys(&table.def, item)?;
+        if ferrodyn_model::size::item_size(item) > 400 * 1024 {
+            return Err(Error::validation(
+                "Item size has exceeded the maximum allowed size",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Blocks until `ticket` (from [`Engine::load_items`]) is durable.
+    pub fn wait_durable(&self, ticket: CommitTicket) -> Result<(), Error> {
+        self.storage.wait_durable(ticket).map_err(storage_err)
+    }
+
     /// Makes a loading table `ACTIVE` once `ticket` (the last load's) is durable.
     pub fn finish_load(&self, name: &str, ticket: CommitTicket) -> Result<(), Error> {
         self.storage.wait_durable(ticket).map_err(storage_err)?;

@@ -480,6 +480,29 @@ pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value, detailed: bool
             ]
         }
         (Api::DynamoDb, "ListBackups") => vec![plain(action, "*".into())],
+        // Exports and imports: the table exported or created, or the job itself.
+        (Api::DynamoDb, "ExportTableToPointInTime") => vec![plain(
+            action,
+            str_field(req, "TableArn").unwrap_or("*").to_owned(),
+        )],
+        (Api::DynamoDb, "DescribeExport") => vec![plain(
+            action,
+            str_field(req, "ExportArn").unwrap_or("*").to_owned(),
+        )],
+        (Api::DynamoDb, "DescribeImport") => vec![plain(
+            action,
+            str_field(req, "ImportArn").unwrap_or("*").to_owned(),
+        )],
+        (Api::DynamoDb, "ListExports" | "ListImports") => vec![plain(
+            action,
+            str_field(req, "TableArn").unwrap_or("*").to_owned(),
+        )],
+        (Api::DynamoDb, "ImportTable") => {
+            let name = present(req, "TableCreationParameters")
+                .and_then(|p| str_field(p, "TableName"))
+                .unwrap_or_default();
+            vec![plain(action, table_arn(engine, name))]
+        }
         (Api::Admin, _) => vec![plain(
             format!("ferrodyn:{op}"),
             super::admin::audit_log_arn(engine),

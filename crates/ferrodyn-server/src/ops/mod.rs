@@ -8,6 +8,7 @@ pub mod access;
 pub mod admin;
 mod backups;
 mod batch;
+mod exchange;
 mod items;
 mod json;
 mod partiql;
@@ -92,6 +93,8 @@ pub fn is_write(api: Api, op: &str) -> bool {
                 | "RestoreTableFromBackup"
                 | "RestoreTableToPointInTime"
                 | "UpdateContinuousBackups"
+                | "ExportTableToPointInTime"
+                | "ImportTable"
                 | "ExecuteStatement"
                 | "BatchExecuteStatement"
                 | "ExecuteTransaction"
@@ -200,6 +203,12 @@ pub fn dispatch_to(
         (Api::DynamoDb, "RestoreTableToPointInTime") => {
             backups::restore_table_to_point_in_time(engine, &value)?
         }
+        (Api::DynamoDb, "ExportTableToPointInTime") => exchange::export_table(engine, &value)?,
+        (Api::DynamoDb, "DescribeExport") => exchange::describe_export(engine, &value)?,
+        (Api::DynamoDb, "ListExports") => exchange::list_exports(engine, &value)?,
+        (Api::DynamoDb, "ImportTable") => exchange::import_table(engine, &value)?,
+        (Api::DynamoDb, "DescribeImport") => exchange::describe_import(engine, &value)?,
+        (Api::DynamoDb, "ListImports") => exchange::list_imports(engine, &value)?,
         (Api::DynamoDb, "PutItem") => items::put_item(engine, &value)?,
         (Api::DynamoDb, "DeleteItem") => items::delete_item(engine, &value)?,
         (Api::DynamoDb, "UpdateItem") => items::update_item(engine, &value)?,

@@ -18,7 +18,7 @@ fn scalar(s: &str) -> ScalarType {
     }
 }
 
-fn attribute_definitions(v: &Value) -> Vec<KeyAttr> {
+pub(super) fn attribute_definitions(v: &Value) -> Vec<KeyAttr> {
     v.as_array()
         .map(|a| {
             a.iter()
@@ -31,7 +31,7 @@ fn attribute_definitions(v: &Value) -> Vec<KeyAttr> {
         .unwrap_or_default()
 }
 
-fn key_schema(v: Option<&Value>) -> Vec<KeySchemaElement> {
+pub(super) fn key_schema(v: Option<&Value>) -> Vec<KeySchemaElement> {
     v.and_then(Value::as_array)
         .map(|a| {
             a.iter()
