@@ -119,6 +119,16 @@ fn not_found(arn: &str) -> Error {
     Error::BackupNotFound(format!("Backup not found: {arn}"))
 }
 
+/// A new backup id, as DynamoDB forms them: the creation time in milliseconds (14 digits), a
+/// dash, 8 hex digits.
+fn backup_id(created: f64) -> String {
+    format!(
+        "{:014}-{}",
+        (created * 1000.0) as u64,
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
 /// The backup id at the end of a backup ARN (`.../table/T/backup/ID`).
 fn id_of(arn: &str) -> Option<&str> {
     let (_, id) = arn.rsplit_once("/backup/")?;
@@ -191,11 +201,7 @@ impl Engine {
                 )));
             }
             let created = now_epoch();
-            let id = format!(
-                "{:014}-{}",
-                (created * 1000.0) as u64,
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            );
+            let id = backup_id(created);
             let table_arn = t.def.arn(&self.config.region, &self.config.account);
             let b = Backup {
                 arn: format!("{table_arn}/backup/{id}"),
@@ -464,11 +470,7 @@ impl Engine {
     ) -> Result<(), Error> {
         self.storage.create_keyspace(BACKUPS).map_err(storage_err)?;
         let created = now_epoch();
-        let id = format!(
-            "{:014}-{}",
-            (created * 1000.0) as u64,
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        let id = backup_id(created);
         let table_arn = t.def.arn(&self.config.region, &self.config.account);
         let (items, bytes) = self.item_statistics(t);
         let b = Backup {

@@ -32,15 +32,11 @@ fn server(dir: &Path) -> TestServer {
 }
 
 fn ok(s: &TestServer, op: &str, body: Value) -> Value {
-    let r = s.raw(op, &body.to_string());
-    assert_eq!(r.status, 200, "{op}: {}", r.body);
-    r.json()
+    s.ok(op, body)
 }
 
 fn err(s: &TestServer, op: &str, body: Value) -> (String, String) {
-    let r = s.raw(op, &body.to_string());
-    assert_eq!(r.status, 400, "{op}: {}", r.body);
-    (r.error_code(), r.message())
+    s.err(op, body)
 }
 
 fn now() -> f64 {

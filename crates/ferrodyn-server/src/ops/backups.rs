@@ -10,20 +10,13 @@ use ferrodyn_core::{BillingMode, Engine};
 use ferrodyn_model::Error;
 use serde_json::{json, Map, Value};
 
-use super::json::{bool_field, i64_field, num, present, str_field, string_field, table_name};
+use super::json::{
+    bool_field, i64_field, num, present, str_field, string_field, table_name, time_field,
+};
 use super::tables::{
     description_json, indexes, key_schema_json, on_demand, on_demand_json, throughput,
     throughput_json,
 };
-
-/// A timestamp member: epoch seconds (the JSON protocol's form), also accepted as a string.
-fn time_field(v: &Value, name: &str) -> Option<f64> {
-    match present(v, name)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
 
 fn backup_details(b: &Backup) -> Value {
     let mut m = Map::new();

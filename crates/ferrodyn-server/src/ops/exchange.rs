@@ -12,22 +12,13 @@ use ferrodyn_exchange::{
 use ferrodyn_model::Error;
 use serde_json::{json, Map, Value};
 
-use super::json::{i64_field, num, present, str_field, string_field};
+use super::json::{i64_field, num, present, str_field, string_field, time_field};
 use super::tables::{attribute_definitions, billing, indexes, key_schema, on_demand, throughput};
 
 fn exchange(engine: &Engine) -> Result<Arc<Exchange>, Error> {
     engine
         .attached::<Exchange>()
         .ok_or_else(|| Error::validation("Exports and imports are not available on this server"))
-}
-
-/// A timestamp member: epoch seconds (the JSON protocol's form), also accepted as a string.
-fn time_field(v: &Value, name: &str) -> Option<f64> {
-    match present(v, name)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
 }
 
 fn put_opt(m: &mut Map<String, Value>, key: &str, v: &Option<String>) {
