@@ -173,10 +173,6 @@ impl Progress {
         self.shared.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub fn done(&self) -> u64 {
-        self.shared.done.load(Ordering::Relaxed)
-    }
-
     /// Stops the display (the bar stays drawn in its final state) and returns the totals.
     pub fn finish(mut self) -> Totals {
         self.stop();

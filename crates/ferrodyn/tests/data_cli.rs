@@ -524,6 +524,7 @@ fn help_of_each_command_lists_every_flag() {
                 "--hash-key",
                 "--range-key",
                 "--writers",
+                "--checkpoint",
                 "--dry-run",
                 "--yes",
             ],
@@ -779,4 +780,493 @@ async fn restore_to_a_point_in_time_and_to_the_latest() {
         &["restore", "ledger", "--latest", "--into", "ledger-now"],
     ));
     assert_eq!(all_items(&client, "ledger-now").await.len(), 150);
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_import_keeps_every_attribute_type() {
+    let server = TestServer::in_memory();
+    let client = server.client();
+    create_indexed_table(&client, "src").await;
+    put_all(&client, "src", (0..1000).map(rich_item).collect()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("export");
+    let out = out_dir.to_str().unwrap();
+
+    let (stdout, _) = ok(cli(
+        &server.url,
+        &["export", "src", "--to", out, "--dry-run"],
+    ));
+    assert!(stdout.contains("would export 1000 items"), "{stdout}");
+    assert!(!out_dir.exists(), "the dry run created {out}");
+
+    let (stdout, stderr) = ok(cli(&server.url, &["export", "src", "--to", out]));
+    assert!(stdout.starts_with("exported 1000 items in "), "{stdout}");
+    assert!(stderr.contains("wrote "), "{stderr}");
+    // DynamoDB's export layout.
+    let files = files_under(&out_dir);
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&out_dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("AWSDynamoDB/") && n.ends_with("/manifest-summary.json")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.ends_with("/manifest-files.json")),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("/data/") && n.ends_with(".json.gz")),
+        "{names:?}"
+    );
+    let summary = files
+        .iter()
+        .find(|p| p.ends_with("manifest-summary.json"))
+        .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    assert_eq!(summary["itemCount"], 1000);
+    assert_eq!(summary["outputFormat"], "DYNAMODB_JSON");
+
+    // A dry-run import lists the files and creates nothing.
+    let (stdout, _) = ok(cli(
+        &server.url,
+        &[
+            "import",
+            out,
+            "--table",
+            "copy",
+            "--create",
+            "--hash-key",
+            "pk:S",
+            "--range-key",
+            "sk:N",
+            "--dry-run",
+        ],
+    ));
+    assert!(stdout.contains("would create table copy"), "{stdout}");
+    assert!(
+        stdout.contains("would import 1000 items from 1 files"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(".json.gz ("), "{stdout}");
+    assert!(!table_exists(&client, "copy").await);
+
+    let (stdout, _) = ok(cli(
+        &server.url,
+        &[
+            "import",
+            out,
+            "--table",
+            "copy",
+            "--create",
+            "--hash-key",
+            "pk:S",
+            "--range-key",
+            "sk:N",
+        ],
+    ));
+    assert!(stdout.starts_with("imported 1000 items in "), "{stdout}");
+    assert!(stdout.contains("0 bad lines"), "{stdout}");
+    assert_eq!(
+        all_items(&client, "src").await,
+        all_items(&client, "copy").await
+    );
+    assert!(
+        !out_dir.join(".ferrodyn-import-copy.json").exists(),
+        "the checkpoint is removed after a complete import"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_export_and_import() {
+    let server = TestServer::in_memory();
+    let client = server.client();
+    client
+        .create_table()
+        .table_name("people")
+        .attribute_definitions(attr("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr("sk", ScalarAttributeType::N))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let items: Vec<Item> = (0..200)
+        .map(|i| {
+            let mut it = Item::new();
+            it.insert("pk".into(), AV::S(format!("p{}", i % 10)));
+            it.insert("sk".into(), AV::N(format!("{i}")));
+            it.insert("name".into(), AV::S(format!("Name, \"quoted\"\nline {i}")));
+            if i % 3 == 0 {
+                it.insert("city".into(), AV::S("Zürich".into()));
+            }
+            it
+        })
+        .collect();
+    put_all(&client, "people", items).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let (stdout, _) = ok(cli(
+        &server.url,
+        &["export", "people", "--to", out, "--format", "csv"],
+    ));
+    assert!(stdout.contains("exported 200 items"), "{stdout}");
+    let csv = std::fs::read_to_string(dir.path().join("people.csv")).unwrap();
+    assert!(csv.starts_with("pk,sk,city,name\n"), "{}", &csv[..40]);
+    let (stdout, _) = ok(cli(
+        &server.url,
+        &[
+            "import",
+            out,
+            "--table",
+            "people2",
+            "--format",
+            "csv",
+            "--create",
+            "--hash-key",
+            "pk:S",
+            "--range-key",
+            "sk:N",
+        ],
+    ));
+    assert!(stdout.contains("imported 200 items"), "{stdout}");
+    assert_eq!(
+        all_items(&client, "people").await,
+        all_items(&client, "people2").await
+    );
+}
+
+/// `{"Item":{"pk":{"S":KEY}}}` lines for keys `prefix0..prefixN`.
+fn json_lines(prefix: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!("{{\"Item\":{{\"pk\":{{\"S\":\"{prefix}{i}\"}},\"v\":{{\"N\":\"{i}\"}}}}}}\n")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_reports_bad_lines_and_loads_the_rest() {
+    let server = TestServer::in_memory();
+    let client = server.client();
+    ferrodyn_testkit::create_hash_table(&client, "target").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.json"),
+        [
+            r#"{"Item":{"pk":{"S":"good1"}}}"#,
+            r#"{"Item":{"pk":{"S":"#,
+            r#"{"Item":{"pk":{"S":"good2"},"n":{"N":"12.5"}}}"#,
+            r#"{"Item":{"pk":{"S":"bad-number"},"n":{"N":"x"}}}"#,
+            r#"{"Item":{"other":{"S":"no key"}}}"#,
+            r#"{"pk":{"S":"not wrapped"}}"#,
+            "",
+            r#"{"Item":{"pk":{"S":"good3"}}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.json"), json_lines("b", 30)).unwrap();
+    let d = dir.path().to_str().unwrap();
+
+    let (stdout, stderr) = ok(cli(
+        &server.url,
+        &["import", d, "--table", "target", "--dry-run"],
+    ));
+    assert!(stdout.contains("file a.json ("), "{stdout}");
+    assert!(
+        stdout.contains("would import 34 items from 2 files"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("a.json:2: invalid JSON"), "{stderr}");
+    assert!(all_items(&client, "target").await.is_empty());
+
+    let (stdout, stderr) = ok(cli(&server.url, &["import", d, "--table", "target"]));
+    assert!(stderr.contains("a.json:2: invalid JSON"), "{stderr}");
+    assert!(
+        stderr.contains(r#"a.json:4: attribute "n": N "x" is not a number"#),
+        "{stderr}"
+    );
+    // Refused by the server: the key is missing. Reported with the server's __type and message.
+    assert!(
+        stderr.contains("a.json:5: PutItem: ValidationException: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a.json:6: expected an object"), "{stderr}");
+    assert!(stdout.contains("imported 33 items"), "{stdout}");
+    assert!(stdout.contains("4 bad lines skipped"), "{stdout}");
+    let keys: Vec<String> = all_items(&client, "target")
+        .await
+        .iter()
+        .map(|i| i["pk"].as_s().unwrap().clone())
+        .collect();
+    assert_eq!(keys.len(), 33);
+    for k in ["good1", "good2", "good3", "b0", "b29"] {
+        assert!(keys.contains(&k.to_owned()), "{k} missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_resumes_from_a_checkpoint_without_redoing_work() {
+    let server = TestServer::in_memory();
+    let client = server.client();
+    let dir = tempfile::tempdir().unwrap();
+    for f in 0..5 {
+        std::fs::write(
+            dir.path().join(format!("part{f}.json")),
+            json_lines(&format!("f{f}-"), 40),
+        )
+        .unwrap();
+    }
+    let size = |f: usize| {
+        std::fs::metadata(dir.path().join(format!("part{f}.json")))
+            .unwrap()
+            .len()
+    };
+    // A first run that stopped after two files and ten lines of the third.
+    let checkpoint = serde_json::json!({
+        "version": 1,
+        "table": "resumed",
+        "files": {
+            "part0.json": {"size": size(0), "lines": 40, "complete": true, "items": 40, "bad": 0},
+            "part1.json": {"size": size(1), "lines": 40, "complete": true, "items": 40, "bad": 0},
+            "part2.json": {"size": size(2), "lines": 10, "complete": false, "items": 10, "bad": 0},
+        }
+    });
+    let cp_path = dir.path().join(".ferrodyn-import-resumed.json");
+    std::fs::write(&cp_path, checkpoint.to_string()).unwrap();
+    let d = dir.path().to_str().unwrap();
+
+    let (stdout, _) = ok(cli(
+        &server.url,
+        &[
+            "import",
+            d,
+            "--table",
+            "resumed",
+            "--create",
+            "--hash-key",
+            "pk:S",
+            "--dry-run",
+        ],
+    ));
+    assert!(
+        stdout.contains("would resume from checkpoint")
+            && stdout.contains("2 files done, 90 lines"),
+        "{stdout}"
+    );
+    let (stdout, stderr) = ok(cli(
+        &server.url,
+        &[
+            "import",
+            d,
+            "--table",
+            "resumed",
+            "--create",
+            "--hash-key",
+            "pk:S",
+        ],
+    ));
+    assert!(stderr.contains("resuming from checkpoint"), "{stderr}");
+    assert!(stdout.contains("imported 110 items"), "{stdout}");
+    assert!(stdout.contains("resumed from checkpoint"), "{stdout}");
+    // Only what the checkpoint did not cover was written.
+    let keys: std::collections::BTreeSet<String> = all_items(&client, "resumed")
+        .await
+        .iter()
+        .map(|i| i["pk"].as_s().unwrap().clone())
+        .collect();
+    assert_eq!(keys.len(), 110);
+    assert!(!keys
+        .iter()
+        .any(|k| k.starts_with("f0-") || k.starts_with("f1-")));
+    assert!(!keys.contains("f2-9") && keys.contains("f2-10") && keys.contains("f4-39"));
+    assert!(!cp_path.exists());
+
+    // A checkpoint of files that changed since is refused rather than trusted.
+    std::fs::write(&cp_path, checkpoint.to_string()).unwrap();
+    std::fs::write(dir.path().join("part0.json"), json_lines("changed", 3)).unwrap();
+    let out = cli(&server.url, &["import", d, "--table", "resumed", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("changed since the checkpoint"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_import_resumes_without_redoing_completed_files() {
+    let server = TestServer::in_memory();
+    let client = server.client();
+    let dir = tempfile::tempdir().unwrap();
+    let (files, per_file) = (30, 400);
+    for f in 0..files {
+        std::fs::write(
+            dir.path().join(format!("part{f:02}.json")),
+            json_lines(&format!("f{f}-"), per_file),
+        )
+        .unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    let cp_path = dir.path().join(".ferrodyn-import-killed.json");
+    let mut child = Command::new(BIN)
+        .args([
+            "import",
+            d,
+            "--table",
+            "killed",
+            "--create",
+            "--hash-key",
+            "pk:S",
+            "--writers",
+            "1",
+            "--progress",
+            "none",
+            "--endpoint",
+            &server.url,
+        ])
+        .env("AWS_ACCESS_KEY_ID", "ferrodyn")
+        .env("AWS_SECRET_ACCESS_KEY", "ferrodyn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the checkpoint shows a completed file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let checkpoint = loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import finished before it could be interrupted"
+        );
+        assert!(std::time::Instant::now() < deadline, "no checkpoint");
+        if let Ok(text) = std::fs::read_to_string(&cp_path) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                if v["files"]["part00.json"]["complete"] == true {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    break v;
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    // The checkpoint on disk after the kill (it may be newer than the one just read).
+    let checkpoint: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cp_path).unwrap()).unwrap_or(checkpoint);
+    let done_files: Vec<String> = checkpoint["files"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| s["complete"] == true)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let covered: u64 = checkpoint["files"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|s| s["lines"].as_u64().unwrap())
+        .sum();
+    assert!(!done_files.is_empty());
+    let total = (files * per_file) as u64;
+    assert!(covered < total, "the whole import was done before the kill");
+
+    let (stdout, _) = ok(cli(&server.url, &["import", d, "--table", "killed"]));
+    assert!(stdout.contains("resumed from checkpoint"), "{stdout}");
+    let imported: u64 = stdout
+        .strip_prefix("imported ")
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    // The rerun writes exactly what the checkpoint did not cover.
+    assert_eq!(imported, total - covered, "{stdout}");
+    assert_eq!(all_items(&client, "killed").await.len() as u64, total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_into_a_table_with_items_refuses_without_yes() {
+    let server = TestServer::in_memory();
+    let client = server.client();
+    ferrodyn_testkit::create_hash_table(&client, "full").await;
+    put_all(&client, "full", {
+        let mut i = Item::new();
+        i.insert("pk".into(), AV::S("existing".into()));
+        vec![i]
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.json"), json_lines("x", 5)).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = cli(&server.url, &["import", d, "--table", "full"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("already has items") && stderr.contains("--yes"),
+        "{stderr}"
+    );
+    assert_eq!(all_items(&client, "full").await.len(), 1);
+    ok(cli(&server.url, &["import", d, "--table", "full", "--yes"]));
+    assert_eq!(all_items(&client, "full").await.len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_at_a_point_in_time_through_a_temporary_table() {
+    let server = TestServer::in_memory();
+    let client = server.client();
+    ferrodyn_testkit::create_hash_table(&client, "history").await;
+    client
+        .update_continuous_backups()
+        .table_name("history")
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    keyed_items(&client, "history", 0, 40).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    keyed_items(&client, "history", 40, 60).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (stdout, stderr) = ok(cli(
+        &server.url,
+        &["export", "history", "--to", d, "--at", &at],
+    ));
+    assert!(stdout.contains("exported 40 items"), "{stdout}");
+    assert!(stderr.contains("deleted temporary table"), "{stderr}");
+    let tables = client.list_tables().send().await.unwrap();
+    assert_eq!(tables.table_names(), &["history".to_owned()]);
 }
