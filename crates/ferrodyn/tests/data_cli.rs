@@ -132,7 +132,7 @@ fn rich_item(i: usize) -> Item {
     m.insert("s".into(), AV::S(format!("text \"{i}\" ünïcødé\n,;")));
     m.insert("n".into(), AV::N("1234567890123456789012345678.5".into()));
     m.insert("b".into(), AV::B(Blob::new(vec![0, 1, 2, 255, i as u8])));
-    m.insert("t".into(), AV::Bool(i % 2 == 0));
+    m.insert("t".into(), AV::Bool(i.is_multiple_of(2)));
     m.insert("z".into(), AV::Null(true));
     m.insert("ss".into(), AV::Ss(vec!["a".into(), format!("b{i}")]));
     m.insert(
@@ -153,7 +153,7 @@ fn rich_item(i: usize) -> Item {
         "doc".into(),
         AV::L(vec![AV::M(inner), AV::Bool(false), AV::L(vec![])]),
     );
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         // Sparse: not in every item.
         m.remove("g");
     }
