@@ -225,6 +225,15 @@ fn check_throughput(r: i64, w: i64) -> Result<(), Error> {
 
 impl Engine {
     pub fn create_table(&self, input: CreateTableInput) -> Result<TableDescription, Error> {
+        let def = self.prepare_table(input)?;
+        let table = self.install_table(def, |name| {
+            Error::ResourceInUse(format!("Table already exists: {name}"))
+        })?;
+        Ok(self.describe(&table, TableStatus::Creating))
+    }
+
+    /// Validates a CreateTable request (in DynamoDB's order) into a new table's definition.
+    pub(crate) fn prepare_table(&self, input: CreateTableInput) -> Result<TableDef, Error> {
         // Attribute definitions: no duplicates.
         let mut seen = HashSet::new();
         for d in &input.attribute_definitions {
@@ -381,14 +390,22 @@ impl Engine {
                 BillingMode::PayPerRequest => merge_on_demand(None, input.on_demand),
                 BillingMode::Provisioned => None,
             },
+            pitr: None,
+            restore: None,
         };
+        Ok(def)
+    }
 
+    /// Creates the keyspaces of a new table and publishes its definition; `exists` is the
+    /// error when the name is taken.
+    pub(crate) fn install_table(
+        &self,
+        def: TableDef,
+        exists: impl FnOnce(&str) -> Error,
+    ) -> Result<Arc<Table>, Error> {
         let _ddl = self.ddl.lock()?;
         if self.tables.read().contains_key(&def.name) {
-            return Err(Error::ResourceInUse(format!(
-                "Table already exists: {}",
-                def.name
-            )));
+            return Err(exists(&def.name));
         }
         self.storage
             .create_keyspace(&def.keyspace)
@@ -406,7 +423,7 @@ impl Engine {
         self.tables
             .write()
             .insert(table.def.name.clone(), table.clone());
-        Ok(self.describe(&table, TableStatus::Creating))
+        Ok(table)
     }
 
     /// Writes a table's catalog record for `operation`, with its audit record in the same batch.
@@ -448,7 +465,12 @@ impl Engine {
                 "Requested resource not found: Table: {name} not found"
             ))
         })?;
-        Ok(self.describe(&table, TableStatus::Active))
+        let status = if table.def.loading() {
+            TableStatus::Creating
+        } else {
+            TableStatus::Active
+        };
+        Ok(self.describe(&table, status))
     }
 
     /// Table names in lexicographic order, starting after `exclusive_start`.
@@ -484,25 +506,30 @@ impl Engine {
                 "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
             ));
         }
+        if table.def.loading() {
+            return Err(Error::ResourceInUse(format!(
+                "Attempt to change a resource which is still in use: Table is being created: {name}"
+            )));
+        }
         let desc = self.describe(&table, TableStatus::Deleting);
         let mut batch = WriteBatch::default();
         batch.delete(CATALOG, name.as_bytes());
+        // With point-in-time recovery enabled, the table's items become a system backup
+        // (recorded in the same batch), as DynamoDB keeps one of a deleted table.
+        let keep_items = table.def.pitr.is_some();
+        if keep_items {
+            self.stage_system_backup(&table, &mut batch)?;
+        }
         // The audit record is in the same batch as the catalog change.
         self.write_control(batch, "DeleteTable", name)?;
         self.tables.write().remove(name);
-        self.storage
-            .drop_keyspace(&table.def.keyspace)
-            .map_err(storage_err)?;
-        for ix in table
-            .def
-            .local_indexes
-            .iter()
-            .chain(&table.def.global_indexes)
-        {
-            self.storage
-                .drop_keyspace(&ix.keyspace)
-                .map_err(storage_err)?;
+        let mut def = table.def.clone();
+        if keep_items {
+            // Its keyspace now belongs to the backup: dropped with the table's others below
+            // under a name no keyspace has.
+            def.keyspace.clear();
         }
+        self.drop_table_keyspaces(&def)?;
         Ok(desc)
     }
 
@@ -519,6 +546,12 @@ impl Engine {
                     input.name
                 ))
             })?;
+        if table.def.loading() {
+            return Err(Error::ResourceInUse(format!(
+                "Attempt to change a resource which is still in use: Table is being created: {}",
+                input.name
+            )));
+        }
         let mut def = table.def.clone();
         let now = now_epoch();
         let mut changed = false;

@@ -239,7 +239,7 @@ pub(crate) struct JobContext {
 
 /// Waits until no request holds `table` any more (the caller's reference aside), so that every
 /// later write uses a newer definition. Bounded: a stuck reference only delays the job.
-fn quiesce(table: Option<Arc<Table>>) {
+pub(crate) fn quiesce(table: Option<Arc<Table>>) {
     let Some(t) = table else { return };
     let start = Instant::now();
     while Arc::strong_count(&t) > 1 && start.elapsed() < QUIESCE_TIMEOUT {

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod backups;
 pub mod batch;
 pub mod capacity;
 pub mod collections;
@@ -23,8 +24,11 @@ pub mod keys;
 mod leases;
 mod locks;
 pub mod partiql;
+pub mod pitr;
 pub mod policies;
 pub mod query;
+pub mod records;
+pub mod restore;
 pub mod schema;
 mod stats;
 pub mod streams;
@@ -274,6 +278,11 @@ pub struct Engine {
     recount: stats::Recount,
     /// The audit log's chain head; `None` when auditing is disabled.
     pub(crate) audit: Option<audit::AuditLog>,
+    /// The engine's own `Arc`, once its background worker runs (`Engine::start_background`):
+    /// background jobs that need the whole engine (restores) hold it.
+    me: std::sync::OnceLock<std::sync::Weak<Engine>>,
+    /// Services of the layers above (`records.rs`: `Engine::attach`).
+    attached: parking_lot::RwLock<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 pub(crate) fn storage_err(e: StorageError) -> Error {
@@ -320,6 +329,8 @@ impl Engine {
             stopper: ttl::Stopper::default(),
             recount: stats::Recount::default(),
             audit,
+            me: std::sync::OnceLock::new(),
+            attached: parking_lot::RwLock::default(),
         };
         let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();
         if !engine.shared {
@@ -341,6 +352,11 @@ impl Engine {
         self.shared
     }
 
+    /// The engine's own `Arc`, if it runs its background worker.
+    pub(crate) fn myself(&self) -> Option<Arc<Engine>> {
+        self.me.get().and_then(std::sync::Weak::upgrade)
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
@@ -352,8 +368,11 @@ impl Engine {
         matches!(self.config.durability, Durability::Sync)
     }
 
+    /// The table named `name`, for a data operation: a table still being restored or imported
+    /// is not found yet, as on DynamoDB while a table is `CREATING`.
     pub(crate) fn table(&self, name: &str) -> Result<Arc<Table>, Error> {
         self.lookup(name)?
+            .filter(|t| !t.def.loading())
             .ok_or_else(|| Error::ResourceNotFound("Requested resource not found".into()))
     }
 
@@ -399,8 +418,9 @@ impl Engine {
             *self.cluster_seen.lock() = (Some(generation), std::time::Instant::now());
         }
         if self.renew_lease(leases::BACKGROUND)? {
-            // Index builds whose node died continue here.
+            // Index builds and restores whose node died continue here.
             self.resume_index_jobs()?;
+            self.resume_loads()?;
         }
         Ok(())
     }

@@ -84,6 +84,62 @@ pub struct TableDef {
     /// On-demand tables: their OnDemandThroughput, if one was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_demand: Option<OnDemandThroughput>,
+    /// Point-in-time recovery, when enabled (`pitr.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pitr: Option<PitrSpec>,
+    /// Tables made by a restore or an import: where from, and whether it is still loading
+    /// (`restore.rs`). A loading table answers data operations as DynamoDB answers them for a
+    /// table in `CREATING` status: it is not found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreSummary>,
+}
+
+/// Point-in-time recovery settings of a table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PitrSpec {
+    /// When recovery was enabled (epoch seconds): no restore goes back further.
+    pub enabled_at: f64,
+    /// RecoveryPeriodInDays (1..=35).
+    pub period_days: u32,
+    /// The keyspace holding the table's change history (a fresh one each time recovery is
+    /// enabled; dropped when it is disabled).
+    pub keyspace: String,
+}
+
+/// Where a restored (or imported) table came from; DescribeTable's RestoreSummary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreSummary {
+    pub source_backup_arn: Option<String>,
+    pub source_table_arn: Option<String>,
+    /// The point in time restored (epoch seconds).
+    pub restore_time: f64,
+    /// True until every item is loaded (the table is `CREATING` meanwhile).
+    pub in_progress: bool,
+    /// The job that loads it (`restore.rs`), while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<LoadJob>,
+}
+
+/// Where a loading table's items come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LoadJob {
+    /// A backup's items (its keyspace).
+    Backup { keyspace: String },
+    /// Table `table` (id `id`) as it was at `at_us` (µs since the epoch).
+    PointInTime {
+        table: String,
+        id: String,
+        at_us: u64,
+    },
+    /// An import (ImportTable) with this id, loaded by the layer that runs imports.
+    Import { id: String },
+}
+
+impl TableDef {
+    /// True while a restore or an import still loads the table.
+    pub fn loading(&self) -> bool {
+        self.restore.as_ref().is_some_and(|r| r.in_progress)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -92,7 +92,7 @@ impl Engine {
         if def.tags.len() > MAX_TAGS {
             return Err(Error::validation("One or more parameter values were invalid: The number of tags exceeds the limit of 50"));
         }
-        self.replace_def(&table, def, "TagResource")
+        self.replace_def(&table, def, "TagResource").map(drop)
     }
 
     pub fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), Error> {
@@ -100,7 +100,7 @@ impl Engine {
         let table = self.table_by_arn(arn)?;
         let mut def = table.def.clone();
         def.tags.retain(|(k, _)| !keys.contains(k));
-        self.replace_def(&table, def, "UntagResource")
+        self.replace_def(&table, def, "UntagResource").map(drop)
     }
 
     pub fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, Error> {
@@ -112,13 +112,16 @@ impl Engine {
         table: &Table,
         def: crate::TableDef,
         operation: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<Arc<Table>, Error> {
         self.persist_def(&def, operation)?;
         let new = Arc::new(Table {
             def,
             counters: table.counters.clone(),
         });
-        self.tables.write().insert(new.def.name.clone(), new);
-        Ok(())
+        let replaced = self
+            .tables
+            .write()
+            .insert(new.def.name.clone(), new.clone());
+        Ok(replaced.unwrap_or(new))
     }
 }

@@ -211,6 +211,16 @@ impl Engine {
     }
 
     /// Items deleted by TTL sweeps since the engine opened.
+    /// The TTL attribute of a table, when TTL is enabled on it.
+    pub(crate) fn ttl_attribute(&self, def: &crate::TableDef) -> Option<String> {
+        self.ttl
+            .specs
+            .read()
+            .get(&def.id)
+            .filter(|s| s.enabled)
+            .map(|s| s.attribute.clone())
+    }
+
     pub fn ttl_deleted(&self) -> u64 {
         self.ttl.deleted.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -309,6 +319,15 @@ impl Engine {
     /// Starts the background worker: TTL sweeps every `config.ttl_interval`, stream upkeep.
     /// It holds only a weak reference, so it ends when the engine is dropped.
     pub fn start_background(self: &Arc<Self>) {
+        let _ = self.me.set(Arc::downgrade(self));
+        // Restores and backups interrupted by a restart continue (or are cleaned up) now that
+        // they can run in the background.
+        if let Err(e) = self.resume_loads() {
+            tracing::error!(error = %e, "cannot resume restores");
+        }
+        if let Err(e) = self.clean_backups(true) {
+            tracing::error!(error = %e, "cannot clean up interrupted backups");
+        }
         if self.shared {
             self.start_cluster_sync();
         }
@@ -342,6 +361,12 @@ impl Engine {
                 }
                 if let Err(e) = engine.trim_audit() {
                     tracing::warn!(error = %e, "audit log trim failed");
+                }
+                if let Err(e) = engine.trim_history() {
+                    tracing::warn!(error = %e, "point-in-time history trim failed");
+                }
+                if let Err(e) = engine.clean_backups(false) {
+                    tracing::warn!(error = %e, "backup upkeep failed");
                 }
                 if engine.shared {
                     if let Err(e) = engine.trim_tokens() {

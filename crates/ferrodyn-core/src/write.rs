@@ -76,6 +76,17 @@ impl Engine {
         }
     }
 
+    /// An empty batch for loading items into a table being restored or imported: the load
+    /// is one audited control-plane operation, so its items carry no audit records.
+    pub(crate) fn load_batch(&self) -> ItemBatch {
+        ItemBatch {
+            batch: WriteBatch::default(),
+            audit: None,
+            operation: "RestoreTable",
+            records: self.shared.then(Vec::new),
+        }
+    }
+
     /// Commits the item changes staged in `batch` under `locks` (which it releases), with
     /// the statistics of each change. On an embedded engine the batch is written while the
     /// stripes are held and the statistics are applied in memory; on a shared engine the
@@ -229,6 +240,7 @@ fn table_derives_from_old(table: &Table) -> bool {
     !def.local_indexes.is_empty()
         || !def.global_indexes.is_empty()
         || def.stream.as_ref().is_some_and(|s| s.enabled)
+        || def.pitr.is_some()
 }
 
 /// Stages the change of one item from `old` to `new` (`None` = absent) into `batch`, with its
@@ -270,6 +282,7 @@ pub(crate) fn stage_item_change(
         None => batch.delete(&table.def.keyspace, key),
     }
     crate::index::stage(&table.def, old_item, new, batch);
+    crate::pitr::stage(&table.def, key, old_item, batch);
     crate::streams::stage(table, key, old_item, new, batch, staged.records.as_mut());
     let old_size = old.size();
     StatDelta {

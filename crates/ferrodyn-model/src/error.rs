@@ -67,6 +67,42 @@ pub enum Error {
     /// The backup APIs' name for a missing table.
     #[error("{0}")]
     TableNotFound(String),
+    /// The backup and restore APIs: no backup with that ARN.
+    #[error("{0}")]
+    BackupNotFound(String),
+    /// A backup that is being created, deleted or restored from.
+    #[error("{0}")]
+    BackupInUse(String),
+    /// A restore or import target table that exists already.
+    #[error("{0}")]
+    TableAlreadyExists(String),
+    /// A table that a backup or restore operation cannot use now (being created or restored).
+    #[error("{0}")]
+    TableInUse(String),
+    /// A point-in-time restore or export of a table without point-in-time recovery.
+    #[error("{0}")]
+    PointInTimeRecoveryUnavailable(String),
+    /// A restore time outside the table's restorable window.
+    #[error("{0}")]
+    InvalidRestoreTime(String),
+    /// UpdateContinuousBackups while the table's backups cannot be changed.
+    #[error("{0}")]
+    ContinuousBackupsUnavailable(String),
+    /// DescribeExport of an unknown export.
+    #[error("{0}")]
+    ExportNotFound(String),
+    /// DescribeImport of an unknown import.
+    #[error("{0}")]
+    ImportNotFound(String),
+    /// An export time outside the table's restorable window.
+    #[error("{0}")]
+    InvalidExportTime(String),
+    /// An export with the same ClientToken and different parameters.
+    #[error("{0}")]
+    ExportConflict(String),
+    /// An import with the same ClientToken and different parameters.
+    #[error("{0}")]
+    ImportConflict(String),
     /// DynamoDB Streams: a shard iterator older than 15 minutes.
     #[error("{0}")]
     ExpiredIterator(String),

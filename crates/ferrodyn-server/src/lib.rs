@@ -50,6 +50,10 @@ pub struct ServerOptions {
     pub tls: Option<Arc<ferrodyn_tls::ReloadingTls>>,
     /// Log requests slower than this at warn.
     pub slow_request: Option<std::time::Duration>,
+    /// Exports and imports: the directory standing for S3 and the limits (`None`:
+    /// `ferrodyn-exports` in the system's temporary directory), unless the engine already has
+    /// an export service.
+    pub exchange: Option<ferrodyn_exchange::ExchangeConfig>,
 }
 
 impl Default for ServerOptions {
@@ -59,6 +63,7 @@ impl Default for ServerOptions {
             auth: auth::AuthMode::None,
             tls: None,
             slow_request: None,
+            exchange: None,
         }
     }
 }
@@ -110,6 +115,12 @@ pub fn start_with(
     options: ServerOptions,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
+    if engine.attached::<ferrodyn_exchange::Exchange>().is_none() {
+        let config = options.exchange.clone().unwrap_or_else(|| {
+            ferrodyn_exchange::ExchangeConfig::new(std::env::temp_dir().join("ferrodyn-exports"))
+        });
+        ferrodyn_exchange::Exchange::start(&engine, config);
+    }
     let (tx, rx) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         account: Arc::from(engine.config().account.as_str()),

@@ -124,6 +124,22 @@ impl TestServer {
         self.raw_with(Some(&format!("DynamoDB_20120810.{op}")), body, true)
     }
 
+    /// Sends `op` with a JSON body, asserts it succeeded (200), and returns the answer
+    /// (`Null` for an empty body).
+    pub fn ok(&self, op: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = self.raw(op, &body.to_string());
+        assert_eq!(r.status, 200, "{op}: {}", r.body);
+        r.json()
+    }
+
+    /// Sends `op` with a JSON body, asserts it failed with a client error (400), and returns
+    /// the error code and message.
+    pub fn err(&self, op: &str, body: serde_json::Value) -> (String, String) {
+        let r = self.raw(op, &body.to_string());
+        assert_eq!(r.status, 400, "{op}: {}", r.body);
+        (r.error_code(), r.message())
+    }
+
     /// Raw request with full control over the target header and the Authorization header.
     pub fn raw_with(&self, target: Option<&str>, body: &str, authorized: bool) -> RawResponse {
         let client = reqwest::blocking::Client::new();

@@ -209,6 +209,11 @@ struct ServeArgs {
     /// duration, outcome and request id (never keys or item contents).
     #[arg(long, env = "FERRODYN_SLOW_REQUEST_MS")]
     slow_request_ms: Option<u64>,
+    /// Directory standing for S3 in ExportTableToPointInTime and ImportTable: bucket B and
+    /// prefix P are the directory DIR/B/P [default: DATA_DIR/exports; with --in-memory or
+    /// --storage, ferrodyn-exports in the system's temporary directory].
+    #[arg(long, env = "FERRODYN_EXPORT_DIR")]
+    export_dir: Option<PathBuf>,
     /// Also serve `GET /metrics` and `/health/*` (plain HTTP, nothing else) on this address,
     /// e.g. 127.0.0.1:9100; they are always served on the API port too.
     #[arg(long, env = "FERRODYN_METRICS_ADDR")]
@@ -670,6 +675,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             auth,
             tls,
             slow_request: args.slow_request_ms.map(std::time::Duration::from_millis),
+            exchange: Some(ferrodyn_exchange::ExchangeConfig::new(
+                args.export_dir.clone().unwrap_or_else(|| {
+                    if args.in_memory || args.storage.is_some() {
+                        std::env::temp_dir().join("ferrodyn-exports")
+                    } else {
+                        args.data_dir.join("exports")
+                    }
+                }),
+            )),
         };
         let mut handle = ferrodyn_server::start_with(listener, serving, options)?;
         if let Some(maddr) = args.metrics_addr {

@@ -442,6 +442,67 @@ pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value, detailed: bool
             }
             out
         }
+        // Backups are resources of their own; a restore also creates its target table.
+        (Api::DynamoDb, "DescribeBackup" | "DeleteBackup") => vec![plain(
+            action,
+            str_field(req, "BackupArn").unwrap_or("*").to_owned(),
+        )],
+        (Api::DynamoDb, "RestoreTableFromBackup") => vec![
+            plain(
+                action.clone(),
+                str_field(req, "BackupArn").unwrap_or("*").to_owned(),
+            ),
+            plain(
+                action,
+                table_arn(
+                    engine,
+                    str_field(req, "TargetTableName").unwrap_or_default(),
+                ),
+            ),
+        ],
+        (Api::DynamoDb, "RestoreTableToPointInTime") => {
+            let source = match str_field(req, "SourceTableArn") {
+                Some(arn) => arn.to_owned(),
+                None => table_arn(
+                    engine,
+                    str_field(req, "SourceTableName").unwrap_or_default(),
+                ),
+            };
+            vec![
+                plain(action.clone(), source),
+                plain(
+                    action,
+                    table_arn(
+                        engine,
+                        str_field(req, "TargetTableName").unwrap_or_default(),
+                    ),
+                ),
+            ]
+        }
+        (Api::DynamoDb, "ListBackups") => vec![plain(action, "*".into())],
+        // Exports and imports: the table exported or created, or the job itself.
+        (Api::DynamoDb, "ExportTableToPointInTime") => vec![plain(
+            action,
+            str_field(req, "TableArn").unwrap_or("*").to_owned(),
+        )],
+        (Api::DynamoDb, "DescribeExport") => vec![plain(
+            action,
+            str_field(req, "ExportArn").unwrap_or("*").to_owned(),
+        )],
+        (Api::DynamoDb, "DescribeImport") => vec![plain(
+            action,
+            str_field(req, "ImportArn").unwrap_or("*").to_owned(),
+        )],
+        (Api::DynamoDb, "ListExports" | "ListImports") => vec![plain(
+            action,
+            str_field(req, "TableArn").unwrap_or("*").to_owned(),
+        )],
+        (Api::DynamoDb, "ImportTable") => {
+            let name = present(req, "TableCreationParameters")
+                .and_then(|p| str_field(p, "TableName"))
+                .unwrap_or_default();
+            vec![plain(action, table_arn(engine, name))]
+        }
         (Api::Admin, _) => vec![plain(
             format!("ferrodyn:{op}"),
             super::admin::audit_log_arn(engine),

@@ -131,3 +131,12 @@ pub fn num(f: f64) -> Value {
         .map(Value::Number)
         .unwrap_or(Value::Null)
 }
+
+/// A timestamp member: epoch seconds (the JSON protocol's form), also accepted as a string.
+pub fn time_field(v: &Value, name: &str) -> Option<f64> {
+    match present(v, name)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}

@@ -6,7 +6,9 @@
 
 pub mod access;
 pub mod admin;
+mod backups;
 mod batch;
+mod exchange;
 mod items;
 mod json;
 mod partiql;
@@ -86,6 +88,13 @@ pub fn is_write(api: Api, op: &str) -> bool {
                 | "UntagResource"
                 | "PutResourcePolicy"
                 | "DeleteResourcePolicy"
+                | "CreateBackup"
+                | "DeleteBackup"
+                | "RestoreTableFromBackup"
+                | "RestoreTableToPointInTime"
+                | "UpdateContinuousBackups"
+                | "ExportTableToPointInTime"
+                | "ImportTable"
                 | "ExecuteStatement"
                 | "BatchExecuteStatement"
                 | "ExecuteTransaction"
@@ -179,8 +188,27 @@ pub fn dispatch_to(
         (Api::DynamoDb, "DescribeEndpoints") => tables::describe_endpoints(engine, host)?,
         (Api::DynamoDb, "DescribeLimits") => tables::describe_limits()?,
         (Api::DynamoDb, "DescribeContinuousBackups") => {
-            tables::describe_continuous_backups(engine, &value)?
+            backups::describe_continuous_backups(engine, &value)?
         }
+        (Api::DynamoDb, "UpdateContinuousBackups") => {
+            backups::update_continuous_backups(engine, &value)?
+        }
+        (Api::DynamoDb, "CreateBackup") => backups::create_backup(engine, &value)?,
+        (Api::DynamoDb, "DescribeBackup") => backups::describe_backup(engine, &value)?,
+        (Api::DynamoDb, "DeleteBackup") => backups::delete_backup(engine, &value)?,
+        (Api::DynamoDb, "ListBackups") => backups::list_backups(engine, &value)?,
+        (Api::DynamoDb, "RestoreTableFromBackup") => {
+            backups::restore_table_from_backup(engine, &value)?
+        }
+        (Api::DynamoDb, "RestoreTableToPointInTime") => {
+            backups::restore_table_to_point_in_time(engine, &value)?
+        }
+        (Api::DynamoDb, "ExportTableToPointInTime") => exchange::export_table(engine, &value)?,
+        (Api::DynamoDb, "DescribeExport") => exchange::describe_export(engine, &value)?,
+        (Api::DynamoDb, "ListExports") => exchange::list_exports(engine, &value)?,
+        (Api::DynamoDb, "ImportTable") => exchange::import_table(engine, &value)?,
+        (Api::DynamoDb, "DescribeImport") => exchange::describe_import(engine, &value)?,
+        (Api::DynamoDb, "ListImports") => exchange::list_imports(engine, &value)?,
         (Api::DynamoDb, "PutItem") => items::put_item(engine, &value)?,
         (Api::DynamoDb, "DeleteItem") => items::delete_item(engine, &value)?,
         (Api::DynamoDb, "UpdateItem") => items::update_item(engine, &value)?,

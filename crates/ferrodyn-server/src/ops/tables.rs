@@ -18,7 +18,7 @@ fn scalar(s: &str) -> ScalarType {
     }
 }
 
-fn attribute_definitions(v: &Value) -> Vec<KeyAttr> {
+pub(super) fn attribute_definitions(v: &Value) -> Vec<KeyAttr> {
     v.as_array()
         .map(|a| {
             a.iter()
@@ -31,7 +31,7 @@ fn attribute_definitions(v: &Value) -> Vec<KeyAttr> {
         .unwrap_or_default()
 }
 
-fn key_schema(v: Option<&Value>) -> Vec<KeySchemaElement> {
+pub(super) fn key_schema(v: Option<&Value>) -> Vec<KeySchemaElement> {
     v.and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -48,7 +48,7 @@ fn key_schema(v: Option<&Value>) -> Vec<KeySchemaElement> {
         .unwrap_or_default()
 }
 
-fn throughput(v: Option<&Value>) -> Option<(i64, i64)> {
+pub(super) fn throughput(v: Option<&Value>) -> Option<(i64, i64)> {
     let t = v.filter(|x| !x.is_null())?;
     Some((
         i64_field(t, "ReadCapacityUnits").unwrap_or(0),
@@ -57,7 +57,7 @@ fn throughput(v: Option<&Value>) -> Option<(i64, i64)> {
 }
 
 /// OnDemandThroughput's MaxReadRequestUnits and MaxWriteRequestUnits.
-fn on_demand(v: &Value) -> Option<(Option<i64>, Option<i64>)> {
+pub(super) fn on_demand(v: &Value) -> Option<(Option<i64>, Option<i64>)> {
     let o = v.get("OnDemandThroughput").filter(|o| o.is_object())?;
     Some((
         o.get("MaxReadRequestUnits").and_then(Value::as_i64),
@@ -65,7 +65,7 @@ fn on_demand(v: &Value) -> Option<(Option<i64>, Option<i64>)> {
     ))
 }
 
-fn billing(v: &Value) -> Option<BillingMode> {
+pub(super) fn billing(v: &Value) -> Option<BillingMode> {
     match str_field(v, "BillingMode") {
         Some("PAY_PER_REQUEST") => Some(BillingMode::PayPerRequest),
         Some("PROVISIONED") => Some(BillingMode::Provisioned),
@@ -81,7 +81,7 @@ fn stream_spec(v: &Value) -> Option<StreamSpec> {
     })
 }
 
-fn index_input(ix: &Value) -> IndexInput {
+pub(super) fn index_input(ix: &Value) -> IndexInput {
     let proj = ix.get("Projection");
     IndexInput {
         name: string_field(ix, "IndexName").unwrap_or_default(),
@@ -106,7 +106,7 @@ fn index_input(ix: &Value) -> IndexInput {
     }
 }
 
-fn indexes(v: Option<&Value>) -> Option<Vec<IndexInput>> {
+pub(super) fn indexes(v: Option<&Value>) -> Option<Vec<IndexInput>> {
     let a = v.filter(|x| !x.is_null())?.as_array()?;
     Some(a.iter().map(index_input).collect())
 }
@@ -252,21 +252,6 @@ pub fn describe_endpoints(engine: &Engine, host: Option<&str>) -> Result<Value, 
     Ok(json!({ "Endpoints": [{ "Address": address, "CachePeriodInMinutes": 1440 }] }))
 }
 
-/// Ferrodyn has no continuous backups yet, so both statuses are DISABLED, as for a table on AWS
-/// that never enabled them.
-pub fn describe_continuous_backups(engine: &Engine, v: &Value) -> Result<Value, Error> {
-    let name = table_name(v);
-    if engine.describe_table(&name).is_err() {
-        return Err(Error::TableNotFound(format!("Table not found: {name}")));
-    }
-    Ok(json!({
-        "ContinuousBackupsDescription": {
-            "ContinuousBackupsStatus": "DISABLED",
-            "PointInTimeRecoveryDescription": { "PointInTimeRecoveryStatus": "DISABLED" }
-        }
-    }))
-}
-
 pub fn describe_limits() -> Result<Value, Error> {
     Ok(json!({
         "AccountMaxReadCapacityUnits": 80000,
@@ -277,7 +262,7 @@ pub fn describe_limits() -> Result<Value, Error> {
 }
 
 /// A KeySchema as given: the HASH attributes, then the RANGE ones, in key-schema order.
-fn key_schema_json<'a>(
+pub(super) fn key_schema_json<'a>(
     hash: impl IntoIterator<Item = &'a KeyAttr>,
     range: impl IntoIterator<Item = &'a KeyAttr>,
 ) -> Value {
@@ -290,7 +275,7 @@ fn key_schema_json<'a>(
     Value::Array(ks)
 }
 
-fn throughput_json(t: &Throughput) -> Value {
+pub(super) fn throughput_json(t: &Throughput) -> Value {
     let mut m = Map::new();
     if let Some(x) = t.last_increase {
         m.insert("LastIncreaseDateTime".into(), num(x));
@@ -305,7 +290,7 @@ fn throughput_json(t: &Throughput) -> Value {
 }
 
 /// OnDemandThroughput as DescribeTable shows it: the maximums that are set.
-fn on_demand_json(o: ferrodyn_core::table::OnDemandThroughput) -> Value {
+pub(super) fn on_demand_json(o: ferrodyn_core::table::OnDemandThroughput) -> Value {
     let mut m = Map::new();
     if let Some(r) = o.read {
         m.insert("MaxReadRequestUnits".into(), json!(r));
@@ -434,5 +419,20 @@ pub fn description_json(d: &TableDescription) -> Value {
         "DeletionProtectionEnabled".into(),
         json!(def.deletion_protection),
     );
+    if let Some(r) = &def.restore {
+        let mut rm = Map::new();
+        if let Some(arn) = &r.source_backup_arn {
+            rm.insert("SourceBackupArn".into(), json!(arn));
+        }
+        if let Some(arn) = &r.source_table_arn {
+            rm.insert("SourceTableArn".into(), json!(arn));
+        }
+        rm.insert("RestoreDateTime".into(), num(r.restore_time));
+        rm.insert("RestoreInProgress".into(), json!(r.in_progress));
+        // Imports are described by DescribeImport, not by a RestoreSummary.
+        if r.source_backup_arn.is_some() || r.source_table_arn.is_some() {
+            m.insert("RestoreSummary".into(), Value::Object(rm));
+        }
+    }
     Value::Object(m)
 }
