@@ -25,7 +25,8 @@ pub struct ExportArgs {
     /// File format.
     #[arg(long, value_enum, default_value_t = Format::DynamodbJson)]
     pub format: Format,
-    /// Compression of the data files [default: gzip for dynamodb-json and ion, none for csv].
+    /// Compression of the data files [default: gzip for dynamodb-json and ion (the only choice
+    /// of DynamoDB's layout), none for csv].
     #[arg(long, value_enum)]
     pub compression: Option<Compression>,
     /// Export the table as it was at this time (RFC 3339 or epoch seconds), through a temporary
@@ -52,6 +53,7 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         Format::Csv => Compression::None,
         _ => Compression::Gzip,
     });
+    crate::format::check_export_compression(args.format, compression)?;
     let client = args.common.conn.client().await?;
     let desc = table::describe_existing(&client, &args.table).await?;
     let temp = at.map(|t| {

@@ -2,7 +2,8 @@
 //! once. Bad lines are reported (`file:line: reason`) and skipped; the rest is loaded.
 //!
 //! Resuming: a checkpoint file (by default `DIR/.ferrodyn-import-T.json`) records, per data file,
-//! the line up to which every record has been written (or reported bad). It is saved at most
+//! the last record (line, and index among the records starting on that line) up to which every
+//! record has been written or reported bad. It is saved at most
 //! every 200 ms and whenever a file completes, always after the writes it covers succeeded, so
 //! a rerun after an interruption skips what the checkpoint covers and rewrites at most the
 //! batches written after its last save (puts of the same items: idempotent). It is deleted when
@@ -13,17 +14,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::ScalarAttributeType;
 use aws_sdk_dynamodb::Client;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::confirm::confirm;
+use crate::convert::scalar_type;
 use crate::format::{list_files, read_file, Compression, DataFile, Format, ReadOptions};
 use crate::progress::{format_mb, Display, Progress};
 use crate::table::{self, parse_key_spec, KeySpec};
 use crate::transfer::{item_size, write_items, Item};
 use crate::{CommonArgs, DataError, Result};
+use ferrodyn_dataio::Location;
+use ferrodyn_model::ScalarType;
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -80,8 +83,10 @@ struct Checkpoint {
 struct FileState {
     /// Size of the file when the import started: a file that changed is not resumed.
     size: u64,
-    /// Every record on lines up to this one has been written or reported.
-    lines: u64,
+    /// The last record handled: every record up to it (line, then index within the line) has
+    /// been written or reported. Line 0: none yet.
+    line: u64,
+    index: u32,
     complete: bool,
     items: u64,
     bad: u64,
@@ -125,7 +130,7 @@ fn read_options(
     args: &ImportArgs,
     desc: Option<&aws_sdk_dynamodb::types::TableDescription>,
 ) -> ReadOptions {
-    let mut key_types: HashMap<String, ScalarAttributeType> = HashMap::new();
+    let mut key_types: HashMap<String, ScalarType> = HashMap::new();
     if let Some(d) = desc {
         for k in d.key_schema() {
             if let Some(a) = d
@@ -133,12 +138,16 @@ fn read_options(
                 .iter()
                 .find(|a| a.attribute_name() == k.attribute_name())
             {
-                key_types.insert(a.attribute_name().to_owned(), a.attribute_type().clone());
+                if let Some(t) = scalar_type(a.attribute_type()) {
+                    key_types.insert(a.attribute_name().to_owned(), t);
+                }
             }
         }
     }
     for k in args.hash_key.iter().chain(args.range_key.iter()) {
-        key_types.insert(k.name.clone(), k.kind.clone());
+        if let Some(t) = scalar_type(&k.kind) {
+            key_types.insert(k.name.clone(), t);
+        }
     }
     ReadOptions {
         format: args.format,
@@ -230,12 +239,12 @@ pub async fn run(args: ImportArgs) -> Result<()> {
             ..FileState::default()
         });
     }
-    let skipped_lines: u64 = checkpoint.files.values().map(|s| s.lines).sum();
+    let skipped_lines: u64 = checkpoint.files.values().map(|s| s.items + s.bad).sum();
     let skipped_files = checkpoint.files.values().filter(|s| s.complete).count();
     if resumed {
         eprintln!(
             "resuming from checkpoint {}: {skipped_files} of {} files done, {skipped_lines} \
-             lines already imported",
+             records already handled",
             checkpoint_file.display(),
             files.len()
         );
@@ -318,7 +327,7 @@ pub async fn run(args: ImportArgs) -> Result<()> {
         files.len(),
         if resumed {
             format!(
-                "; resumed from checkpoint {} ({skipped_lines} lines of an earlier run skipped)",
+                "; resumed from checkpoint {} ({skipped_lines} records of an earlier run skipped)",
                 checkpoint_file.display()
             )
         } else {
@@ -370,7 +379,8 @@ fn load_checkpoint(path: &Path, table: &str, files: &[DataFile]) -> Result<Optio
 struct Chunk {
     items: Vec<(u64, Item)>,
     bad: Vec<(u64, String)>,
-    last_line: u64,
+    /// The last record in the chunk (or before it, for an empty chunk).
+    last: Location,
 }
 
 /// Records per chunk: four BatchWriteItem requests.
@@ -390,9 +400,17 @@ async fn import_file(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Chunk>>(4);
     let reader_file = file.clone();
     let reader_options = options.clone();
-    let resume_after = state.lines;
+    let done = Location {
+        line: state.line,
+        index: state.index,
+    };
+    let resume = if state.line == 0 {
+        Location::default()
+    } else {
+        done.after()
+    };
     let reader = tokio::task::spawn_blocking(move || {
-        let lines = match read_file(&reader_file, &reader_options) {
+        let lines = match read_file(&reader_file, &reader_options, resume) {
             Ok(l) => l,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e));
@@ -402,22 +420,22 @@ async fn import_file(
         let mut chunk = Chunk {
             items: Vec::new(),
             bad: Vec::new(),
-            last_line: resume_after,
+            last: done,
         };
-        for line in lines.skip_while(|l| l.line <= resume_after) {
-            chunk.last_line = line.line;
+        for line in lines {
+            chunk.last = line.at;
             match line.item {
-                Ok(item) => chunk.items.push((line.line, item)),
-                Err(reason) => chunk.bad.push((line.line, reason)),
+                Ok(item) => chunk.items.push((line.at.line, item)),
+                Err(reason) => chunk.bad.push((line.at.line, reason)),
             }
             if chunk.items.len() + chunk.bad.len() >= CHUNK {
-                let last = chunk.last_line;
+                let last = chunk.last;
                 let full = std::mem::replace(
                     &mut chunk,
                     Chunk {
                         items: Vec::new(),
                         bad: Vec::new(),
-                        last_line: last,
+                        last,
                     },
                 );
                 if tx.blocking_send(Ok(full)).is_err() {
@@ -446,14 +464,15 @@ async fn import_file(
         let written = n - rejected.len() as u64;
         progress.add(written, bytes);
         bad_total.fetch_add(bad, std::sync::atomic::Ordering::Relaxed);
-        let last = chunk.last_line;
+        let last = chunk.last;
         saver
             .lock()
             .map_err(|_| DataError::Failed("checkpoint lock".into()))?
             .update(
                 &file.name,
                 |s| {
-                    s.lines = last;
+                    s.line = last.line;
+                    s.index = last.index;
                     s.items += written;
                     s.bad += bad;
                 },
@@ -483,12 +502,12 @@ async fn dry_run(
     let mut total_bytes = 0u64;
     for f in files {
         let (mut items, mut bad) = (0u64, 0u64);
-        for line in read_file(f, &options)? {
+        for line in read_file(f, &options, Location::default())? {
             match line.item {
                 Ok(_) => items += 1,
                 Err(reason) => {
                     bad += 1;
-                    eprintln!("{}:{}: {reason}", f.name, line.line);
+                    eprintln!("{}:{}: {reason}", f.name, line.at.line);
                 }
             }
         }
@@ -533,10 +552,11 @@ async fn dry_run(
         ),
     }
     if let Some(cp) = previous {
-        let lines: u64 = cp.files.values().map(|s| s.lines).sum();
+        let records: u64 = cp.files.values().map(|s| s.items + s.bad).sum();
         let done = cp.files.values().filter(|s| s.complete).count();
         println!(
-            "would resume from checkpoint {}: {done} files done, {lines} lines already imported",
+            "would resume from checkpoint {}: {done} files done, {records} records already \
+             handled",
             checkpoint_file.display()
         );
     }

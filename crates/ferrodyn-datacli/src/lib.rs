@@ -16,6 +16,7 @@
 mod backup;
 mod confirm;
 mod conn;
+mod convert;
 mod copy;
 mod export;
 mod format;
