@@ -507,6 +507,8 @@ pub struct DataFile {
     /// and reports.
     pub name: String,
     pub size: u64,
+    /// Records the export manifest says the file holds, for files of an export.
+    pub items: Option<u64>,
 }
 
 /// The data files under `dir`, as ImportTable lists an S3 prefix: the data files of the exports
@@ -531,6 +533,7 @@ pub fn list_files(dir: &Path) -> Result<Vec<DataFile>> {
             path: f.path.clone(),
             name: f.key.clone(),
             size: f.size,
+            items: f.manifest_item_count,
         })
         .collect())
 }
@@ -638,7 +641,7 @@ mod tests {
             }
             let path = dir.path().join("x.csv");
             std::fs::write(&path, &text).unwrap();
-            let file = DataFile { path, name: "x.csv".into(), size: text.len() as u64 };
+            let file = DataFile { path, name: "x.csv".into(), size: text.len() as u64, items: None };
             let options = ReadOptions {
                 format: Format::Csv,
                 compression: None,

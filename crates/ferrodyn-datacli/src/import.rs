@@ -239,11 +239,11 @@ pub async fn run(args: ImportArgs) -> Result<()> {
             ..FileState::default()
         });
     }
-    let skipped_lines: u64 = checkpoint.files.values().map(|s| s.items + s.bad).sum();
+    let skipped_records: u64 = checkpoint.files.values().map(|s| s.items + s.bad).sum();
     let skipped_files = checkpoint.files.values().filter(|s| s.complete).count();
     if resumed {
         eprintln!(
-            "resuming from checkpoint {}: {skipped_files} of {} files done, {skipped_lines} \
+            "resuming from checkpoint {}: {skipped_files} of {} files done, {skipped_records} \
              records already handled",
             checkpoint_file.display(),
             files.len()
@@ -269,7 +269,14 @@ pub async fn run(args: ImportArgs) -> Result<()> {
             .collect()
     };
     let queue = Arc::new(Mutex::new(queue));
-    let progress = Arc::new(Progress::start(display, "imported", None));
+    // The total is known when every file comes with its export manifest's item count.
+    let total = files
+        .iter()
+        .map(|f| f.items)
+        .sum::<Option<u64>>()
+        .map(|t| t.saturating_sub(skipped_records))
+        .filter(|t| *t > 0);
+    let progress = Arc::new(Progress::start(display, "imported", total));
     let bad_total = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..args.writers {
@@ -327,7 +334,7 @@ pub async fn run(args: ImportArgs) -> Result<()> {
         files.len(),
         if resumed {
             format!(
-                "; resumed from checkpoint {} ({skipped_lines} records of an earlier run skipped)",
+                "; resumed from checkpoint {} ({skipped_records} records of an earlier run skipped)",
                 checkpoint_file.display()
             )
         } else {

@@ -167,13 +167,20 @@ pub fn parse_key_spec(text: &str) -> std::result::Result<KeySpec, String> {
     })
 }
 
-/// Polls DescribeTable until the table (and its indexes) are ACTIVE.
+/// How long a table that is being created or restored may stay invisible to DescribeTable.
+const NOT_FOUND_GRACE: Duration = Duration::from_secs(60);
+
+/// Polls DescribeTable until the table (and its indexes) are ACTIVE. A table that disappears
+/// once seen (a failed restore is deleted) or never shows up is an error.
 pub async fn wait_active(client: &Client, name: &str, display: Display) -> Result<()> {
     let mut waiting = Waiting::new(display, format!("table {name}"));
     let mut delay = Duration::from_millis(100);
+    let start = std::time::Instant::now();
+    let mut seen = false;
     loop {
         let status = match describe(client, name).await? {
             Some(d) => {
+                seen = true;
                 let table = d.table_status().map(|s| s.as_str().to_owned());
                 let indexes_ready = d
                     .global_secondary_indexes()
@@ -183,6 +190,16 @@ pub async fn wait_active(client: &Client, name: &str, display: Display) -> Resul
                     return Ok(());
                 }
                 table.unwrap_or_else(|| "UNKNOWN".into())
+            }
+            None if seen || start.elapsed() > NOT_FOUND_GRACE => {
+                return Err(DataError::Failed(format!(
+                    "table {name} {} while waiting for it to become ACTIVE",
+                    if seen {
+                        "disappeared"
+                    } else {
+                        "did not appear"
+                    }
+                )))
             }
             None => "not found yet".to_owned(),
         };
