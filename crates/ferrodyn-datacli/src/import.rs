@@ -52,7 +52,7 @@ pub struct ImportArgs {
     /// Sort key of the table to create, NAME:TYPE.
     #[arg(long, value_name = "NAME:TYPE", value_parser = parse_key_spec, requires = "hash_key")]
     pub range_key: Option<KeySpec>,
-    /// Files loaded at once (one BatchWriteItem stream each).
+    /// Files loaded at once (each with up to 4 BatchWriteItem requests in flight).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub writers: u16,
     /// Checkpoint file recording completed positions [default: DIR/.ferrodyn-import-TABLE.json].
@@ -393,6 +393,17 @@ struct Chunk {
 /// Records per chunk: four BatchWriteItem requests.
 const CHUNK: usize = 100;
 
+/// Chunks of one file written at once.
+const IN_FLIGHT: usize = 4;
+
+/// A chunk written: what the checkpoint learns from it.
+struct Written {
+    seq: u64,
+    last: Location,
+    written: u64,
+    bad: u64,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn import_file(
     client: &Client,
@@ -401,8 +412,8 @@ async fn import_file(
     state: FileState,
     options: &ReadOptions,
     saver: &Arc<Mutex<Saver>>,
-    progress: &Progress,
-    bad_total: &std::sync::atomic::AtomicU64,
+    progress: &Arc<Progress>,
+    bad_total: &Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Chunk>>(4);
     let reader_file = file.clone();
@@ -452,39 +463,70 @@ async fn import_file(
         }
         let _ = tx.blocking_send(Ok(chunk));
     });
-    while let Some(chunk) = rx.recv().await {
-        let chunk = chunk?;
-        let mut bad = chunk.bad.len() as u64;
-        for (line, reason) in &chunk.bad {
-            eprintln!("{}:{line}: {reason}", file.name);
+    // Up to IN_FLIGHT chunks of the file are written at once; the checkpoint only moves over
+    // the chunks that completed without a gap before them, so it never covers an unwritten one.
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut finished: BTreeMap<u64, Written> = BTreeMap::new();
+    let (mut dispatched, mut committed) = (0u64, 0u64);
+    let mut reading = true;
+    loop {
+        while reading && in_flight.len() < IN_FLIGHT {
+            let Some(chunk) = rx.recv().await else {
+                reading = false;
+                break;
+            };
+            let chunk = chunk?;
+            for (line, reason) in &chunk.bad {
+                eprintln!("{}:{line}: {reason}", file.name);
+            }
+            let seq = dispatched;
+            dispatched += 1;
+            let (client, table, name) = (client.clone(), table.to_owned(), file.name.clone());
+            let (progress, bad_total) = (progress.clone(), bad_total.clone());
+            in_flight.spawn(async move {
+                let mut bad = chunk.bad.len() as u64;
+                let lines: Vec<u64> = chunk.items.iter().map(|(l, _)| *l).collect();
+                let items: Vec<Item> = chunk.items.into_iter().map(|(_, i)| i).collect();
+                let n = items.len() as u64;
+                let bytes: u64 = items.iter().map(item_size).sum();
+                let rejected = write_items(&client, &table, items).await?;
+                for r in &rejected {
+                    let line = lines.get(r.index).copied().unwrap_or(0);
+                    eprintln!("{name}:{line}: {}", r.error);
+                }
+                bad += rejected.len() as u64;
+                let written = n - rejected.len() as u64;
+                progress.add(written, bytes);
+                bad_total.fetch_add(bad, std::sync::atomic::Ordering::Relaxed);
+                Ok::<Written, DataError>(Written {
+                    seq,
+                    last: chunk.last,
+                    written,
+                    bad,
+                })
+            });
         }
-        let lines: Vec<u64> = chunk.items.iter().map(|(l, _)| *l).collect();
-        let items: Vec<Item> = chunk.items.into_iter().map(|(_, i)| i).collect();
-        let n = items.len() as u64;
-        let bytes: u64 = items.iter().map(item_size).sum();
-        let rejected = write_items(client, table, items).await?;
-        for r in &rejected {
-            let line = lines.get(r.index).copied().unwrap_or(0);
-            eprintln!("{}:{line}: {}", file.name, r.error);
-        }
-        bad += rejected.len() as u64;
-        let written = n - rejected.len() as u64;
-        progress.add(written, bytes);
-        bad_total.fetch_add(bad, std::sync::atomic::Ordering::Relaxed);
-        let last = chunk.last;
-        saver
+        let Some(done) = in_flight.join_next().await else {
+            break;
+        };
+        let done = done.map_err(|e| DataError::Failed(format!("writing {}: {e}", file.name)))??;
+        finished.insert(done.seq, done);
+        let mut saver = saver
             .lock()
-            .map_err(|_| DataError::Failed("checkpoint lock".into()))?
-            .update(
+            .map_err(|_| DataError::Failed("checkpoint lock".into()))?;
+        while let Some(w) = finished.remove(&committed) {
+            committed += 1;
+            saver.update(
                 &file.name,
                 |s| {
-                    s.line = last.line;
-                    s.index = last.index;
-                    s.items += written;
-                    s.bad += bad;
+                    s.line = w.last.line;
+                    s.index = w.last.index;
+                    s.items += w.written;
+                    s.bad += w.bad;
                 },
                 false,
             )?;
+        }
     }
     reader
         .await

@@ -1132,7 +1132,7 @@ async fn a_killed_import_resumes_without_redoing_completed_files() {
     let server = TestServer::in_memory();
     let client = server.client();
     let dir = tempfile::tempdir().unwrap();
-    let (files, per_file) = (30, 400);
+    let (files, per_file) = (40, 500);
     for f in 0..files {
         std::fs::write(
             dir.path().join(format!("part{f:02}.json")),
