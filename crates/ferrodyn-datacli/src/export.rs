@@ -1,7 +1,8 @@
 //! `ferrodyn export TABLE --to DIR`: a client-side export. A parallel Scan feeds one writer
 //! thread that lays out the files (the format is behind [`crate::format::ItemWriter`]). With
 //! `--at TIME` the table is first restored as of that time into a temporary table
-//! (RestoreTableToPointInTime), which is exported and then deleted, also when the export fails.
+//! (RestoreTableToPointInTime), which is exported and then deleted, also when the export fails
+//! or is interrupted with Ctrl-C.
 
 use std::path::PathBuf;
 
@@ -104,29 +105,30 @@ pub async fn run(args: ExportArgs) -> Result<()> {
         return Ok(());
     }
 
-    let source = match (at, &temp) {
-        (Some(t), Some(temp)) => {
-            backup::restore_to_point_in_time(&client, &args.table, temp, Some(t)).await?;
-            eprintln!(
-                "restoring {} as of {} into temporary table {temp}",
-                args.table,
-                format_time(&t.to_sdk())
-            );
-            table::wait_active(&client, temp, display).await?;
-            temp.clone()
-        }
-        _ => args.table.clone(),
+    let (Some(t), Some(temp)) = (at, &temp) else {
+        return export(&client, &args, &args.table, compression, display).await;
     };
-    let outcome = export(&client, &args, &source, compression, display).await;
-    if let Some(temp) = &temp {
-        let deleted = client.delete_table().table_name(temp).send().await;
-        match deleted {
-            Ok(_) => eprintln!("deleted temporary table {temp}"),
-            Err(e) => eprintln!(
-                "warning: could not delete temporary table {temp}: {}",
-                crate::conn::api_error("DeleteTable", e)
-            ),
-        }
+    backup::restore_to_point_in_time(&client, &args.table, temp, Some(t)).await?;
+    eprintln!(
+        "restoring {} as of {} into temporary table {temp}",
+        args.table,
+        format_time(&t.to_sdk())
+    );
+    // From here on the temporary table is deleted however the export ends, Ctrl-C included.
+    let work = async {
+        table::wait_active(&client, temp, display).await?;
+        export(&client, &args, temp, compression, display).await
+    };
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        _ = tokio::signal::ctrl_c() => Err(DataError::Failed("interrupted".into())),
+    };
+    match client.delete_table().table_name(temp).send().await {
+        Ok(_) => eprintln!("deleted temporary table {temp}"),
+        Err(e) => eprintln!(
+            "warning: could not delete temporary table {temp}: {}",
+            crate::conn::api_error("DeleteTable", e)
+        ),
     }
     outcome
 }

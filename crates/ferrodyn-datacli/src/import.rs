@@ -358,6 +358,13 @@ fn load_checkpoint(path: &Path, table: &str, files: &[DataFile]) -> Result<Optio
             path.display()
         ))
     })?;
+    if cp.version != 1 {
+        return Err(DataError::Failed(format!(
+            "{}: checkpoint version {} is not 1; delete it to start over",
+            path.display(),
+            cp.version
+        )));
+    }
     if cp.table != table {
         return Err(DataError::Failed(format!(
             "{} is a checkpoint of an import into {}, not {table}",
