@@ -404,11 +404,33 @@ const CHUNK: usize = 100;
 const IN_FLIGHT: usize = 4;
 
 /// A chunk written: what the checkpoint learns from it.
+#[derive(Debug, Clone, PartialEq)]
 struct Written {
     seq: u64,
     last: Location,
     written: u64,
     bad: u64,
+}
+
+/// Chunks of one file, numbered in reading order, complete in any order; the checkpoint may
+/// only learn of a chunk once every chunk before it has completed too.
+#[derive(Default)]
+struct Frontier {
+    next: u64,
+    waiting: BTreeMap<u64, Written>,
+}
+
+impl Frontier {
+    /// Records a completed chunk; returns the chunks the checkpoint may now take, in order.
+    fn complete(&mut self, w: Written) -> Vec<Written> {
+        self.waiting.insert(w.seq, w);
+        let mut ready = Vec::new();
+        while let Some(w) = self.waiting.remove(&self.next) {
+            self.next += 1;
+            ready.push(w);
+        }
+        ready
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -473,8 +495,8 @@ async fn import_file(
     // Up to IN_FLIGHT chunks of the file are written at once; the checkpoint only moves over
     // the chunks that completed without a gap before them, so it never covers an unwritten one.
     let mut in_flight = tokio::task::JoinSet::new();
-    let mut finished: BTreeMap<u64, Written> = BTreeMap::new();
-    let (mut dispatched, mut committed) = (0u64, 0u64);
+    let mut frontier = Frontier::default();
+    let mut dispatched = 0u64;
     let mut reading = true;
     loop {
         while reading && in_flight.len() < IN_FLIGHT {
@@ -517,12 +539,10 @@ async fn import_file(
             break;
         };
         let done = done.map_err(|e| DataError::Failed(format!("writing {}: {e}", file.name)))??;
-        finished.insert(done.seq, done);
         let mut saver = saver
             .lock()
             .map_err(|_| DataError::Failed("checkpoint lock".into()))?;
-        while let Some(w) = finished.remove(&committed) {
-            committed += 1;
+        for w in frontier.complete(done) {
             saver.update(
                 &file.name,
                 |s| {
@@ -626,4 +646,50 @@ async fn dry_run(
     );
     println!("dry run: nothing changed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn chunk(seq: u64) -> Written {
+        Written {
+            seq,
+            last: Location {
+                line: (seq + 1) * 100,
+                index: 0,
+            },
+            written: 100,
+            bad: 0,
+        }
+    }
+
+    proptest! {
+        /// Whatever order chunks complete in, the checkpoint learns of them in reading order,
+        /// never past a chunk still in flight, and of every one in the end.
+        #[test]
+        fn frontier_only_moves_over_completed_prefixes(order in Just((0..20u64).collect::<Vec<_>>()).prop_shuffle()) {
+            let mut f = Frontier::default();
+            let mut done = std::collections::BTreeSet::new();
+            let mut learned = Vec::new();
+            for seq in order {
+                done.insert(seq);
+                for w in f.complete(chunk(seq)) {
+                    learned.push(w.seq);
+                }
+                // Everything learned so far completed, with nothing missing before it.
+                prop_assert!(learned.iter().enumerate().all(|(i, s)| *s == i as u64 && done.contains(s)));
+            }
+            prop_assert_eq!(learned, (0..20).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn default_checkpoint_name() {
+        assert_eq!(
+            checkpoint_path(Path::new("/data/export"), "orders"),
+            PathBuf::from("/data/export/.ferrodyn-import-orders.json")
+        );
+    }
 }
