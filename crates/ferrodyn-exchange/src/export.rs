@@ -162,8 +162,8 @@ impl Exchange {
                 "Point in time recovery is not enabled for table '{name}'"
             ))
         })?;
-        let in_window = |t: f64| t >= window.earliest.floor() && t <= window.latest;
         let started = now();
+        let in_window = |t: f64| t >= window.earliest.floor() && t <= window.latest.max(started);
         let (export_time, spec) = if incremental {
             let spec = req.incremental.clone().unwrap_or(IncrementalSpec {
                 from: None,

@@ -787,6 +787,74 @@ mod tests {
     }
 
     #[test]
+    fn backup_export_and_import_operations_name_their_resources() {
+        let e = engine();
+        let table = "arn:aws:dynamodb:us-east-1:000000000000:table/Tab";
+        let backup = format!("{table}/backup/01700000000000-0a1b2c3d");
+        let pairs = |op: &str, body: &str| -> Vec<(String, String)> {
+            let v: Value = serde_json::from_str(body).unwrap();
+            accesses(&e, Api::DynamoDb, op, &v, true)
+                .into_iter()
+                .map(|a| (a.action, a.resource))
+                .collect()
+        };
+        let p = |a: &str, r: &str| (format!("dynamodb:{a}"), r.to_owned());
+        assert_eq!(
+            pairs("CreateBackup", r#"{"TableName":"Tab","BackupName":"b1x"}"#),
+            [p("CreateBackup", table)]
+        );
+        assert_eq!(
+            pairs("DescribeBackup", &format!(r#"{{"BackupArn":"{backup}"}}"#)),
+            [p("DescribeBackup", &backup)]
+        );
+        assert_eq!(
+            pairs(
+                "RestoreTableFromBackup",
+                &format!(r#"{{"BackupArn":"{backup}","TargetTableName":"New"}}"#)
+            ),
+            [
+                p("RestoreTableFromBackup", &backup),
+                p(
+                    "RestoreTableFromBackup",
+                    "arn:aws:dynamodb:us-east-1:000000000000:table/New"
+                )
+            ]
+        );
+        assert_eq!(
+            pairs(
+                "RestoreTableToPointInTime",
+                r#"{"SourceTableName":"Tab","TargetTableName":"New","UseLatestRestorableTime":true}"#
+            ),
+            [
+                p("RestoreTableToPointInTime", table),
+                p(
+                    "RestoreTableToPointInTime",
+                    "arn:aws:dynamodb:us-east-1:000000000000:table/New"
+                )
+            ]
+        );
+        assert_eq!(
+            pairs(
+                "ExportTableToPointInTime",
+                &format!(r#"{{"TableArn":"{table}","S3Bucket":"bkt"}}"#)
+            ),
+            [p("ExportTableToPointInTime", table)]
+        );
+        assert_eq!(
+            pairs(
+                "ImportTable",
+                r#"{"TableCreationParameters":{"TableName":"Imp"}}"#
+            ),
+            [p(
+                "ImportTable",
+                "arn:aws:dynamodb:us-east-1:000000000000:table/Imp"
+            )]
+        );
+        assert_eq!(pairs("ListBackups", "{}"), [p("ListBackups", "*")]);
+        assert_eq!(pairs("ListExports", "{}"), [p("ListExports", "*")]);
+    }
+
+    #[test]
     fn table_level_and_resourceless_operations() {
         let e = engine();
         let d = one(&e, "DescribeTable", r#"{"TableName":"Tab"}"#);
