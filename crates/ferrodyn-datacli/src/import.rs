@@ -1,13 +1,14 @@
 //! `ferrodyn import DIR --table T`: loads exported files with BatchWriteItem, several files at
-//! once. Bad lines are reported (`file:line: reason`) and skipped; the rest is loaded.
+//! once and several chunks of each file at once. Bad lines are reported (`file:line: reason`)
+//! and skipped; the rest is loaded.
 //!
 //! Resuming: a checkpoint file (by default `DIR/.ferrodyn-import-T.json`) records, per data file,
 //! the last record (line, and index among the records starting on that line) up to which every
-//! record has been written or reported bad. It is saved at most
-//! every 200 ms and whenever a file completes, always after the writes it covers succeeded, so
-//! a rerun after an interruption skips what the checkpoint covers and rewrites at most the
-//! batches written after its last save (puts of the same items: idempotent). It is deleted when
-//! the import completes.
+//! record has been written or reported bad. It moves only over chunks that completed with none
+//! still in flight before them ([`Frontier`]), and is saved at most every 200 ms and whenever a
+//! file completes, so a rerun after an interruption skips what it covers and rewrites at most
+//! the chunks written after its last save (puts of the same items: idempotent). It is deleted
+//! when the import completes.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
