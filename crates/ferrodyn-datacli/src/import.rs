@@ -31,8 +31,8 @@ use ferrodyn_model::ScalarType;
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// Directory of the files to import: an export (its manifests list the data files) or any
-    /// directory of data files (hidden files, `_*` markers and manifests are skipped).
+    /// Directory of the files to import: exports (their manifests list the data files) or any
+    /// directory of data files (every file but hidden ones, in path order).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
     /// The table to load.
