@@ -56,6 +56,8 @@ enum Command {
     /// reads them within a second; one started without keys picks them up at its next start).
     #[command(subcommand)]
     Keys(KeysCommand),
+    #[command(flatten)]
+    Data(ferrodyn_datacli::DataCommand),
 }
 
 #[derive(Subcommand)]
@@ -291,6 +293,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => ferrodyn_bench::main_with_args(args),
         Command::Keys(cmd) => keys_command(cmd),
         Command::Audit(args) => audit_cli::run(args),
+        Command::Data(cmd) => std::process::exit(ferrodyn_datacli::run(cmd)),
     }
 }
 
