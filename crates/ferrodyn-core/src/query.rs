@@ -563,12 +563,36 @@ impl<'a> Page<'a> {
 }
 
 impl Engine {
+    /// The table a Query or Scan reads. On a shared engine, a read of an index this node
+    /// does not know yet, or knows as still backfilling, reloads the catalog first: another
+    /// node may have just created it or finished it (writes see schema changes at once; this
+    /// brings reads of a new index in step too, at no cost on the usual path).
+    fn table_for_read(
+        &self,
+        name: &str,
+        index: Option<&str>,
+    ) -> Result<std::sync::Arc<crate::Table>, Error> {
+        let table = self.table(name)?;
+        let Some(index) = index.filter(|_| self.shared) else {
+            return Ok(table);
+        };
+        let current = table
+            .def
+            .index(index)
+            .is_some_and(|(ix, _)| ix.status != IndexStatus::Creating);
+        if current {
+            return Ok(table);
+        }
+        self.tables.refresh(&*self.storage)?;
+        self.table(name)
+    }
+
     pub fn query(&self, input: QueryInput) -> Result<ReadOutput, Error> {
         self.with_capacity(input, Self::query_now)
     }
 
     fn query_now(&self, input: QueryInput) -> Result<ReadOutput, Error> {
-        let table = self.table(&input.table)?;
+        let table = self.table_for_read(&input.table, input.read.index_name.as_deref())?;
         let def = &table.def;
         let target = Target::resolve(def, &input.read)?;
         let (hash_keys, range_keys) = (target.hash_keys(), target.range_keys());
@@ -756,7 +780,7 @@ impl Engine {
     }
 
     fn scan_now(&self, input: ScanInput) -> Result<ReadOutput, Error> {
-        let table = self.table(&input.table)?;
+        let table = self.table_for_read(&input.table, input.read.index_name.as_deref())?;
         let def = &table.def;
         match (input.segment, input.total_segments) {
             (Some(_), None) => {
