@@ -13,7 +13,8 @@
 //!   immutable; only `AVAILABLE` backups can be restored;
 //! - a copy interrupted by a crash cannot continue (its snapshot is gone): the backup is
 //!   removed at the next start (embedded engines) or, on a shared engine, once its copier
-//!   stopped reporting progress for [`STALE_SECS`];
+//!   stopped reporting progress for `EngineConfig::backup_stale_after` (a copier reports
+//!   every twelfth of that);
 //! - backups are independent of their table: deleting the table keeps them. Deleting a table
 //!   with point-in-time recovery enabled turns its item keyspace into a `SYSTEM` backup
 //!   (nothing is copied) that expires after 35 days, like DynamoDB's.
@@ -34,10 +35,10 @@ pub(crate) const BACKUPS: &str = "backups";
 const COPY_CHUNK: usize = 512;
 /// How long CreateBackup waits for the copy before it answers `CREATING`.
 const ANSWER_WAIT: Duration = Duration::from_secs(2);
-/// A `CREATING` backup whose copier has not reported for this long is abandoned.
-const STALE_SECS: f64 = 60.0;
-/// How often a copier reports progress.
-const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often a copier reports progress, as a fraction of the stale period
+/// (`EngineConfig::backup_stale_after`): a live copier reports many times before it could be
+/// taken for a dead one.
+const HEARTBEATS_PER_STALE_PERIOD: u32 = 12;
 /// How long a system backup is kept (DynamoDB: 35 days).
 const SYSTEM_RETENTION_SECS: f64 = 35.0 * 86_400.0;
 
@@ -262,6 +263,7 @@ impl Engine {
         let mut after: Option<Vec<u8>> = None;
         let (mut items, mut bytes) = (0u64, 0u64);
         let mut reported = Instant::now();
+        let heartbeat = self.config.backup_stale_after / HEARTBEATS_PER_STALE_PERIOD;
         loop {
             let mut chunk: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(COPY_CHUNK);
             snap.scan(
@@ -288,7 +290,7 @@ impl Engine {
                     .write(batch, Durability::Buffered)
                     .map_err(storage_err)?;
             }
-            if reported.elapsed() >= HEARTBEAT {
+            if reported.elapsed() >= heartbeat {
                 reported = Instant::now();
                 b.heartbeat = now_epoch();
                 b.item_count = items;
@@ -499,9 +501,10 @@ impl Engine {
             return Ok(());
         }
         let now = now_epoch();
+        let stale = self.config.backup_stale_after.as_secs_f64();
         for b in self.all_backups()? {
             let interrupted = b.status == BackupStatus::Creating
-                && ((at_start && !self.shared) || now - b.heartbeat > STALE_SECS);
+                && ((at_start && !self.shared) || now - b.heartbeat > stale);
             let expired = b.expires.is_some_and(|e| e <= now);
             if interrupted || expired {
                 if interrupted {
