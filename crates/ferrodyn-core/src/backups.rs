@@ -18,7 +18,8 @@
 //! - a removed backup is never written back: a copier writes its progress and its final
 //!   status, and the cleanup removes an interrupted backup, only after reading the record again
 //!   under the ddl lock (a copier that finds its backup gone stops and drops what it copied);
-//! - backups are independent of their table: deleting the table keeps them. Deleting a table
+//! - backups are independent of their table: deleting the table keeps them (DeleteTable waits
+//!   until its backups in progress are copied, as DynamoDB does). Deleting a table
 //!   with point-in-time recovery enabled turns its item keyspace into a `SYSTEM` backup
 //!   (nothing is copied) that expires after 35 days, like DynamoDB's.
 
@@ -334,6 +335,21 @@ impl Engine {
             .write(batch, Durability::Sync)
             .map_err(storage_err)?;
         self.storage.drop_keyspace(&b.keyspace).map_err(storage_err)
+    }
+
+    /// True while a backup of the table `def` is being copied by a live copier (a `CREATING`
+    /// backup not yet taken for abandoned). DeleteTable refuses then, as DynamoDB refuses to
+    /// delete the source table of a backup in progress (the copy reads the table's keyspace).
+    /// Callers hold the ddl lock, under which backups are registered.
+    pub(crate) fn backup_in_progress(&self, def: &TableDef) -> Result<bool, Error> {
+        if !self.storage.keyspace_exists(BACKUPS) {
+            return Ok(false);
+        }
+        let stale = self.config.backup_stale_after.as_secs_f64();
+        let now = now_epoch();
+        Ok(self.all_backups()?.iter().any(|b| {
+            b.status == BackupStatus::Creating && b.def.id == def.id && now - b.heartbeat <= stale
+        }))
     }
 
     /// DescribeBackup.

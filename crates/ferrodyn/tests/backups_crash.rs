@@ -532,3 +532,57 @@ fn point_in_time_history_survives_kill_9() {
     let last = scan_all(&s, "at3", None);
     assert_eq!(current, last);
 }
+
+/// While a backup is being copied its table cannot be deleted (DynamoDB refuses to delete the
+/// source table of a backup in progress); once it is, the backup outlives the table, complete.
+#[test]
+fn a_table_cannot_be_deleted_while_its_backup_is_copied() {
+    const ITEMS: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    create_indexed(&s, "gone");
+    load(&s.url, "gone", ITEMS);
+    let expected = scan_all(&s, "gone", None);
+    let http = s.http.clone();
+    let url = s.url.clone();
+    let creating = std::thread::spawn(move || {
+        ferrodyn_testkit::call(
+            &http,
+            &url,
+            "DynamoDB_20120810.CreateBackup",
+            json!({"TableName": "gone", "BackupName": "outlives"}).to_string(),
+        )
+        .unwrap()
+    });
+    let arn = loop {
+        if let Some((arn, status)) = listed(&s).into_iter().next() {
+            assert_eq!(status, "CREATING");
+            break arn;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let (status, refused) = s.call("DeleteTable", &json!({"TableName": "gone"}));
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(
+        refused["__type"],
+        "com.amazonaws.dynamodb.v20120810#ResourceInUseException"
+    );
+    assert_eq!(
+        refused["message"],
+        "Attempt to change a resource which is still in use: Table is being backed up: gone"
+    );
+    let (status, body) = creating.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    let d = wait_available(&s, &arn);
+    s.ok("DeleteTable", json!({"TableName": "gone"}));
+    assert_eq!(
+        d["BackupDescription"]["SourceTableDetails"]["ItemCount"],
+        ITEMS
+    );
+    s.ok(
+        "RestoreTableFromBackup",
+        json!({"TargetTableName": "back", "BackupArn": arn}),
+    );
+    s.wait_active("back");
+    assert!(scan_all(&s, "back", None) == expected);
+}
