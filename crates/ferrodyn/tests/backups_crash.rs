@@ -13,7 +13,7 @@ use ferrodyn_testkit::ServerProcess;
 use serde_json::{json, Value};
 
 /// Items of the large table: enough that a backup's copy and a restore's load take a while.
-const BIG: usize = 150_000;
+const BIG: usize = 120_000;
 
 struct Server {
     proc: ServerProcess,
