@@ -13,8 +13,13 @@
 //!   immutable; only `AVAILABLE` backups can be restored;
 //! - a copy interrupted by a crash cannot continue (its snapshot is gone): the backup is
 //!   removed at the next start (embedded engines) or, on a shared engine, once its copier
-//!   stopped reporting progress for [`STALE_SECS`];
-//! - backups are independent of their table: deleting the table keeps them. Deleting a table
+//!   stopped reporting progress for `EngineConfig::backup_stale_after` (a copier reports
+//!   every twelfth of that);
+//! - a removed backup is never written back: a copier writes its progress and its final
+//!   status, and the cleanup removes an interrupted backup, only after reading the record again
+//!   under the ddl lock (a copier that finds its backup gone stops and drops what it copied);
+//! - backups are independent of their table: deleting the table keeps them (DeleteTable waits
+//!   until its backups in progress are copied, as DynamoDB does). Deleting a table
 //!   with point-in-time recovery enabled turns its item keyspace into a `SYSTEM` backup
 //!   (nothing is copied) that expires after 35 days, like DynamoDB's.
 
@@ -34,10 +39,10 @@ pub(crate) const BACKUPS: &str = "backups";
 const COPY_CHUNK: usize = 512;
 /// How long CreateBackup waits for the copy before it answers `CREATING`.
 const ANSWER_WAIT: Duration = Duration::from_secs(2);
-/// A `CREATING` backup whose copier has not reported for this long is abandoned.
-const STALE_SECS: f64 = 60.0;
-/// How often a copier reports progress.
-const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often a copier reports progress, as a fraction of the stale period
+/// (`EngineConfig::backup_stale_after`): a live copier reports many times before it could be
+/// taken for a dead one.
+const HEARTBEATS_PER_STALE_PERIOD: u32 = 12;
 /// How long a system backup is kept (DynamoDB: 35 days).
 const SYSTEM_RETENTION_SECS: f64 = 35.0 * 86_400.0;
 
@@ -260,14 +265,33 @@ impl Engine {
         }
         b.status = BackupStatus::Available;
         b.heartbeat = now_epoch();
-        self.put_backup(&b, Durability::Sync)?;
+        if let Err(e) = self.update_copying(&b, Durability::Sync) {
+            // Removed meanwhile (taken for an abandoned copy): what it copied goes too.
+            self.remove_backup(&b)?;
+            return Err(e);
+        }
         Ok(b)
+    }
+
+    /// Writes the record of a backup being copied (progress, or its final status) unless the
+    /// backup was removed meanwhile: checked and written under the ddl lock, which removals
+    /// also hold, so a removed backup is never written back (its record would then describe
+    /// items whose keyspace is gone).
+    fn update_copying(&self, b: &Backup, durability: Durability) -> Result<(), Error> {
+        let _ddl = self.ddl.lock()?;
+        match self.backup_by_id(&b.id)? {
+            Some(current) if current.status == BackupStatus::Creating => {
+                self.put_backup(b, durability)
+            }
+            _ => Err(Error::internal("backup removed while it was copied")),
+        }
     }
 
     fn copy_items(&self, b: &mut Backup, snap: &dyn Snapshot) -> Result<(), Error> {
         let mut after: Option<Vec<u8>> = None;
         let (mut items, mut bytes) = (0u64, 0u64);
         let mut reported = Instant::now();
+        let heartbeat = self.config.backup_stale_after / HEARTBEATS_PER_STALE_PERIOD;
         loop {
             let mut chunk: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(COPY_CHUNK);
             snap.scan(
@@ -294,14 +318,11 @@ impl Engine {
                     .write(batch, Durability::Buffered)
                     .map_err(storage_err)?;
             }
-            if reported.elapsed() >= HEARTBEAT {
+            if reported.elapsed() >= heartbeat {
                 reported = Instant::now();
                 b.heartbeat = now_epoch();
                 b.item_count = items;
-                self.put_backup(b, Durability::Buffered)?;
-                if self.backup_by_id(&b.id)?.is_none() {
-                    return Err(Error::internal("backup removed while it was copied"));
-                }
+                self.update_copying(b, Durability::Buffered)?;
             }
             if !full {
                 break;
@@ -320,6 +341,21 @@ impl Engine {
             .write(batch, Durability::Sync)
             .map_err(storage_err)?;
         self.storage.drop_keyspace(&b.keyspace).map_err(storage_err)
+    }
+
+    /// True while a backup of the table `def` is being copied by a live copier (a `CREATING`
+    /// backup not yet taken for abandoned). DeleteTable refuses then, as DynamoDB refuses to
+    /// delete the source table of a backup in progress (the copy reads the table's keyspace).
+    /// Callers hold the ddl lock, under which backups are registered.
+    pub(crate) fn backup_in_progress(&self, def: &TableDef) -> Result<bool, Error> {
+        if !self.storage.keyspace_exists(BACKUPS) {
+            return Ok(false);
+        }
+        let stale = self.config.backup_stale_after.as_secs_f64();
+        let now = now_epoch();
+        Ok(self.all_backups()?.iter().any(|b| {
+            b.status == BackupStatus::Creating && b.def.id == def.id && now - b.heartbeat <= stale
+        }))
     }
 
     /// DescribeBackup.
@@ -500,14 +536,30 @@ impl Engine {
         if !self.storage.keyspace_exists(BACKUPS) || !self.leads_background() {
             return Ok(());
         }
-        let now = now_epoch();
-        for b in self.all_backups()? {
+        let stale = self.config.backup_stale_after.as_secs_f64();
+        let due = |b: &Backup, now: f64| {
             let interrupted = b.status == BackupStatus::Creating
-                && ((at_start && !self.shared) || now - b.heartbeat > STALE_SECS);
-            let expired = b.expires.is_some_and(|e| e <= now);
-            if interrupted || expired {
+                && ((at_start && !self.shared) || now - b.heartbeat > stale);
+            (
+                interrupted,
+                interrupted || b.expires.is_some_and(|e| e <= now),
+            )
+        };
+        for b in self.all_backups()? {
+            if !due(&b, now_epoch()).1 {
+                continue;
+            }
+            // Checked again under the ddl lock, which a copier holds to report progress: a
+            // copier that reported meanwhile is alive, and one that reports later finds its
+            // backup gone and stops.
+            let _ddl = self.ddl.lock()?;
+            let Some(b) = self.backup_by_id(&b.id)? else {
+                continue;
+            };
+            let (interrupted, remove) = due(&b, now_epoch());
+            if remove {
                 if interrupted {
-                    tracing::error!(backup = %b.arn, "a backup interrupted by a restart is removed");
+                    tracing::error!(backup = %b.arn, "an interrupted backup is removed");
                 }
                 self.remove_backup(&b)?;
             }
@@ -519,6 +571,76 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copier taken for dead (here: every copier, the stale period being a nanosecond) and
+    /// removed while it copies must not write its backup back: what is listed is complete.
+    #[test]
+    fn a_backup_removed_while_it_is_copied_never_comes_back() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+
+        let config = crate::EngineConfig {
+            backup_stale_after: Duration::from_nanos(1),
+            ..crate::EngineConfig::default()
+        };
+        let storage = Arc::new(ferrodyn_storage::MemoryStorage::new());
+        let engine = Arc::new(Engine::open(storage, config).unwrap());
+        crate::create_hash_table(&engine, "tbl");
+        for i in 0..2000 {
+            let item = ferrodyn_model::Item::from([(
+                "pk".to_string(),
+                ferrodyn_model::AttributeValue::S(format!("k{i}")),
+            )]);
+            engine
+                .put_item(crate::items::PutItemInput {
+                    table: "tbl".into(),
+                    item,
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let cleaner = {
+            let (engine, stop) = (engine.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    engine.clean_backups(false).unwrap();
+                }
+            })
+        };
+        let mut completed = 0;
+        for n in 0..100 {
+            // No background worker: the copy runs in this thread.
+            if let Ok(b) = engine.create_backup("tbl", &format!("b{n}")) {
+                assert_eq!(b.status, BackupStatus::Available);
+                completed += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        cleaner.join().unwrap();
+        for b in engine.all_backups().unwrap() {
+            assert_eq!(b.status, BackupStatus::Available, "{}", b.name);
+            let mut items = 0;
+            engine
+                .storage
+                .scan(
+                    &b.keyspace,
+                    Bound::Unbounded,
+                    Bound::Unbounded,
+                    false,
+                    &mut |_, _| {
+                        items += 1;
+                        true
+                    },
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", b.name));
+            assert_eq!((items, b.item_count), (2000, 2000), "{}", b.name);
+        }
+        eprintln!(
+            "{completed} of 100 copies completed, {} listed",
+            engine.all_backups().unwrap().len()
+        );
+    }
 
     #[test]
     fn backup_ids_come_from_arns() {

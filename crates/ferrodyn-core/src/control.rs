@@ -511,6 +511,11 @@ impl Engine {
                 "Attempt to change a resource which is still in use: Table is being created: {name}"
             )));
         }
+        if self.backup_in_progress(&table.def)? {
+            return Err(Error::ResourceInUse(format!(
+                "Attempt to change a resource which is still in use: Table is being backed up: {name}"
+            )));
+        }
         let desc = self.describe(&table, TableStatus::Deleting);
         let mut batch = WriteBatch::default();
         batch.delete(CATALOG, name.as_bytes());

@@ -74,6 +74,10 @@ pub struct EngineConfig {
     pub audit: audit::AuditConfig,
     /// Capacity enforcement (`throttle.rs`); `None` (the default): nothing is throttled.
     pub capacity: Option<throttle::ThrottleConfig>,
+    /// Shared engines: a `CREATING` backup whose copier has not reported progress for this
+    /// long (its node died) is removed by the node running the background work (`backups.rs`).
+    /// 60 s by default; tests shorten it.
+    pub backup_stale_after: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -87,6 +91,7 @@ impl Default for EngineConfig {
             item_collection_limit: collections::MAX_COLLECTION_BYTES,
             audit: audit::AuditConfig::default(),
             capacity: None,
+            backup_stale_after: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -157,6 +157,10 @@ struct ServeArgs {
     /// Seconds between two sweeps for expired (TTL) items; fractions allowed.
     #[arg(long, default_value_t = 60.0, env = "FERRODYN_TTL_INTERVAL")]
     ttl_interval: f64,
+    /// With --storage: seconds after which a backup still being created whose node stopped
+    /// reporting progress (it died) is removed by another node; fractions allowed.
+    #[arg(long, default_value_t = 60.0, env = "FERRODYN_BACKUP_STALE_SECS")]
+    backup_stale_secs: f64,
     /// Enforce tables' capacity as DynamoDB does: provisioned tables and their global
     /// secondary indexes throttle (ProvisionedThroughputExceededException) beyond their read
     /// and write capacity units, with 300 seconds of burst capacity; on-demand tables beyond
@@ -635,6 +639,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         durability,
         ttl_interval: std::time::Duration::try_from_secs_f64(args.ttl_interval)
             .context("--ttl-interval must be a non-negative number of seconds")?,
+        backup_stale_after: std::time::Duration::try_from_secs_f64(args.backup_stale_secs)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("--backup-stale-secs must be a positive number of seconds")?,
         capacity: args
             .enforce_capacity
             .then(ferrodyn_core::throttle::ThrottleConfig::default),

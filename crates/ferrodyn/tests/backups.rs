@@ -12,6 +12,33 @@ use ferrodyn_storage::{Durability, MemoryStorage};
 use ferrodyn_testkit::TestServer;
 use serde_json::{json, Value};
 
+/// Every scenario below runs on the in-memory engine and on the durable one (fjall, each write
+/// fsynced, as `ferrodyn serve --data-dir` runs).
+macro_rules! on_every_engine {
+    ($($name:ident),* $(,)?) => {
+        mod in_memory {
+            $(#[test]
+            fn $name() {
+                super::$name(super::server());
+            })*
+        }
+        mod durable {
+            $(#[test]
+            fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$name(ferrodyn_testkit::TestServer::durable(dir.path()));
+            })*
+        }
+    };
+}
+
+on_every_engine!(
+    backup_and_restore_equal_the_snapshot,
+    continuous_backups_settings_and_errors,
+    point_in_time_restores_equal_the_recorded_history,
+    the_sdk_reads_backup_answers,
+);
+
 fn server() -> TestServer {
     TestServer::with_config(
         Arc::new(MemoryStorage::new()),
@@ -144,9 +171,7 @@ fn wait_available(s: &TestServer, arn: &str) -> Value {
     }
 }
 
-#[test]
-fn backup_and_restore_equal_the_snapshot() {
-    let s = server();
+fn backup_and_restore_equal_the_snapshot(s: TestServer) {
     create_indexed(&s, "src");
     for i in 0..300 {
         ok(
@@ -313,9 +338,7 @@ fn backup_and_restore_equal_the_snapshot() {
     assert_eq!(code, "BackupNotFoundException");
 }
 
-#[test]
-fn continuous_backups_settings_and_errors() {
-    let s = server();
+fn continuous_backups_settings_and_errors(s: TestServer) {
     create_indexed(&s, "tbl");
     let d = ok(&s, "DescribeContinuousBackups", json!({"TableName": "tbl"}));
     assert_eq!(
@@ -409,9 +432,8 @@ struct Write {
     acked: f64,
 }
 
-#[test]
-fn point_in_time_restores_equal_the_recorded_history() {
-    let s = Arc::new(server());
+fn point_in_time_restores_equal_the_recorded_history(s: TestServer) {
+    let s = Arc::new(s);
     ok(
         &s,
         "CreateTable",
@@ -555,9 +577,7 @@ fn point_in_time_restores_equal_the_recorded_history() {
     assert_eq!(strip(scan_all(&s, "hist2")), strip(scan_all(&s, "latest")));
 }
 
-#[test]
-fn the_sdk_reads_backup_answers() {
-    let s = server();
+fn the_sdk_reads_backup_answers(s: TestServer) {
     create_indexed(&s, "tbl");
     ok(
         &s,
