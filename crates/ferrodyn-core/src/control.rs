@@ -511,6 +511,19 @@ impl Engine {
                 "Attempt to change a resource which is still in use: Table is being created: {name}"
             )));
         }
+        // A point-in-time restore from this table reads its history until it is loaded.
+        let restoring = self.tables.read().values().any(|t| {
+            t.def.loading()
+                && matches!(
+                    t.def.restore.as_ref().and_then(|r| r.job.as_ref()),
+                    Some(crate::table::LoadJob::PointInTime { id, .. }) if *id == table.def.id
+                )
+        });
+        if restoring {
+            return Err(Error::ResourceInUse(format!(
+                "Attempt to change a resource which is still in use: Table is being restored from: {name}"
+            )));
+        }
         if self.backup_in_progress(&table.def)? {
             return Err(Error::ResourceInUse(format!(
                 "Attempt to change a resource which is still in use: Table is being backed up: {name}"

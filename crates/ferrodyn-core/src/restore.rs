@@ -472,3 +472,60 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ferrodyn_model::Error;
+    use ferrodyn_storage::MemoryStorage;
+
+    use crate::table::{LoadJob, RestoreSummary};
+    use crate::{Engine, EngineConfig};
+
+    #[test]
+    fn the_source_of_a_loading_point_in_time_restore_cannot_be_deleted() {
+        let engine = Engine::open(Arc::new(MemoryStorage::new()), EngineConfig::default()).unwrap();
+        crate::create_hash_table(&engine, "src");
+        engine.update_continuous_backups("src", true, None).unwrap();
+        let source = engine.table("src").unwrap();
+        // A restore published but not loaded yet (its job is not started here).
+        let mut def = engine
+            .restored_def(
+                &source.def,
+                "dst",
+                Default::default(),
+                RestoreSummary {
+                    source_backup_arn: None,
+                    source_table_arn: None,
+                    restore_time: crate::now_epoch(),
+                    in_progress: true,
+                    job: Some(LoadJob::PointInTime {
+                        table: "src".into(),
+                        id: source.def.id.clone(),
+                        at_us: 1,
+                    }),
+                },
+            )
+            .unwrap();
+        def.name = "dst".into();
+        engine
+            .install_table(def, |n| Error::ResourceInUse(n.into()))
+            .unwrap();
+        match engine.delete_table("src") {
+            Err(Error::ResourceInUse(m)) => assert!(m.contains("being restored from"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // The loading table itself is not found by data operations and cannot be deleted.
+        assert!(matches!(
+            engine.table("dst"),
+            Err(Error::ResourceNotFound(_))
+        ));
+        assert!(matches!(
+            engine.delete_table("dst"),
+            Err(Error::ResourceInUse(_))
+        ));
+        engine.fail_load("dst").unwrap();
+        engine.delete_table("src").unwrap();
+    }
+}
