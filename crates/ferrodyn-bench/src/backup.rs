@@ -10,6 +10,8 @@
 //!   check knows the expected state without remembering what was written;
 //! - the changed items are `i = j * stride` for `j = 0, 1, ...` ([`Changes`]): even `j`
 //!   overwritten, odd `j` deleted; both restores must give back all `N` items at version 0;
+//! - without `--keep` nothing is left behind: restored tables, the backup and the source
+//!   (recovery turned off first, so no system backup) are deleted;
 //! - the data directory is only read (sizes), never written; a server started by the scenario
 //!   is killed when the scenario ends, whatever its outcome.
 
@@ -1118,6 +1120,16 @@ pub async fn run(
         let t = Instant::now();
         cx.call(Target::DeleteBackup, json!({ "BackupArn": arn }))
             .await?;
+        // A table deleted with recovery on would live on as a system backup (DynamoDB keeps
+        // one for 35 days): turn recovery off first so that nothing stays behind.
+        cx.call(
+            Target::UpdateContinuousBackups,
+            json!({
+                "TableName": args.table,
+                "PointInTimeRecoverySpecification": { "PointInTimeRecoveryEnabled": false },
+            }),
+        )
+        .await?;
         cx.call(Target::DeleteTable, json!({ "TableName": args.table }))
             .await?;
         let secs = t.elapsed().as_secs_f64();
