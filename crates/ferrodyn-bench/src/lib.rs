@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod client;
 pub mod keygen;
 pub mod report;
@@ -147,6 +148,33 @@ pub struct BenchArgs {
     /// Random seed (for reproducible key sequences).
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// `ferrodyn bench`: a workload run (the options of [`BenchArgs`]) or a named scenario.
+#[derive(clap::Args, Clone, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchCommand {
+    #[command(subcommand)]
+    pub scenario: Option<Scenario>,
+    #[command(flatten)]
+    pub args: BenchArgs,
+}
+
+/// Scenarios of `ferrodyn bench` that measure more than one operation's throughput.
+#[derive(clap::Subcommand, Clone, Debug)]
+pub enum Scenario {
+    /// Load N items, CreateBackup, enable point-in-time recovery, change a fraction of the
+    /// items, RestoreTableFromBackup and RestoreTableToPointInTime; times, disk growth and
+    /// checks of the restored tables.
+    Backup(backup::BackupArgs),
+}
+
+/// Entry point of `ferrodyn bench [SCENARIO]`.
+pub fn main_with_command(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd.scenario {
+        Some(Scenario::Backup(args)) => backup::main_with_args(args),
+        None => main_with_args(cmd.args),
+    }
 }
 
 /// Entry point of `ferrodyn bench`: runs the benchmark on a fresh runtime and
@@ -574,7 +602,7 @@ async fn worker(sh: Arc<Shared>, id: u64) -> anyhow::Result<(Stats, Instant)> {
 }
 
 /// Error types worth retrying during setup.
-fn retryable(kind: &str) -> bool {
+pub(crate) fn retryable(kind: &str) -> bool {
     matches!(
         kind,
         "ThrottlingException"
@@ -586,7 +614,7 @@ fn retryable(kind: &str) -> bool {
     ) || kind.starts_with("HTTP5")
 }
 
-fn service_message(body: &[u8]) -> String {
+pub(crate) fn service_message(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
@@ -697,7 +725,7 @@ async fn load(
 
 /// Sends one BatchWriteItem, resending unprocessed items and retryable errors
 /// with exponential backoff.
-async fn write_batch(conn: &mut Conn, body: Bytes) -> anyhow::Result<()> {
+pub(crate) async fn write_batch(conn: &mut Conn, body: Bytes) -> anyhow::Result<()> {
     let mut body = body;
     let mut backoff = Duration::from_millis(20);
     for _ in 0..30 {

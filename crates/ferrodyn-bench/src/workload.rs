@@ -201,6 +201,14 @@ pub enum Target {
     CreateTable,
     DescribeTable,
     ExecuteStatement,
+    Scan,
+    DeleteTable,
+    CreateBackup,
+    DescribeBackup,
+    DeleteBackup,
+    UpdateContinuousBackups,
+    RestoreTableFromBackup,
+    RestoreTableToPointInTime,
 }
 
 impl Target {
@@ -215,6 +223,14 @@ impl Target {
             Target::CreateTable => "DynamoDB_20120810.CreateTable",
             Target::DescribeTable => "DynamoDB_20120810.DescribeTable",
             Target::ExecuteStatement => "DynamoDB_20120810.ExecuteStatement",
+            Target::Scan => "DynamoDB_20120810.Scan",
+            Target::DeleteTable => "DynamoDB_20120810.DeleteTable",
+            Target::CreateBackup => "DynamoDB_20120810.CreateBackup",
+            Target::DescribeBackup => "DynamoDB_20120810.DescribeBackup",
+            Target::DeleteBackup => "DynamoDB_20120810.DeleteBackup",
+            Target::UpdateContinuousBackups => "DynamoDB_20120810.UpdateContinuousBackups",
+            Target::RestoreTableFromBackup => "DynamoDB_20120810.RestoreTableFromBackup",
+            Target::RestoreTableToPointInTime => "DynamoDB_20120810.RestoreTableToPointInTime",
         }
     }
 }

@@ -766,7 +766,19 @@ impl Storage for FjallStorage {
         inner.commit(batch, Durability::Sync)?;
         inner.handles.write().remove(name);
         // Files are removed when the last handle (e.g. of a running scan) is dropped.
-        inner.db.delete_keyspace(handle).map_err(engine_err)
+        inner.db.delete_keyspace(handle).map_err(engine_err)?;
+        // fjall's sealed journals also hold a handle of every keyspace written in them, until
+        // every keyspace with writes in such a journal has flushed past them. On a quiet
+        // server small keyspaces (catalog, statistics) can keep their memtables for hours, and
+        // with them the dropped keyspace's files: a deleted table or backup kept its disk space
+        // until the journals reached fjall's size limit or the next restart. Sealing the other
+        // keyspaces' memtables lets their flushes retire those journals. Empty memtables are
+        // left alone; the flushes run on fjall's workers, not here.
+        let others: Vec<Keyspace> = inner.handles.read().values().cloned().collect();
+        for ks in others.iter().chain(std::iter::once(&inner.meta)) {
+            ks.rotate_memtable().map_err(engine_err)?;
+        }
+        Ok(())
     }
 
     fn keyspace_exists(&self, name: &str) -> bool {
@@ -910,6 +922,81 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    /// Bytes of the files under `dir`.
+    fn tree_bytes(dir: &Path) -> u64 {
+        let mut total = 0;
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            total += if meta.is_dir() {
+                tree_bytes(&e.path())
+            } else {
+                meta.len()
+            };
+        }
+        total
+    }
+
+    /// A dropped keyspace's files go while the storage stays open, even though another
+    /// keyspace keeps a small unflushed write in the journals the dropped one was written to.
+    #[test]
+    fn a_dropped_keyspace_frees_its_files_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = FjallStorage::open_with(
+            dir.path(),
+            FjallOptions {
+                memtable_bytes: 1 << 20,
+                ..FjallOptions::default()
+            },
+        )
+        .unwrap();
+        st.create_keyspace("small").unwrap();
+        st.create_keyspace("big").unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put("small", b"k".to_vec(), b"v".to_vec());
+        st.write(batch, Durability::Buffered).unwrap();
+        // fjall seals a journal once it passes 64 MB at a flush: write well beyond that, in
+        // values that do not compress.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for round in 0u32..12_000 {
+            let value: Vec<u8> = (0..1024)
+                .flat_map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x.to_le_bytes()
+                })
+                .collect();
+            let mut batch = WriteBatch::default();
+            batch.put("big", round.to_be_bytes().to_vec(), value);
+            st.write(batch, Durability::Buffered).unwrap();
+        }
+        st.flush().unwrap();
+        let keyspaces = dir.path().join("keyspaces");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while tree_bytes(&keyspaces) < 50 << 20 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "big was never flushed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        st.drop_keyspace("big").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = tree_bytes(&keyspaces);
+            if left < 10 << 20 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{left} bytes still on disk 30 s after the drop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(st.get("small", b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert!(st.get("big", b"k").is_err());
     }
 
     /// Idle compaction runs fjall's own strategy beside fjall's workers: after many flushes and

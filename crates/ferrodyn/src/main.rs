@@ -48,7 +48,7 @@ enum Command {
     /// Serve the DynamoDB API (JSON 1.0 over HTTP) on a local port.
     Serve(ServeArgs),
     /// Load-test any DynamoDB endpoint (YCSB workloads and single operations, SigV4-signed).
-    Bench(ferrodyn_bench::BenchArgs),
+    Bench(ferrodyn_bench::BenchCommand),
     /// Print audit records of a running server as JSON lines, or `audit verify` its hash chain
     /// (admin API, signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
     Audit(audit_cli::AuditArgs),
@@ -294,7 +294,7 @@ fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Bench(args) => ferrodyn_bench::main_with_args(args),
+        Command::Bench(cmd) => ferrodyn_bench::main_with_command(cmd),
         Command::Keys(cmd) => keys_command(cmd),
         Command::Audit(args) => audit_cli::run(args),
         Command::Data(cmd) => std::process::exit(ferrodyn_datacli::run(cmd)),
