@@ -660,4 +660,73 @@ mod engine_tests {
             assert_eq!(&state(&engine, *at), want, "at {at}");
         }
     }
+
+    fn history_entries(engine: &Engine) -> usize {
+        let table = engine.table("tbl").unwrap();
+        let ks = table.def.pitr.as_ref().unwrap().keyspace.clone();
+        let mut n = 0;
+        engine
+            .storage
+            .scan(
+                &ks,
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+                false,
+                &mut |_, _| {
+                    n += 1;
+                    true
+                },
+            )
+            .unwrap();
+        n
+    }
+
+    #[test]
+    fn retention_reclaims_old_history_and_keeps_later_instants_exact() {
+        let engine = Engine::open(Arc::new(MemoryStorage::new()), EngineConfig::default()).unwrap();
+        crate::create_hash_table(&engine, "tbl");
+        engine
+            .update_continuous_backups("tbl", true, Some(1))
+            .unwrap();
+        let put = |k: &str, v: &str| {
+            engine
+                .put_item(PutItemInput {
+                    table: "tbl".into(),
+                    item: item(k, v),
+                    ..Default::default()
+                })
+                .unwrap();
+        };
+        for n in 0..10 {
+            put("a", &format!("old{n}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let cutoff = now_epoch();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        put("a", "new1");
+        let mid = now_epoch();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        put("b", "new2");
+        let before_mid = state(&engine, mid);
+        assert_eq!(history_entries(&engine), 12);
+        // The entries of changes before the cutoff go; the window's later instants stay exact.
+        let spec = engine.table("tbl").unwrap().def.pitr.clone().unwrap();
+        let deleted = engine
+            .trim_history_before(&spec.keyspace, super::micros(cutoff))
+            .unwrap();
+        assert_eq!(deleted, 10);
+        assert_eq!(history_entries(&engine), 2);
+        assert_eq!(state(&engine, mid), before_mid);
+        assert_eq!(
+            state(&engine, cutoff),
+            vec![("a".to_string(), "old9".to_string())]
+        );
+        // Disabling drops the history; enabling again starts a new one.
+        engine
+            .update_continuous_backups("tbl", false, None)
+            .unwrap();
+        assert!(!engine.storage.keyspace_exists(&spec.keyspace));
+        engine.update_continuous_backups("tbl", true, None).unwrap();
+        assert_eq!(history_entries(&engine), 0);
+    }
 }
