@@ -25,9 +25,13 @@
 //!
 //! # Matching rules
 //!
-//! * Types are never converted: a number matches numbers only (`"5"` is not `5`), compared by
-//!   value (`5` equals `5.0`); `numeric` never matches a string such as DynamoDB's
-//!   `{"N": "5"}` (match those with exact strings or `prefix`).
+//! * Types are never converted: a number matches numbers only (`"5"` is not `5`), and strings
+//!   match character by character without case folding or normalization.
+//! * Exact number values (and `anything-but` numbers) compare by representation, as Lambda
+//!   documents: `300` and `300.0` are different values. (Events and patterns are parsed into
+//!   `serde_json` numbers, which keep integers and floats apart but read `300.0` and `3.0e2` as
+//!   the same float.) `numeric` compares by value. It never matches a string such as
+//!   DynamoDB's `{"N": "5"}`: match those with exact strings or `prefix`.
 //! * A field whose value is an array matches when any element matches (arrays of arrays are
 //!   flattened); a nested pattern under an array of objects matches when one element matches
 //!   the whole nested pattern.
@@ -139,7 +143,8 @@ enum Field {
 #[derive(Debug, Clone, PartialEq)]
 enum Literal {
     Str(String),
-    Num(f64),
+    /// Compared by representation, as Lambda does: `300`, `300.0` are different values.
+    Num(serde_json::Number),
     Bool(bool),
     Null,
 }
@@ -286,7 +291,7 @@ fn parse_matchers(items: &[Value], path: &Path<'_>) -> Result<Vec<Matcher>, Filt
 fn literal(value: &Value) -> Option<Literal> {
     Some(match value {
         Value::String(s) => Literal::Str(s.clone()),
-        Value::Number(n) => Literal::Num(n.as_f64()?),
+        Value::Number(n) => Literal::Num(n.clone()),
         Value::Bool(b) => Literal::Bool(*b),
         Value::Null => Literal::Null,
         Value::Array(_) | Value::Object(_) => return None,
@@ -594,7 +599,7 @@ fn match_leaf(matchers: &[Matcher], value: Option<&Value>) -> bool {
 fn equals(literal: &Literal, value: &Value) -> bool {
     match (literal, value) {
         (Literal::Str(a), Value::String(b)) => a == b,
-        (Literal::Num(a), Value::Number(b)) => b.as_f64() == Some(*a),
+        (Literal::Num(a), Value::Number(b)) => a == b,
         (Literal::Bool(a), Value::Bool(b)) => a == b,
         (Literal::Null, Value::Null) => true,
         _ => false,
