@@ -503,6 +503,14 @@ pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value, detailed: bool
                 .unwrap_or_default();
             vec![plain(action, table_arn(engine, name))]
         }
+        (Api::Admin, "CreateTrigger" | "ListTriggers") => vec![plain(
+            format!("ferrodyn:{op}"),
+            str_field(req, "TableName").map_or_else(|| "*".to_owned(), |t| table_arn(engine, t)),
+        )],
+        (Api::Admin, "DescribeTrigger" | "UpdateTrigger" | "DeleteTrigger") => vec![plain(
+            format!("ferrodyn:{op}"),
+            super::admin::trigger_arn(engine, str_field(req, "TriggerId").unwrap_or("*")),
+        )],
         (Api::Admin, _) => vec![plain(
             format!("ferrodyn:{op}"),
             super::admin::audit_log_arn(engine),
