@@ -346,6 +346,22 @@ fn scrape(
         tables,
         resident_bytes: ferrodyn_metrics::resident_bytes(),
         ttl_deleted: Some(shared.engine.ttl_deleted()),
+        triggers: shared
+            .engine
+            .attached::<ferrodyn_triggers::Triggers>()
+            .map(|t| t.figures())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| ferrodyn_metrics::TriggerScrape {
+                trigger_id: f.trigger_id,
+                table: f.table_name,
+                delivered: f.delivered,
+                failed: f.failed,
+                retried: f.retried,
+                dead_lettered: f.dead_lettered,
+                iterator_age_seconds: f.iterator_age_seconds,
+            })
+            .collect(),
     });
     finish(
         StatusCode::OK,

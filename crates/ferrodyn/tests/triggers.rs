@@ -193,6 +193,14 @@ fn a_poison_record_is_isolated_by_bisection_and_lands_in_the_dead_letter_table()
     let (_, d) = admin(&s.url, "DescribeTrigger", json!({"TriggerId": id}));
     assert_eq!(d["DeadLettered"], 1);
     assert!(d["LastError"].as_str().unwrap().contains("500"));
+    let metrics = reqwest::blocking::get(format!("{}/metrics", s.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    let line =
+        format!("ferrodyn_trigger_dead_lettered_records{{trigger=\"{id}\",table=\"tpoison\"}} 1");
+    assert!(metrics.contains(&line), "{metrics}");
+    assert!(metrics.contains("ferrodyn_trigger_delivered_records{"));
     // Delivery goes on after the poison record.
     put(&s, "tpoison", "after", 1);
     rx.wait_for(20, "the next record", |r| r.acknowledged().len() >= 16);
@@ -504,4 +512,76 @@ fn bad_requests_are_validation_errors() {
         .as_str()
         .unwrap()
         .ends_with("ResourceNotFoundException"));
+}
+
+/// Every message of a JetStream stream: (headers, payload).
+fn stored(url: &str, stream: &str) -> Vec<(HashMap<String, String>, Value)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut handle = js.get_stream(stream).await.unwrap();
+        let count = handle.info().await.unwrap().state.messages;
+        let mut out = Vec::new();
+        for seq in 1..=count {
+            let m = handle.get_raw_message(seq).await.unwrap();
+            let headers = m
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v[0].as_str().to_owned()))
+                .collect();
+            out.push((headers, serde_json::from_slice(&m.payload).unwrap()));
+        }
+        out
+    })
+}
+
+#[test]
+fn nats_jetstream_gets_one_message_per_record_with_a_deduplication_id() {
+    let nats = ferrodyn_natstest::NatsServer::start().expect("nats-server");
+    let s = server();
+    stream_table(&s.url, "natsorders");
+    for v in 1..=5 {
+        for item in ["a", "b", "c"] {
+            put(&s, "natsorders", item, v);
+        }
+    }
+    let id = create(
+        &s,
+        json!({"TableName": "natsorders", "Target": {"Nats": nats.url(), "Subject": "orders.events"},
+            "StartingPosition": "TRIM_HORIZON", "BatchSize": 4}),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, d) = admin(&s.url, "DescribeTrigger", json!({"TriggerId": id}));
+        if d["Delivered"] == 15 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{d}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let msgs = stored(&nats.url(), "FERRODYN_orders_events");
+    assert_eq!(msgs.len(), 15);
+    let mut per: HashMap<String, Vec<i64>> = HashMap::new();
+    for (h, body) in &msgs {
+        let (pk, v) = pk_v(body);
+        per.entry(pk).or_default().push(v);
+        assert_eq!(h["Ferrodyn-Table"], "natsorders");
+        assert_eq!(
+            h["Ferrodyn-Event-Name"],
+            body["eventName"].as_str().unwrap()
+        );
+        let seq = body["dynamodb"]["SequenceNumber"].as_str().unwrap();
+        assert_eq!(h["Ferrodyn-Sequence-Number"], seq);
+        assert_eq!(
+            h["Nats-Msg-Id"],
+            format!("{}/{seq}", body["eventSourceARN"].as_str().unwrap())
+        );
+    }
+    for item in ["a", "b", "c"] {
+        assert_eq!(per[item], [1, 2, 3, 4, 5]);
+    }
 }
