@@ -20,7 +20,7 @@ pub struct TriggersArgs {
 #[derive(Subcommand)]
 enum TriggersCommand {
     /// Attach a trigger to a table's stream (CreateTrigger).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Every trigger, or those of one table (ListTriggers).
     List {
         #[arg(long)]
