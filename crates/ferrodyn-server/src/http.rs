@@ -580,8 +580,11 @@ async fn handle_request(
                 "write not durable: {e}"
             ))),
         }
-    } else if ops::is_write(api, op) && shared.engine.waits_for_durability() {
-        // Durable writes block on fsync (shared by group commit); keep them off the async workers.
+    } else if (ops::is_write(api, op) && shared.engine.waits_for_durability())
+        || ops::is_blocking_admin(api, op)
+    {
+        // Durable writes block on fsync (shared by group commit), trigger operations read
+        // streams: keep them off the async workers.
         let shared2 = shared.clone();
         let op = op.to_owned();
         match tokio::task::spawn_blocking(move || run(&shared2.engine, &op, &body)).await {

@@ -343,6 +343,51 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[ -~]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("BatchSize".to_string()),
+                        Just("StartingPosition".to_string()),
+                        Just("FilterCriteria".to_string()),
+                        Just("Filters".to_string()),
+                        Just("Pattern".to_string()),
+                        Just("DestinationConfig".to_string()),
+                        Just("OnFailure".to_string()),
+                        Just("Destination".to_string()),
+                        Just("MaximumRetryAttempts".to_string()),
+                        "[A-Za-z]{1,8}",
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Any request members: settings or a validation error, never a panic; accepted
+        /// settings validate again after a round trip through their stored form.
+        #[test]
+        fn any_members_give_settings_or_an_error(v in json_value()) {
+            if let Ok(s) = Settings::from_json(v) {
+                let stored = serde_json::to_value(&s).unwrap();
+                proptest::prop_assert_eq!(Settings::from_json(stored).unwrap(), s);
+            }
+        }
+    }
+
     #[test]
     fn defaults_are_lambdas() {
         let s = Settings::from_json(json!({})).unwrap();

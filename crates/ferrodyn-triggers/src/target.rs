@@ -206,6 +206,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any answer body: no panic, and the records to retry are records of the batch.
+        #[test]
+        fn partial_responses_never_name_foreign_records(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+                                                       ids in proptest::collection::vec("[0-9]{1,3}", 0..4)) {
+            let batch = [ev("1"), ev("2"), ev("3")];
+            let _ = partial_failures(&body, &batch);
+            let failures: Vec<serde_json::Value> =
+                ids.iter().map(|i| json!({"itemIdentifier": i})).collect();
+            let text = json!({"batchItemFailures": failures}).to_string();
+            if let Some(got) = partial_failures(text.as_bytes(), &batch) {
+                proptest::prop_assert!(!got.is_empty());
+                proptest::prop_assert!(got.iter().all(|g| batch.iter().any(|e| &e.seq == g)));
+            }
+        }
+    }
+
     #[test]
     fn partial_responses_read_as_lambda_reads_them() {
         let batch = [ev("1"), ev("2"), ev("3")];

@@ -102,6 +102,12 @@ pub fn is_write(api: Api, op: &str) -> bool {
         )
 }
 
+/// Admin operations that read or write durable records and may scan a stream (the trigger
+/// operations): always run on the blocking pool.
+pub fn is_blocking_admin(api: Api, op: &str) -> bool {
+    api == Api::Admin && op.ends_with("Trigger") || api == Api::Admin && op == "ListTriggers"
+}
+
 /// The table and item key a request names, for an audit record of its outcome (reparsed: only
 /// failed writes and audited reads need it). Multi-table operations name none.
 pub fn audit_target(body: &[u8]) -> (Option<String>, Option<ferrodyn_model::Item>) {
