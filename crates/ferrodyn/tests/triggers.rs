@@ -585,3 +585,79 @@ fn nats_jetstream_gets_one_message_per_record_with_a_deduplication_id() {
         assert_eq!(per[item], [1, 2, 3, 4, 5]);
     }
 }
+
+/// Latency from an acknowledged write to its arrival at the receiver (`BatchingWindow` 0),
+/// and delivery throughput; printed for docs/benchmarks.md, with a loose bound only (the
+/// machine running the tests may be busy).
+#[test]
+fn delivery_latency_and_throughput() {
+    use std::sync::Mutex;
+    use std::time::Instant;
+    let s = server();
+    stream_table(&s.url, "latency");
+    let arrived: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let a2 = arrived.clone();
+    let rx = Receiver::start(move |b| {
+        let now = Instant::now();
+        let mut m = a2.lock().unwrap();
+        for r in b["Records"].as_array().unwrap() {
+            m.entry(pk_v(r).0).or_insert(now);
+        }
+        Reply::ok()
+    });
+    create(
+        &s,
+        json!({"TableName": "latency", "Target": {"Url": rx.url}, "StartingPosition": "LATEST"}),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mut lat = Vec::new();
+    for i in 0..200 {
+        let pk = format!("lat{i}");
+        put(&s, "latency", &pk, i);
+        let acked = Instant::now();
+        let deadline = acked + Duration::from_secs(10);
+        let got = loop {
+            if let Some(t) = arrived.lock().unwrap().get(&pk) {
+                break *t;
+            }
+            assert!(Instant::now() < deadline, "{pk} never arrived");
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        lat.push(got.saturating_duration_since(acked).as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(f64::total_cmp);
+    let p = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
+
+    // Throughput: 5,000 changes written in batches of 25, timed until the last arrives.
+    let start = Instant::now();
+    let client = reqwest::blocking::Client::new();
+    for chunk in (0..5000).collect::<Vec<_>>().chunks(25) {
+        let puts: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"PutRequest": {"Item": {"pk": {"S": format!("tp{i}")}, "v": {"N": "1"}}}}))
+            .collect();
+        let (status, _) = ferrodyn_testkit::call(
+            &client,
+            &s.url,
+            "DynamoDB_20120810.BatchWriteItem",
+            json!({"RequestItems": {"latency": puts}}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(status, 200);
+    }
+    let written = start.elapsed();
+    rx.wait_for(60, "5,000 records", |_| {
+        arrived.lock().unwrap().len() >= 5200
+    });
+    let total = start.elapsed();
+    println!(
+        "trigger latency (write acknowledged -> received, 200 sequential puts): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms; throughput: 5000 changes written in {:.2} s, all delivered after {:.2} s ({:.0} records/s)",
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        written.as_secs_f64(),
+        total.as_secs_f64(),
+        5000.0 / total.as_secs_f64()
+    );
+    assert!(p(0.5) < 500.0, "p50 {} ms", p(0.5));
+}
