@@ -213,6 +213,20 @@ fn a_gone_server_is_an_error_within_the_timeout() {
 }
 
 #[test]
+fn a_server_that_never_answers_is_an_error_within_the_timeout() {
+    // Accepts TCP connections (the kernel's backlog) but never sends NATS's INFO greeting.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("nats://ferrodyn:hunter2@{}", silent.local_addr().unwrap());
+    let short = Duration::from_millis(500);
+    let started = Instant::now();
+    let err = NatsPublisher::connect(&url, short).unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(err, NatsError::Connect(_)), "{err:?}");
+    assert!(waited < short + Duration::from_secs(2), "{waited:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[test]
 fn credentials_in_the_url_reach_the_server_but_not_the_messages() {
     // The test server has no authentication and accepts any credentials; what matters is that
     // a URL with them connects and that nothing shows them.
