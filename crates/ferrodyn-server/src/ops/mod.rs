@@ -105,7 +105,15 @@ pub fn is_write(api: Api, op: &str) -> bool {
 /// Admin operations that read or write durable records and may scan a stream (the trigger
 /// operations): always run on the blocking pool.
 pub fn is_blocking_admin(api: Api, op: &str) -> bool {
-    api == Api::Admin && op.ends_with("Trigger") || api == Api::Admin && op == "ListTriggers"
+    api == Api::Admin
+        && matches!(
+            op,
+            "CreateTrigger"
+                | "DescribeTrigger"
+                | "ListTriggers"
+                | "UpdateTrigger"
+                | "DeleteTrigger"
+        )
 }
 
 /// The table and item key a request names, for an audit record of its outcome (reparsed: only
