@@ -327,6 +327,10 @@ impl Triggers {
         shard: &str,
         cp: &Checkpoint,
     ) -> Result<(), Error> {
+        if !self.specs.read().contains_key(id) {
+            // Deleted while its last batch was out: leave no checkpoint behind.
+            return Ok(());
+        }
         let bytes = serde_json::to_vec(cp).map_err(internal)?;
         self.engine()?
             .put_record(CHECKPOINTS, &format!("{id}/{shard}"), &bytes)
