@@ -128,8 +128,14 @@ pub fn start_with(
         });
         ferrodyn_exchange::Exchange::start(&engine, config);
     }
-    if engine.attached::<ferrodyn_triggers::Triggers>().is_none() {
-        ferrodyn_triggers::Triggers::start(&engine, options.triggers.clone().unwrap_or_default());
+    match engine.attached::<ferrodyn_triggers::Triggers>() {
+        Some(t) => t.resume(),
+        None => {
+            ferrodyn_triggers::Triggers::start(
+                &engine,
+                options.triggers.clone().unwrap_or_default(),
+            );
+        }
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {

@@ -198,7 +198,24 @@ impl Triggers {
             stopped: AtomicBool::new(false),
         });
         engine.attach(svc.clone());
-        let sup = svc.clone();
+        svc.spawn_supervisor();
+        svc
+    }
+
+    /// Stops every worker (at its next check) and the supervisor.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    /// Starts again after [`Triggers::stop`] (a server started again on the same engine).
+    pub fn resume(self: &Arc<Self>) {
+        if self.stopped.swap(false, Ordering::Relaxed) {
+            self.spawn_supervisor();
+        }
+    }
+
+    fn spawn_supervisor(self: &Arc<Self>) {
+        let sup = self.clone();
         let spawned = std::thread::Builder::new()
             .name("ferrodyn-triggers".into())
             .spawn(move || loop {
@@ -213,12 +230,6 @@ impl Triggers {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the trigger supervisor");
         }
-        svc
-    }
-
-    /// Stops every worker (at its next check) and the supervisor.
-    pub fn stop(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn engine(&self) -> Result<Arc<Engine>, Error> {
