@@ -2,7 +2,7 @@
 //! times while 10,000 changes flow from a writer through a trigger to an HTTP receiver. After
 //! the last restart every acknowledged change has arrived at least once, and per item the
 //! first arrivals are in write order; redeliveries (batches not checkpointed before a crash)
-//! are counted and printed.
+//! are counted and printed. Also the `ferrodyn triggers` CLI against the binary.
 
 mod trigger_support;
 
@@ -135,4 +135,77 @@ fn kill_9_loses_no_change_and_keeps_per_item_order() {
         want.len(),
         records.len() - redelivered - want.len(),
     );
+}
+
+/// `ferrodyn triggers create|list|describe|disable|enable|delete` against the real binary.
+#[test]
+fn the_cli_manages_triggers() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(|_| Reply::ok());
+    let server = start(dir.path());
+    stream_table(&server.url, "clitable");
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrodyn"))
+            .arg("triggers")
+            .args(args)
+            .args(["--endpoint", &server.url])
+            .env("AWS_ACCESS_KEY_ID", "k")
+            .env("AWS_SECRET_ACCESS_KEY", "s")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(text.lines().next().unwrap_or("null")).unwrap()
+    };
+    let created = cli(&[
+        "create",
+        "--table",
+        "clitable",
+        "--url",
+        &rx.url,
+        "--batch-size",
+        "5",
+        "--starting-position",
+        "TRIM_HORIZON",
+        "--max-retries",
+        "3",
+        "--bisect-on-error",
+        "--report-batch-item-failures",
+        "--filter",
+        r#"{"eventName": ["INSERT"]}"#,
+        "--on-failure-table",
+        "clitable-dlq",
+        "--parallelization",
+        "2",
+    ]);
+    let id = created["TriggerId"].as_str().unwrap().to_owned();
+    let s = &created["Settings"];
+    assert_eq!(s["BatchSize"], 5);
+    assert_eq!(s["ParallelizationFactor"], 2);
+    assert_eq!(s["MaximumRetryAttempts"], 3);
+    assert_eq!(s["BisectBatchOnFunctionError"], true);
+    assert_eq!(
+        s["DestinationConfig"]["OnFailure"]["Destination"],
+        "clitable-dlq"
+    );
+    assert_eq!(
+        cli(&["list", "--table", "clitable"])["TriggerId"],
+        id.as_str()
+    );
+    assert_eq!(cli(&["disable", &id])["State"], "Disabled");
+    assert_eq!(cli(&["describe", &id])["State"], "Disabled");
+    assert_eq!(cli(&["enable", &id])["State"], "Enabled");
+    assert_eq!(cli(&["delete", &id])["TriggerId"], id.as_str());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrodyn"))
+        .args(["triggers", "describe", &id, "--endpoint", &server.url])
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ResourceNotFoundException"));
 }

@@ -758,6 +758,37 @@ mod tests {
     }
 
     #[test]
+    fn trigger_operations_are_ferrodyn_actions_on_tables_and_triggers() {
+        let e = engine();
+        let one = |op: &str, body: &str| {
+            let v: Value = serde_json::from_str(body).unwrap();
+            let a = accesses(&e, Api::Admin, op, &v, true);
+            assert_eq!(a.len(), 1, "{op}");
+            (a[0].action.clone(), a[0].resource.clone())
+        };
+        let table = "arn:aws:dynamodb:us-east-1:000000000000:table/Tab".to_owned();
+        let trigger = "arn:aws:dynamodb:us-east-1:000000000000:trigger/t-1".to_owned();
+        assert_eq!(
+            one("CreateTrigger", r#"{"TableName":"Tab"}"#),
+            ("ferrodyn:CreateTrigger".into(), table.clone())
+        );
+        assert_eq!(
+            one("ListTriggers", r#"{"TableName":"Tab"}"#),
+            ("ferrodyn:ListTriggers".into(), table)
+        );
+        assert_eq!(
+            one("ListTriggers", "{}"),
+            ("ferrodyn:ListTriggers".into(), "*".into())
+        );
+        for op in ["DescribeTrigger", "UpdateTrigger", "DeleteTrigger"] {
+            assert_eq!(
+                one(op, r#"{"TriggerId":"t-1"}"#),
+                (format!("ferrodyn:{op}"), trigger.clone())
+            );
+        }
+    }
+
+    #[test]
     fn plain_accesses_name_the_same_actions_and_resources() {
         let e = engine();
         for (op, body) in [
