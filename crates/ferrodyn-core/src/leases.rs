@@ -83,7 +83,7 @@ impl Engine {
 
     /// True if this node should run the cluster's background work now: always on an embedded
     /// engine; on a shared one while it holds the `background` lease.
-    pub(crate) fn leads_background(&self) -> bool {
+    pub fn leads_background(&self) -> bool {
         !self.shared || self.lease_until.load(Ordering::Acquire) > now_ms()
     }
 }

@@ -1,4 +1,4 @@
-//! Records of the layers above the engine (export and import jobs): small byte values under
+//! Records of the layers above the engine (export and import jobs, triggers and their checkpoints): small byte values under
 //! string keys, in keyspaces of their own, on whatever storage the engine runs (so they are
 //! shared by the nodes of a cluster, like the catalog). The engine never interprets them.
 //!
@@ -23,6 +23,19 @@ impl Engine {
         self.storage.create_keyspace(&ks).map_err(storage_err)?;
         let mut batch = WriteBatch::default();
         batch.put(&ks, key.as_bytes(), value);
+        self.storage
+            .write(batch, Durability::Sync)
+            .map_err(storage_err)
+    }
+
+    /// Removes the record under `key` in `space` (durable when it returns; no error if absent).
+    pub fn delete_record(&self, space: &str, key: &str) -> Result<(), Error> {
+        let ks = keyspace(space);
+        if !self.storage.keyspace_exists(&ks) {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        batch.delete(&ks, key.as_bytes());
         self.storage
             .write(batch, Durability::Sync)
             .map_err(storage_err)

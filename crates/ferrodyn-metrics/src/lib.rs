@@ -44,6 +44,24 @@ struct OperationLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TriggerLabels {
+    trigger: String,
+    table: String,
+}
+
+/// One stream trigger's figures at scrape time (counts since the process started).
+#[derive(Debug, Default, Clone)]
+pub struct TriggerScrape {
+    pub trigger_id: String,
+    pub table: String,
+    pub delivered: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+    pub iterator_age_seconds: f64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TableLabel {
     table: String,
 }
@@ -70,6 +88,8 @@ pub struct Scrape {
     pub resident_bytes: Option<u64>,
     /// Items deleted by TTL since the process started, if known.
     pub ttl_deleted: Option<u64>,
+    /// Every stream trigger.
+    pub triggers: Vec<TriggerScrape>,
 }
 
 /// The server's metrics; one per server, shared by every connection.
@@ -87,6 +107,11 @@ pub struct Metrics {
     table_bytes: Family<TableLabel, Gauge>,
     resident: Gauge,
     ttl_deleted: Gauge,
+    trigger_delivered: Family<TriggerLabels, Gauge>,
+    trigger_failed: Family<TriggerLabels, Gauge>,
+    trigger_retried: Family<TriggerLabels, Gauge>,
+    trigger_dead_lettered: Family<TriggerLabels, Gauge>,
+    trigger_iterator_age: Family<TriggerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Scrapes set the scrape-time gauges and encode under this lock, one at a time.
     registry: Mutex<Registry>,
 }
@@ -137,6 +162,11 @@ impl Metrics {
             table_bytes: Family::default(),
             resident: Gauge::default(),
             ttl_deleted: Gauge::default(),
+            trigger_delivered: Family::default(),
+            trigger_failed: Family::default(),
+            trigger_retried: Family::default(),
+            trigger_dead_lettered: Family::default(),
+            trigger_iterator_age: Family::default(),
             registry: Mutex::new(Registry::with_prefix("ferrodyn")),
         };
         {
@@ -188,6 +218,32 @@ impl Metrics {
                 "ttl_deleted_items",
                 "Items deleted by TTL sweeps since the process started",
                 m.ttl_deleted.clone(),
+            );
+            r.register(
+                "trigger_delivered_records",
+                "Stream records acknowledged by a trigger's target since the process started",
+                m.trigger_delivered.clone(),
+            );
+            r.register(
+                "trigger_failed_batches",
+                "Batches a trigger's target failed (error status, timeout, partial batch response) since the process started",
+                m.trigger_failed.clone(),
+            );
+            r.register(
+                "trigger_retried_batches",
+                "Batches a trigger sent again (retries and bisected halves) since the process started",
+                m.trigger_retried.clone(),
+            );
+            r.register(
+                "trigger_dead_lettered_records",
+                "Records a trigger handed to its on-failure destination (or dropped without one) since the process started",
+                m.trigger_dead_lettered.clone(),
+            );
+            r.register_with_unit(
+                "trigger_iterator_age",
+                "Age of the last record a trigger delivered, when it was delivered",
+                Unit::Seconds,
+                m.trigger_iterator_age.clone(),
             );
         }
         m
@@ -269,6 +325,33 @@ impl Metrics {
         if let Some(n) = scrape.ttl_deleted {
             self.ttl_deleted.set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+        for f in [
+            &self.trigger_delivered,
+            &self.trigger_failed,
+            &self.trigger_retried,
+            &self.trigger_dead_lettered,
+        ] {
+            f.clear();
+        }
+        self.trigger_iterator_age.clear();
+        for t in &scrape.triggers {
+            let label = TriggerLabels {
+                trigger: t.trigger_id.clone(),
+                table: t.table.clone(),
+            };
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            self.trigger_delivered
+                .get_or_create(&label)
+                .set(n(t.delivered));
+            self.trigger_failed.get_or_create(&label).set(n(t.failed));
+            self.trigger_retried.get_or_create(&label).set(n(t.retried));
+            self.trigger_dead_lettered
+                .get_or_create(&label)
+                .set(n(t.dead_lettered));
+            self.trigger_iterator_age
+                .get_or_create(&label)
+                .set(t.iterator_age_seconds);
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
@@ -317,9 +400,30 @@ mod tests {
             tables: vec![("T".into(), 5, 120)],
             resident_bytes: Some(4096),
             ttl_deleted: None,
+            triggers: vec![TriggerScrape {
+                trigger_id: "t1".into(),
+                table: "T".into(),
+                delivered: 7,
+                failed: 2,
+                retried: 1,
+                dead_lettered: 1,
+                iterator_age_seconds: 0.5,
+            }],
         });
         let s = text::parse(&text).unwrap();
         let v = |name: &str, labels: &[(&str, &str)]| text::value(&s, name, labels);
+        let trigger = [("trigger", "t1"), ("table", "T")];
+        assert_eq!(v("ferrodyn_trigger_delivered_records", &trigger), Some(7.0));
+        assert_eq!(v("ferrodyn_trigger_failed_batches", &trigger), Some(2.0));
+        assert_eq!(v("ferrodyn_trigger_retried_batches", &trigger), Some(1.0));
+        assert_eq!(
+            v("ferrodyn_trigger_dead_lettered_records", &trigger),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("ferrodyn_trigger_iterator_age_seconds", &trigger),
+            Some(0.5)
+        );
         assert_eq!(
             v(
                 "ferrodyn_requests_total",

@@ -346,6 +346,22 @@ fn scrape(
         tables,
         resident_bytes: ferrodyn_metrics::resident_bytes(),
         ttl_deleted: Some(shared.engine.ttl_deleted()),
+        triggers: shared
+            .engine
+            .attached::<ferrodyn_triggers::Triggers>()
+            .map(|t| t.figures())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| ferrodyn_metrics::TriggerScrape {
+                trigger_id: f.trigger_id,
+                table: f.table_name,
+                delivered: f.delivered,
+                failed: f.failed,
+                retried: f.retried,
+                dead_lettered: f.dead_lettered,
+                iterator_age_seconds: f.iterator_age_seconds,
+            })
+            .collect(),
     });
     finish(
         StatusCode::OK,
@@ -564,8 +580,11 @@ async fn handle_request(
                 "write not durable: {e}"
             ))),
         }
-    } else if ops::is_write(api, op) && shared.engine.waits_for_durability() {
-        // Durable writes block on fsync (shared by group commit); keep them off the async workers.
+    } else if (ops::is_write(api, op) && shared.engine.waits_for_durability())
+        || ops::is_blocking_admin(api, op)
+    {
+        // Durable writes block on fsync (shared by group commit), trigger operations read
+        // streams: keep them off the async workers.
         let shared2 = shared.clone();
         let op = op.to_owned();
         match tokio::task::spawn_blocking(move || run(&shared2.engine, &op, &body)).await {

@@ -54,6 +54,9 @@ pub struct ServerOptions {
     /// `ferrodyn-exports` in the system's temporary directory), unless the engine already has
     /// an export service.
     pub exchange: Option<ferrodyn_exchange::ExchangeConfig>,
+    /// Stream triggers' timings (`None`: the defaults), unless the engine already has a
+    /// trigger service.
+    pub triggers: Option<ferrodyn_triggers::TriggersConfig>,
 }
 
 impl Default for ServerOptions {
@@ -64,6 +67,7 @@ impl Default for ServerOptions {
             tls: None,
             slow_request: None,
             exchange: None,
+            triggers: None,
         }
     }
 }
@@ -96,6 +100,9 @@ impl ServerHandle {
             .stopping
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.shutdown.send(true);
+        if let Some(t) = self.shared.engine.attached::<ferrodyn_triggers::Triggers>() {
+            t.stop();
+        }
         let _ = self.task.await;
         for t in self.admin_tasks {
             let _ = t.await;
@@ -120,6 +127,15 @@ pub fn start_with(
             ferrodyn_exchange::ExchangeConfig::new(std::env::temp_dir().join("ferrodyn-exports"))
         });
         ferrodyn_exchange::Exchange::start(&engine, config);
+    }
+    match engine.attached::<ferrodyn_triggers::Triggers>() {
+        Some(t) => t.resume(),
+        None => {
+            ferrodyn_triggers::Triggers::start(
+                &engine,
+                options.triggers.clone().unwrap_or_default(),
+            );
+        }
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {

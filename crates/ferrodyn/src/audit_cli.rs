@@ -44,13 +44,13 @@ enum AuditCommand {
 }
 
 #[derive(Args, Clone)]
-struct Endpoint {
+pub(crate) struct Endpoint {
     /// The server's URL, e.g. http://127.0.0.1:8000.
     #[arg(long, env = "FERRODYN_ENDPOINT", global = true)]
-    endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// PEM certificate of a CA to trust for an https endpoint (besides the system's).
     #[arg(long, global = true)]
-    ca_cert: Option<PathBuf>,
+    pub(crate) ca_cert: Option<PathBuf>,
 }
 
 /// Epoch milliseconds from `2026-12-05T14:02:31(.123)?Z` or from a number of milliseconds.
@@ -91,7 +91,7 @@ pub fn parse_time(text: &str) -> anyhow::Result<u64> {
     u64::try_from(total).map_err(|_| bad())
 }
 
-struct Client {
+pub(crate) struct Client {
     http: reqwest::blocking::Client,
     url: String,
     host: String,
@@ -99,7 +99,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(endpoint: &Endpoint) -> anyhow::Result<Client> {
+    pub(crate) fn new(endpoint: &Endpoint) -> anyhow::Result<Client> {
         let Some(url) = endpoint.endpoint.clone() else {
             bail!("--endpoint URL is required (or FERRODYN_ENDPOINT)");
         };
@@ -120,7 +120,7 @@ impl Client {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
         let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
         else {
-            bail!("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to a key allowed to read the audit log");
+            bail!("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to a key allowed to call the admin API");
         };
         let creds = Credentials {
             access_key_id: id,
@@ -137,7 +137,11 @@ impl Client {
     }
 
     /// One signed admin call; the parsed answer, or the server's error as an error.
-    fn call(&mut self, op: &str, body: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    pub(crate) fn call(
+        &mut self,
+        op: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
         let payload = serde_json::to_vec(body)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -3,6 +3,7 @@
 
 mod audit_cli;
 mod config;
+mod triggers_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ enum Command {
     /// Print audit records of a running server as JSON lines, or `audit verify` its hash chain
     /// (admin API, signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
     Audit(audit_cli::AuditArgs),
+    /// Stream triggers of a running server: deliver every change of a table to an HTTP(S)
+    /// endpoint or a NATS JetStream subject (admin API, signed like `audit`).
+    Triggers(triggers_cli::TriggersArgs),
     /// Manage the access keys kept in a data directory (a running server that enforces keys
     /// reads them within a second; one started without keys picks them up at its next start).
     #[command(subcommand)]
@@ -298,6 +302,7 @@ fn main() -> anyhow::Result<()> {
         Command::Keys(cmd) => keys_command(cmd),
         Command::Audit(args) => audit_cli::run(args),
         Command::Data(cmd) => std::process::exit(ferrodyn_datacli::run(cmd)),
+        Command::Triggers(args) => triggers_cli::run(args),
     }
 }
 
@@ -692,6 +697,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     }
                 }),
             )),
+            triggers: None,
         };
         let mut handle = ferrodyn_server::start_with(listener, serving, options)?;
         if let Some(maddr) = args.metrics_addr {

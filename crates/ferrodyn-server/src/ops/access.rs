@@ -503,6 +503,14 @@ pub fn accesses(engine: &Engine, api: Api, op: &str, req: &Value, detailed: bool
                 .unwrap_or_default();
             vec![plain(action, table_arn(engine, name))]
         }
+        (Api::Admin, "CreateTrigger" | "ListTriggers") => vec![plain(
+            format!("ferrodyn:{op}"),
+            str_field(req, "TableName").map_or_else(|| "*".to_owned(), |t| table_arn(engine, t)),
+        )],
+        (Api::Admin, "DescribeTrigger" | "UpdateTrigger" | "DeleteTrigger") => vec![plain(
+            format!("ferrodyn:{op}"),
+            super::admin::trigger_arn(engine, str_field(req, "TriggerId").unwrap_or("*")),
+        )],
         (Api::Admin, _) => vec![plain(
             format!("ferrodyn:{op}"),
             super::admin::audit_log_arn(engine),
@@ -747,6 +755,37 @@ mod tests {
         let all = accesses(&e, Api::DynamoDb, "TransactGetItems", &v, true);
         assert_eq!(all[0].action, "dynamodb:GetItem");
         assert_eq!(all[0].leading_keys, Some(vec!["x".into()]));
+    }
+
+    #[test]
+    fn trigger_operations_are_ferrodyn_actions_on_tables_and_triggers() {
+        let e = engine();
+        let one = |op: &str, body: &str| {
+            let v: Value = serde_json::from_str(body).unwrap();
+            let a = accesses(&e, Api::Admin, op, &v, true);
+            assert_eq!(a.len(), 1, "{op}");
+            (a[0].action.clone(), a[0].resource.clone())
+        };
+        let table = "arn:aws:dynamodb:us-east-1:000000000000:table/Tab".to_owned();
+        let trigger = "arn:aws:dynamodb:us-east-1:000000000000:trigger/t-1".to_owned();
+        assert_eq!(
+            one("CreateTrigger", r#"{"TableName":"Tab"}"#),
+            ("ferrodyn:CreateTrigger".into(), table.clone())
+        );
+        assert_eq!(
+            one("ListTriggers", r#"{"TableName":"Tab"}"#),
+            ("ferrodyn:ListTriggers".into(), table)
+        );
+        assert_eq!(
+            one("ListTriggers", "{}"),
+            ("ferrodyn:ListTriggers".into(), "*".into())
+        );
+        for op in ["DescribeTrigger", "UpdateTrigger", "DeleteTrigger"] {
+            assert_eq!(
+                one(op, r#"{"TriggerId":"t-1"}"#),
+                (format!("ferrodyn:{op}"), trigger.clone())
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //!
 //! - `QueryAuditLog` `{TableName?, Key?, Principal?, SinceMs?, UntilMs?, Limit?, ExclusiveStartSeq?}`
 //!   → `{Records: [...], LastEvaluatedSeq?}`, records as `ferrodyn audit` prints them;
-//! - `VerifyAuditLog` `{}` → `{Intact, Checked, FirstSeq, LastSeq?, HeadHash, BrokenAt?}`.
+//! - `VerifyAuditLog` `{}` → `{Intact, Checked, FirstSeq, LastSeq?, HeadHash, BrokenAt?}`;
+//! - the trigger operations (`triggers.rs`): CreateTrigger, DescribeTrigger, ListTriggers,
+//!   UpdateTrigger, DeleteTrigger, authorized as `ferrodyn:<Op>` on the table's ARN (Create,
+//!   List with a TableName) or on `arn:aws:dynamodb:REGION:ACCOUNT:trigger/<TriggerId>`.
 //!
 //! Invariant: admin operations are authorized like any other request (IAM actions
 //! `ferrodyn:QueryAuditLog` / `ferrodyn:VerifyAuditLog` on `arn:aws:dynamodb:REGION:ACCOUNT:audit-log`);
@@ -18,12 +21,26 @@ use serde_json::{json, Map, Value};
 use super::json::{present, string_field};
 
 pub const TARGET_PREFIX: &str = "FerrodynAdmin_20261201";
-pub const OPERATIONS: &[&str] = &["QueryAuditLog", "VerifyAuditLog"];
+pub const OPERATIONS: &[&str] = &[
+    "QueryAuditLog",
+    "VerifyAuditLog",
+    "CreateTrigger",
+    "DescribeTrigger",
+    "ListTriggers",
+    "UpdateTrigger",
+    "DeleteTrigger",
+];
 
 /// The resource admin actions are authorized on.
 pub fn audit_log_arn(engine: &Engine) -> String {
     let c = engine.config();
     format!("arn:aws:dynamodb:{}:{}:audit-log", c.region, c.account)
+}
+
+/// The resource a trigger operation naming `TriggerId` is authorized on.
+pub fn trigger_arn(engine: &Engine, id: &str) -> String {
+    let c = engine.config();
+    format!("arn:aws:dynamodb:{}:{}:trigger/{id}", c.region, c.account)
 }
 
 /// The most records one QueryAuditLog answer holds.

@@ -18,6 +18,7 @@ mod streams;
 mod tables;
 mod tags;
 mod transact;
+mod triggers;
 mod ttl;
 
 use ferrodyn_core::Engine;
@@ -98,6 +99,20 @@ pub fn is_write(api: Api, op: &str) -> bool {
                 | "ExecuteStatement"
                 | "BatchExecuteStatement"
                 | "ExecuteTransaction"
+        )
+}
+
+/// Admin operations that read or write durable records and may scan a stream (the trigger
+/// operations): always run on the blocking pool.
+pub fn is_blocking_admin(api: Api, op: &str) -> bool {
+    api == Api::Admin
+        && matches!(
+            op,
+            "CreateTrigger"
+                | "DescribeTrigger"
+                | "ListTriggers"
+                | "UpdateTrigger"
+                | "DeleteTrigger"
         )
 }
 
@@ -236,6 +251,11 @@ pub fn dispatch_to(
         (Api::Streams, "GetRecords") => streams::get_records(engine, &value)?,
         (Api::Admin, "QueryAuditLog") => admin::query_audit_log(engine, &value)?,
         (Api::Admin, "VerifyAuditLog") => admin::verify_audit_log(engine)?,
+        (Api::Admin, "CreateTrigger") => triggers::create_trigger(engine, &value)?,
+        (Api::Admin, "DescribeTrigger") => triggers::describe_trigger(engine, &value)?,
+        (Api::Admin, "ListTriggers") => triggers::list_triggers(engine, &value)?,
+        (Api::Admin, "UpdateTrigger") => triggers::update_trigger(engine, &value)?,
+        (Api::Admin, "DeleteTrigger") => triggers::delete_trigger(engine, &value)?,
         _ => {
             return Err(Error::validation(format!(
                 "The operation {op} is not supported by this server yet"
