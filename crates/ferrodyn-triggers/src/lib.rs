@@ -159,6 +159,20 @@ pub(crate) struct Checkpoint {
     pub seq: Option<String>,
     #[serde(default)]
     pub done: bool,
+    /// With `ParallelizationFactor` above 1: per lane, the last sequence number after `seq`
+    /// that the lane has already had acknowledged (or handed to the on-failure destination)
+    /// while another lane of the same read was still delivering. After a restart those
+    /// records are not delivered again; cleared when `seq` moves past the read.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub lanes: std::collections::BTreeMap<usize, String>,
+    /// The ParallelizationFactor `lanes` was recorded with (lanes mean nothing under another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lanes_of: Option<u32>,
+}
+
+/// True if stream sequence number `a` comes after `b` (decimal strings).
+pub(crate) fn seq_after(a: &str, b: &str) -> bool {
+    (a.len(), a) > (b.len(), b)
 }
 
 /// The trigger service of one engine (attached to it with `Engine::attach`).

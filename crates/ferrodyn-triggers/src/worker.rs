@@ -207,19 +207,47 @@ impl Worker<'_> {
                 self.counters.filtered.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            by_lane[lane(&e.key_text, lanes)].push(e);
+            let l = lane(&e.key_text, lanes);
+            // Already acknowledged in this lane before a restart (see `Checkpoint::lanes`).
+            if cursor.lanes_of == Some(lanes)
+                && cursor
+                    .lanes
+                    .get(&l)
+                    .is_some_and(|acked| !crate::seq_after(&e.seq, acked))
+            {
+                continue;
+            }
+            by_lane[l].push(e);
         }
         let ok = if lanes == 1 {
-            self.deliver_lane(spec, &by_lane[0]).is_ok()
+            self.deliver_lane(spec, &by_lane[0], None).is_ok()
         } else {
-            std::thread::scope(|scope| {
+            // Each lane records its own progress, so a restart does not deliver again what
+            // one lane had acknowledged while another was still retrying.
+            let mut start = cursor.clone();
+            if start.lanes_of != Some(lanes) {
+                start.lanes.clear();
+                start.lanes_of = Some(lanes);
+            }
+            let progress = parking_lot::Mutex::new(start);
+            let shared = (sid.as_str(), &progress);
+            let this = &*self;
+            let all = std::thread::scope(|scope| {
                 let handles: Vec<_> = by_lane
                     .iter()
-                    .filter(|l| !l.is_empty())
-                    .map(|l| scope.spawn(|| self.deliver_lane(spec, l).is_ok()))
+                    .enumerate()
+                    .filter(|(_, l)| !l.is_empty())
+                    .map(|(i, l)| {
+                        scope.spawn(move || this.deliver_lane(spec, l, Some((i, shared))).is_ok())
+                    })
                     .collect();
                 handles.into_iter().all(|h| h.join().unwrap_or(false))
-            })
+            });
+            if !all {
+                // The next attempt in this process skips what the lanes got through, too.
+                self.cursors.insert(sid.clone(), progress.into_inner());
+            }
+            all
         };
         if !ok {
             return Ok(false);
@@ -228,6 +256,8 @@ impl Worker<'_> {
         let cp = Checkpoint {
             seq: last,
             done: ended,
+            lanes: Default::default(),
+            lanes_of: None,
         };
         self.svc.save_checkpoint(&self.id, sid, &cp)?;
         self.cursors.insert(sid.clone(), cp);
@@ -235,16 +265,37 @@ impl Worker<'_> {
     }
 
     fn finish_shard(&mut self, sid: &str, seq: Option<String>) -> Result<(), Error> {
-        let cp = Checkpoint { seq, done: true };
+        let cp = Checkpoint {
+            seq,
+            done: true,
+            lanes: Default::default(),
+            lanes_of: None,
+        };
         self.svc.save_checkpoint(&self.id, sid, &cp)?;
         self.cursors.insert(sid.to_owned(), cp);
         self.listed = None;
         Ok(())
     }
 
-    fn deliver_lane(&self, spec: &TriggerRecord, events: &[Event]) -> Result<(), Aborted> {
+    /// Delivers one lane's events batch after batch. With `progress` (lane number, shard and
+    /// the shard's checkpoint being built), each finished batch is recorded in the
+    /// checkpoint's `lanes` durably before the next one.
+    fn deliver_lane(
+        &self,
+        spec: &TriggerRecord,
+        events: &[Event],
+        progress: Option<(usize, (&str, &parking_lot::Mutex<Checkpoint>))>,
+    ) -> Result<(), Aborted> {
         for batch in events.chunks(spec.settings.batch_size.max(1) as usize) {
             self.deliver_batch(spec, batch, 0)?;
+            if let (Some((lane, (sid, cp))), Some(last)) = (progress, batch.last()) {
+                let mut cp = cp.lock();
+                cp.lanes.insert(lane, last.seq.clone());
+                if let Err(e) = self.svc.save_checkpoint(&self.id, sid, &cp) {
+                    tracing::warn!(trigger = %self.id, error = %e, "cannot save a lane's progress");
+                    return Err(Aborted);
+                }
+            }
         }
         Ok(())
     }

@@ -450,6 +450,68 @@ fn disable_enable_and_delete() {
     assert_eq!(list["Triggers"], json!([]));
 }
 
+/// With ParallelizationFactor above 1, a lane that had its records acknowledged while another
+/// lane of the same read kept failing does not deliver them again after the worker restarts
+/// (the trigger disabled and enabled: it reloads its durable checkpoint).
+#[test]
+fn parallel_lanes_keep_their_progress_across_a_restart() {
+    let s = server();
+    stream_table(&s.url, "tlanes");
+    let rx = Receiver::start(|body| {
+        let poisoned = body["Records"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| pk_v(r).0 == "bad"));
+        if poisoned {
+            Reply::status(500)
+        } else {
+            Reply::ok()
+        }
+    });
+    // Written before the trigger exists, so its first read takes 16 of them at once.
+    put(&s, "tlanes", "bad", 1);
+    let items: Vec<String> = (0..24).map(|i| format!("item{i}")).collect();
+    for item in &items {
+        put(&s, "tlanes", item, 1);
+    }
+    let id = create(
+        &s,
+        json!({"TableName": "tlanes", "Target": {"Url": rx.url}, "BatchSize": 4,
+            "ParallelizationFactor": 4, "MaximumRetryAttempts": -1,
+            "StartingPosition": "TRIM_HORIZON"}),
+    );
+    // One read takes 16 records (BatchSize × ParallelizationFactor): the lanes without the
+    // poisoned record get theirs through; the poisoned record's lane is stuck, so the read
+    // (and the shard's checkpoint) does not complete.
+    rx.wait_for(20, "the other lanes", |r| r.acknowledged().len() >= 3);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = rx.acknowledged().len();
+    assert!(before < items.len(), "one lane is blocked: {before}");
+    let (status, _) = admin(
+        &s.url,
+        "UpdateTrigger",
+        json!({"TriggerId": id, "Enabled": false}),
+    );
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    rx.set(|_| Reply::ok());
+    admin(
+        &s.url,
+        "UpdateTrigger",
+        json!({"TriggerId": id, "Enabled": true}),
+    );
+    rx.wait_for(20, "every record", |r| {
+        r.acknowledged().iter().any(|r| pk_v(r).0 == "bad")
+            && r.acknowledged().len() > items.len()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let acked = rx.acknowledged();
+    let m = per_item(&acked);
+    for item in items.iter().map(String::as_str).chain(["bad"]) {
+        assert_eq!(m[item], vec![1], "{item} delivered once");
+    }
+    assert_eq!(acked.len(), items.len() + 1);
+}
+
 #[test]
 fn bad_requests_are_validation_errors() {
     let s = server();
