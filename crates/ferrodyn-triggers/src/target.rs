@@ -60,6 +60,8 @@ impl HttpTarget {
             .body(body)
             .send()
             .map_err(|e| {
+                // Without the URL: it may hold credentials, and errors reach the log.
+                let e = e.without_url();
                 if e.is_timeout() {
                     "Task timed out: the target did not answer in time".to_owned()
                 } else {
@@ -68,6 +70,7 @@ impl HttpTarget {
             })?;
         let status = resp.status();
         let body = resp.bytes().map_err(|e| {
+            let e = e.without_url();
             if e.is_timeout() {
                 "Task timed out: the target did not answer in time".to_owned()
             } else {
@@ -193,6 +196,25 @@ impl Target for NatsTarget {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn errors_never_carry_the_urls_credentials() {
+        // A closed port: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let t = HttpTarget::new(
+            &format!("http://hook:s3cr3t-pw@127.0.0.1:{port}/path"),
+            Duration::from_secs(2),
+            false,
+        )
+        .unwrap();
+        let err = t.post(b"{}".to_vec()).unwrap_err();
+        assert!(err.starts_with("cannot reach the target"), "{err}");
+        assert!(!err.contains("s3cr3t-pw"), "{err}");
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -500,8 +500,7 @@ fn parallel_lanes_keep_their_progress_across_a_restart() {
         json!({"TriggerId": id, "Enabled": true}),
     );
     rx.wait_for(20, "every record", |r| {
-        r.acknowledged().iter().any(|r| pk_v(r).0 == "bad")
-            && r.acknowledged().len() > items.len()
+        r.acknowledged().iter().any(|r| pk_v(r).0 == "bad") && r.acknowledged().len() > items.len()
     });
     std::thread::sleep(Duration::from_millis(300));
     let acked = rx.acknowledged();
