@@ -8,9 +8,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// Overrides the search: a directory holding `initdb`, `pg_ctl` and `postgres`.
@@ -86,52 +84,21 @@ fn missing_message() -> String {
 }
 
 fn install() -> io::Result<PathBuf> {
-    if effective_uid()? != 0 {
-        return Err(io::Error::other(missing_message()));
-    }
-    // Another test process may be installing right now: wait for it, then look again.
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(INSTALL_LOCK)?;
-    lock.lock()?;
-    let result = match find_bin_dir(Path::new(DEBIAN_ROOT)) {
-        Some(dir) => Ok(dir),
-        None => apt_install(),
-    };
-    drop(lock);
-    result
-}
-
-fn apt_install() -> io::Result<PathBuf> {
-    disable_main_cluster();
-    if !apt_lists_present() {
-        apt_get(&["update"])?;
-    }
-    // The createcluster.conf written above predates the package that sets it up: keep ours
+    // The createcluster.conf written first predates the package that sets it up: keep ours
     // instead of asking (there is no one to answer; dpkg would fail at the prompt).
-    let install = [
-        "install",
-        "-y",
-        "--no-install-recommends",
-        "-o",
-        "Dpkg::Options::=--force-confdef",
-        "-o",
-        "Dpkg::Options::=--force-confold",
-        "postgresql",
-    ];
-    if apt_get(&install).is_err() {
-        // Stale package lists are the usual cause; refresh them once.
-        apt_get(&["update"])?;
-        apt_get(&install)?;
+    ferrodyn_testhost::Package {
+        install_args: &[
+            "-o",
+            "Dpkg::Options::=--force-confdef",
+            "-o",
+            "Dpkg::Options::=--force-confold",
+            "postgresql",
+        ],
+        lock_file: INSTALL_LOCK,
+        missing: &missing_message,
+        before_install: Some(&disable_main_cluster),
     }
-    find_bin_dir(Path::new(DEBIAN_ROOT)).ok_or_else(|| {
-        io::Error::other(format!(
-            "apt-get installed postgresql, yet {}",
-            missing_message()
-        ))
-    })
+    .find_or_install(|| find_bin_dir(Path::new(DEBIAN_ROOT)))
 }
 
 /// Tells postgresql-common not to create (and start) its own `main` cluster on install. Best
@@ -162,86 +129,7 @@ fn createcluster_disabled(conf: &str) -> bool {
         .is_some_and(|value| matches!(value, "false" | "off" | "no" | "0"))
 }
 
-fn apt_lists_present() -> bool {
-    fs::read_dir("/var/lib/apt/lists").is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .any(|e| e.file_name().to_string_lossy().ends_with("_Packages"))
-    })
-}
-
-fn apt_get(args: &[&str]) -> io::Result<()> {
-    let output = Command::new("apt-get")
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .env("UCF_FORCE_CONFFOLD", "1")
-        .output()
-        .map_err(|e| {
-            io::Error::other(format!(
-                "cannot run apt-get ({e}) to install PostgreSQL; {}",
-                missing_message()
-            ))
-        })?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(io::Error::other(format!(
-        "`apt-get {}` failed ({}): {}",
-        args.join(" "),
-        output.status,
-        tail(&String::from_utf8_lossy(&output.stderr), 20)
-    )))
-}
-
-/// The effective uid of this process (the owner of `/proc/self`, else `id -u`).
-pub(crate) fn effective_uid() -> io::Result<u32> {
-    if let Ok(meta) = fs::metadata("/proc/self") {
-        return Ok(meta.uid());
-    }
-    let output = Command::new("id").arg("-u").output()?;
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .map_err(|_| io::Error::other("cannot determine the effective uid (`id -u`)"))
-}
-
-/// The `(uid, gid)` the server processes run as: `nobody` when this process is root (PostgreSQL
-/// refuses to run as root), `None` (this process's own user) otherwise.
-pub(crate) fn server_user() -> io::Result<Option<(u32, u32)>> {
-    if effective_uid()? != 0 {
-        return Ok(None);
-    }
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    Ok(Some(
-        passwd_entry(&passwd, "nobody").unwrap_or((65534, 65534)),
-    ))
-}
-
-/// `(uid, gid)` of `user` in an /etc/passwd text.
-fn passwd_entry(passwd: &str, user: &str) -> Option<(u32, u32)> {
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        if fields.next()? != user {
-            return None;
-        }
-        let _password = fields.next()?;
-        Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
-    })
-}
-
-/// The last `lines` lines of `text`.
-pub(crate) fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// The last lines of a log file, for error messages.
-pub(crate) fn log_tail(path: &Path) -> String {
-    match fs::read_to_string(path) {
-        Ok(text) => tail(&text, 30),
-        Err(e) => format!("(cannot read {}: {e})", path.display()),
-    }
-}
+pub(crate) use ferrodyn_testhost::{log_tail, server_user};
 
 #[cfg(test)]
 mod tests {
@@ -287,16 +175,6 @@ mod tests {
     }
 
     #[test]
-    fn passwd_lookup() {
-        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
-                      nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-        assert_eq!(passwd_entry(passwd, "nobody"), Some((65534, 65534)));
-        assert_eq!(passwd_entry(passwd, "root"), Some((0, 0)));
-        assert_eq!(passwd_entry(passwd, "postgres"), None);
-        assert_eq!(passwd_entry("nobody:x:oops:1:::", "nobody"), None);
-    }
-
-    #[test]
     fn createcluster_setting() {
         assert!(!createcluster_disabled(""));
         assert!(!createcluster_disabled("#create_main_cluster = false\n"));
@@ -307,12 +185,5 @@ mod tests {
         assert!(!createcluster_disabled(
             "create_main_cluster = false\ncreate_main_cluster = true\n"
         ));
-    }
-
-    #[test]
-    fn tail_keeps_last_lines() {
-        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(tail("a", 5), "a");
-        assert_eq!(tail("", 5), "");
     }
 }
