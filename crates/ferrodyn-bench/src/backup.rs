@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 
 use crate::client::{CallError, Conn, Endpoint};
 use crate::keygen::Rng;
-use crate::sigv4::{Credentials, Signer};
+use crate::sigv4::Signer;
 use crate::workload::{Target, BATCH_SIZE};
 use crate::{retryable, service_message, write_batch};
 
@@ -102,28 +102,9 @@ pub struct BackupArgs {
     #[arg(long)]
     pub quiet: bool,
 
-    /// Region used for signing.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub region: String,
-
-    /// Access key id used for signing.
-    #[arg(
-        long,
-        env = "AWS_ACCESS_KEY_ID",
-        default_value = "AKIDFERRODYNBENCH",
-        hide_env_values = true
-    )]
-    pub access_key_id: String,
-
-    /// Secret access key used for signing.
-    #[arg(
-        long,
-        env = "AWS_SECRET_ACCESS_KEY",
-        default_value = "ferrodyn-bench-secret",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    pub secret_access_key: String,
+    /// How requests are signed.
+    #[command(flatten)]
+    pub signing: crate::SigningArgs,
 
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 60.0)]
@@ -861,15 +842,7 @@ pub async fn run(
 ) -> anyhow::Result<BackupReport> {
     validate(args)?;
     let resolved = Arc::new(Endpoint::resolve(endpoint).await?);
-    let signer = Signer::new(
-        Credentials {
-            access_key_id: args.access_key_id.clone(),
-            secret_access_key: args.secret_access_key.clone(),
-            session_token: None,
-        },
-        &args.region,
-        "dynamodb",
-    );
+    let signer = args.signing.signer();
     let timeout = Duration::from_secs_f64(args.timeout);
     let mut control = Conn::new(resolved.clone(), signer.clone(), timeout)?;
     control

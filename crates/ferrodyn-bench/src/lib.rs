@@ -42,6 +42,52 @@ pub use crate::report::SCHEMA;
 const MAX_ITEM_SIZE: usize = 399_000;
 
 /// Options of `ferrodyn bench`.
+/// The credentials and region requests are signed with (SigV4), shared by every scenario.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SigningArgs {
+    /// Region used for signing.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// Access key id used for signing.
+    #[arg(
+        long,
+        env = "AWS_ACCESS_KEY_ID",
+        default_value = "AKIDFERRODYNBENCH",
+        hide_env_values = true
+    )]
+    pub access_key_id: String,
+
+    /// Secret access key used for signing.
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "ferrodyn-bench-secret",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub secret_access_key: String,
+
+    /// Optional session token (sent as x-amz-security-token).
+    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
+    pub session_token: Option<String>,
+}
+
+impl SigningArgs {
+    /// A SigV4 signer for DynamoDB with these credentials.
+    pub fn signer(&self) -> Signer {
+        Signer::new(
+            Credentials {
+                access_key_id: self.access_key_id.clone(),
+                secret_access_key: self.secret_access_key.clone(),
+                session_token: self.session_token.clone(),
+            },
+            &self.region,
+            "dynamodb",
+        )
+    }
+}
+
 #[derive(clap::Args, Clone, Debug)]
 pub struct BenchArgs {
     /// DynamoDB endpoint (plain http).
@@ -110,32 +156,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub quiet: bool,
 
-    /// Region used for signing.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub region: String,
-
-    /// Access key id used for signing.
-    #[arg(
-        long,
-        env = "AWS_ACCESS_KEY_ID",
-        default_value = "AKIDFERRODYNBENCH",
-        hide_env_values = true
-    )]
-    pub access_key_id: String,
-
-    /// Secret access key used for signing.
-    #[arg(
-        long,
-        env = "AWS_SECRET_ACCESS_KEY",
-        default_value = "ferrodyn-bench-secret",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    pub secret_access_key: String,
-
-    /// Optional session token (sent as x-amz-security-token).
-    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
-    pub session_token: Option<String>,
+    /// How requests are signed.
+    #[command(flatten)]
+    pub signing: SigningArgs,
 
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10.0)]
@@ -290,15 +313,7 @@ pub async fn run_until(args: &BenchArgs, stop: Arc<AtomicBool>) -> anyhow::Resul
     validate(args)?;
     let chatty = !args.json && !args.quiet;
     let endpoint = Arc::new(Endpoint::resolve(&args.endpoint).await?);
-    let signer = Signer::new(
-        Credentials {
-            access_key_id: args.access_key_id.clone(),
-            secret_access_key: args.secret_access_key.clone(),
-            session_token: args.session_token.clone(),
-        },
-        &args.region,
-        "dynamodb",
-    );
+    let signer = args.signing.signer();
     let timeout = Duration::from_secs_f64(args.timeout);
     let seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()
@@ -421,7 +436,7 @@ pub async fn run_until(args: &BenchArgs, stop: Arc<AtomicBool>) -> anyhow::Resul
         duration_secs: args.requests.is_none().then_some(args.duration),
         requests: args.requests,
         warmup_secs: args.warmup,
-        region: args.region.clone(),
+        region: args.signing.region.clone(),
         loaded_items,
     };
     let elapsed = last_finish.saturating_duration_since(warmup_end);

@@ -23,9 +23,12 @@ fn args(items: u64) -> BackupArgs {
         keep: false,
         json: true,
         quiet: true,
-        region: "us-east-1".into(),
-        access_key_id: "AKIDTEST".into(),
-        secret_access_key: "secret".into(),
+        signing: ferrodyn_bench::SigningArgs {
+            region: "us-east-1".into(),
+            access_key_id: "AKIDTEST".into(),
+            secret_access_key: "secret".into(),
+            session_token: None,
+        },
         timeout: 30.0,
     }
 }
