@@ -474,7 +474,8 @@ fn read_catalog(storage: &dyn Storage) -> Result<HashMap<String, Vec<u8>>, Error
     Ok(records)
 }
 
-pub(crate) fn now_epoch() -> f64 {
+/// The wall clock in seconds since the Unix epoch (0 before it), as the API's timestamps are.
+pub fn now_epoch() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())

@@ -95,12 +95,4 @@ impl Engine {
             .get(name)
             .is_some_and(|t| t.def.loading())
     }
-
-    /// The ARN of table `name` (whether or not it exists).
-    pub fn table_arn(&self, name: &str) -> String {
-        format!(
-            "arn:aws:dynamodb:{}:{}:table/{name}",
-            self.config.region, self.config.account
-        )
-    }
 }

@@ -75,12 +75,7 @@ pub struct Exchange {
     running: Mutex<HashSet<String>>,
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+use ferrodyn_core::now_epoch as now;
 
 /// A job id as DynamoDB forms them: milliseconds (14 digits), a dash, 8 hex digits.
 fn new_id() -> String {

@@ -49,12 +49,7 @@ const STATUS: &str = "trigger-status";
 /// How often the supervisor looks for triggers created, changed or deleted elsewhere.
 const REFRESH: Duration = Duration::from_millis(250);
 
-pub(crate) fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub(crate) use ferrodyn_core::now_epoch as now;
 
 /// Settings of the trigger service.
 #[derive(Debug, Clone)]
