@@ -309,6 +309,57 @@ pub fn call(
     Ok((status, r.text()?))
 }
 
+/// Sends `op` with a JSON body to the server at `url` (any process: a test server, a node, the
+/// binary); returns the status and the answer as JSON (`Null` for an empty or non-JSON body).
+pub fn call_json(url: &str, op: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let client = reqwest::blocking::Client::new();
+    let (status, text) = call(
+        &client,
+        url,
+        &format!("DynamoDB_20120810.{op}"),
+        body.to_string(),
+    )
+    .expect("request");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// [`call_json`] that asserts success (200) and returns the answer.
+pub fn ok_json(url: &str, op: &str, body: serde_json::Value) -> serde_json::Value {
+    let (status, v) = call_json(url, op, body);
+    assert_eq!(status, 200, "{op}: {v}");
+    v
+}
+
+/// Every item of `table` (or of its `index`), page after page, through `request` (which sends
+/// an operation and returns its successful answer); table scans are strongly consistent.
+pub fn scan_items(
+    mut request: impl FnMut(&str, serde_json::Value) -> serde_json::Value,
+    table: &str,
+    index: Option<&str>,
+) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut start: Option<serde_json::Value> = None;
+    loop {
+        let mut body = serde_json::json!({ "TableName": table });
+        match index {
+            Some(ix) => body["IndexName"] = serde_json::json!(ix),
+            None => body["ConsistentRead"] = serde_json::json!(true),
+        }
+        if let Some(k) = start.take() {
+            body["ExclusiveStartKey"] = k;
+        }
+        let page = request("Scan", body);
+        out.extend(page["Items"].as_array().into_iter().flatten().cloned());
+        match page.get("LastEvaluatedKey") {
+            Some(k) => start = Some(k.clone()),
+            None => return out,
+        }
+    }
+}
+
 /// CRC-32 (IEEE), computed bit by bit, independent of the server's implementation.
 pub fn crc32(b: &[u8]) -> u32 {
     let mut crc = 0xffff_ffffu32;

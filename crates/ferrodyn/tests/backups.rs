@@ -118,25 +118,12 @@ fn rich_item(i: usize) -> Value {
     })
 }
 
+/// Every item of `table`, keyed by its whole JSON text (the map is the set of items).
 fn scan_all(s: &TestServer, table: &str) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    let mut start: Option<Value> = None;
-    loop {
-        let mut body = json!({"TableName": table, "ConsistentRead": true});
-        if let Some(k) = start.take() {
-            body["ExclusiveStartKey"] = k;
-        }
-        let page = ok(s, "Scan", body);
-        for item in page["Items"].as_array().unwrap() {
-            // Keyed by the whole item: the map is the set of items.
-            let key = item.to_string();
-            out.insert(key, item.clone());
-        }
-        match page.get("LastEvaluatedKey") {
-            Some(k) => start = Some(k.clone()),
-            None => return out,
-        }
-    }
+    ferrodyn_testkit::scan_items(|op, b| s.ok(op, b), table, None)
+        .into_iter()
+        .map(|i| (i.to_string(), i))
+        .collect()
 }
 
 fn wait_active(s: &TestServer, table: &str) -> Value {

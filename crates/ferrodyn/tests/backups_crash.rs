@@ -101,26 +101,10 @@ fn now() -> f64 {
 
 /// Every item of `table` (or of its index), by its whole JSON text (the map is the set).
 fn scan_all(s: &Server, table: &str, index: Option<&str>) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    let mut start: Option<Value> = None;
-    loop {
-        let mut body = json!({"TableName": table});
-        match index {
-            Some(ix) => body["IndexName"] = json!(ix),
-            None => body["ConsistentRead"] = json!(true),
-        }
-        if let Some(k) = start.take() {
-            body["ExclusiveStartKey"] = k;
-        }
-        let page = s.ok("Scan", body);
-        for item in page["Items"].as_array().unwrap() {
-            out.insert(item.to_string(), item.clone());
-        }
-        match page.get("LastEvaluatedKey") {
-            Some(k) => start = Some(k.clone()),
-            None => return out,
-        }
-    }
+    ferrodyn_testkit::scan_items(|op, b| s.ok(op, b), table, index)
+        .into_iter()
+        .map(|i| (i.to_string(), i))
+        .collect()
 }
 
 /// A table keyed by `pk` (S) with a global index on `g` (S).

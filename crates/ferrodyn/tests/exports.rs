@@ -90,23 +90,9 @@ fn rich_item(i: usize) -> Value {
 }
 
 fn scan_all(s: &TestServer, table: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut start: Option<Value> = None;
-    loop {
-        let mut body = json!({"TableName": table, "ConsistentRead": true});
-        if let Some(k) = start.take() {
-            body["ExclusiveStartKey"] = k;
-        }
-        let page = ok(s, "Scan", body);
-        out.extend(page["Items"].as_array().unwrap().iter().cloned());
-        match page.get("LastEvaluatedKey") {
-            Some(k) => start = Some(k.clone()),
-            None => {
-                out.sort_by_key(|v| v.to_string());
-                return out;
-            }
-        }
-    }
+    let mut out = ferrodyn_testkit::scan_items(|op, b| s.ok(op, b), table, None);
+    out.sort_by_key(|v| v.to_string());
+    out
 }
 
 fn wait_export(s: &TestServer, arn: &str) -> Value {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ferrodyn_testkit::ServerProcess;
+use ferrodyn_testkit::{call_json as call, ok_json as ok};
 use serde_json::{json, Value};
 
 const ITEMS: usize = 12_000;
@@ -17,24 +18,6 @@ fn start(data: &Path, exports: &Path) -> ServerProcess {
         data,
         &["--export-dir", exports.to_str().unwrap()],
     )
-}
-
-fn call(url: &str, op: &str, body: Value) -> (u16, Value) {
-    let client = reqwest::blocking::Client::new();
-    let (status, text) = ferrodyn_testkit::call(
-        &client,
-        url,
-        &format!("DynamoDB_20120810.{op}"),
-        body.to_string(),
-    )
-    .expect("request");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn ok(url: &str, op: &str, body: Value) -> Value {
-    let (status, v) = call(url, op, body);
-    assert_eq!(status, 200, "{op}: {v}");
-    v
 }
 
 /// A table of ITEMS items of about 4 KB each, with point-in-time recovery.

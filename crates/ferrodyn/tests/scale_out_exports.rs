@@ -8,50 +8,16 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Cluster;
+use ferrodyn_testkit::ok_json as ok;
 use serde_json::{json, Value};
 
-fn call(url: &str, op: &str, body: Value) -> (u16, Value) {
-    let client = reqwest::blocking::Client::new();
-    let (status, text) = ferrodyn_testkit::call(
-        &client,
-        url,
-        &format!("DynamoDB_20120810.{op}"),
-        body.to_string(),
-    )
-    .expect("request");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn ok(url: &str, op: &str, body: Value) -> Value {
-    let (status, v) = call(url, op, body);
-    assert_eq!(status, 200, "{op}: {v}");
-    v
-}
-
 fn items(url: &str, table: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut start: Option<Value> = None;
-    loop {
-        let mut body = json!({"TableName": table, "ConsistentRead": true});
-        if let Some(k) = start.take() {
-            body["ExclusiveStartKey"] = k;
-        }
-        let page = ok(url, "Scan", body);
-        out.extend(
-            page["Items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(Value::to_string),
-        );
-        match page.get("LastEvaluatedKey") {
-            Some(k) => start = Some(k.clone()),
-            None => {
-                out.sort();
-                return out;
-            }
-        }
-    }
+    let mut out: Vec<String> = ferrodyn_testkit::scan_items(|op, b| ok(url, op, b), table, None)
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    out.sort();
+    out
 }
 
 fn until(what: &str, mut done: impl FnMut() -> Option<Value>) -> Value {
