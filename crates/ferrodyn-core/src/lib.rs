@@ -286,6 +286,8 @@ pub struct Engine {
     /// The engine's own `Arc`, once its background worker runs (`Engine::start_background`):
     /// background jobs that need the whole engine (restores) hold it.
     me: std::sync::OnceLock<std::sync::Weak<Engine>>,
+    /// When this engine last swept point-in-time history (`pitr.rs`, `Engine::trim_history`).
+    history_swept: Mutex<Option<std::time::Instant>>,
     /// Services of the layers above (`records.rs`: `Engine::attach`).
     attached: parking_lot::RwLock<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
 }
@@ -335,6 +337,7 @@ impl Engine {
             recount: stats::Recount::default(),
             audit,
             me: std::sync::OnceLock::new(),
+            history_swept: Mutex::new(None),
             attached: parking_lot::RwLock::default(),
         };
         let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();

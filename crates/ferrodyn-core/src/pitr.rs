@@ -493,9 +493,8 @@ impl Engine {
     /// Deletes history older than each table's recovery period (background upkeep; at most
     /// every [`SWEEP_EVERY`]).
     pub(crate) fn trim_history(&self) -> Result<(), Error> {
-        static LAST: parking_lot::Mutex<Option<std::time::Instant>> = parking_lot::Mutex::new(None);
         {
-            let mut last = LAST.lock();
+            let mut last = self.history_swept.lock();
             if last.is_some_and(|t| t.elapsed() < SWEEP_EVERY) {
                 return Ok(());
             }
