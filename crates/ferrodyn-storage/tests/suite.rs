@@ -331,10 +331,10 @@ fn deferred_commits_resolve_and_share_fsyncs() {
     s.create_keyspace("t").unwrap();
     let before = s.fsync_count();
     std::thread::scope(|scope| {
-        for t in 0..8 {
+        for t in 0..32 {
             let s = &s;
             scope.spawn(move || {
-                for i in 0..100 {
+                for i in 0..25 {
                     let key = format!("{t:02}-{i:04}");
                     let mut b = WriteBatch::new();
                     b.put("t", key.as_bytes(), &b"v"[..]);
