@@ -491,6 +491,34 @@ async fn handle_request(
             Err(e) => return track.edge_error(&e, content_type, request_id),
         }
     };
+    // One database per access key and region (DynamoDB Local without -sharedDb): the
+    // credential the request was authenticated with chooses it.
+    let chosen = match &shared.databases {
+        None => None,
+        Some(dbs) => {
+            let cred = crate::databases::credential(
+                parts
+                    .headers
+                    .get(hyper::header::AUTHORIZATION)
+                    .map(|v| v.as_bytes()),
+                parts.uri.query(),
+            );
+            let cred = cred.as_ref().map(|(k, r)| (k.as_str(), r.as_deref()));
+            match dbs.engine_for(cred) {
+                Ok(None) => None,
+                Ok(Some((engine, opened))) => {
+                    if opened {
+                        crate::attach_services(&engine, &shared.services);
+                    }
+                    Some(engine)
+                }
+                Err(e) => {
+                    return track.edge_error(&EdgeError::Database(e), content_type, request_id)
+                }
+            }
+        }
+    };
+    let engine: &Arc<ferrodyn_core::Engine> = chosen.as_ref().unwrap_or(&shared.engine);
 
     let body = match gzip.as_deref() {
         None | Some("identity") | Some("") => body,
@@ -512,8 +540,7 @@ async fn handle_request(
         secure,
     };
     // Only requests that may leave a record pay for the context (reads only when audited).
-    let audited =
-        shared.engine.audits() && (ops::is_write(api, op) || shared.engine.config().audit.reads);
+    let audited = engine.audits() && (ops::is_write(api, op) || engine.config().audit.reads);
     let audit = audited.then(|| AuditContext {
         principal: identity
             .as_ref()
@@ -558,12 +585,12 @@ async fn handle_request(
         }
     };
 
-    let result = if shared.engine.is_shared() {
+    let result = if engine.is_shared() {
         // On shared storage every call waits on the database, reads included: keep them all
         // off the async workers (their writes are durable when they return).
-        let shared2 = shared.clone();
+        let engine2 = engine.clone();
         let op = op.to_owned();
-        match tokio::task::spawn_blocking(move || run(&shared2.engine, &op, &body)).await {
+        match tokio::task::spawn_blocking(move || run(&engine2, &op, &body)).await {
             Ok(r) => r,
             Err(e) => Err(ferrodyn_model::Error::internal(format!(
                 "handler failed: {e}"
@@ -571,30 +598,28 @@ async fn handle_request(
         }
     } else if ops::is_item_write(api, op) {
         // Commit now, then wait for the group commit that covers it without holding a thread.
-        let (result, ticket) = shared
-            .engine
-            .deferring_durability(|| run(&shared.engine, op, &body));
-        match shared.engine.durable(ticket).await {
+        let (result, ticket) = engine.deferring_durability(|| run(engine, op, &body));
+        match engine.durable(ticket).await {
             Ok(()) => result,
             Err(e) => Err(ferrodyn_model::Error::internal(format!(
                 "write not durable: {e}"
             ))),
         }
-    } else if (ops::is_write(api, op) && shared.engine.waits_for_durability())
+    } else if (ops::is_write(api, op) && engine.waits_for_durability())
         || ops::is_blocking_admin(api, op)
     {
         // Durable writes block on fsync (shared by group commit), trigger operations read
         // streams: keep them off the async workers.
-        let shared2 = shared.clone();
+        let engine2 = engine.clone();
         let op = op.to_owned();
-        match tokio::task::spawn_blocking(move || run(&shared2.engine, &op, &body)).await {
+        match tokio::task::spawn_blocking(move || run(&engine2, &op, &body)).await {
             Ok(r) => r,
             Err(e) => Err(ferrodyn_model::Error::internal(format!(
                 "handler failed: {e}"
             ))),
         }
     } else {
-        run(&shared.engine, op, &body)
+        run(engine, op, &body)
     };
     match result {
         Ok(bytes) if bytes.len() >= COMPRESS_THRESHOLD && accept.is_some() => {

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod databases;
 mod http;
 mod in_process;
 pub mod ops;
@@ -32,6 +33,38 @@ pub(crate) struct Shared {
     pub slow_request: Option<std::time::Duration>,
     /// Set once shutdown begins: `/health/ready` then answers 503.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// One database per access key and region, when the server keeps them apart; `engine` then
+    /// serves only what names no credential (`/metrics`).
+    pub databases: Option<Arc<databases::Databases>>,
+    /// What every engine the server opens gets attached (exports, triggers).
+    pub services: Services,
+}
+
+/// The services attached to each engine a server serves.
+#[derive(Clone, Default)]
+pub(crate) struct Services {
+    exchange: Option<ferrodyn_exchange::ExchangeConfig>,
+    triggers: Option<ferrodyn_triggers::TriggersConfig>,
+}
+
+/// Attaches exports/imports and stream triggers to an engine that has none yet, or resumes its
+/// triggers (an engine served again after a server on it stopped).
+pub(crate) fn attach_services(engine: &Arc<Engine>, services: &Services) {
+    if engine.attached::<ferrodyn_exchange::Exchange>().is_none() {
+        let config = services.exchange.clone().unwrap_or_else(|| {
+            ferrodyn_exchange::ExchangeConfig::new(std::env::temp_dir().join("ferrodyn-exports"))
+        });
+        ferrodyn_exchange::Exchange::start(engine, config);
+    }
+    match engine.attached::<ferrodyn_triggers::Triggers>() {
+        Some(t) => t.resume(),
+        None => {
+            ferrodyn_triggers::Triggers::start(
+                engine,
+                services.triggers.clone().unwrap_or_default(),
+            );
+        }
+    }
 }
 
 /// Every operation the server answers, for the metrics' pre-registered handles.
@@ -57,6 +90,10 @@ pub struct ServerOptions {
     /// Stream triggers' timings (`None`: the defaults), unless the engine already has a
     /// trigger service.
     pub triggers: Option<ferrodyn_triggers::TriggersConfig>,
+    /// Keep one database per access key id and signing region (DynamoDB Local without
+    /// `-sharedDb`), opened by this on first use; the engine given to `start_with` then serves
+    /// only `/metrics`.
+    pub databases: Option<Arc<databases::Databases>>,
 }
 
 impl Default for ServerOptions {
@@ -68,6 +105,7 @@ impl Default for ServerOptions {
             slow_request: None,
             exchange: None,
             triggers: None,
+            databases: None,
         }
     }
 }
@@ -100,8 +138,14 @@ impl ServerHandle {
             .stopping
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.shutdown.send(true);
-        if let Some(t) = self.shared.engine.attached::<ferrodyn_triggers::Triggers>() {
-            t.stop();
+        let mut engines = vec![self.shared.engine.clone()];
+        if let Some(dbs) = &self.shared.databases {
+            engines.extend(dbs.engines());
+        }
+        for e in engines {
+            if let Some(t) = e.attached::<ferrodyn_triggers::Triggers>() {
+                t.stop();
+            }
         }
         let _ = self.task.await;
         for t in self.admin_tasks {
@@ -122,21 +166,11 @@ pub fn start_with(
     options: ServerOptions,
 ) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
-    if engine.attached::<ferrodyn_exchange::Exchange>().is_none() {
-        let config = options.exchange.clone().unwrap_or_else(|| {
-            ferrodyn_exchange::ExchangeConfig::new(std::env::temp_dir().join("ferrodyn-exports"))
-        });
-        ferrodyn_exchange::Exchange::start(&engine, config);
-    }
-    match engine.attached::<ferrodyn_triggers::Triggers>() {
-        Some(t) => t.resume(),
-        None => {
-            ferrodyn_triggers::Triggers::start(
-                &engine,
-                options.triggers.clone().unwrap_or_default(),
-            );
-        }
-    }
+    let services = Services {
+        exchange: options.exchange.clone(),
+        triggers: options.triggers.clone(),
+    };
+    attach_services(&engine, &services);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         account: Arc::from(engine.config().account.as_str()),
@@ -146,6 +180,8 @@ pub fn start_with(
         metrics: Arc::new(Metrics::new(operation_names())),
         slow_request: options.slow_request,
         stopping: std::sync::atomic::AtomicBool::new(false),
+        databases: options.databases,
+        services,
     });
     let task = tokio::spawn(http::accept_loop(
         listener,

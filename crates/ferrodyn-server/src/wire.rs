@@ -18,6 +18,8 @@ pub enum EdgeError {
     RequestTooLarge,
     /// A Content-Encoding that is unknown or does not decode (DynamoDB answers 500).
     BadContentEncoding,
+    /// The request's database (one per access key and region) cannot be had.
+    Database(crate::databases::DatabaseError),
 }
 
 /// HTTP status, `__type` and message of a domain error, as DynamoDB sends them.
@@ -159,6 +161,22 @@ pub fn edge_error_parts(err: &EdgeError) -> (u16, String, String) {
             413,
             "com.amazon.coral.service#RequestEntityTooLargeException".into(),
             "Request entity too large".into(),
+        ),
+        EdgeError::Database(crate::databases::DatabaseError::Limit) => (
+            400,
+            "com.amazonaws.dynamodb.v20120810#LimitExceededException".into(),
+            format!(
+                "Too many databases: this server keeps one per access key id and region, at \
+                 most {}; use fewer keys and regions, or one shared database (-sharedDb)",
+                crate::databases::MAX_DATABASES
+            ),
+        ),
+        EdgeError::Database(crate::databases::DatabaseError::Open(m)) => (
+            500,
+            "com.amazonaws.dynamodb.v20120810#InternalServerError".into(),
+            format!(
+                "Internal server error: opening the database of this access key and region: {m}"
+            ),
         ),
     }
 }

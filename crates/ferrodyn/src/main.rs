@@ -132,6 +132,11 @@ struct ServeArgs {
     /// Keep everything in memory (nothing survives a restart); for tests.
     #[arg(long, env = "FERRODYN_IN_MEMORY")]
     in_memory: bool,
+    /// Keep one database per access key id and signing region, as DynamoDB Local does without
+    /// -sharedDb: requests signed with another key or for another region see other tables.
+    /// Each is kept in memory, or under --data-dir in a directory named KEY_REGION.
+    #[arg(long, env = "FERRODYN_PER_KEY_DATABASES")]
+    per_key_databases: bool,
     /// Store data in a PostgreSQL-compatible database shared by any number of Ferrodyn nodes
     /// (PostgreSQL, CockroachDB, YugabyteDB): a `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
     /// URL or a `key=value` connection string (several hosts with
@@ -312,7 +317,8 @@ DynamoDB Local's command line, accepted as is (it means `ferrodyn serve --auth n
   -inMemory                  keep everything in memory (--in-memory)
   -port PORT                 port to listen on, default 8000 (--port)
   -dbPath DIR                directory of the durable store (--data-dir)
-  -sharedDb                  one database for every access key and region (Ferrodyn always has one)
+  -sharedDb                  one database for every access key and region; without it, one
+                             database per access key id and region (--per-key-databases)
   -cors ORIGINS              accepted; CORS is always answered
   -delayTransientStatuses    accepted; tables, indexes and streams are ACTIVE at once
   -optimizeDbBeforeStartup   accepted; nothing to do (the store needs no optimization at startup)
@@ -323,8 +329,9 @@ Other flags of `ferrodyn serve` may follow them; `ferrodyn serve --help` lists t
 
 /// DynamoDB Local's command line (`-inMemory -port 8000 -dbPath DIR -sharedDb -cors *`...)
 /// becomes `serve` with the same meaning: Ferrodyn is then the test double, listening on every
-/// interface like DynamoDB Local and accepting any credentials (`--auth none`). Other command
-/// lines are returned unchanged.
+/// interface like DynamoDB Local and accepting any credentials (`--auth none`), with one
+/// database per access key and region unless `-sharedDb` is given (`--per-key-databases`).
+/// Other command lines are returned unchanged.
 ///
 /// The "-help" spelling is handled in main.
 fn dynamodb_local_args(args: Vec<String>) -> Vec<String> {
@@ -366,6 +373,9 @@ fn dynamodb_local_args(args: Vec<String>) -> Vec<String> {
         "--host".into(),
         "0.0.0.0".into(),
     ];
+    if !args.iter().any(|a| a == "-sharedDb") && !args.iter().any(|a| a == "-help") {
+        out.push("--per-key-databases".into());
+    }
     let mut it = args.into_iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -379,10 +389,11 @@ fn dynamodb_local_args(args: Vec<String>) -> Vec<String> {
                 out.extend(it.next());
             }
             "-help" => out.push("--help".into()),
-            // Accepted for compatibility: one database for every key and region (Ferrodyn has
-            // only that), CORS (always on), and flags without an equivalent: tables are ACTIVE
-            // at once (-delayTransientStatuses) and the store needs no optimization at startup
-            // (-optimizeDbBeforeStartup); see DYNAMODB_LOCAL_HELP.
+            // Accepted for compatibility: one database for every key and region (its absence
+            // added --per-key-databases above), CORS (always on), and flags without an
+            // equivalent: tables are ACTIVE at once (-delayTransientStatuses) and the store
+            // needs no optimization at startup (-optimizeDbBeforeStartup); see
+            // DYNAMODB_LOCAL_HELP.
             "-cors" => {
                 it.next();
             }
@@ -576,50 +587,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         _ => None,
     };
-    let (storage, durability): (Arc<dyn Storage>, Durability) = if args.in_memory {
-        (Arc::new(MemoryStorage::new()), Durability::Buffered)
-    } else if let Some(url) = &args.storage {
-        let timeout = (args.storage_statement_timeout_ms > 0)
-            .then(|| std::time::Duration::from_millis(args.storage_statement_timeout_ms));
-        let options = ferrodyn_postgres::PgOptions {
-            pool_size: args.storage_pool_size.max(1),
-            statement_timeout: timeout,
-            lock_timeout: timeout,
-            replica: args.storage_replica.clone(),
-            ..ferrodyn_postgres::PgOptions::default()
-        };
-        // The URL may hold a password: it is never logged, nor put in error messages.
-        let s = ferrodyn_postgres::PostgresStorage::connect(url, options)
-            .map_err(|e| anyhow::anyhow!("connecting to the --storage database: {e}"))?;
-        (Arc::new(s), Durability::Sync)
-    } else {
-        std::fs::create_dir_all(&args.data_dir)
-            .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-        let options = FjallOptions {
-            cache_bytes: args
-                .cache_mb
-                .map_or_else(default_cache_bytes, |mb| mb << 20),
-            worker_threads: args.storage_workers.map(|n| n as usize),
-            memtable_bytes: args.memtable_mb << 20,
-            kv_separation: (args.kv_separation_bytes > 0).then_some(args.kv_separation_bytes),
-            ..FjallOptions::default()
-        };
-        tracing::debug!(cache_bytes = options.cache_bytes, "block cache");
-        let s = FjallStorage::open_with(&args.data_dir, options)
-            .with_context(|| format!("opening data directory {}", args.data_dir.display()))?;
-        let read_cache = args
-            .read_cache_mb
-            .map_or_else(default_read_cache_bytes, |mb| mb << 20);
-        tracing::debug!(read_cache_bytes = read_cache, "read cache");
-        if read_cache == 0 {
-            (Arc::new(s), Durability::Sync)
-        } else {
-            (
-                Arc::new(CachedStorage::new(s, read_cache)),
-                Durability::Sync,
-            )
-        }
-    };
+    if args.per_key_databases && args.storage.is_some() {
+        anyhow::bail!(
+            "--per-key-databases keeps each database in memory or under --data-dir; it cannot be \
+             combined with --storage"
+        );
+    }
+    let plan = storage_plan(&args);
     let enforced = matches!(auth, ferrodyn_server::auth::AuthMode::Enforced(_));
     let audit = ferrodyn_core::audit::AuditConfig {
         enabled: match args.audit {
@@ -639,9 +613,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let config = EngineConfig {
         audit,
-        region: args.region,
+        region: args.region.clone(),
         account: args.account,
-        durability,
+        durability: plan.durability(),
         ttl_interval: std::time::Duration::try_from_secs_f64(args.ttl_interval)
             .context("--ttl-interval must be a non-negative number of seconds")?,
         backup_stale_after: std::time::Duration::try_from_secs_f64(args.backup_stale_secs)
@@ -653,13 +627,37 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .then(ferrodyn_core::throttle::ThrottleConfig::default),
         ..EngineConfig::default()
     };
-    let engine = Arc::new(Engine::open(storage, config).context("opening the engine")?);
-    engine.start_background();
+    let databases = args.per_key_databases.then(|| {
+        let plan = plan.clone();
+        let config = config.clone();
+        let root = args.data_dir.clone();
+        Arc::new(ferrodyn_server::databases::Databases::new(
+            args.region.clone(),
+            Box::new(move |id| {
+                let dir = (!plan.in_memory()).then(|| root.join(id.file_name()));
+                let config = EngineConfig {
+                    region: id.region.clone(),
+                    ..config.clone()
+                };
+                let engine =
+                    open_engine(&plan, dir.as_deref(), config).map_err(|e| format!("{e:#}"))?;
+                Ok(engine)
+            }),
+        ))
+    });
+    // With one database per key and region, the server's own engine holds no tables (it
+    // answers only `/metrics`): an empty in-memory one.
+    let engine = if databases.is_some() {
+        open_engine(&StoragePlan::Memory, None, config)?
+    } else {
+        open_engine(&plan, Some(&args.data_dir), config)?
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let serving = engine.clone();
+    let serving_databases = databases.clone();
     runtime.block_on(async move {
         let addr: SocketAddr = format!("{}:{}", args.host, args.port)
             .parse()
@@ -698,6 +696,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }),
             )),
             triggers: None,
+            databases: serving_databases,
         };
         let mut handle = ferrodyn_server::start_with(listener, serving, options)?;
         if let Some(maddr) = args.metrics_addr {
@@ -722,7 +721,113 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     engine.close().context("final flush")?;
+    if let Some(dbs) = &databases {
+        dbs.close_all()
+            .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
+    }
     Ok(())
+}
+
+/// Where a server keeps its data, decided once from the flags; every database the server opens
+/// (one, or one per access key and region) follows it.
+#[derive(Clone)]
+enum StoragePlan {
+    Memory,
+    Postgres {
+        url: String,
+        options: ferrodyn_postgres::PgOptions,
+    },
+    Fjall {
+        options: FjallOptions,
+        read_cache: u64,
+    },
+}
+
+impl StoragePlan {
+    fn in_memory(&self) -> bool {
+        matches!(self, StoragePlan::Memory)
+    }
+
+    fn durability(&self) -> Durability {
+        match self {
+            StoragePlan::Memory => Durability::Buffered,
+            _ => Durability::Sync,
+        }
+    }
+}
+
+fn storage_plan(args: &ServeArgs) -> StoragePlan {
+    if args.in_memory {
+        StoragePlan::Memory
+    } else if let Some(url) = &args.storage {
+        let timeout = (args.storage_statement_timeout_ms > 0)
+            .then(|| std::time::Duration::from_millis(args.storage_statement_timeout_ms));
+        StoragePlan::Postgres {
+            url: url.clone(),
+            options: ferrodyn_postgres::PgOptions {
+                pool_size: args.storage_pool_size.max(1),
+                statement_timeout: timeout,
+                lock_timeout: timeout,
+                replica: args.storage_replica.clone(),
+                ..ferrodyn_postgres::PgOptions::default()
+            },
+        }
+    } else {
+        let options = FjallOptions {
+            cache_bytes: args
+                .cache_mb
+                .map_or_else(default_cache_bytes, |mb| mb << 20),
+            worker_threads: args.storage_workers.map(|n| n as usize),
+            memtable_bytes: args.memtable_mb << 20,
+            kv_separation: (args.kv_separation_bytes > 0).then_some(args.kv_separation_bytes),
+            ..FjallOptions::default()
+        };
+        tracing::debug!(cache_bytes = options.cache_bytes, "block cache");
+        let read_cache = args
+            .read_cache_mb
+            .map_or_else(default_read_cache_bytes, |mb| mb << 20);
+        tracing::debug!(read_cache_bytes = read_cache, "read cache");
+        StoragePlan::Fjall {
+            options,
+            read_cache,
+        }
+    }
+}
+
+/// Opens storage as planned (`dir`: the data directory, for the embedded store) and an engine
+/// on it, with its background work started.
+fn open_engine(
+    plan: &StoragePlan,
+    dir: Option<&std::path::Path>,
+    config: EngineConfig,
+) -> anyhow::Result<Arc<Engine>> {
+    let storage: Arc<dyn Storage> = match plan {
+        StoragePlan::Memory => Arc::new(MemoryStorage::new()),
+        StoragePlan::Postgres { url, options } => {
+            // The URL may hold a password: it is never logged, nor put in error messages.
+            let s = ferrodyn_postgres::PostgresStorage::connect(url, options.clone())
+                .map_err(|e| anyhow::anyhow!("connecting to the --storage database: {e}"))?;
+            Arc::new(s)
+        }
+        StoragePlan::Fjall {
+            options,
+            read_cache,
+        } => {
+            let dir = dir.context("no data directory")?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating data directory {}", dir.display()))?;
+            let s = FjallStorage::open_with(dir, options.clone())
+                .with_context(|| format!("opening data directory {}", dir.display()))?;
+            if *read_cache == 0 {
+                Arc::new(s)
+            } else {
+                Arc::new(CachedStorage::new(s, *read_cache))
+            }
+        }
+    };
+    let engine = Arc::new(Engine::open(storage, config).context("opening the engine")?);
+    engine.start_background();
+    Ok(engine)
 }
 
 async fn shutdown_signal() {
@@ -784,7 +889,11 @@ mod tests {
         );
         assert_eq!(
             dynamodb_local_args(args(&["f", "-jar", "DynamoDBLocal.jar"])),
-            with(&[])
+            with(&["--per-key-databases"])
+        );
+        assert_eq!(
+            dynamodb_local_args(args(&["f", "-inMemory", "-port", "8001"])),
+            with(&["--per-key-databases", "--in-memory", "--port", "8001"])
         );
         assert_eq!(
             dynamodb_local_args(args(&["f", "-inMemory", "-help"])),

@@ -12,10 +12,15 @@ fn binary() -> &'static Path {
 }
 
 fn client(url: &str) -> aws_sdk_dynamodb::Client {
-    let creds = aws_credential_types::Credentials::new("any", "thing", None, None, "test");
+    client_for(url, "any", "us-east-1")
+}
+
+/// A client signing with access key `key` for `region`.
+fn client_for(url: &str, key: &str, region: &str) -> aws_sdk_dynamodb::Client {
+    let creds = aws_credential_types::Credentials::new(key, "thing", None, None, "test");
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
         .endpoint_url(url)
         .credentials_provider(creds)
         .build();
@@ -184,6 +189,88 @@ fn dynamodb_local_command_line_with_every_flag() {
     assert_eq!(arn, "arn:aws:dynamodb:us-east-1:000000000000:table/pets");
     // -delayTransientStatuses is accepted; tables are ACTIVE at once.
     assert_eq!(status, TableStatus::Active);
+}
+
+async fn table_names(c: &aws_sdk_dynamodb::Client) -> Vec<String> {
+    c.list_tables().send().await.unwrap().table_names().to_vec()
+}
+
+/// Without -sharedDb, DynamoDB Local keeps a database per access key id and signing region:
+/// another key, or the same key in another region, sees none of the tables.
+#[test]
+fn dynamodb_local_without_shared_db_keeps_a_database_per_key_and_region() {
+    let server = ServerProcess::start_args(binary(), &["-inMemory", "-port", "0"]);
+    let rt = runtime();
+    rt.block_on(async {
+        let a_east = client_for(&server.url, "AKIAKEYA", "us-east-1");
+        let (arn, _) = create_put_get(&a_east).await;
+        assert_eq!(arn, "arn:aws:dynamodb:us-east-1:000000000000:table/pets");
+        assert_eq!(table_names(&a_east).await, ["pets"]);
+        let a_west = client_for(&server.url, "AKIAKEYA", "eu-west-1");
+        let b_east = client_for(&server.url, "AKIAKEYB", "us-east-1");
+        assert!(table_names(&a_west).await.is_empty());
+        assert!(table_names(&b_east).await.is_empty());
+        // The same name in another database is another table, with its own region in its ARN.
+        let (arn, _) = create_put_get(&a_west).await;
+        assert_eq!(arn, "arn:aws:dynamodb:eu-west-1:000000000000:table/pets");
+        let err = b_east
+            .get_item()
+            .table_name("pets")
+            .key("pk", AttributeValue::S("a".into()))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            err.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()),
+            "{err:?}"
+        );
+    });
+    // A credential without a region is the server's region (--region, us-east-1 here).
+    let resp = reqwest::blocking::Client::new()
+        .post(&server.url)
+        .header("X-Amz-Target", "DynamoDB_20120810.ListTables")
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAKEYA")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().unwrap(), r#"{"TableNames":["pets"]}"#);
+}
+
+/// `-dbPath DIR` without -sharedDb keeps each key and region's database in `DIR/KEY_REGION`,
+/// found again after a restart.
+#[test]
+fn dynamodb_local_per_key_databases_on_disk_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().to_str().unwrap();
+    let rt = runtime();
+    {
+        let server = ServerProcess::start_args(binary(), &["-dbPath", db, "-port", "0"]);
+        rt.block_on(async {
+            create_put_get(&client_for(&server.url, "AKIAKEYA", "us-east-1")).await;
+            create_hash_table(&client_for(&server.url, "AKIAKEYB", "us-west-2"), "birds").await;
+        });
+    }
+    assert!(dir.path().join("AKIAKEYA_us-east-1").is_dir());
+    assert!(dir.path().join("AKIAKEYB_us-west-2").is_dir());
+    let server = ServerProcess::start_args(binary(), &["-dbPath", db, "-port", "0"]);
+    rt.block_on(async {
+        assert_eq!(
+            table_names(&client_for(&server.url, "AKIAKEYA", "us-east-1")).await,
+            ["pets"]
+        );
+        assert_eq!(
+            table_names(&client_for(&server.url, "AKIAKEYB", "us-west-2")).await,
+            ["birds"]
+        );
+        assert!(
+            table_names(&client_for(&server.url, "AKIAKEYA", "us-west-2"))
+                .await
+                .is_empty()
+        );
+    });
 }
 
 #[test]
