@@ -53,6 +53,7 @@ export async function render(main) {
     if (prev) {
       const dt = Math.max(now.t - prev.t, 1e-3);
       const window = bucketDelta(now.buckets, prev.buckets);
+      // A window without requests has no percentiles: drawn as 0, summarized as "–".
       const ms = (q) => {
         const v = quantile(window, q);
         return v === null ? 0 : v * 1000;
@@ -63,6 +64,7 @@ export async function render(main) {
         p50: ms(0.5),
         p90: ms(0.9),
         p99: ms(0.99),
+        observed: quantile(window, 0.5) !== null,
       });
       if (history.length > HISTORY) history.shift();
     }
@@ -74,7 +76,7 @@ export async function render(main) {
     replace(summary,
       figure("Requests (total)", String(now.requests), "metric-requests"),
       figure("Requests/s", last.rate.toFixed(1), "metric-rate"),
-      figure("p50 / p90 / p99", `${last.p50.toFixed(2)} / ${last.p90.toFixed(2)} / ${last.p99.toFixed(2)} ms`, "metric-latency"),
+      figure("p50 / p90 / p99", last.observed ? `${last.p50.toFixed(2)} / ${last.p90.toFixed(2)} / ${last.p99.toFixed(2)} ms` : "–", "metric-latency"),
       figure("Errors (total)", String(now.errors), "metric-errors"),
       figure("Connections open", String(sum(samples, "ferrodyn_connections_open")), "metric-connections"),
       figure("Resident memory", formatBytes(sum(samples, "ferrodyn_process_resident_memory_bytes")), "metric-memory"),
