@@ -2,7 +2,7 @@
 // GetRecords, showing the most recent records of each shard; "Follow" keeps polling the
 // iterators every two seconds.
 
-import { h, field, select, errorBox, replace, status } from "../dom.js";
+import { h, field, select, errorBox, replace } from "../dom.js";
 import { ddb, streams, listAllTables } from "../api.js";
 import { cell } from "../ddbjson.js";
 
