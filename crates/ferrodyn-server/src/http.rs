@@ -1,5 +1,5 @@
-//! HTTP/1.1 front end: connection handling, body limits, health and metrics endpoints,
-//! response headers, request metrics and the slow-request log.
+//! HTTP/1.1 front end: connection handling, body limits, health and metrics endpoints, the web
+//! console's static files, response headers, request metrics and the slow-request log.
 //!
 //! Invariants:
 //! - Every response carries `x-amzn-RequestId`, `x-amz-crc32` (CRC32 of the exact body bytes
@@ -9,6 +9,8 @@
 //!   in the metrics, by operation and outcome, with its latency.
 //! - `/metrics` is authorized like an admin operation (`ferrodyn:GetMetrics`) when keys are
 //!   enforced; `/health/live` and `/health/ready` never are.
+//! - `/console` and `/console/...` (API listener only) answer with ferrodyn-console's built-in
+//!   files and security headers, never authenticated and never counted as API requests.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -155,6 +157,9 @@ async fn handle(
     if kind == Listener::MetricsOnly {
         return finish(StatusCode::NOT_FOUND, "text/plain", &request_id, Vec::new());
     }
+    if ferrodyn_console::owns(req.uri().path()) {
+        return console(req.method(), req.uri().path(), &request_id);
+    }
     let h = req.headers();
     let origin = h.contains_key(hyper::header::ORIGIN);
     let preflight = req.method() == Method::OPTIONS;
@@ -239,6 +244,45 @@ async fn handle(
                 rh.insert(hyper::header::ACCESS_CONTROL_ALLOW_HEADERS, hs);
             }
         }
+    }
+    resp
+}
+
+/// `/console` and `/console/...`: the web console's static files, never authenticated (they
+/// hold no data; every action of the console is an API request, authenticated and authorized
+/// like any other). Only GET and HEAD; not counted as API requests.
+fn console(method: &Method, path: &str, request_id: &str) -> Response<Full<Bytes>> {
+    let mut resp = if *method != Method::GET && *method != Method::HEAD {
+        let mut r = finish(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            request_id,
+            Vec::new(),
+        );
+        r.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        r
+    } else {
+        match ferrodyn_console::lookup(path) {
+            Some(asset) => {
+                let mut r = finish(
+                    StatusCode::OK,
+                    asset.content_type,
+                    request_id,
+                    asset.body.to_vec(),
+                );
+                r.headers_mut().insert(
+                    hyper::header::CACHE_CONTROL,
+                    HeaderValue::from_static(asset.cache_control),
+                );
+                r
+            }
+            None => finish(StatusCode::NOT_FOUND, "text/plain", request_id, Vec::new()),
+        }
+    };
+    for (name, value) in ferrodyn_console::SECURITY_HEADERS {
+        resp.headers_mut()
+            .insert(name, HeaderValue::from_static(value));
     }
     resp
 }

@@ -1,4 +1,5 @@
-//! What the test-server harnesses (ferrodyn-pgtest, ferrodyn-natstest) need from the host.
+//! What the test-server harnesses (ferrodyn-pgtest, ferrodyn-natstest) and the console's
+//! browser test (Chromium) need from the host.
 //!
 //! Owns: installing a missing Debian package with `apt-get` when the test process is root
 //! (serialized across processes by an `flock` on a lock file, and looking again once the lock
