@@ -40,8 +40,12 @@ mod cache;
 #[cfg(feature = "test-suite")]
 pub mod conformance;
 mod durable;
+#[cfg(test)]
+mod durable_tests;
 mod fjall_engine;
+mod group;
 mod memory;
+mod sync;
 
 use std::ops::Bound;
 
