@@ -12,8 +12,9 @@
 //! * **Atomicity**: a [`WriteBatch`] becomes one fjall batch: one journal record with a checksum,
 //!   replayed whole or not at all on recovery; readers of scans/snapshots see it at once because
 //!   fjall publishes the batch's sequence number only after applying all of it.
-//! * **Group commit**: a durable write commits its batch to the journal buffer and memtables,
-//!   then takes a ticket (a counter incremented *after* the commit returned). One sync thread
+//! * **Group commit** (the protocol in `group.rs`): a durable write commits its batch to the
+//!   journal buffer and memtables, then takes a ticket (a counter incremented *after* the
+//!   commit returned). One sync thread
 //!   owns fsync: whenever tickets are ahead of the durable watermark it records
 //!   `target = committed tickets`, syncs the journal (flush + fdatasync) and publishes
 //!   `durable = target`, waking blocked threads and async waiters alike. Every batch with ticket
