@@ -37,6 +37,8 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+#[cfg(test)]
+mod cache_tests;
 #[cfg(feature = "test-suite")]
 pub mod conformance;
 mod durable;
