@@ -32,6 +32,8 @@ pub mod restore;
 pub mod schema;
 mod stats;
 pub mod streams;
+pub(crate) mod stripes;
+mod sync;
 pub mod table;
 pub mod tags;
 pub mod throttle;

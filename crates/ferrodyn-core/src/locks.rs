@@ -27,6 +27,8 @@ use ferrodyn_model::{Error, Item};
 use ferrodyn_storage::{Storage, StorageError, Transaction, WriteBatch};
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::stripes::{StripeGuards, Stripes};
+
 use crate::table::TableDef;
 use crate::{itemcodec, storage_err, Catalog, Engine, Table, CATALOG};
 
@@ -45,19 +47,10 @@ const RETRY_BUDGET: Duration = Duration::from_secs(10);
 
 /// The item locks of one engine: stripes for embedded storage, transactions for shared.
 pub(crate) struct Locks {
-    stripes: Vec<Mutex<()>>,
+    stripes: Stripes<LOCK_STRIPES>,
     storage: Arc<dyn Storage>,
     catalog: Arc<Catalog>,
     shared: bool,
-}
-
-/// Held stripes: one for a single item (no allocation on the hot path), else a list. The
-/// guards are only held, for their `Drop`.
-#[allow(dead_code)]
-enum Guards<'a> {
-    None,
-    One(MutexGuard<'a, ()>),
-    Many(Vec<MutexGuard<'a, ()>>),
 }
 
 /// A locked `(keyspace, key)` and the value it had when locked.
@@ -65,7 +58,7 @@ type LockedValue = ((String, Vec<u8>), Option<Vec<u8>>);
 
 /// Locks held on some items (and, on a shared engine, the transaction that holds them).
 pub(crate) struct ItemLocks<'a> {
-    _guards: Guards<'a>,
+    _guards: StripeGuards<'a>,
     txn: Option<Box<dyn Transaction>>,
     /// On a shared engine: the values read when the keys were locked.
     read: Vec<LockedValue>,
@@ -75,7 +68,7 @@ pub(crate) struct ItemLocks<'a> {
 impl Locks {
     pub(crate) fn new(storage: Arc<dyn Storage>, catalog: Arc<Catalog>) -> Locks {
         Locks {
-            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            stripes: Stripes::new(),
             shared: storage.shared(),
             storage,
             catalog,
@@ -86,25 +79,16 @@ impl Locks {
         self.shared
     }
 
-    pub(crate) fn stripe_of(table_id: &str, key: &[u8]) -> usize {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in table_id.as_bytes().iter().chain(key) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        (h % LOCK_STRIPES as u64) as usize
-    }
-
     /// True if no read-check-write holds the stripe of this item now (embedded engines).
     pub(crate) fn stripe_idle(&self, table_id: &str, key: &[u8]) -> bool {
-        self.stripes[Self::stripe_of(table_id, key)]
-            .try_lock()
-            .is_some()
+        self.stripes
+            .idle(Stripes::<LOCK_STRIPES>::index(table_id, key))
     }
 
     /// Waits until no read-check-write holds the stripe of this item (embedded engines).
     pub(crate) fn wait_stripe(&self, table_id: &str, key: &[u8]) {
-        drop(self.stripes[Self::stripe_of(table_id, key)].lock());
+        self.stripes
+            .wait(Stripes::<LOCK_STRIPES>::index(table_id, key));
     }
 
     /// Locks the items `(table, storage key)` for a read-check-write.
@@ -121,15 +105,15 @@ impl Locks {
     ) -> Result<ItemLocks<'_>, Error> {
         if !self.shared {
             let guards = if let [(t, k)] = items {
-                Guards::One(self.stripes[Self::stripe_of(&t.def.id, k)].lock())
+                self.stripes
+                    .lock_one(Stripes::<LOCK_STRIPES>::index(&t.def.id, k))
             } else {
-                let mut idx: Vec<usize> = items
-                    .iter()
-                    .map(|(t, k)| Self::stripe_of(&t.def.id, k))
-                    .collect();
-                idx.sort_unstable();
-                idx.dedup();
-                Guards::Many(idx.into_iter().map(|i| self.stripes[i].lock()).collect())
+                self.stripes.lock_many(
+                    items
+                        .iter()
+                        .map(|(t, k)| Stripes::<LOCK_STRIPES>::index(&t.def.id, k))
+                        .collect(),
+                )
             };
             return Ok(ItemLocks {
                 _guards: guards,
@@ -162,7 +146,7 @@ impl Locks {
             }
         }
         Ok(ItemLocks {
-            _guards: Guards::None,
+            _guards: StripeGuards::None,
             txn: Some(txn),
             read: keys
                 .iter()

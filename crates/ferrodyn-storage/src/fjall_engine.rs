@@ -12,8 +12,9 @@
 //! * **Atomicity**: a [`WriteBatch`] becomes one fjall batch: one journal record with a checksum,
 //!   replayed whole or not at all on recovery; readers of scans/snapshots see it at once because
 //!   fjall publishes the batch's sequence number only after applying all of it.
-//! * **Group commit**: a durable write commits its batch to the journal buffer and memtables,
-//!   then takes a ticket (a counter incremented *after* the commit returned). One sync thread
+//! * **Group commit** (the protocol in `group.rs`): a durable write commits its batch to the
+//!   journal buffer and memtables, then takes a ticket (a counter incremented *after* the
+//!   commit returned). One sync thread
 //!   owns fsync: whenever tickets are ahead of the durable watermark it records
 //!   `target = committed tickets`, syncs the journal (flush + fdatasync) and publishes
 //!   `durable = target`, waking blocked threads and async waiters alike. Every batch with ticket
@@ -53,7 +54,7 @@ use std::time::Duration;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::durable::Watermark;
+use crate::group::GroupCommit;
 use crate::{
     check_keyspace_name, key_unstorable, range_is_empty, CommitTicket, Durability, DurableFuture,
     KeyspaceStats, Result, Snapshot, Storage, StorageError, WriteBatch,
@@ -174,24 +175,13 @@ struct Inner {
     persist_mode: PersistMode,
     memtable_bytes: u64,
     kv_separation: Option<u32>,
-    /// Tickets handed out to committed durable batches.
-    committed: AtomicU64,
-    watermark: Arc<Watermark>,
-    /// Wakes the sync thread; guards `Control`.
-    control: Mutex<Control>,
-    work: Condvar,
-    /// Wakes the settle thread when the storage is dropped (shares `control`).
+    /// Tickets, the durable watermark and the sync thread's wake-ups (see `group.rs`).
+    group: GroupCommit,
+    /// Wakes the settle thread when the storage is dropped (waits under `group.control()`).
     settle: Condvar,
-    /// The sync thread is (about to be) waiting on `work`; committers notify it only then.
-    idle: AtomicBool,
     fsyncs: AtomicU64,
     /// `Buffered` writes happened since the last background sync.
     dirty: AtomicBool,
-}
-
-#[derive(Default)]
-struct Control {
-    stop: bool,
 }
 
 /// Durable [`Storage`] on fjall. Opening the same directory twice (even from two processes)
@@ -349,12 +339,8 @@ impl FjallStorage {
             },
             memtable_bytes,
             kv_separation,
-            committed: AtomicU64::new(0),
-            watermark: Arc::new(Watermark::default()),
-            control: Mutex::new(Control::default()),
-            work: Condvar::new(),
+            group: GroupCommit::new(),
             settle: Condvar::new(),
-            idle: AtomicBool::new(false),
             fsyncs: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
         });
@@ -445,62 +431,23 @@ impl Inner {
 
     /// Commits `batch` to fjall (journal buffer + memtables) and returns its ticket.
     fn commit_deferred(&self, batch: fjall::OwnedWriteBatch) -> Result<CommitTicket> {
-        if let Some(e) = self.watermark.failure() {
-            return Err(StorageError::Engine(format!(
-                "journal sync failed earlier: {e}"
-            )));
-        }
-        batch.commit().map_err(engine_err)?;
-        let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
-        // Pairs with the sync thread setting `idle` before re-checking `committed`: either it
-        // sees this ticket or this sees it idle and wakes it.
-        if self.idle.load(Ordering::SeqCst) {
-            let _c = self.control.lock();
-            self.work.notify_one();
-        }
-        Ok(CommitTicket(ticket))
+        self.group.commit(|| batch.commit().map_err(engine_err))
     }
 
     /// The sync thread: fsyncs whenever committed tickets are not yet durable, and `Buffered`
     /// writes every `interval`; returns when the storage is dropped.
     fn sync_loop(&self, interval: Duration, mut journal: Option<JournalFile>) {
-        let mut last_background = std::time::Instant::now();
-        loop {
-            let target = self.committed.load(Ordering::SeqCst);
-            if target > self.watermark.durable() {
-                match self.sync_journal(&mut journal) {
-                    Ok(()) => self.watermark.publish(target),
-                    Err(e) => {
-                        tracing::error!(error = %e, "journal sync failed; refusing durable writes");
-                        self.watermark.fail(e.to_string());
-                        return;
-                    }
-                }
-                continue;
-            }
-            if last_background.elapsed() >= interval {
-                last_background = std::time::Instant::now();
+        self.group.run(
+            interval,
+            || self.sync_journal(&mut journal),
+            || {
                 if self.dirty.swap(false, Ordering::AcqRel) {
                     if let Err(e) = self.persist(self.persist_mode) {
                         tracing::error!(error = %e, "background journal sync failed");
                     }
                 }
-            }
-            let mut c = self.control.lock();
-            if c.stop {
-                return;
-            }
-            self.idle.store(true, Ordering::SeqCst);
-            if self.committed.load(Ordering::SeqCst) == self.watermark.durable() {
-                let wait = interval.saturating_sub(last_background.elapsed());
-                self.work
-                    .wait_for(&mut c, wait.max(Duration::from_millis(1)));
-            }
-            self.idle.store(false, Ordering::SeqCst);
-            if c.stop {
-                return;
-            }
-        }
+            },
+        );
     }
 
     /// The settle thread. fjall compacts only in reaction to a flush (a few rounds each), so a
@@ -532,7 +479,7 @@ impl Inner {
         let mut state = State::Unsettled;
         loop {
             {
-                let mut c = self.control.lock();
+                let mut c = self.group.control().lock();
                 if !c.stop && state != State::Changing {
                     self.settle.wait_for(&mut c, after);
                 }
@@ -565,7 +512,7 @@ impl Inner {
             }
             let mut changed = false;
             for ks in keyspaces {
-                if self.control.lock().stop || self.db.seqno() != seen {
+                if self.group.control().lock().stop || self.db.seqno() != seen {
                     break;
                 }
                 let before = ks.tree.current_version().id();
@@ -629,7 +576,7 @@ impl Inner {
         match durability {
             Durability::Sync => {
                 let ticket = self.commit_deferred(batch)?;
-                self.watermark.wait(ticket)
+                self.group.wait(ticket)
             }
             Durability::Buffered => {
                 batch
@@ -827,11 +774,11 @@ impl Storage for FjallStorage {
     }
 
     fn wait_durable(&self, ticket: CommitTicket) -> Result<()> {
-        self.inner.watermark.wait(ticket)
+        self.inner.group.wait(ticket)
     }
 
     fn durable(&self, ticket: CommitTicket) -> DurableFuture {
-        DurableFuture::new(Arc::clone(&self.inner.watermark), ticket)
+        DurableFuture::new(Arc::clone(self.inner.group.watermark()), ticket)
     }
 
     fn snapshot(&self) -> Box<dyn Snapshot> {
@@ -861,8 +808,7 @@ impl Storage for FjallStorage {
 
 impl Drop for FjallStorage {
     fn drop(&mut self) {
-        self.inner.control.lock().stop = true;
-        self.inner.work.notify_all();
+        self.inner.group.stop();
         self.inner.settle.notify_all();
         if let Some(t) = self.syncer.take() {
             let _ = t.join();

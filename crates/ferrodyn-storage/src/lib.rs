@@ -37,11 +37,17 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+#[cfg(test)]
+mod cache_tests;
 #[cfg(feature = "test-suite")]
 pub mod conformance;
 mod durable;
+#[cfg(test)]
+mod durable_tests;
 mod fjall_engine;
+mod group;
 mod memory;
+mod sync;
 
 use std::ops::Bound;
 
