@@ -544,6 +544,10 @@ impl<S: Storage> Storage for CachedStorage<S> {
     fn fsync_count(&self) -> u64 {
         self.inner.fsync_count()
     }
+
+    fn write_fault(&self) -> Option<crate::WriteFault> {
+        self.inner.write_fault()
+    }
 }
 
 #[cfg(test)]

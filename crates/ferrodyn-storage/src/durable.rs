@@ -12,13 +12,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::{Result, StorageError};
+use crate::{Result, StorageError, WriteFault};
 
 /// Position of a committed batch in the engine's durability order. The default ticket (0) is
 /// durable from the start: engines without deferred durability hand it out.
@@ -53,14 +53,13 @@ struct Waiters {
 #[derive(Default)]
 pub(crate) struct Watermark {
     durable: AtomicU64,
-    /// Set once a failure was recorded (fast check without the lock).
-    failed: AtomicBool,
     waiters: Mutex<Waiters>,
     cv: Condvar,
 }
 
+/// The error of a ticket the failed sync did not cover: `e` is the engine's whole message.
 fn sync_failed(e: &str) -> StorageError {
-    StorageError::Engine(format!("journal sync failed: {e}"))
+    StorageError::Refused(WriteFault::Failed(e.to_owned()))
 }
 
 impl Watermark {
@@ -90,19 +89,10 @@ impl Watermark {
     pub(crate) fn fail(&self, error: String) {
         let mut w = self.waiters.lock();
         w.failed.get_or_insert(error);
-        self.failed.store(true, Ordering::Release);
         for (_, waker) in w.wakers.drain(..) {
             waker.wake();
         }
         self.cv.notify_all();
-    }
-
-    /// The sticky failure, if any.
-    pub(crate) fn failure(&self) -> Option<String> {
-        if !self.failed.load(Ordering::Acquire) {
-            return None;
-        }
-        self.waiters.lock().failed.clone()
     }
 
     /// Blocks the calling thread until `ticket` is durable.
