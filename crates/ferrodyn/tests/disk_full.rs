@@ -72,7 +72,7 @@ fn put(url: &str, key: &str, v: u64) -> (u16, Value) {
     call_json(
         url,
         "PutItem",
-        json!({"TableName": "t", "Item": {"pk": {"S": key}, "v": {"N": v.to_string()}}}),
+        json!({"TableName": "tbl", "Item": {"pk": {"S": key}, "v": {"N": v.to_string()}}}),
     )
 }
 
@@ -94,9 +94,9 @@ fn start(dir: &Path, log: &Path) -> ServerProcess {
     )
 }
 
-/// Every item of table `t` as key -> v.
+/// Every item of table `tbl` as key -> v.
 fn all_items(url: &str) -> std::collections::BTreeMap<String, u64> {
-    ferrodyn_testkit::scan_items(|op, body| ok_json(url, op, body), "t", None)
+    ferrodyn_testkit::scan_items(|op, body| ok_json(url, op, body), "tbl", None)
         .into_iter()
         .map(|item| {
             (
@@ -120,7 +120,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     ok_json(
         &url,
         "CreateTable",
-        json!({"TableName": "t", "BillingMode": "PAY_PER_REQUEST",
+        json!({"TableName": "tbl", "BillingMode": "PAY_PER_REQUEST",
                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}),
     );
@@ -171,20 +171,20 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     for (op, request) in [
         (
             "DeleteItem",
-            json!({"TableName": "t", "Key": {"pk": {"S": "k1"}}}),
+            json!({"TableName": "tbl", "Key": {"pk": {"S": "k1"}}}),
         ),
         (
             "UpdateItem",
-            json!({"TableName": "t", "Key": {"pk": {"S": "k2"}},
+            json!({"TableName": "tbl", "Key": {"pk": {"S": "k2"}},
                    "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"N": "7"}}}),
         ),
         (
             "BatchWriteItem",
-            json!({"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "b"}}}}]}}),
+            json!({"RequestItems": {"tbl": [{"PutRequest": {"Item": {"pk": {"S": "b"}}}}]}}),
         ),
         (
             "TransactWriteItems",
-            json!({"TransactItems": [{"Put": {"TableName": "t", "Item": {"pk": {"S": "x"}}}}]}),
+            json!({"TransactItems": [{"Put": {"TableName": "tbl", "Item": {"pk": {"S": "x"}}}}]}),
         ),
     ] {
         let (status, body) = call_json(&url, op, request);
@@ -202,7 +202,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     let item = ok_json(
         &url,
         "GetItem",
-        json!({"TableName": "t", "Key": {"pk": {"S": "k1"}}, "ConsistentRead": true}),
+        json!({"TableName": "tbl", "Key": {"pk": {"S": "k1"}}, "ConsistentRead": true}),
     );
     assert_eq!(item["Item"]["v"]["N"], "1");
     assert_eq!(all_items(&url), acked);

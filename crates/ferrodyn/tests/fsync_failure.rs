@@ -21,7 +21,7 @@ fn put(url: &str, key: &str, v: u64) -> (u16, Value) {
     call_json(
         url,
         "PutItem",
-        json!({"TableName": "t", "Item": {"pk": {"S": key}, "v": {"N": v.to_string()}}}),
+        json!({"TableName": "tbl", "Item": {"pk": {"S": key}, "v": {"N": v.to_string()}}}),
     )
 }
 
@@ -38,7 +38,7 @@ fn assert_refused(status: u16, body: &Value) {
 }
 
 fn all_items(url: &str) -> std::collections::BTreeMap<String, u64> {
-    ferrodyn_testkit::scan_items(|op, body| ok_json(url, op, body), "t", None)
+    ferrodyn_testkit::scan_items(|op, body| ok_json(url, op, body), "tbl", None)
         .into_iter()
         .map(|item| {
             (
@@ -81,7 +81,7 @@ fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged(
     ok_json(
         &url,
         "CreateTable",
-        json!({"TableName": "t", "BillingMode": "PAY_PER_REQUEST",
+        json!({"TableName": "tbl", "BillingMode": "PAY_PER_REQUEST",
                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}),
     );
@@ -117,7 +117,7 @@ fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged(
     let (status, body) = call_json(
         &url,
         "CreateTable",
-        json!({"TableName": "u", "BillingMode": "PAY_PER_REQUEST",
+        json!({"TableName": "other", "BillingMode": "PAY_PER_REQUEST",
                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}),
     );
@@ -129,7 +129,7 @@ fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged(
     let item = ok_json(
         &url,
         "GetItem",
-        json!({"TableName": "t", "Key": {"pk": {"S": "k7"}}, "ConsistentRead": true}),
+        json!({"TableName": "tbl", "Key": {"pk": {"S": "k7"}}, "ConsistentRead": true}),
     );
     assert_eq!(item["Item"]["v"]["N"], "7");
     let seen = all_items(&url);
@@ -168,7 +168,7 @@ fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged(
         ok_json(
             &url,
             "GetItem",
-            json!({"TableName": "t", "Key": {"pk": {"S": "after"}}, "ConsistentRead": true})
+            json!({"TableName": "tbl", "Key": {"pk": {"S": "after"}}, "ConsistentRead": true})
         )["Item"]["v"]["N"],
         "1"
     );
