@@ -294,8 +294,15 @@ pub struct Engine {
     attached: parking_lot::RwLock<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
-pub(crate) fn storage_err(e: StorageError) -> Error {
-    Error::internal(format!("storage: {e}"))
+/// A storage error as the engine reports it: a refusal (full disk, failed journal sync) or an
+/// operating system's "no space left on device" keeps its message for the client
+/// ([`Error::StorageFault`]); anything else is internal.
+pub fn storage_err(e: StorageError) -> Error {
+    match e {
+        StorageError::Refused(fault) => Error::StorageFault(fault.to_string()),
+        e if e.is_disk_full() => Error::StorageFault(format!("No space left on device: {e}")),
+        e => Error::internal(format!("storage: {e}")),
+    }
 }
 
 impl Engine {
@@ -360,6 +367,12 @@ impl Engine {
     /// wait on the network, so callers run them off async workers.
     pub fn is_shared(&self) -> bool {
         self.shared
+    }
+
+    /// Why the storage refuses writes right now (a full disk, a failed journal sync), or
+    /// `None`: an atomic load, for health checks and background rounds.
+    pub fn write_fault(&self) -> Option<ferrodyn_storage::WriteFault> {
+        self.storage.write_fault()
     }
 
     /// The engine's own `Arc`, if it runs its background worker.

@@ -352,6 +352,12 @@ impl Engine {
                 if !engine.leads_background() {
                     continue; // another node of the cluster does this work
                 }
+                // Every task below writes: while the storage refuses writes it would only
+                // fail and log each round. The storage logs its refusal itself; the tasks
+                // resume when it ends (a full disk) and never run again after a failure.
+                if engine.write_fault().is_some() {
+                    continue;
+                }
                 if let Err(e) = engine.sweep_expired() {
                     tracing::warn!(error = %e, "TTL sweep failed");
                 }

@@ -119,6 +119,11 @@ pub enum Error {
     /// A bug or an I/O failure: answered as a 500 and logged with its source.
     #[error("{0}")]
     Internal(String),
+    /// The storage engine refuses writes (a full disk, a failed journal sync): answered as a
+    /// 500 `InternalServerError` whose message names the cause, since the client can act on
+    /// it (retry later) and the engine already logged it.
+    #[error("{0}")]
+    StorageFault(String),
     /// A shared storage engine's transaction lost to a concurrent one, or this node's copy of
     /// the catalog was out of date: nothing was applied and the engine runs the operation
     /// again. Never leaves the engine: when retries run out it becomes `TransactionConflict`.

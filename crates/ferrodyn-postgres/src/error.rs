@@ -7,11 +7,14 @@
 //!   was not promoted) are [`StorageError::Unavailable`], and the client that saw them is
 //!   discarded from its pool. So is CockroachDB's 40003 (statement completion unknown): like
 //!   a connection lost during `COMMIT`, the outcome is unknown, so it is never retried.
+//! * A database out of disk space (53100 `disk_full`) is [`StorageError::Refused`] with
+//!   [`WriteFault::DiskFull`]: the client's InternalServerError names the cause; the database
+//!   itself resumes once space is freed.
 //! * Everything else is [`StorageError::Engine`].
 
 use std::error::Error as _;
 
-use ferrodyn_storage::StorageError;
+use ferrodyn_storage::{StorageError, WriteFault};
 
 /// What an error means for the operation and for the connection that reported it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +58,11 @@ pub(crate) fn to_storage(e: &tokio_postgres::Error, what: &str) -> StorageError 
         Some(db) => format!("{what}: {} ({})", db.message(), db.code().code()),
         None => format!("{what}: {e}"),
     };
+    if e.code().is_some_and(|c| c.code() == "53100") {
+        return StorageError::Refused(WriteFault::DiskFull(format!(
+            "No space left on device: the database refused the write ({msg})"
+        )));
+    }
     match classify(e) {
         Class::Conflict => StorageError::Conflict(msg),
         Class::Unavailable => StorageError::Unavailable(msg),
@@ -69,6 +77,7 @@ pub(crate) fn duplicate(e: &StorageError) -> StorageError {
         StorageError::Unavailable(m) => StorageError::Unavailable(m.clone()),
         StorageError::KeyspaceNotFound(m) => StorageError::KeyspaceNotFound(m.clone()),
         StorageError::InvalidArgument(m) => StorageError::InvalidArgument(m.clone()),
+        StorageError::Refused(f) => StorageError::Refused(f.clone()),
         other => StorageError::Engine(other.to_string()),
     }
 }

@@ -314,14 +314,30 @@ impl Track {
 
 /// `/health/ready`: 200 once the server serves (the engine is open, so storage is open and
 /// recovery is done: the listener starts only after `Engine::open` returned), 503 once
-/// shutdown began.
+/// shutdown began or after the storage failed (a failed journal sync: only a restart ends
+/// it). A full disk keeps 200, since reads are served and writes resume by themselves once
+/// space is freed, with `"status":"degraded"` and the reason.
 fn readiness(shared: &Shared, request_id: &str) -> Response<Full<Bytes>> {
+    use ferrodyn_storage::WriteFault;
+    let fault = shared.engine.write_fault();
     if shared.stopping.load(std::sync::atomic::Ordering::Relaxed) {
         finish(
             StatusCode::SERVICE_UNAVAILABLE,
             "application/json",
             request_id,
             br#"{"status":"stopping"}"#.to_vec(),
+        )
+    } else if let Some(fault) = fault {
+        let (status, word) = match &fault {
+            WriteFault::Failed(_) => (StatusCode::SERVICE_UNAVAILABLE, "failed"),
+            WriteFault::DiskFull(_) => (StatusCode::OK, "degraded"),
+        };
+        let body = serde_json::json!({"status": word, "reason": fault.message()});
+        finish(
+            status,
+            "application/json",
+            request_id,
+            body.to_string().into_bytes(),
         )
     } else {
         finish(
@@ -645,9 +661,7 @@ async fn handle_request(
         let (result, ticket) = engine.deferring_durability(|| run(engine, op, &body));
         match engine.durable(ticket).await {
             Ok(()) => result,
-            Err(e) => Err(ferrodyn_model::Error::internal(format!(
-                "write not durable: {e}"
-            ))),
+            Err(e) => Err(ferrodyn_core::storage_err(e)),
         }
     } else if (ops::is_write(api, op) && engine.waits_for_durability())
         || ops::is_blocking_admin(api, op)

@@ -43,6 +43,9 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
             );
             (400, ty, msg)
         }
+        // The engine logs a storage fault once when it starts (and again now and then while
+        // it lasts), not once per refused request.
+        Error::StorageFault(m) => (500, ty, m.clone()),
         _ if code == INTERNAL => {
             tracing::error!(error = ?err, "internal server error");
             (500, ty, "Internal server error".into())
@@ -67,7 +70,9 @@ pub fn batch_statement_error(err: &Error) -> (&'static str, String, Option<&ferr
         Error::AccessDenied(_) => "AccessDenied",
         _ => INTERNAL,
     };
-    let message = if code == INTERNAL {
+    let message = if let Error::StorageFault(m) = err {
+        m.clone()
+    } else if code == INTERNAL {
         tracing::error!(error = ?err, "internal error in a batch statement");
         "Internal server error".to_owned()
     } else {

@@ -542,6 +542,10 @@ impl<S: Storage> Storage for CachedStorage<S> {
     fn fsync_count(&self) -> u64 {
         self.inner.fsync_count()
     }
+
+    fn write_fault(&self) -> Option<crate::WriteFault> {
+        self.inner.write_fault()
+    }
 }
 
 /// Tests of the pure parts (groups and their bounds); the tests of the cache as a whole, which

@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::sync::{Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
-use crate::{Result, StorageError};
+use crate::{Result, StorageError, WriteFault};
 
 /// Position of a committed batch in the engine's durability order. The default ticket (0) is
 /// durable from the start: engines without deferred durability hand it out.
@@ -56,8 +56,9 @@ pub(crate) struct Watermark {
     cv: Condvar,
 }
 
+/// The error of a ticket the failed sync did not cover: `e` is the engine's whole message.
 fn sync_failed(e: &str) -> StorageError {
-    StorageError::Engine(format!("journal sync failed: {e}"))
+    StorageError::Refused(WriteFault::Failed(e.to_owned()))
 }
 
 impl Watermark {

@@ -31,7 +31,15 @@
 //! * Journal order is commit order and a batch is visible only after its journal record was
 //!   written, so a batch another writer read is in the journal before that writer's own record,
 //!   and the sync covering the reader's ticket covers it too.
-//! * A failed sync poisons fjall and is sticky here: every later durable write fails.
+//! * **Faults** ([`Refusal`]): the engine refuses writes with one relaxed atomic load of
+//!   `refusal` before each commit. A failed journal sync, or any failed journal write or flush
+//!   inside fjall (which then poisons its database for good), sets `FAILED`: sticky, every
+//!   ticket not yet durable fails, `flush` and the final sync on drop are skipped (an fsync
+//!   after a failed one can succeed without the lost pages reaching the disk: fsyncgate), and
+//!   only a restart (journal recovery) ends it. A full disk sets `FULL` *before* fjall fails:
+//!   the sync thread reads the filesystem's free space every [`SPACE_CHECK_INTERVAL`] and
+//!   refuses writes while it is below `min_free_bytes`, so that fjall's own journal writes,
+//!   flushes and compactions keep room; `FULL` clears by itself once space is back.
 //! * **Keyspace DDL** is serialized by `ddl`. Creation creates the fjall keyspace first and then
 //!   durably records the name; dropping durably removes the name first and then deletes the fjall
 //!   keyspace. A crash in between leaves an unnamed `k<id>`, which is deleted on the next open.
@@ -45,8 +53,8 @@
 
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -57,8 +65,26 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::group::GroupCommit;
 use crate::{
     check_keyspace_name, key_unstorable, range_is_empty, CommitTicket, Durability, DurableFuture,
-    KeyspaceStats, Result, Snapshot, Storage, StorageError, WriteBatch,
+    KeyspaceStats, Result, Snapshot, Storage, StorageError, WriteBatch, WriteFault,
 };
+
+/// How often the sync thread reads the data directory's free space.
+pub const SPACE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often a refusal that lasts is logged again (the first is logged at once).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Default free space kept on the data directory's filesystem (see
+/// [`FjallOptions::min_free_bytes`]).
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Values of `Inner::refusal`.
+struct Refusal;
+impl Refusal {
+    const NONE: u8 = 0;
+    const FULL: u8 = 1;
+    const FAILED: u8 = 2;
+}
 
 /// On-disk format version written by this build. 1: the first. 2: items may be stored in the
 /// engine's item format 2 (which records each item's size); version 1 is still read.
@@ -105,6 +131,13 @@ pub struct FjallOptions {
     /// After this long without writes, finish the compaction work fjall left (see
     /// [`Inner::settle_loop`]); `None` never does.
     pub settle_after: Option<Duration>,
+    /// Writes are refused while the data directory's filesystem has less free space than
+    /// this (checked every [`SPACE_CHECK_INTERVAL`]), and resume once it has it again. fjall
+    /// poisons its database for good when a journal write, flush or compaction fails, so
+    /// the reserve is what keeps a full disk a pause rather than a restart: it should cover
+    /// a journal file (64 MiB), the memtables being flushed and a compaction's output. 0
+    /// disables the check.
+    pub min_free_bytes: u64,
 }
 
 impl Default for FjallOptions {
@@ -117,6 +150,7 @@ impl Default for FjallOptions {
             memtable_bytes: DEFAULT_MEMTABLE_BYTES,
             kv_separation: None,
             settle_after: Some(Duration::from_secs(1)),
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
         }
     }
 }
@@ -182,6 +216,13 @@ struct Inner {
     fsyncs: AtomicU64,
     /// `Buffered` writes happened since the last background sync.
     dirty: AtomicBool,
+    /// A [`Refusal`] value: whether writes are refused, and why. Read relaxed on every
+    /// write; the message it stands for is in `fault` (written before it is set).
+    refusal: AtomicU8,
+    fault: Mutex<Option<WriteFault>>,
+    /// The data directory, whose filesystem's free space the sync thread watches.
+    path: PathBuf,
+    min_free_bytes: u64,
 }
 
 /// Durable [`Storage`] on fjall. Opening the same directory twice (even from two processes)
@@ -343,6 +384,10 @@ impl FjallStorage {
             settle: Condvar::new(),
             fsyncs: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
+            refusal: AtomicU8::new(Refusal::NONE),
+            fault: Mutex::new(None),
+            path: path.to_path_buf(),
+            min_free_bytes: options.min_free_bytes,
         });
 
         let journal = JournalFile::open_newest(path);
@@ -429,21 +474,171 @@ impl Inner {
         j.sync(self.persist_mode)
     }
 
+    /// Refuses the write if the engine refuses writes: the one check on the write path, a
+    /// relaxed load (a refusal seen late lets at most the writes already racing it through,
+    /// and fjall itself refuses writes once poisoned).
+    #[inline]
+    fn check_writable(&self) -> Result<()> {
+        if self.refusal.load(Ordering::Relaxed) == Refusal::NONE {
+            return Ok(());
+        }
+        self.refused()
+    }
+
+    #[cold]
+    fn refused(&self) -> Result<()> {
+        match self.fault.lock().clone() {
+            Some(fault) => Err(StorageError::Refused(fault)),
+            None => Ok(()),
+        }
+    }
+
+    /// The current refusal, if any.
+    fn write_fault(&self) -> Option<WriteFault> {
+        if self.refusal.load(Ordering::Acquire) == Refusal::NONE {
+            return None;
+        }
+        self.fault.lock().clone()
+    }
+
+    /// Refuses every write from now on, until a restart (sticky; the first cause is kept).
+    #[cold]
+    fn fail(&self, cause: &str) -> WriteFault {
+        let mut fault = self.fault.lock();
+        if self.refusal.load(Ordering::Acquire) == Refusal::FAILED {
+            if let Some(f) = fault.as_ref() {
+                return f.clone();
+            }
+        }
+        let f = WriteFault::Failed(format!(
+            "The storage engine refuses writes: {cause}. Writes not yet durable were not \
+             acknowledged; restart the server to recover from its journal"
+        ));
+        tracing::error!(
+            data_dir = %self.path.display(),
+            cause,
+            "STORAGE FAILED: refusing every write until a restart; reads continue"
+        );
+        *fault = Some(f.clone());
+        self.refusal.store(Refusal::FAILED, Ordering::Release);
+        self.group.watermark().fail(f.message().to_owned());
+        f
+    }
+
+    /// Maps a failed fjall commit: fjall poisons its database when a journal write fails, so
+    /// the engine can write no more until a restart.
+    #[cold]
+    fn commit_failed(&self, e: fjall::Error) -> StorageError {
+        let cause = match &e {
+            fjall::Error::Io(io) => format!("writing the journal failed ({io})"),
+            fjall::Error::Poisoned => {
+                "the store was poisoned by an earlier failed write, flush or compaction".into()
+            }
+            _ => return engine_err(e),
+        };
+        StorageError::Refused(self.fail(&cause))
+    }
+
+    /// Compares the data directory's free space with the reserve and refuses or resumes
+    /// writes accordingly; logs the change at once and a lasting refusal once a minute.
+    fn check_space(&self, last_log: &mut Option<std::time::Instant>) {
+        if self.min_free_bytes == 0 {
+            return;
+        }
+        let Ok(st) = nix::sys::statvfs::statvfs(&self.path) else {
+            return;
+        };
+        #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+        let free = (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64);
+        // Transitions happen under the `fault` lock (as in `fail`), so a failure is never
+        // overwritten by a full disk, nor a full disk cleared over a failure.
+        let state = self.refusal.load(Ordering::Acquire);
+        if free < self.min_free_bytes {
+            if state == Refusal::NONE {
+                let mut fault = self.fault.lock();
+                if self.refusal.load(Ordering::Acquire) == Refusal::NONE {
+                    *fault = Some(WriteFault::DiskFull(format!(
+                        "No space left on device: the data directory's filesystem has {free} \
+                         bytes free, under the {} bytes the storage engine keeps in reserve; \
+                         writes are refused until space is freed",
+                        self.min_free_bytes
+                    )));
+                    self.refusal.store(Refusal::FULL, Ordering::Release);
+                    tracing::error!(
+                        data_dir = %self.path.display(),
+                        free_bytes = free,
+                        reserve_bytes = self.min_free_bytes,
+                        "DISK FULL: refusing writes until space is freed; reads continue"
+                    );
+                    *last_log = Some(std::time::Instant::now());
+                }
+            } else if state == Refusal::FULL
+                && last_log.is_none_or(|t| t.elapsed() >= REFUSAL_LOG_INTERVAL)
+            {
+                tracing::error!(
+                    data_dir = %self.path.display(),
+                    free_bytes = free,
+                    reserve_bytes = self.min_free_bytes,
+                    "disk still full: writes are still refused"
+                );
+                *last_log = Some(std::time::Instant::now());
+            }
+        } else if state == Refusal::FULL {
+            let mut fault = self.fault.lock();
+            if self.refusal.load(Ordering::Acquire) == Refusal::FULL {
+                *fault = None;
+                self.refusal.store(Refusal::NONE, Ordering::Release);
+                *last_log = None;
+                tracing::warn!(
+                    data_dir = %self.path.display(),
+                    free_bytes = free,
+                    "disk space is back: writes resume"
+                );
+            }
+        }
+    }
+
     /// Commits `batch` to fjall (journal buffer + memtables) and returns its ticket.
     fn commit_deferred(&self, batch: fjall::OwnedWriteBatch) -> Result<CommitTicket> {
-        self.group.commit(|| batch.commit().map_err(engine_err))
+        // Refused writes never reach the journal (the check comes first, so a failed engine
+        // answers with its fault rather than the watermark's).
+        self.check_writable()?;
+        self.group
+            .commit(|| batch.commit().map_err(|e| self.commit_failed(e)))
     }
 
     /// The sync thread: fsyncs whenever committed tickets are not yet durable, and `Buffered`
     /// writes every `interval`; returns when the storage is dropped.
     fn sync_loop(&self, interval: Duration, mut journal: Option<JournalFile>) {
+        let mut last_background = std::time::Instant::now();
+        let mut last_space = std::time::Instant::now();
+        let mut space_logged = None;
+        self.check_space(&mut space_logged);
         self.group.run(
-            interval,
-            || self.sync_journal(&mut journal),
+            interval.min(SPACE_CHECK_INTERVAL),
             || {
-                if self.dirty.swap(false, Ordering::AcqRel) {
-                    if let Err(e) = self.persist(self.persist_mode) {
-                        tracing::error!(error = %e, "background journal sync failed");
+                // Never again after a failure: the kernel may have dropped the dirty pages, and
+                // a later fsync can succeed without them.
+                if self.refusal.load(Ordering::Acquire) == Refusal::FAILED {
+                    return Err(StorageError::Refused(self.fail("an earlier sync failed")));
+                }
+                self.sync_journal(&mut journal).map_err(|e| {
+                    StorageError::Refused(
+                        self.fail(&format!("syncing the journal to disk failed ({e})")),
+                    )
+                })
+            },
+            || {
+                if last_space.elapsed() >= SPACE_CHECK_INTERVAL {
+                    last_space = std::time::Instant::now();
+                    self.check_space(&mut space_logged);
+                }
+                if last_background.elapsed() >= interval {
+                    last_background = std::time::Instant::now();
+                    if self.dirty.swap(false, Ordering::AcqRel) {
+                        if let Err(e) = self.persist(self.persist_mode) {
+                            self.fail(&format!("syncing the journal to disk failed ({e})"));
+                        }
                     }
                 }
             },
@@ -579,10 +774,11 @@ impl Inner {
                 self.group.wait(ticket)
             }
             Durability::Buffered => {
+                self.check_writable()?;
                 batch
                     .durability(Some(PersistMode::Buffer))
                     .commit()
-                    .map_err(engine_err)?;
+                    .map_err(|e| self.commit_failed(e))?;
                 self.dirty.store(true, Ordering::Release);
                 Ok(())
             }
@@ -683,6 +879,7 @@ impl Storage for FjallStorage {
         if inner.handles.read().contains_key(name) {
             return Ok(());
         }
+        inner.check_writable()?;
         let mut next_id = inner.ddl.lock();
         if inner.handles.read().contains_key(name) {
             return Ok(());
@@ -708,6 +905,7 @@ impl Storage for FjallStorage {
         let Some(handle) = inner.handles.read().get(name).cloned() else {
             return Ok(());
         };
+        inner.check_writable()?;
         let mut batch = inner.db.batch();
         batch.remove(&inner.meta, name_key(name));
         inner.commit(batch, Durability::Sync)?;
@@ -797,12 +995,24 @@ impl Storage for FjallStorage {
     }
 
     fn flush(&self) -> Result<()> {
+        if self.inner.refusal.load(Ordering::Acquire) == Refusal::FAILED {
+            return self.inner.refused();
+        }
         self.inner.dirty.store(false, Ordering::Release);
-        self.inner.persist(PersistMode::SyncAll)
+        self.inner.persist(PersistMode::SyncAll).map_err(|e| {
+            StorageError::Refused(
+                self.inner
+                    .fail(&format!("syncing the journal to disk failed ({e})")),
+            )
+        })
     }
 
     fn fsync_count(&self) -> u64 {
         self.inner.fsyncs.load(Ordering::Relaxed)
+    }
+
+    fn write_fault(&self) -> Option<WriteFault> {
+        self.inner.write_fault()
     }
 }
 
@@ -816,7 +1026,9 @@ impl Drop for FjallStorage {
         if let Some(t) = self.settler.take() {
             let _ = t.join();
         }
-        if let Err(e) = self.inner.db.persist(PersistMode::SyncAll) {
+        if self.inner.refusal.load(Ordering::Acquire) == Refusal::FAILED {
+            tracing::error!("storage failed earlier: no final journal sync");
+        } else if let Err(e) = self.inner.db.persist(PersistMode::SyncAll) {
             tracing::error!(error = %e, "final journal sync failed");
         }
     }
@@ -1043,6 +1255,60 @@ mod tests {
                 vec![2u8; 1024]
             );
         }
+    }
+
+    /// Under the free-space reserve writes are refused before they reach fjall (which stays
+    /// healthy: nothing poisons it), reads go on, and the same data directory takes writes
+    /// again once the reserve is met (here: reopened without one).
+    #[test]
+    fn writes_are_refused_below_the_free_space_reserve_and_reads_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let st = FjallStorage::open(dir.path()).unwrap();
+            st.create_keyspace("t").unwrap();
+            let mut b = WriteBatch::new();
+            b.put("t", b"k", b"v");
+            st.write(b, Durability::Sync).unwrap();
+        }
+        let st = FjallStorage::open_with(
+            dir.path(),
+            FjallOptions {
+                min_free_bytes: u64::MAX,
+                ..FjallOptions::default()
+            },
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while st.write_fault().is_none() {
+            assert!(std::time::Instant::now() < deadline, "never refused");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let fault = st.write_fault().unwrap();
+        assert!(matches!(fault, WriteFault::DiskFull(_)), "{fault:?}");
+        assert!(fault.message().starts_with("No space left on device"));
+        for durability in [Durability::Sync, Durability::Buffered] {
+            let mut b = WriteBatch::new();
+            b.put("t", b"k2", b"v2");
+            let err = st.write(b, durability).unwrap_err();
+            assert!(err.is_disk_full(), "{err:?}");
+        }
+        let mut b = WriteBatch::new();
+        b.put("t", b"k3", b"v3");
+        assert!(st.commit(b).unwrap_err().is_disk_full());
+        assert!(st.create_keyspace("u").unwrap_err().is_disk_full());
+        assert_eq!(st.get("t", b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(st.get("t", b"k2").unwrap(), None);
+        assert!(
+            st.inner.db.persist(PersistMode::Buffer).is_ok(),
+            "fjall is not poisoned"
+        );
+        drop(st);
+        let st = FjallStorage::open(dir.path()).unwrap();
+        assert_eq!(st.write_fault(), None);
+        let mut b = WriteBatch::new();
+        b.put("t", b"k2", b"v2");
+        st.write(b, Durability::Sync).unwrap();
+        assert_eq!(st.get("t", b"k2").unwrap().as_deref(), Some(&b"v2"[..]));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::durable::{CommitTicket, Watermark};
 use crate::sync::{Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
-use crate::{Result, StorageError};
+use crate::{Result, StorageError, WriteFault};
 
 /// What the sync thread and the engine's other background threads are told through
 /// [`GroupCommit::control`].
@@ -66,9 +66,7 @@ impl GroupCommit {
     /// Appends a batch with `append` (refused once a sync failed) and returns its ticket.
     pub(crate) fn commit(&self, append: impl FnOnce() -> Result<()>) -> Result<CommitTicket> {
         if let Some(e) = self.watermark.failure() {
-            return Err(StorageError::Engine(format!(
-                "journal sync failed earlier: {e}"
-            )));
+            return Err(StorageError::Refused(WriteFault::Failed(e)));
         }
         append()?;
         let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;

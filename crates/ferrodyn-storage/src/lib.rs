@@ -28,6 +28,10 @@
 //!   for it. Durability follows commit order: once a ticket is durable, so is every batch whose
 //!   commit returned before that ticket's commit started, and a batch that became visible to a
 //!   reader before that reader's own commit is durable no later than the reader's ticket.
+//! * **Faults**: an engine that cannot write (a full disk, a failed journal write or sync)
+//!   refuses writes with [`StorageError::Refused`] and says why in [`Storage::write_fault`];
+//!   reads go on. A write is never acknowledged (`write` returning `Ok`, a ticket found
+//!   durable) unless it is on stable storage.
 //! * **Callbacks must not re-enter**: `scan` callbacks run while the engine may hold internal
 //!   locks (the memory engine holds a read lock). A callback must not call back into the same
 //!   storage (no `write`, `create_keyspace`, ...); collect what it needs and act afterwards.
@@ -53,7 +57,10 @@ use std::ops::Bound;
 
 pub use cache::{CachedStorage, GROUP_PREFIX, MAX_GROUP_BYTES};
 pub use durable::{CommitTicket, DurableFuture};
-pub use fjall_engine::{FjallOptions, FjallStorage, SyncMode, FORMAT_VERSION};
+pub use fjall_engine::{
+    FjallOptions, FjallStorage, SyncMode, DEFAULT_MIN_FREE_BYTES, FORMAT_VERSION,
+    SPACE_CHECK_INTERVAL,
+};
 pub use memory::MemoryStorage;
 
 /// Longest accepted key, in bytes (limit of the on-disk engine, applied to both engines).
@@ -100,6 +107,50 @@ pub enum StorageError {
     /// is then unknown.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The engine refuses writes for now ([`Storage::write_fault`]): a write refused before it
+    /// was applied changed nothing; a write whose durability wait gets this may or may not be
+    /// present after a restart, and was never acknowledged.
+    #[error("{0}")]
+    Refused(WriteFault),
+}
+
+impl StorageError {
+    /// True if the error is the operating system's "no space left on device" (ENOSPC).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StorageError::Io(e) => e.kind() == std::io::ErrorKind::StorageFull,
+            StorageError::Refused(WriteFault::DiskFull(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Why an engine refuses writes ([`Storage::write_fault`]). The message is meant for clients
+/// and operators alike: it names the cause and what ends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteFault {
+    /// The data directory's filesystem is full (its free space fell below the engine's
+    /// reserve): writes resume by themselves once space is freed. Reads go on.
+    DiskFull(String),
+    /// A journal write or sync failed, so the engine cannot prove later writes durable: every
+    /// write is refused until the server restarts and recovers from its journal. Reads go on,
+    /// from what the engine holds.
+    Failed(String),
+}
+
+impl WriteFault {
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            WriteFault::DiskFull(m) | WriteFault::Failed(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for WriteFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
 }
 
 /// How durable a write must be before [`Storage::write`] returns.
@@ -386,6 +437,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Number of fsyncs the engine issued for writes and flushes (0 for in-memory engines).
     fn fsync_count(&self) -> u64 {
         0
+    }
+
+    /// Why the engine refuses writes right now, or `None` while it accepts them. Cheap (an
+    /// atomic load): health checks and background tasks ask it before each round.
+    fn write_fault(&self) -> Option<WriteFault> {
+        None
     }
 
     /// True for an engine shared by several Ferrodyn nodes (a database server): it keeps

@@ -248,12 +248,34 @@ impl ServerProcess {
     /// waits for its listening line. A server on `0.0.0.0` or `[::]` is given a URL on the
     /// matching loopback address, where a test can reach it.
     pub fn start_args(binary: &Path, args: &[&str]) -> ServerProcess {
+        Self::start_env(binary, args, &[], None)
+    }
+
+    /// Like [`ServerProcess::start_args`], with more environment variables (`LD_PRELOAD`,
+    /// `FERRODYN_LOG`, ...) and the server's log (stderr) appended to `log` instead of dropped.
+    pub fn start_env(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> ServerProcess {
         use std::io::BufRead;
+        let stderr = match log {
+            Some(path) => std::process::Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("open the server log"),
+            ),
+            None => std::process::Stdio::null(),
+        };
         let mut child = std::process::Command::new(binary)
             .args(args)
             .env("FERRODYN_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn ferrodyn");
         let stdout = child.stdout.take().expect("child stdout");
@@ -406,4 +428,35 @@ pub async fn create_hash_table(
         .send()
         .await
         .unwrap_or_else(|e| panic!("CreateTable {name}: {e:?}"))
+}
+
+/// Builds the fault-injection library (`ferrodyn-faultfs`, loaded with `LD_PRELOAD`) and
+/// returns its path. `binary` is the `ferrodyn` binary under test (`CARGO_BIN_EXE_ferrodyn`):
+/// the library is built with the same cargo, in a target directory of its own beside the
+/// binary's (`<target>/faultfs`), so the build does not wait on the lock of the test run's.
+pub fn faultfs_library(binary: &Path) -> std::path::PathBuf {
+    let target = binary
+        .parent()
+        .and_then(Path::parent)
+        .expect("the binary lies in <target>/<profile>/")
+        .join("faultfs");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--locked", "--quiet", "-p", "ferrodyn-faultfs"])
+        .current_dir(&workspace)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("run cargo build -p ferrodyn-faultfs");
+    assert!(status.success(), "building ferrodyn-faultfs failed");
+    let lib = target.join("debug").join("libferrodyn_faultfs.so");
+    assert!(lib.is_file(), "{} missing after the build", lib.display());
+    lib
+}
+
+/// `GET url + path`: the status and the body.
+pub fn http_get(url: &str, path: &str) -> (u16, String) {
+    let r = reqwest::blocking::get(format!("{url}{path}")).expect("GET");
+    let status = r.status().as_u16();
+    (status, r.text().unwrap_or_default())
 }

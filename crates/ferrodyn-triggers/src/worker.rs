@@ -70,6 +70,12 @@ pub(crate) fn run(svc: &Arc<Triggers>, id: &str) {
         target: None,
     };
     while let Some(spec) = svc.active(id) {
+        // While the storage refuses writes no checkpoint could be saved: delivering would
+        // only send the same batch again every round. Wait (the storage logs the cause).
+        if svc.engine().is_ok_and(|e| e.write_fault().is_some()) {
+            std::thread::sleep(svc.config.poll_interval.max(Duration::from_millis(500)));
+            continue;
+        }
         match w.poll(&spec) {
             Ok(true) => {}
             Ok(false) => std::thread::sleep(svc.config.poll_interval),

@@ -197,6 +197,12 @@ struct ServeArgs {
     /// every item in the tree); applies to tables and indexes created afterwards.
     #[arg(long, env = "FERRODYN_KV_SEPARATION_BYTES", default_value_t = 0, value_parser = clap::value_parser!(u32))]
     kv_separation_bytes: u32,
+    /// Free space kept on the data directory's filesystem, in MiB: below it writes are
+    /// refused (InternalServerError "No space left on device") and reads go on, until space
+    /// is freed; 0 turns the check off. It leaves the on-disk store room for its journal,
+    /// flushes and compactions, whose failure would need a restart.
+    #[arg(long, env = "FERRODYN_MIN_FREE_MB", default_value_t = ferrodyn_storage::DEFAULT_MIN_FREE_BYTES >> 20)]
+    min_free_mb: u64,
     /// Authentication [default: `keys` when access keys are configured (--keys-file, or keys in
     /// the data directory); `none` on a loopback address without keys; any other address
     /// without keys refuses to start unless `--auth none` is given].
@@ -780,6 +786,7 @@ fn storage_plan(args: &ServeArgs) -> StoragePlan {
             worker_threads: args.storage_workers.map(|n| n as usize),
             memtable_bytes: args.memtable_mb << 20,
             kv_separation: (args.kv_separation_bytes > 0).then_some(args.kv_separation_bytes),
+            min_free_bytes: args.min_free_mb.saturating_mul(1 << 20),
             ..FjallOptions::default()
         };
         tracing::debug!(cache_bytes = options.cache_bytes, "block cache");

@@ -1,0 +1,241 @@
+//! Disk full, on a real size-limited filesystem: the real server binary keeps its data
+//! directory on a small tmpfs, which a ballast file then fills. Writes are refused with
+//! InternalServerError naming the cause, logged once; reads go on; once the ballast is
+//! deleted writes resume without a restart; after kill -9 every acknowledged write is there.
+//!
+//! Mounting a tmpfs needs root (CAP_SYS_ADMIN), as tests and CI run on this project's
+//! machines.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ferrodyn_testkit::{call_json, http_get, ok_json, ServerProcess};
+use serde_json::{json, Value};
+
+const INTERNAL: &str = "com.amazonaws.dynamodb.v20120810#InternalServerError";
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs at {} failed (the test needs root): {}",
+            at.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Writes incompressible data to `path` until the filesystem has no space left.
+fn fill(path: &Path) -> u64 {
+    let mut f = std::fs::File::create(path).unwrap();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let chunk: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut written = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+            Err(e) => panic!("ballast: {e}"),
+        }
+    }
+    written
+}
+
+fn put(url: &str, key: &str, v: u64) -> (u16, Value) {
+    call_json(
+        url,
+        "PutItem",
+        json!({"TableName": "tbl", "Item": {"pk": {"S": key}, "v": {"N": v.to_string()}}}),
+    )
+}
+
+fn start(dir: &Path, log: &Path) -> ServerProcess {
+    let dir = dir.to_str().unwrap();
+    ServerProcess::start_env(
+        Path::new(env!("CARGO_BIN_EXE_ferrodyn")),
+        &[
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            dir,
+            "--min-free-mb",
+            "4",
+        ],
+        &[],
+        Some(log),
+    )
+}
+
+/// Every item of table `tbl` as key -> v.
+fn all_items(url: &str) -> std::collections::BTreeMap<String, u64> {
+    ferrodyn_testkit::scan_items(|op, body| ok_json(url, op, body), "tbl", None)
+        .into_iter()
+        .map(|item| {
+            (
+                item["pk"]["S"].as_str().unwrap().to_owned(),
+                item["v"]["N"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
+    let base = tempfile::tempdir().unwrap();
+    let mnt = base.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let _tmpfs = Tmpfs::mount(&mnt, "64m");
+    let data = mnt.join("data");
+    let log = base.path().join("server.log");
+    let mut server = start(&data, &log);
+    let url = server.url.clone();
+    ok_json(
+        &url,
+        "CreateTable",
+        json!({"TableName": "tbl", "BillingMode": "PAY_PER_REQUEST",
+               "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+               "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}),
+    );
+    let mut acked = std::collections::BTreeMap::new();
+    for i in 0..50u64 {
+        let (status, body) = put(&url, &format!("k{i}"), i);
+        assert_eq!(status, 200, "{body}");
+        acked.insert(format!("k{i}"), i);
+    }
+
+    let ballast = mnt.join("ballast");
+    assert!(fill(&ballast) > 0);
+    // The engine reads the free space every SPACE_CHECK_INTERVAL (100 ms): once it has, the
+    // readiness check says why writes are refused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = http_get(&url, "/health/ready");
+        assert_eq!(
+            status, 200,
+            "a full disk keeps the server ready for reads: {body}"
+        );
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if v["status"] == "degraded" {
+            assert!(
+                v["reason"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("No space left on device"),
+                "{body}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "never noticed the full disk");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Every kind of write is refused with the same error shape, many times over.
+    for i in 0..20u64 {
+        let (status, body) = put(&url, &format!("full{i}"), i);
+        assert_eq!(status, 500, "{body}");
+        assert_eq!(body["__type"], INTERNAL, "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("No space left on device"),
+            "the message names the cause: {message}"
+        );
+    }
+    for (op, request) in [
+        (
+            "DeleteItem",
+            json!({"TableName": "tbl", "Key": {"pk": {"S": "k1"}}}),
+        ),
+        (
+            "UpdateItem",
+            json!({"TableName": "tbl", "Key": {"pk": {"S": "k2"}},
+                   "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"N": "7"}}}),
+        ),
+        (
+            "BatchWriteItem",
+            json!({"RequestItems": {"tbl": [{"PutRequest": {"Item": {"pk": {"S": "b"}}}}]}}),
+        ),
+        (
+            "TransactWriteItems",
+            json!({"TransactItems": [{"Put": {"TableName": "tbl", "Item": {"pk": {"S": "x"}}}}]}),
+        ),
+    ] {
+        let (status, body) = call_json(&url, op, request);
+        assert_eq!(status, 500, "{op}: {body}");
+        assert_eq!(body["__type"], INTERNAL, "{op}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("No space left on device"),
+            "{op}: {body}"
+        );
+    }
+    // Reads go on, and see exactly the acknowledged writes.
+    let item = ok_json(
+        &url,
+        "GetItem",
+        json!({"TableName": "tbl", "Key": {"pk": {"S": "k1"}}, "ConsistentRead": true}),
+    );
+    assert_eq!(item["Item"]["v"]["N"], "1");
+    assert_eq!(all_items(&url), acked);
+    // One loud line for the whole episode, not one per refused request.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches("DISK FULL").count(), 1, "server log:\n{text}");
+
+    // Space comes back: writes resume by themselves.
+    std::fs::remove_file(&ballast).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = put(&url, "back", 1);
+        if status == 200 {
+            acked.insert("back".into(), 1);
+            break;
+        }
+        assert_eq!(status, 500, "{body}");
+        assert!(Instant::now() < deadline, "writes never resumed: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for i in 50..100u64 {
+        let (status, body) = put(&url, &format!("k{i}"), i);
+        assert_eq!(status, 200, "{body}");
+        acked.insert(format!("k{i}"), i);
+    }
+    let (status, body) = http_get(&url, "/health/ready");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("disk space is back"));
+
+    // Nothing acknowledged is lost, across a crash.
+    server.kill9();
+    let server = start(&data, &log);
+    assert_eq!(all_items(&server.url), acked);
+}
