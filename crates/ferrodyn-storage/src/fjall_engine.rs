@@ -53,6 +53,7 @@ use std::time::Duration;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::crash::{self, Event};
 use crate::durable::Watermark;
 use crate::{
     check_keyspace_name, key_unstorable, range_is_empty, CommitTicket, Durability, DurableFuture,
@@ -241,6 +242,7 @@ impl FjallStorage {
 
     /// Opens (or creates) the data directory at `path`.
     pub fn open_with(path: &Path, options: FjallOptions) -> Result<Self> {
+        crash::arm_from_env().map_err(StorageError::Engine)?;
         let memtable_bytes = options.memtable_bytes.max(1024 * 1024);
         let kv_separation = options.kv_separation;
         let keyspace_options = move || data_keyspace_options(memtable_bytes, kv_separation);
@@ -428,8 +430,11 @@ impl Inner {
     }
 
     fn persist(&self, mode: PersistMode) -> Result<()> {
+        let cp = crash::before(Event::Sync);
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.db.persist(mode).map_err(engine_err)
+        self.db.persist(mode).map_err(engine_err)?;
+        crash::after(Event::Sync, cp);
+        Ok(())
     }
 
     /// Makes every journal byte committed so far durable, without holding fjall's journal lock
@@ -438,9 +443,12 @@ impl Inner {
         let Some(j) = journal else {
             return self.persist(self.persist_mode);
         };
+        let cp = crash::before(Event::Sync);
         self.db.persist(PersistMode::Buffer).map_err(engine_err)?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        j.sync(self.persist_mode)
+        j.sync(self.persist_mode)?;
+        crash::after(Event::Sync, cp);
+        Ok(())
     }
 
     /// Commits `batch` to fjall (journal buffer + memtables) and returns its ticket.
@@ -450,7 +458,9 @@ impl Inner {
                 "journal sync failed earlier: {e}"
             )));
         }
+        let cp = crash::before(Event::Commit);
         batch.commit().map_err(engine_err)?;
+        crash::after(Event::Commit, cp);
         let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
         // Pairs with the sync thread setting `idle` before re-checking `committed`: either it
         // sees this ticket or this sees it idle and wakes it.
@@ -570,10 +580,12 @@ impl Inner {
                 }
                 let before = ks.tree.current_version().id();
                 let gc = self.db.supervisor.snapshot_tracker.get_seqno_safe_to_gc();
+                let cp = crash::before(Event::Compact);
                 if let Err(e) = ks.tree.compact(ks.config.compaction_strategy.clone(), gc) {
                     tracing::warn!(error = ?e, "idle compaction failed");
                     continue;
                 }
+                crash::after(Event::Compact, cp);
                 if ks.tree.current_version().id() != before {
                     changed = true;
                     tracing::debug!(keyspace = %ks.name(), "idle compaction round");
@@ -632,10 +644,12 @@ impl Inner {
                 self.watermark.wait(ticket)
             }
             Durability::Buffered => {
+                let cp = crash::before(Event::Commit);
                 batch
                     .durability(Some(PersistMode::Buffer))
                     .commit()
                     .map_err(engine_err)?;
+                crash::after(Event::Commit, cp);
                 self.dirty.store(true, Ordering::Release);
                 Ok(())
             }

@@ -39,6 +39,7 @@
 mod cache;
 #[cfg(feature = "test-suite")]
 pub mod conformance;
+pub mod crash;
 mod durable;
 mod fjall_engine;
 mod memory;

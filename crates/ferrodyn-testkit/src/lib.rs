@@ -248,10 +248,32 @@ impl ServerProcess {
     /// waits for its listening line. A server on `0.0.0.0` or `[::]` is given a URL on the
     /// matching loopback address, where a test can reach it.
     pub fn start_args(binary: &Path, args: &[&str]) -> ServerProcess {
+        Self::start_env(binary, args, &[])
+    }
+
+    /// Like [`ServerProcess::start_args`], with more environment variables for the child.
+    pub fn start_env(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        match Self::try_start_env(binary, args, env) {
+            Ok(proc) => proc,
+            Err(mut proc) => panic!(
+                "no listening line from ferrodyn; exit status {:?}",
+                proc.wait_exit(std::time::Duration::from_secs(5))
+            ),
+        }
+    }
+
+    /// Like [`ServerProcess::start_env`], but a process that ends (or closes its output)
+    /// before printing its listening line is returned as the error, e.g. to see how it exited.
+    pub fn try_start_env(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<ServerProcess, ServerProcess> {
         use std::io::BufRead;
         let mut child = std::process::Command::new(binary)
             .args(args)
             .env("FERRODYN_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -262,17 +284,43 @@ impl ServerProcess {
             url: String::new(),
         };
         let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("listen line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("no listening line, got {line:?}"));
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            return Err(proc);
+        };
         proc.url =
             url.replacen("://0.0.0.0:", "://127.0.0.1:", 1)
                 .replacen("://[::]:", "://[::1]:", 1);
-        proc
+        Ok(proc)
+    }
+
+    /// Waits up to `timeout` for the process to end; its exit status if it did.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.exited() {
+                return Some(st);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// SIGTERM (a clean shutdown), then waits for the exit; true if it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        sent && self.child.wait().is_ok_and(|s| s.success())
+    }
+
+    /// The exit status if the process has ended (e.g. aborted itself), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// SIGKILL, as a crash would.

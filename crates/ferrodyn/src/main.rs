@@ -722,6 +722,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     engine.close().context("final flush")?;
+    // Test facility (crash points): the counts of a crash-free run, when asked for.
+    ferrodyn_storage::crash::write_report().context("writing the crash-point report")?;
     Ok(())
 }
 
