@@ -219,8 +219,8 @@ fn seq_string(seq: u64) -> String {
     format!("{seq:021}")
 }
 
-fn trim_cutoff_seq(now: f64) -> u64 {
-    (((now - RETENTION_SECS).max(0.0) * 1000.0) as u64).saturating_mul(1000)
+fn trim_cutoff_seq(now: f64, retention: f64) -> u64 {
+    (((now - retention).max(0.0) * 1000.0) as u64).saturating_mul(1000)
 }
 
 // ---- record encoding ----------------------------------------------------------------------
@@ -1239,7 +1239,7 @@ impl Engine {
             return Err(shard_missing());
         }
         let now = now_epoch();
-        let cutoff = trim_cutoff_seq(now);
+        let cutoff = trim_cutoff_seq(now, self.config.stream_retention.as_secs_f64());
         let after = match (iterator_type, seq) {
             ("TRIM_HORIZON", _) => start.max(cutoff).saturating_sub(1),
             ("LATEST", _) => self.latest_seq(&meta, lane)?,
@@ -1269,7 +1269,7 @@ impl Engine {
             return Err(expired_iterator());
         }
         let meta = self.meta(&pos.arn)?;
-        let cutoff = trim_cutoff_seq(now);
+        let cutoff = trim_cutoff_seq(now, self.config.stream_retention.as_secs_f64());
         if pos.after.saturating_add(1) < cutoff && pos.start < cutoff {
             return Err(trimmed_data());
         }
@@ -1348,10 +1348,11 @@ impl Engine {
     pub(crate) fn trim_streams(&self) -> Result<(), Error> {
         self.sync_streams()?;
         let now = now_epoch();
-        let cutoff = trim_cutoff_seq(now);
+        let retention = self.config.stream_retention.as_secs_f64();
+        let cutoff = trim_cutoff_seq(now, retention);
         let metas: Vec<Meta> = self.streams.metas.lock().values().cloned().collect();
         for meta in metas {
-            let expired = meta.disabled.is_some_and(|d| now - d > RETENTION_SECS);
+            let expired = meta.disabled.is_some_and(|d| now - d > retention);
             let mut recs = self.shard_recs(&meta.stream_key)?;
             recs.sort_by_key(|(lane, start, _)| (*lane, *start));
             let mut batch = WriteBatch::default();
