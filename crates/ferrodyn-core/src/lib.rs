@@ -344,6 +344,7 @@ impl Engine {
             history_swept: Mutex::new(None),
             attached: parking_lot::RwLock::default(),
         };
+        engine.drop_orphan_keyspaces()?;
         let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();
         if !engine.shared {
             // Shared engines keep statistics as database counters, never in memory.
