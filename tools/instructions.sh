@@ -6,7 +6,8 @@
 # usage: tools/instructions.sh [BINARY] [WORKLOAD...]   (default: target/release/ferrodyn; get put update query)
 # env: PORT (default 8399), N (measured requests per workload, default 2000), ITEM_SIZE (default 1024),
 #      SERVE_ARGS (more `serve` flags, e.g. "--keys-file keys.json"; the bench signs with
-#      AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
+#      AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), STORAGE (default "--in-memory"; e.g.
+#      "--data-dir /tmp/d" for the durable engine)
 # needs: valgrind (Debian package valgrind), a release build.
 set -euo pipefail
 BIN=${1:-target/release/ferrodyn}
@@ -19,7 +20,7 @@ OUT=$(mktemp -d)
 trap 'kill "$VPID" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.%p" --dump-instr=no \
-  "$BIN" serve --in-memory --port "$PORT" ${SERVE_ARGS:-} >"$OUT/server.log" 2>&1 &
+  "$BIN" serve ${STORAGE:---in-memory} --port "$PORT" ${SERVE_ARGS:-} >"$OUT/server.log" 2>&1 &
 VPID=$!
 for _ in $(seq 200); do
   curl -sf -o /dev/null "http://127.0.0.1:$PORT/" && break

@@ -169,6 +169,31 @@ impl Engine {
             .ok_or_else(|| not_found(arn))
     }
 
+    /// The keyspaces holding backups' items; `None` if a record is unreadable (its keyspace
+    /// is then unknown).
+    pub(crate) fn backup_keyspaces(&self) -> Result<Option<Vec<String>>, Error> {
+        if !self.storage.keyspace_exists(BACKUPS) {
+            return Ok(Some(Vec::new()));
+        }
+        let mut out = Some(Vec::new());
+        self.storage
+            .scan(
+                BACKUPS,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                false,
+                &mut |_, v| {
+                    match serde_json::from_slice::<Backup>(v) {
+                        Ok(b) => out.iter_mut().for_each(|o| o.push(b.keyspace.clone())),
+                        Err(_) => out = None,
+                    }
+                    true
+                },
+            )
+            .map_err(storage_err)?;
+        Ok(out)
+    }
+
     fn all_backups(&self) -> Result<Vec<Backup>, Error> {
         let mut out = Vec::new();
         let mut bad = 0;

@@ -426,6 +426,45 @@ impl Engine {
         Ok(table)
     }
 
+    /// Drops the keyspaces a crash left without an owner. A table's item and index keyspaces
+    /// (and an index's, a history's, a backup's) are created before the catalog or backup
+    /// record that names them is written, and dropped after that record is deleted: a crash in
+    /// between leaves a keyspace nothing refers to, invisible and holding its disk space for
+    /// ever. Only on storage of one node: on shared storage another node may be between the two
+    /// steps right now.
+    pub(crate) fn drop_orphan_keyspaces(&self) -> Result<(), Error> {
+        if self.shared {
+            return Ok(());
+        }
+        let mut owned: HashSet<String> = HashSet::new();
+        for t in self.tables.read().values() {
+            let def = &t.def;
+            owned.insert(def.keyspace.clone());
+            for ix in def.local_indexes.iter().chain(&def.global_indexes) {
+                owned.insert(ix.keyspace.clone());
+            }
+            if let Some(p) = &def.pitr {
+                owned.insert(p.keyspace.clone());
+            }
+        }
+        // A system backup keeps its table's item keyspace: with an unreadable backup record,
+        // keyspaces of items and backups are left alone.
+        let prefixes: &[&str] = match self.backup_keyspaces()? {
+            Some(backups) => {
+                owned.extend(backups);
+                &["t-", "i-", "h-", "b-"]
+            }
+            None => &["i-", "h-"],
+        };
+        for ks in self.storage.list_keyspaces() {
+            if prefixes.iter().any(|p| ks.starts_with(p)) && !owned.contains(&ks) {
+                tracing::warn!(keyspace = %ks, "dropping a keyspace a crash left without its table or backup");
+                self.storage.drop_keyspace(&ks).map_err(storage_err)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes a table's catalog record for `operation`, with its audit record in the same batch.
     pub(crate) fn persist_def(&self, def: &TableDef, operation: &str) -> Result<(), Error> {
         let raw = serde_json::to_vec(def).map_err(Error::internal)?;
@@ -951,6 +990,33 @@ fn merge_on_demand(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keyspaces left by a crash between creating a table's (an index's, a backup's) keyspaces
+    /// and writing the record naming them, or between deleting the record and dropping them,
+    /// are dropped at the next open; the keyspaces of live tables and backups are kept.
+    #[test]
+    fn crash_leftover_keyspaces_are_dropped_at_open() {
+        use ferrodyn_storage::{Durability, MemoryStorage, Storage};
+        let storage = Arc::new(MemoryStorage::new());
+        let engine = Engine::open(storage.clone(), crate::EngineConfig::default()).unwrap();
+        crate::create_hash_table(&engine, "live");
+        engine.create_backup("live", "b1").unwrap();
+        drop(engine);
+        let live: Vec<String> = storage.list_keyspaces();
+        let leftovers = ["t-gone", "i-gone-g", "h-gone-1", "b-gone"];
+        for ks in leftovers {
+            storage.create_keyspace(ks).unwrap();
+            let mut batch = WriteBatch::default();
+            batch.put(ks, b"k", b"v");
+            storage.write(batch, Durability::Sync).unwrap();
+        }
+        let engine = Engine::open(storage.clone(), crate::EngineConfig::default()).unwrap();
+        assert_eq!(storage.list_keyspaces(), live);
+        assert!(
+            live.iter().any(|k| k.starts_with("t-")) && live.iter().any(|k| k.starts_with("b-"))
+        );
+        assert_eq!(engine.list_tables(None, 100).0, vec!["live".to_string()]);
+    }
 
     #[test]
     fn stream_label_format() {

@@ -70,6 +70,9 @@ pub struct EngineConfig {
     pub ttl_interval: std::time::Duration,
     /// Records after which a stream shard is closed and succeeded by a child shard.
     pub stream_shard_records: u64,
+    /// How long stream records (and disabled streams) are kept: 24 hours, as in DynamoDB;
+    /// tests shorten it to see trimming.
+    pub stream_retention: std::time::Duration,
     /// Size limit of one item collection (tables with LSIs) in bytes; DynamoDB's is 10 GB.
     pub item_collection_limit: u64,
     /// The audit log (`audit.rs`); disabled by default.
@@ -90,6 +93,7 @@ impl Default for EngineConfig {
             durability: Durability::Sync,
             ttl_interval: std::time::Duration::from_secs(60),
             stream_shard_records: 100_000,
+            stream_retention: std::time::Duration::from_secs_f64(streams::RETENTION_SECS),
             item_collection_limit: collections::MAX_COLLECTION_BYTES,
             audit: audit::AuditConfig::default(),
             capacity: None,
@@ -349,6 +353,7 @@ impl Engine {
             history_swept: Mutex::new(None),
             attached: parking_lot::RwLock::default(),
         };
+        engine.drop_orphan_keyspaces()?;
         let all: Vec<Arc<Table>> = engine.tables.read().values().cloned().collect();
         if !engine.shared {
             // Shared engines keep statistics as database counters, never in memory.

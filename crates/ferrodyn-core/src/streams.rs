@@ -219,8 +219,19 @@ fn seq_string(seq: u64) -> String {
     format!("{seq:021}")
 }
 
-fn trim_cutoff_seq(now: f64) -> u64 {
-    (((now - RETENTION_SECS).max(0.0) * 1000.0) as u64).saturating_mul(1000)
+fn trim_cutoff_seq(now: f64, retention: f64) -> u64 {
+    (((now - retention).max(0.0) * 1000.0) as u64).saturating_mul(1000)
+}
+
+/// How long after leaving the retention period records stay on disk: an iterator issued at
+/// the trim horizon (or anywhere after it) stays readable for this long. Records are served
+/// from the horizon `now - retention`, deleted only once older than `retention` plus this, and
+/// GetRecords reports trimmed data only for a position behind that later horizon, so every
+/// record after an accepted position is still there. Without the lag an iterator at the trim
+/// horizon of a shard older than the retention was refused as trimmed as soon as the clock
+/// moved on, though nothing after it had been deleted.
+fn trim_lag(retention: f64) -> f64 {
+    ITERATOR_TTL_SECS.min(retention)
 }
 
 // ---- record encoding ----------------------------------------------------------------------
@@ -1239,7 +1250,7 @@ impl Engine {
             return Err(shard_missing());
         }
         let now = now_epoch();
-        let cutoff = trim_cutoff_seq(now);
+        let cutoff = trim_cutoff_seq(now, self.config.stream_retention.as_secs_f64());
         let after = match (iterator_type, seq) {
             ("TRIM_HORIZON", _) => start.max(cutoff).saturating_sub(1),
             ("LATEST", _) => self.latest_seq(&meta, lane)?,
@@ -1269,7 +1280,8 @@ impl Engine {
             return Err(expired_iterator());
         }
         let meta = self.meta(&pos.arn)?;
-        let cutoff = trim_cutoff_seq(now);
+        let retention = self.config.stream_retention.as_secs_f64();
+        let cutoff = trim_cutoff_seq(now, retention + trim_lag(retention));
         if pos.after.saturating_add(1) < cutoff && pos.start < cutoff {
             return Err(trimmed_data());
         }
@@ -1348,10 +1360,11 @@ impl Engine {
     pub(crate) fn trim_streams(&self) -> Result<(), Error> {
         self.sync_streams()?;
         let now = now_epoch();
-        let cutoff = trim_cutoff_seq(now);
+        let retention = self.config.stream_retention.as_secs_f64();
+        let cutoff = trim_cutoff_seq(now, retention + trim_lag(retention));
         let metas: Vec<Meta> = self.streams.metas.lock().values().cloned().collect();
         for meta in metas {
-            let expired = meta.disabled.is_some_and(|d| now - d > RETENTION_SECS);
+            let expired = meta.disabled.is_some_and(|d| now - d > retention);
             let mut recs = self.shard_recs(&meta.stream_key)?;
             recs.sort_by_key(|(lane, start, _)| (*lane, *start));
             let mut batch = WriteBatch::default();

@@ -62,6 +62,7 @@ use std::time::Duration;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::crash::{self, Event};
 use crate::group::GroupCommit;
 use crate::{
     check_keyspace_name, key_unstorable, range_is_empty, CommitTicket, Durability, DurableFuture,
@@ -272,6 +273,7 @@ impl FjallStorage {
 
     /// Opens (or creates) the data directory at `path`.
     pub fn open_with(path: &Path, options: FjallOptions) -> Result<Self> {
+        crash::arm_from_env().map_err(StorageError::Engine)?;
         let memtable_bytes = options.memtable_bytes.max(1024 * 1024);
         let kv_separation = options.kv_separation;
         let keyspace_options = move || data_keyspace_options(memtable_bytes, kv_separation);
@@ -459,8 +461,11 @@ impl Inner {
     }
 
     fn persist(&self, mode: PersistMode) -> Result<()> {
+        let cp = crash::before(Event::Sync);
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.db.persist(mode).map_err(engine_err)
+        self.db.persist(mode).map_err(engine_err)?;
+        crash::after(Event::Sync, cp);
+        Ok(())
     }
 
     /// Makes every journal byte committed so far durable, without holding fjall's journal lock
@@ -469,9 +474,12 @@ impl Inner {
         let Some(j) = journal else {
             return self.persist(self.persist_mode);
         };
+        let cp = crash::before(Event::Sync);
         self.db.persist(PersistMode::Buffer).map_err(engine_err)?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        j.sync(self.persist_mode)
+        j.sync(self.persist_mode)?;
+        crash::after(Event::Sync, cp);
+        Ok(())
     }
 
     /// Refuses the write if the engine refuses writes: the one check on the write path, a
@@ -603,8 +611,12 @@ impl Inner {
         // Refused writes never reach the journal (the check comes first, so a failed engine
         // answers with its fault rather than the watermark's).
         self.check_writable()?;
-        self.group
-            .commit(|| batch.commit().map_err(|e| self.commit_failed(e)))
+        self.group.commit(|| {
+            let cp = crash::before(Event::Commit);
+            batch.commit().map_err(|e| self.commit_failed(e))?;
+            crash::after(Event::Commit, cp);
+            Ok(())
+        })
     }
 
     /// The sync thread: fsyncs whenever committed tickets are not yet durable, and `Buffered`
@@ -712,10 +724,12 @@ impl Inner {
                 }
                 let before = ks.tree.current_version().id();
                 let gc = self.db.supervisor.snapshot_tracker.get_seqno_safe_to_gc();
+                let cp = crash::before(Event::Compact);
                 if let Err(e) = ks.tree.compact(ks.config.compaction_strategy.clone(), gc) {
                     tracing::warn!(error = ?e, "idle compaction failed");
                     continue;
                 }
+                crash::after(Event::Compact, cp);
                 if ks.tree.current_version().id() != before {
                     changed = true;
                     tracing::debug!(keyspace = %ks.name(), "idle compaction round");
@@ -775,10 +789,12 @@ impl Inner {
             }
             Durability::Buffered => {
                 self.check_writable()?;
+                let cp = crash::before(Event::Commit);
                 batch
                     .durability(Some(PersistMode::Buffer))
                     .commit()
                     .map_err(|e| self.commit_failed(e))?;
+                crash::after(Event::Commit, cp);
                 self.dirty.store(true, Ordering::Release);
                 Ok(())
             }

@@ -45,6 +45,7 @@ mod cache;
 mod cache_tests;
 #[cfg(feature = "test-suite")]
 pub mod conformance;
+pub mod crash;
 mod durable;
 #[cfg(test)]
 mod durable_tests;

@@ -252,13 +252,31 @@ impl ServerProcess {
     }
 
     /// Like [`ServerProcess::start_args`], with more environment variables (`LD_PRELOAD`,
-    /// `FERRODYN_LOG`, ...) and the server's log (stderr) appended to `log` instead of dropped.
+    /// `FERRODYN_CRASH_AT`, `FERRODYN_LOG`, ...) and the server's log (stderr) appended to
+    /// `log` instead of dropped.
     pub fn start_env(
         binary: &Path,
         args: &[&str],
         env: &[(&str, &str)],
         log: Option<&Path>,
     ) -> ServerProcess {
+        match Self::try_start_env(binary, args, env, log) {
+            Ok(proc) => proc,
+            Err(mut proc) => panic!(
+                "no listening line from ferrodyn; exit status {:?}",
+                proc.wait_exit(std::time::Duration::from_secs(5))
+            ),
+        }
+    }
+
+    /// Like [`ServerProcess::start_env`], but a process that ends (or closes its output)
+    /// before printing its listening line is returned as the error, e.g. to see how it exited.
+    pub fn try_start_env(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Result<ServerProcess, ServerProcess> {
         use std::io::BufRead;
         let stderr = match log {
             Some(path) => std::process::Stdio::from(
@@ -284,17 +302,43 @@ impl ServerProcess {
             url: String::new(),
         };
         let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("listen line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("no listening line, got {line:?}"));
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            return Err(proc);
+        };
         proc.url =
             url.replacen("://0.0.0.0:", "://127.0.0.1:", 1)
                 .replacen("://[::]:", "://[::1]:", 1);
-        proc
+        Ok(proc)
+    }
+
+    /// Waits up to `timeout` for the process to end; its exit status if it did.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.exited() {
+                return Some(st);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// SIGTERM (a clean shutdown), then waits for the exit; true if it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        sent && self.child.wait().is_ok_and(|s| s.success())
+    }
+
+    /// The exit status if the process has ended (e.g. aborted itself), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// SIGKILL, as a crash would.

@@ -166,6 +166,12 @@ struct ServeArgs {
     /// Seconds between two sweeps for expired (TTL) items; fractions allowed.
     #[arg(long, default_value_t = 60.0, env = "FERRODYN_TTL_INTERVAL")]
     ttl_interval: f64,
+    /// Tests only: seconds stream records are kept (DynamoDB: 24 hours).
+    #[arg(long, hide = true, default_value_t = ferrodyn_core::streams::RETENTION_SECS)]
+    stream_retention_secs: f64,
+    /// Tests only: records after which a stream shard is closed and succeeded by a child.
+    #[arg(long, hide = true, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    stream_shard_records: u64,
     /// With --storage: seconds after which a backup still being created whose node stopped
     /// reporting progress (it died) is removed by another node; fractions allowed.
     #[arg(long, default_value_t = 60.0, env = "FERRODYN_BACKUP_STALE_SECS")]
@@ -624,6 +630,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         durability: plan.durability(),
         ttl_interval: std::time::Duration::try_from_secs_f64(args.ttl_interval)
             .context("--ttl-interval must be a non-negative number of seconds")?,
+        stream_retention: std::time::Duration::try_from_secs_f64(args.stream_retention_secs)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("--stream-retention-secs must be a positive number of seconds")?,
+        stream_shard_records: args.stream_shard_records,
         backup_stale_after: std::time::Duration::try_from_secs_f64(args.backup_stale_secs)
             .ok()
             .filter(|d| !d.is_zero())
@@ -731,6 +742,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         dbs.close_all()
             .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
     }
+    // Test facility (crash points): the counts of a crash-free run, when asked for.
+    ferrodyn_storage::crash::write_report().context("writing the crash-point report")?;
     Ok(())
 }
 

@@ -160,6 +160,52 @@ fn records_for_put_update_delete_batch_and_transactions() {
     assert!(!by_key.contains_key("missing"));
 }
 
+/// An iterator at the trim horizon of a shard older than the retention stays readable. It was
+/// refused as trimmed (TrimmedDataAccessException) as soon as the clock moved on, though
+/// nothing after it had been deleted, so no reader could ever start at the horizon of a shard
+/// opened more than the retention ago (found by the crash-point harness).
+#[test]
+fn trim_horizon_of_a_shard_older_than_the_retention_stays_readable() {
+    let s = TestServer::with_config(
+        Arc::new(ferrodyn_storage::MemoryStorage::new()),
+        ferrodyn_core::EngineConfig {
+            durability: ferrodyn_storage::Durability::Buffered,
+            stream_retention: Duration::from_secs(1),
+            ..ferrodyn_core::EngineConfig::default()
+        },
+    );
+    let arn = create(&s, "old-shard", Some("NEW_IMAGE"));
+    put(&s, "old-shard", "before", 1);
+    std::thread::sleep(Duration::from_millis(1300));
+    for i in 0..8 {
+        put(&s, "old-shard", &format!("after{i}"), 2);
+    }
+    let desc = streams(&s, "DescribeStream", json!({"StreamArn": arn}));
+    let mut keys = Vec::new();
+    for shard in desc["StreamDescription"]["Shards"].as_array().unwrap() {
+        let it = streams(
+            &s,
+            "GetShardIterator",
+            json!({"StreamArn": arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}),
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        let page = streams(
+            &s,
+            "GetRecords",
+            json!({"ShardIterator": it["ShardIterator"]}),
+        );
+        for r in page["Records"].as_array().unwrap() {
+            keys.push(r["dynamodb"]["Keys"]["p"]["S"].as_str().unwrap().to_owned());
+        }
+    }
+    keys.sort();
+    let want: Vec<String> = (0..8).map(|i| format!("after{i}")).collect();
+    assert_eq!(
+        keys, want,
+        "the records within the retention, and only those"
+    );
+}
+
 #[test]
 fn view_types_shape_images() {
     let s = TestServer::in_memory();
