@@ -23,7 +23,7 @@ mod durable;
 #[path = "../src/group.rs"]
 mod group;
 
-pub(crate) use ferrodyn_storage::{Result, StorageError};
+pub(crate) use ferrodyn_storage::{Result, StorageError, WriteFault};
 
 use std::time::Duration;
 

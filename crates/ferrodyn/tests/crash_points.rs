@@ -1298,47 +1298,47 @@ fn run_point(
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let args = serve_args(dir.path(), scenario);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (model, pending, crashed) = match ServerProcess::try_start_env(Path::new(BIN), &args, &env, None)
-    {
-        Err(mut proc) => {
-            // Crashed while opening.
-            match proc.wait_exit(Duration::from_secs(10)) {
-                Some(st) if is_abort(&st) => (Model::default(), None, true),
-                st => return fail(format!("server failed to start: {st:?}"), dir),
-            }
-        }
-        Ok(mut server) => {
-            let mut c = Ctx::new(&server.url);
-            let res = (scenario.run)(&mut c);
-            match res {
-                Ok(()) => {
-                    if report.is_some() {
-                        if !server.terminate() {
-                            return fail("clean shutdown failed".into(), dir);
-                        }
-                        (c.model, None, false)
-                    } else {
-                        let crashed = server.exited().is_some();
-                        if crashed && !server.exited().is_some_and(|s| is_abort(&s)) {
-                            return fail(format!("server exited: {:?}", server.exited()), dir);
-                        }
-                        server.kill9();
-                        (c.model, None, crashed)
-                    }
+    let (model, pending, crashed) =
+        match ServerProcess::try_start_env(Path::new(BIN), &args, &env, None) {
+            Err(mut proc) => {
+                // Crashed while opening.
+                match proc.wait_exit(Duration::from_secs(10)) {
+                    Some(st) if is_abort(&st) => (Model::default(), None, true),
+                    st => return fail(format!("server failed to start: {st:?}"), dir),
                 }
-                Err(Stop::Died) => match server.wait_exit(Duration::from_secs(10)) {
-                    Some(st) if is_abort(&st) => (c.model, c.pending, true),
-                    st => {
-                        return fail(
-                            format!("a request failed but the server did not abort: {st:?}"),
-                            dir,
-                        )
-                    }
-                },
-                Err(Stop::Wrong(msg)) => return fail(format!("workload: {msg}"), dir),
             }
-        }
-    };
+            Ok(mut server) => {
+                let mut c = Ctx::new(&server.url);
+                let res = (scenario.run)(&mut c);
+                match res {
+                    Ok(()) => {
+                        if report.is_some() {
+                            if !server.terminate() {
+                                return fail("clean shutdown failed".into(), dir);
+                            }
+                            (c.model, None, false)
+                        } else {
+                            let crashed = server.exited().is_some();
+                            if crashed && !server.exited().is_some_and(|s| is_abort(&s)) {
+                                return fail(format!("server exited: {:?}", server.exited()), dir);
+                            }
+                            server.kill9();
+                            (c.model, None, crashed)
+                        }
+                    }
+                    Err(Stop::Died) => match server.wait_exit(Duration::from_secs(10)) {
+                        Some(st) if is_abort(&st) => (c.model, c.pending, true),
+                        st => {
+                            return fail(
+                                format!("a request failed but the server did not abort: {st:?}"),
+                                dir,
+                            )
+                        }
+                    },
+                    Err(Stop::Wrong(msg)) => return fail(format!("workload: {msg}"), dir),
+                }
+            }
+        };
     match check_restart(dir.path(), scenario, &model, pending) {
         Ok(()) => Ok(PointResult { crashed }),
         Err(msg) => fail(msg, dir),
