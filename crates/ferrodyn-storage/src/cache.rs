@@ -544,6 +544,10 @@ impl<S: Storage> Storage for CachedStorage<S> {
     fn fsync_count(&self) -> u64 {
         self.inner.fsync_count()
     }
+
+    fn verify_files(&self) -> Result<Vec<crate::FileDamage>> {
+        self.inner.verify_files()
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ mod cache;
 pub mod conformance;
 mod durable;
 mod fjall_engine;
+mod journal_check;
 mod memory;
 
 use std::ops::Bound;
@@ -48,6 +49,7 @@ use std::ops::Bound;
 pub use cache::{CachedStorage, GROUP_PREFIX, MAX_GROUP_BYTES};
 pub use durable::{CommitTicket, DurableFuture};
 pub use fjall_engine::{FjallOptions, FjallStorage, SyncMode, FORMAT_VERSION};
+pub use journal_check::JournalDamage;
 pub use memory::MemoryStorage;
 
 /// Longest accepted key, in bytes (limit of the on-disk engine, applied to both engines).
@@ -94,6 +96,32 @@ pub enum StorageError {
     /// is then unknown.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+}
+
+/// A data file that fails verification ([`Storage::verify_files`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDamage {
+    /// The file.
+    pub file: std::path::PathBuf,
+    /// The logical keyspace the file belongs to, when known.
+    pub keyspace: Option<String>,
+    /// Offset of the damage in the file, when known.
+    pub offset: Option<u64>,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl std::fmt::Display for FileDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(o) = self.offset {
+            write!(f, " at offset {o}")?;
+        }
+        if let Some(k) = &self.keyspace {
+            write!(f, " (keyspace {k})")?;
+        }
+        write!(f, ": {}", self.what)
+    }
 }
 
 /// How durable a write must be before [`Storage::write`] returns.
@@ -380,6 +408,13 @@ pub trait Storage: Send + Sync + 'static {
     /// Number of fsyncs the engine issued for writes and flushes (0 for in-memory engines).
     fn fsync_count(&self) -> u64 {
         0
+    }
+
+    /// Verifies every data file the engine keeps against the checksum recorded when it was
+    /// written (fjall: every table and blob file of every keyspace, hashed whole) and returns
+    /// the damaged ones. Engines without files of their own have nothing to verify.
+    fn verify_files(&self) -> Result<Vec<FileDamage>> {
+        Ok(Vec::new())
     }
 
     /// True for an engine shared by several Ferrodyn nodes (a database server): it keeps
