@@ -15,6 +15,7 @@ pub mod audit;
 pub mod backups;
 pub mod batch;
 pub mod capacity;
+pub mod check;
 pub mod collections;
 pub mod control;
 pub mod index;
@@ -293,7 +294,10 @@ pub struct Engine {
 }
 
 pub(crate) fn storage_err(e: StorageError) -> Error {
-    Error::internal(format!("storage: {e}"))
+    match e {
+        StorageError::Corrupt(_) => Error::Corrupt(format!("storage: {e}")),
+        e => Error::internal(format!("storage: {e}")),
+    }
 }
 
 impl Engine {

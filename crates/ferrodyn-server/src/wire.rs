@@ -41,6 +41,10 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
             );
             (400, ty, msg)
         }
+        Error::Corrupt(detail) => {
+            tracing::error!(error = %detail, "stored data failed its integrity check");
+            (500, ty, CORRUPTION_MESSAGE.into())
+        }
         _ if code == INTERNAL => {
             tracing::error!(error = ?err, "internal server error");
             (500, ty, "Internal server error".into())
@@ -51,6 +55,11 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
 }
 
 const INTERNAL: &str = "InternalServerError";
+
+/// The message of a read or write refused because stored data failed its integrity check
+/// (DynamoDB's own 500s say "Internal server error"; the rest tells an operator why).
+pub const CORRUPTION_MESSAGE: &str =
+    "Internal server error: stored data is corrupt (integrity check failed); the server log names the file";
 
 /// A failed statement of BatchExecuteStatement as its `BatchStatementError`: Code (from
 /// `BatchStatementErrorCodeEnum`), Message, and the old item of a failed condition.
@@ -65,7 +74,10 @@ pub fn batch_statement_error(err: &Error) -> (&'static str, String, Option<&ferr
         Error::AccessDenied(_) => "AccessDenied",
         _ => INTERNAL,
     };
-    let message = if code == INTERNAL {
+    let message = if let Error::Corrupt(detail) = err {
+        tracing::error!(error = %detail, "stored data failed its integrity check");
+        CORRUPTION_MESSAGE.to_owned()
+    } else if code == INTERNAL {
         tracing::error!(error = ?err, "internal error in a batch statement");
         "Internal server error".to_owned()
     } else {

@@ -165,6 +165,9 @@ fn engine_err(e: fjall::Error) -> StorageError {
             | Lsm::Utf8(_),
         ) => StorageError::Corrupt(format!("{e:?}")),
         fjall::Error::Storage(Lsm::Io(io)) => StorageError::Io(io),
+        fjall::Error::Locked => StorageError::Engine(
+            "the data directory is locked by another process (a running server?)".into(),
+        ),
         other => StorageError::Engine(format!("{other:?}")),
     }
 }
