@@ -257,3 +257,24 @@ fn write_json_str(s: &str, out: &mut Vec<u8>) {
     // serde_json's escaping is exact and fast; strings never fail to serialize.
     let _ = serde_json::to_writer(&mut *out, s);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Corrupt stored data is a 500 that says so; the detail (files, keyspaces) stays in the log.
+    #[test]
+    fn corruption_is_a_500_naming_it_without_its_detail() {
+        let err = Error::Corrupt("storage: table file /data/keyspaces/3/tables/7".into());
+        let (status, ty, message) = error_response_parts(&err);
+        assert_eq!(status, 500);
+        assert_eq!(ty, "com.amazonaws.dynamodb.v20120810#InternalServerError");
+        assert_eq!(message, CORRUPTION_MESSAGE);
+        assert!(message.contains("corrupt") && !message.contains("/data"));
+        let (code, message, item) = batch_statement_error(&err);
+        assert_eq!(
+            (code, message.as_str(), item),
+            (INTERNAL, CORRUPTION_MESSAGE, None)
+        );
+    }
+}
