@@ -120,7 +120,7 @@ pub(crate) fn to_format_1(v2: &[u8]) -> Vec<u8> {
 }
 
 fn corrupt(what: &str) -> Error {
-    Error::internal(format!("corrupt stored item: {what}"))
+    Error::Corrupt(format!("corrupt stored item: {what}"))
 }
 
 /// What the [`Reader`] found wrong. Kept to one pointer so that the reader's many small

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod backups;
 pub mod batch;
 pub mod capacity;
+pub mod check;
 pub mod collections;
 pub mod control;
 pub mod index;
@@ -300,11 +301,13 @@ pub struct Engine {
 
 /// A storage error as the engine reports it: a refusal (full disk, failed journal sync) or an
 /// operating system's "no space left on device" keeps its message for the client
-/// ([`Error::StorageFault`]); anything else is internal.
+/// ([`Error::StorageFault`]); a failed integrity check is [`Error::Corrupt`]; anything else
+/// is internal.
 pub fn storage_err(e: StorageError) -> Error {
     match e {
         StorageError::Refused(fault) => Error::StorageFault(fault.to_string()),
         e if e.is_disk_full() => Error::StorageFault(format!("No space left on device: {e}")),
+        StorageError::Corrupt(_) => Error::Corrupt(format!("storage: {e}")),
         e => Error::internal(format!("storage: {e}")),
     }
 }

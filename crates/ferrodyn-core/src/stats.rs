@@ -35,18 +35,18 @@ use serde::{Deserialize, Serialize};
 use crate::{collections, itemcodec, storage_err, Engine, Table};
 
 pub(crate) const STATS: &str = "stats";
-const CLEAN: &[u8] = b"clean";
+pub(crate) const CLEAN: &[u8] = b"clean";
 const TABLE_PREFIX: &[u8] = b"t:";
 
 #[derive(Serialize, Deserialize)]
-struct Saved {
-    items: i64,
-    bytes: i64,
+pub(crate) struct Saved {
+    pub(crate) items: i64,
+    pub(crate) bytes: i64,
     /// Item collection sizes: (hex of the partition prefix, bytes).
-    collections: Vec<(String, i64)>,
+    pub(crate) collections: Vec<(String, i64)>,
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -60,7 +60,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn record_key(table_id: &str) -> Vec<u8> {
+pub(crate) fn record_key(table_id: &str) -> Vec<u8> {
     [TABLE_PREFIX, table_id.as_bytes()].concat()
 }
 

@@ -325,6 +325,55 @@ fn decode_record(seq: u64, raw: &[u8], view_type: &str) -> Result<StreamRecord, 
     })
 }
 
+/// Checks that one entry of the `streams` keyspace decodes (`check.rs`): metadata and shard
+/// entries as JSON, change records by their encoding (images included), lane rows by size,
+/// each under a key of its kind's shape.
+pub(crate) fn check_entry(key: &[u8], value: &[u8]) -> Result<(), String> {
+    let tag = *key.first().ok_or("empty key")?;
+    let len = key
+        .get(1..3)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        .ok_or("key cut short")?;
+    let sk = key.get(3..3 + len).ok_or("key cut short")?;
+    std::str::from_utf8(sk).map_err(|_| "stream key is not UTF-8".to_string())?;
+    let rest = &key[3 + len..];
+    let shape = |n: usize, what: &str| {
+        if rest.len() == n {
+            Ok(())
+        } else {
+            Err(format!("{what} key of the wrong length"))
+        }
+    };
+    match tag {
+        b'm' => {
+            shape(0, "metadata")?;
+            serde_json::from_slice::<Meta>(value)
+                .map(|_| ())
+                .map_err(|e| format!("metadata: {e}"))
+        }
+        b's' => {
+            shape(9, "shard")?;
+            serde_json::from_slice::<ShardRec>(value)
+                .map(|_| ())
+                .map_err(|e| format!("shard: {e}"))
+        }
+        b'r' => {
+            shape(17, "record")?;
+            let seq = u64::from_be_bytes(rest[9..17].try_into().map_err(|_| "record key")?);
+            decode_record(seq, value, "NEW_AND_OLD_IMAGES")
+                .map(|_| ())
+                .map_err(|e| format!("change record {seq}: {e}"))
+        }
+        b'l' => {
+            shape(1, "lane")?;
+            LaneRow::decode(value)
+                .map(|_| ())
+                .ok_or_else(|| "lane row cut short".to_string())
+        }
+        other => Err(format!("unknown entry kind {other:#04x}")),
+    }
+}
+
 // ---- write side ---------------------------------------------------------------------------
 
 /// Stages the change record of one item change (nothing when the table has no enabled stream or

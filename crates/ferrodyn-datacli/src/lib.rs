@@ -28,6 +28,7 @@ mod transfer;
 
 use clap::{Args, Subcommand};
 
+pub use confirm::confirm;
 pub use conn::Connection;
 pub use progress::ProgressMode;
 pub use timefmt::parse_time;

@@ -124,6 +124,11 @@ pub enum Error {
     /// it (retry later) and the engine already logged it.
     #[error("{0}")]
     StorageFault(String),
+    /// Stored data failed an integrity check (a checksum, or an encoding that does not
+    /// decode): answered as a 500 whose message names corruption, never served. The detail
+    /// (keyspace, file) is logged, not sent.
+    #[error("{0}")]
+    Corrupt(String),
     /// A shared storage engine's transaction lost to a concurrent one, or this node's copy of
     /// the catalog was out of date: nothing was applied and the engine runs the operation
     /// again. Never leaves the engine: when retries run out it becomes `TransactionConflict`.

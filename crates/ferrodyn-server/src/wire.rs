@@ -46,6 +46,10 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
         // The engine logs a storage fault once when it starts (and again now and then while
         // it lasts), not once per refused request.
         Error::StorageFault(m) => (500, ty, m.clone()),
+        Error::Corrupt(detail) => {
+            tracing::error!(error = %detail, "stored data failed its integrity check");
+            (500, ty, CORRUPTION_MESSAGE.into())
+        }
         _ if code == INTERNAL => {
             tracing::error!(error = ?err, "internal server error");
             (500, ty, "Internal server error".into())
@@ -56,6 +60,11 @@ pub fn error_response_parts(err: &Error) -> (u16, String, String) {
 }
 
 const INTERNAL: &str = "InternalServerError";
+
+/// The message of a read or write refused because stored data failed its integrity check
+/// (DynamoDB's own 500s say "Internal server error"; the rest tells an operator why).
+pub const CORRUPTION_MESSAGE: &str =
+    "Internal server error: stored data is corrupt (integrity check failed); the server log names the file";
 
 /// A failed statement of BatchExecuteStatement as its `BatchStatementError`: Code (from
 /// `BatchStatementErrorCodeEnum`), Message, and the old item of a failed condition.
@@ -72,6 +81,9 @@ pub fn batch_statement_error(err: &Error) -> (&'static str, String, Option<&ferr
     };
     let message = if let Error::StorageFault(m) = err {
         m.clone()
+    } else if let Error::Corrupt(detail) = err {
+        tracing::error!(error = %detail, "stored data failed its integrity check");
+        CORRUPTION_MESSAGE.to_owned()
     } else if code == INTERNAL {
         tracing::error!(error = ?err, "internal error in a batch statement");
         "Internal server error".to_owned()
@@ -267,4 +279,25 @@ pub fn error_body(ty: &str, msg: &str, extra: Option<&[u8]>) -> Vec<u8> {
 fn write_json_str(s: &str, out: &mut Vec<u8>) {
     // serde_json's escaping is exact and fast; strings never fail to serialize.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Corrupt stored data is a 500 that says so; the detail (files, keyspaces) stays in the log.
+    #[test]
+    fn corruption_is_a_500_naming_it_without_its_detail() {
+        let err = Error::Corrupt("storage: table file /data/keyspaces/3/tables/7".into());
+        let (status, ty, message) = error_response_parts(&err);
+        assert_eq!(status, 500);
+        assert_eq!(ty, "com.amazonaws.dynamodb.v20120810#InternalServerError");
+        assert_eq!(message, CORRUPTION_MESSAGE);
+        assert!(message.contains("corrupt") && !message.contains("/data"));
+        let (code, message, item) = batch_statement_error(&err);
+        assert_eq!(
+            (code, message.as_str(), item),
+            (INTERNAL, CORRUPTION_MESSAGE, None)
+        );
+    }
 }

@@ -546,6 +546,10 @@ impl<S: Storage> Storage for CachedStorage<S> {
     fn write_fault(&self) -> Option<crate::WriteFault> {
         self.inner.write_fault()
     }
+
+    fn verify_files(&self) -> Result<Vec<crate::FileDamage>> {
+        self.inner.verify_files()
+    }
 }
 
 /// Tests of the pure parts (groups and their bounds); the tests of the cache as a whole, which

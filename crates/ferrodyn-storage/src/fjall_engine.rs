@@ -180,6 +180,7 @@ fn data_keyspace_options(memtable_bytes: u64, kv_separation: Option<u32>) -> Key
 }
 
 fn engine_err(e: fjall::Error) -> StorageError {
+    use fjall::LsmError as Lsm;
     match e {
         fjall::Error::Io(io) => StorageError::Io(io),
         fjall::Error::JournalRecovery(_)
@@ -188,8 +189,72 @@ fn engine_err(e: fjall::Error) -> StorageError {
         | fjall::Error::InvalidTag(_)
         | fjall::Error::Decompress(_)
         | fjall::Error::InvalidVersion(_) => StorageError::Corrupt(format!("{e:?}")),
+        // A block, table or blob that fails its checksum or does not decode.
+        fjall::Error::Storage(
+            Lsm::ChecksumMismatch { .. }
+            | Lsm::InvalidTrailer
+            | Lsm::InvalidHeader(_)
+            | Lsm::InvalidTag(_)
+            | Lsm::Decompress(_)
+            | Lsm::InvalidVersion(_)
+            | Lsm::Unrecoverable
+            | Lsm::Utf8(_),
+        ) => StorageError::Corrupt(format!("{e:?}")),
+        fjall::Error::Storage(Lsm::Io(io)) => StorageError::Io(io),
+        fjall::Error::Locked => StorageError::Engine(
+            "the data directory is locked by another process (a running server?)".into(),
+        ),
         other => StorageError::Engine(format!("{other:?}")),
     }
+}
+
+/// xxh3-128 of a whole file, as lsm-tree records it for each table and blob file it writes.
+fn file_checksum(path: &Path) -> std::io::Result<u128> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.digest128());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// The table and blob files of `ks` whose contents differ from the checksum fjall recorded
+/// when it wrote them (or that cannot be read).
+fn damaged_files(name: &str, ks: &Keyspace) -> Vec<crate::FileDamage> {
+    use fjall::AbstractTree;
+    let version = ks.tree.current_version();
+    let mut files: Vec<(std::path::PathBuf, u128, &str)> = version
+        .iter_tables()
+        .map(|t| (t.path.to_path_buf(), t.checksum().into_u128(), "table"))
+        .collect();
+    files.extend(
+        version
+            .blob_files
+            .iter()
+            .map(|b| (b.path().to_path_buf(), b.checksum().into_u128(), "blob")),
+    );
+    let mut out = Vec::new();
+    for (path, expected, kind) in files {
+        let what = match file_checksum(&path) {
+            Ok(got) if got == expected => continue,
+            Ok(got) => {
+                format!("{kind} file checksum mismatch (expected {expected:032x}, got {got:032x})")
+            }
+            Err(e) => format!("{kind} file unreadable: {e}"),
+        };
+        out.push(crate::FileDamage {
+            file: path,
+            keyspace: Some(name.to_owned()),
+            offset: None,
+            what,
+        });
+    }
+    out
 }
 
 /// Default memtable budget per keyspace. Every table and index is a keyspace, so fjall's default
@@ -224,6 +289,9 @@ struct Inner {
     /// The data directory, whose filesystem's free space the sync thread watches.
     path: PathBuf,
     min_free_bytes: u64,
+    /// Keyspaces whose damaged files were already looked for and logged after a read failed
+    /// its checksum (once each: the search hashes every file of the keyspace).
+    located: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Durable [`Storage`] on fjall. Opening the same directory twice (even from two processes)
@@ -289,6 +357,9 @@ impl FjallStorage {
                 .unwrap_or(DEFAULT_WORKER_THREADS)
                 .max(1),
         );
+        // fjall truncates a journal silently at the first batch it cannot decode; refuse
+        // instead when that batch is not a torn tail (journal_check.rs).
+        crate::journal_check::check_journals(path)?;
         let db = builder.open().map_err(engine_err)?;
 
         let others: Vec<String> = db
@@ -390,6 +461,7 @@ impl FjallStorage {
             fault: Mutex::new(None),
             path: path.to_path_buf(),
             min_free_bytes: options.min_free_bytes,
+            located: Mutex::new(std::collections::HashSet::new()),
         });
 
         let journal = JournalFile::open_newest(path);
@@ -458,6 +530,34 @@ impl Inner {
             .get(keyspace)
             .cloned()
             .ok_or_else(|| StorageError::KeyspaceNotFound(keyspace.to_owned()))
+    }
+
+    /// A read of `keyspace` failed with `e`. A corruption is logged with the damaged files of
+    /// the keyspace, looked for once per keyspace and process (every file is hashed), so the
+    /// operator learns which file it is; the error names them too.
+    fn read_err(&self, keyspace: &str, ks: &Keyspace, e: fjall::Error) -> StorageError {
+        let err = engine_err(e);
+        let StorageError::Corrupt(msg) = &err else {
+            return err;
+        };
+        if !self.located.lock().insert(keyspace.to_owned()) {
+            tracing::error!(keyspace, error = %msg, "read of damaged data refused");
+            return err;
+        }
+        let damaged = damaged_files(keyspace, ks);
+        for d in &damaged {
+            tracing::error!(keyspace, file = %d.file.display(), what = %d.what, "damaged data file");
+        }
+        let files: Vec<String> = damaged
+            .iter()
+            .map(|d| d.file.display().to_string())
+            .collect();
+        tracing::error!(keyspace, error = %msg, files = ?files, "read of damaged data refused");
+        if files.is_empty() {
+            err
+        } else {
+            StorageError::Corrupt(format!("{msg} (damaged file: {})", files.join(", ")))
+        }
     }
 
     fn persist(&self, mode: PersistMode) -> Result<()> {
@@ -856,8 +956,11 @@ impl JournalFile {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn scan_fjall(
+    inner: &Inner,
     snapshot: &fjall::Snapshot,
+    name: &str,
     ks: &Keyspace,
     lower: Bound<&[u8]>,
     upper: Bound<&[u8]>,
@@ -869,7 +972,9 @@ fn scan_fjall(
     }
     let iter = snapshot.range::<&[u8], _>(ks, (lower, upper));
     let mut visit = |guard: fjall::Guard| -> Result<bool> {
-        let (k, v) = guard.into_inner().map_err(engine_err)?;
+        let (k, v) = guard
+            .into_inner()
+            .map_err(|e| inner.read_err(name, ks, e))?;
         Ok(f(&k, &v))
     };
     if reverse {
@@ -957,7 +1062,10 @@ impl Storage for FjallStorage {
         if key_unstorable(key) {
             return Ok(None);
         }
-        Ok(ks.get(key).map_err(engine_err)?.map(|v| v.to_vec()))
+        Ok(ks
+            .get(key)
+            .map_err(|e| self.inner.read_err(keyspace, &ks, e))?
+            .map(|v| v.to_vec()))
     }
 
     fn scan(
@@ -970,7 +1078,16 @@ impl Storage for FjallStorage {
     ) -> Result<()> {
         let ks = self.inner.handle(keyspace)?;
         let snapshot = self.inner.db.snapshot();
-        scan_fjall(&snapshot, &ks, lower, upper, reverse, f)
+        scan_fjall(
+            &self.inner,
+            &snapshot,
+            keyspace,
+            &ks,
+            lower,
+            upper,
+            reverse,
+            f,
+        )
     }
 
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
@@ -1030,6 +1147,22 @@ impl Storage for FjallStorage {
     fn write_fault(&self) -> Option<WriteFault> {
         self.inner.write_fault()
     }
+
+    fn verify_files(&self) -> Result<Vec<crate::FileDamage>> {
+        let mut keyspaces: Vec<(String, Keyspace)> = self
+            .inner
+            .handles
+            .read()
+            .iter()
+            .map(|(n, k)| (n.clone(), k.clone()))
+            .collect();
+        keyspaces.sort_by(|a, b| a.0.cmp(&b.0));
+        keyspaces.push((META_KEYSPACE.to_owned(), self.inner.meta.clone()));
+        Ok(keyspaces
+            .iter()
+            .flat_map(|(name, ks)| damaged_files(name, ks))
+            .collect())
+    }
 }
 
 impl Drop for FjallStorage {
@@ -1064,7 +1197,7 @@ impl Snapshot for FjallSnapshot {
         Ok(self
             .snapshot
             .get(&ks, key)
-            .map_err(engine_err)?
+            .map_err(|e| self.inner.read_err(keyspace, &ks, e))?
             .map(|v| v.to_vec()))
     }
 
@@ -1077,7 +1210,16 @@ impl Snapshot for FjallSnapshot {
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
         let ks = self.inner.handle(keyspace)?;
-        scan_fjall(&self.snapshot, &ks, lower, upper, reverse, f)
+        scan_fjall(
+            &self.inner,
+            &self.snapshot,
+            keyspace,
+            &ks,
+            lower,
+            upper,
+            reverse,
+            f,
+        )
     }
 }
 
@@ -1398,5 +1540,171 @@ mod tests {
                 Some(value(i))
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod corruption_tests {
+    use super::*;
+
+    fn put_many(st: &FjallStorage, n: u32, marker: &str) {
+        for i in 0..n {
+            let mut batch = WriteBatch::default();
+            batch.put(
+                "t",
+                format!("key-{i:05}").into_bytes(),
+                format!("{marker}-{i:05}-{}", "x".repeat(64)).into_bytes(),
+            );
+            st.write(batch, Durability::Sync).unwrap();
+        }
+    }
+
+    fn newest_journal(dir: &Path) -> std::path::PathBuf {
+        crate::journal_check::journal_files(dir).pop().unwrap()
+    }
+
+    fn find(hay: &[u8], needle: &[u8]) -> usize {
+        hay.windows(needle.len()).position(|w| w == needle).unwrap()
+    }
+
+    #[test]
+    fn a_damaged_table_file_is_named_and_never_read_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = {
+            let st = FjallStorage::open(dir.path()).unwrap();
+            st.create_keyspace("t").unwrap();
+            put_many(&st, 2000, "value");
+            let ks = st.inner.handle("t").unwrap();
+            ks.rotate_memtable_and_wait().unwrap();
+            assert_eq!(st.verify_files().unwrap(), vec![]);
+            let version = fjall::AbstractTree::current_version(&ks.tree);
+            let tables: Vec<_> = version
+                .iter_tables()
+                .map(|t| t.path.to_path_buf())
+                .collect();
+            assert_eq!(tables.len(), 1);
+            tables[0].clone()
+        };
+        // A flipped bit in the first data block (index and filter blocks come later).
+        let mut bytes = std::fs::read(&table).unwrap();
+        bytes[200] ^= 0x08;
+        std::fs::write(&table, bytes).unwrap();
+
+        let st = FjallStorage::open(dir.path()).unwrap();
+        let damaged = st.verify_files().unwrap();
+        assert_eq!(damaged.len(), 1, "{damaged:?}");
+        assert_eq!(damaged[0].file, table);
+        assert_eq!(damaged[0].keyspace.as_deref(), Some("t"));
+        let err = st
+            .scan(
+                "t",
+                Bound::Unbounded,
+                Bound::Unbounded,
+                false,
+                &mut |_, _| true,
+            )
+            .unwrap_err();
+        match err {
+            StorageError::Corrupt(msg) => {
+                assert!(msg.contains(&table.display().to_string()), "{msg}")
+            }
+            other => panic!("expected a corruption error, got {other:?}"),
+        }
+        let err = st.get("t", b"key-00000").unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt(_)), "{err:?}");
+        // Keys in other blocks still read.
+        assert!(st.get("t", b"key-01999").unwrap().is_some());
+    }
+
+    #[test]
+    fn blob_files_verify_and_a_damaged_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = || FjallOptions {
+            kv_separation: Some(32),
+            ..FjallOptions::default()
+        };
+        let st = FjallStorage::open_with(dir.path(), options()).unwrap();
+        st.create_keyspace("t").unwrap();
+        put_many(&st, 500, "blob-value");
+        let ks = st.inner.handle("t").unwrap();
+        ks.rotate_memtable_and_wait().unwrap();
+        assert_eq!(st.verify_files().unwrap(), vec![]);
+        let version = fjall::AbstractTree::current_version(&ks.tree);
+        let blobs: Vec<_> = version
+            .blob_files
+            .iter()
+            .map(|b| b.path().to_path_buf())
+            .collect();
+        assert_eq!(blobs.len(), 1);
+        drop((ks, version, st));
+        let mut bytes = std::fs::read(&blobs[0]).unwrap();
+        let at = find(&bytes, b"blob-value-00100");
+        bytes[at] ^= 0x01;
+        std::fs::write(&blobs[0], bytes).unwrap();
+        let st = FjallStorage::open_with(dir.path(), options()).unwrap();
+        let damaged = st.verify_files().unwrap();
+        assert_eq!(damaged.len(), 1, "{damaged:?}");
+        assert_eq!(damaged[0].file, blobs[0]);
+        let err = st.get("t", b"key-00100").unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt(_)), "{err:?}");
+    }
+
+    #[test]
+    fn damage_in_the_middle_of_the_journal_fails_the_open_with_file_and_offset() {
+        for what in ["value byte", "batch start tag"] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let st = FjallStorage::open(dir.path()).unwrap();
+                st.create_keyspace("t").unwrap();
+                put_many(&st, 50, "marker");
+            }
+            let journal = newest_journal(dir.path());
+            let mut bytes = std::fs::read(&journal).unwrap();
+            let value = find(&bytes, b"marker-00020");
+            // Or the start marker of the same batch: fjall alone would truncate there.
+            let offset = if what == "value byte" {
+                value + 3
+            } else {
+                bytes[..value]
+                    .windows(4)
+                    .rposition(|w| w == b"FJL\x03")
+                    .unwrap()
+                    + 4
+            };
+            bytes[offset] ^= 0xfe;
+            std::fs::write(&journal, bytes).unwrap();
+            let err = FjallStorage::open(dir.path()).unwrap_err();
+            let StorageError::Corrupt(msg) = err else {
+                panic!("{what}: expected a corruption error, got {err:?}");
+            };
+            assert!(
+                msg.contains(&journal.display().to_string()),
+                "{what}: {msg}"
+            );
+            assert!(msg.contains("offset"), "{what}: {msg}");
+            // Nothing was truncated: the journal is as damaged as before, for an operator.
+            assert!(std::fs::metadata(&journal).unwrap().len() > offset as u64);
+        }
+    }
+
+    #[test]
+    fn a_torn_journal_tail_recovers_to_the_last_intact_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let st = FjallStorage::open(dir.path()).unwrap();
+            st.create_keyspace("t").unwrap();
+            put_many(&st, 30, "marker");
+        }
+        let journal = newest_journal(dir.path());
+        let mut bytes = std::fs::read(&journal).unwrap();
+        // Cut the last batch in the middle of its value, zeros after (a torn write).
+        let cut = find(&bytes, b"marker-00029") + 5;
+        for b in &mut bytes[cut..] {
+            *b = 0;
+        }
+        std::fs::write(&journal, bytes).unwrap();
+        let st = FjallStorage::open(dir.path()).unwrap();
+        assert!(st.get("t", b"key-00028").unwrap().is_some());
+        assert!(st.get("t", b"key-00029").unwrap().is_none());
     }
 }

@@ -51,6 +51,7 @@ mod durable;
 mod durable_tests;
 mod fjall_engine;
 mod group;
+mod journal_check;
 mod memory;
 mod sync;
 
@@ -62,6 +63,7 @@ pub use fjall_engine::{
     FjallOptions, FjallStorage, SyncMode, DEFAULT_MIN_FREE_BYTES, FORMAT_VERSION,
     SPACE_CHECK_INTERVAL,
 };
+pub use journal_check::JournalDamage;
 pub use memory::MemoryStorage;
 
 /// Longest accepted key, in bytes (limit of the on-disk engine, applied to both engines).
@@ -151,6 +153,32 @@ impl WriteFault {
 impl std::fmt::Display for WriteFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.message())
+    }
+}
+
+/// A data file that fails verification ([`Storage::verify_files`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDamage {
+    /// The file.
+    pub file: std::path::PathBuf,
+    /// The logical keyspace the file belongs to, when known.
+    pub keyspace: Option<String>,
+    /// Offset of the damage in the file, when known.
+    pub offset: Option<u64>,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl std::fmt::Display for FileDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(o) = self.offset {
+            write!(f, " at offset {o}")?;
+        }
+        if let Some(k) = &self.keyspace {
+            write!(f, " (keyspace {k})")?;
+        }
+        write!(f, ": {}", self.what)
     }
 }
 
@@ -444,6 +472,13 @@ pub trait Storage: Send + Sync + 'static {
     /// atomic load): health checks and background tasks ask it before each round.
     fn write_fault(&self) -> Option<WriteFault> {
         None
+    }
+
+    /// Verifies every data file the engine keeps against the checksum recorded when it was
+    /// written (fjall: every table and blob file of every keyspace, hashed whole) and returns
+    /// the damaged ones. Engines without files of their own have nothing to verify.
+    fn verify_files(&self) -> Result<Vec<FileDamage>> {
+        Ok(Vec::new())
     }
 
     /// True for an engine shared by several Ferrodyn nodes (a database server): it keeps

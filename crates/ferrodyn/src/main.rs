@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod audit_cli;
+mod check_cli;
 mod config;
 mod triggers_cli;
 
@@ -60,6 +61,13 @@ enum Command {
     /// reads them within a second; one started without keys picks them up at its next start).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Verify a data directory offline (stop the server first): every keyspace read whole,
+    /// every data file against its checksum, every index against its table, statistics,
+    /// catalog and stream records. Exit 0 when clean, 1 with problems, 2 when unopenable.
+    Check(check_cli::CheckArgs),
+    /// Rebuild what derives from the items of a data directory (stop the server first):
+    /// indexes with problems and wrong statistics. Never changes an item.
+    Repair(check_cli::RepairArgs),
     #[command(flatten)]
     Data(ferrodyn_datacli::DataCommand),
 }
@@ -320,6 +328,8 @@ fn main() -> anyhow::Result<()> {
         Command::Audit(args) => audit_cli::run(args),
         Command::Data(cmd) => std::process::exit(ferrodyn_datacli::run(cmd)),
         Command::Triggers(args) => triggers_cli::run(args),
+        Command::Check(args) => std::process::exit(check_cli::run_check(args)),
+        Command::Repair(args) => std::process::exit(check_cli::run_repair(args)),
     }
 }
 
