@@ -55,8 +55,9 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::durable::Watermark;
 use crate::{
-    check_keyspace_name, key_unstorable, range_is_empty, CommitTicket, Durability, DurableFuture,
-    KeyspaceStats, Result, Snapshot, Storage, StorageError, WriteBatch,
+    check_keyspace_name, key_unstorable, range_is_empty, AtomicHistogram, CommitTicket, Durability,
+    DurableFuture, KeyspaceStats, Result, Snapshot, Storage, StorageError, StorageStats,
+    WriteBatch,
 };
 
 /// On-disk format version written by this build. 1: the first. 2: items may be stored in the
@@ -187,7 +188,20 @@ struct Inner {
     fsyncs: AtomicU64,
     /// `Buffered` writes happened since the last background sync.
     dirty: AtomicBool,
+    /// Seconds each group-commit sync took, and the tickets it made durable.
+    sync_seconds: AtomicHistogram,
+    sync_batches: AtomicHistogram,
 }
+
+/// Buckets of the group-commit fsync latency: 50 µs doubling to about 1.6 s.
+const SYNC_SECONDS: &[f64] = &[
+    0.00005, 0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032, 0.0064, 0.0128, 0.0256, 0.0512,
+    0.1024, 0.2048, 0.4096, 0.8192, 1.6384,
+];
+/// Buckets of the batches one group-commit fsync covers: 1 doubling to 1024.
+const SYNC_BATCHES: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
 
 #[derive(Default)]
 struct Control {
@@ -357,6 +371,8 @@ impl FjallStorage {
             idle: AtomicBool::new(false),
             fsyncs: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
+            sync_seconds: AtomicHistogram::new(SYNC_SECONDS),
+            sync_batches: AtomicHistogram::new(SYNC_BATCHES),
         });
 
         let journal = JournalFile::open_newest(path);
@@ -467,8 +483,13 @@ impl Inner {
         let mut last_background = std::time::Instant::now();
         loop {
             let target = self.committed.load(Ordering::SeqCst);
-            if target > self.watermark.durable() {
-                match self.sync_journal(&mut journal) {
+            let durable = self.watermark.durable();
+            if target > durable {
+                let started = std::time::Instant::now();
+                let synced = self.sync_journal(&mut journal);
+                self.sync_seconds.observe(started.elapsed().as_secs_f64());
+                self.sync_batches.observe((target - durable) as f64);
+                match synced {
                     Ok(()) => self.watermark.publish(target),
                     Err(e) => {
                         tracing::error!(error = %e, "journal sync failed; refusing durable writes");
@@ -857,6 +878,30 @@ impl Storage for FjallStorage {
     fn fsync_count(&self) -> u64 {
         self.inner.fsyncs.load(Ordering::Relaxed)
     }
+
+    fn storage_stats(&self) -> StorageStats {
+        let inner = &self.inner;
+        let db = &inner.db;
+        let mut keyspaces: Vec<Keyspace> = inner.handles.read().values().cloned().collect();
+        keyspaces.push(inner.meta.clone());
+        let sum = |f: &dyn Fn(&Keyspace) -> usize| keyspaces.iter().map(f).sum::<usize>() as u64;
+        StorageStats {
+            // fjall's own figures; some of these accessors are marked experimental by fjall.
+            memtable_bytes: Some(db.write_buffer_size()),
+            sealed_memtables: Some(sum(&|k| k.sealed_memtable_count())),
+            pending_flushes: Some(db.outstanding_flushes() as u64),
+            journals: Some(db.journal_count() as u64),
+            journal_bytes: db.journal_disk_space().ok(),
+            active_compactions: Some(db.active_compactions() as u64),
+            compactions: Some(db.compactions_completed() as u64),
+            segments: Some(sum(&|k| k.table_count())),
+            block_cache_bytes: Some(db.cache_size()),
+            block_cache_capacity_bytes: Some(db.cache_capacity()),
+            fsync_seconds: Some(inner.sync_seconds.stats()),
+            group_commit_batches: Some(inner.sync_batches.stats()),
+            ..StorageStats::default()
+        }
+    }
 }
 
 impl Drop for FjallStorage {
@@ -936,6 +981,40 @@ mod tests {
             };
         }
         total
+    }
+
+    #[test]
+    fn stats_count_group_commit_syncs_and_the_batches_they_cover() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = FjallStorage::open(dir.path()).unwrap();
+        st.create_keyspace("t").unwrap();
+        let before = st.storage_stats();
+        let mut tickets = Vec::new();
+        for i in 0u8..5 {
+            let mut b = WriteBatch::new();
+            b.put("t", vec![i], vec![i; 10]);
+            tickets.push(st.commit(b).unwrap());
+        }
+        for t in tickets {
+            st.wait_durable(t).unwrap();
+        }
+        let after = st.storage_stats();
+        let (fs0, fs1) = (
+            before.fsync_seconds.unwrap(),
+            after.fsync_seconds.clone().unwrap(),
+        );
+        let (gc0, gc1) = (
+            before.group_commit_batches.unwrap(),
+            after.group_commit_batches.clone().unwrap(),
+        );
+        let syncs = fs1.count() - fs0.count();
+        assert!((1..=5).contains(&syncs), "{syncs}");
+        assert_eq!(gc1.count() - gc0.count(), syncs);
+        assert_eq!(gc1.sum - gc0.sum, 5.0);
+        assert_eq!(fs1.counts.len(), fs1.bounds.len() + 1);
+        assert!(after.memtable_bytes.unwrap() > 0);
+        assert!(after.journals.unwrap() >= 1);
+        assert!(after.segments.is_some() && after.read_cache_hits.is_none());
     }
 
     /// A dropped keyspace's files go while the storage stays open, even though another
