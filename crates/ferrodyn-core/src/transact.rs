@@ -377,6 +377,16 @@ struct Prepared<'a> {
     return_old: bool,
 }
 
+/// One action's figures for its table's activity: the table, the size of an item a check read,
+/// the bytes written, the table's units and the indexes' shares.
+type ActionActivity<'a> = (
+    &'a Table,
+    Option<usize>,
+    Option<usize>,
+    f64,
+    Vec<IndexUnits>,
+);
+
 /// Per-table capacity totals in order of first appearance.
 fn add_units(acc: &mut Vec<(String, f64)>, table: &str, units: f64) {
     match acc.iter_mut().find(|(t, _)| t == table) {
@@ -727,8 +737,7 @@ impl Engine {
         let mut read_units_by_table = Vec::new();
         // Per action, for the tables' activity once committed: (item read by a check, bytes
         // written, table units, index shares).
-        let mut done: Vec<(&Table, Option<usize>, Option<usize>, f64, Vec<IndexUnits>)> =
-            Vec::with_capacity(prepared.len());
+        let mut done: Vec<ActionActivity<'_>> = Vec::with_capacity(prepared.len());
         for (i, p) in prepared.iter().enumerate() {
             let old = olds[i].as_ref();
             let old_size = old.map(item_size).unwrap_or(0);
