@@ -145,6 +145,10 @@ impl Engine {
         let mut batch = self.item_batch("BatchWriteItem");
         let mut deltas = Vec::with_capacity(planned.len());
         let mut units: Vec<(String, f64, Vec<IndexUnits>)> = Vec::new();
+        // Per write, for the tables' activity once committed: bytes written (`None`: nothing
+        // was), table units and index shares.
+        let mut done: Vec<(&Table, Option<usize>, f64, Vec<IndexUnits>)> =
+            Vec::with_capacity(planned.len());
         for p in &planned {
             // Where nothing derived depends on the old item, its stored form gives its size and
             // it is not decoded.
@@ -159,16 +163,18 @@ impl Engine {
             let old_size = old.size();
             if old_size.is_none() && p.new.is_none() {
                 add_units(&mut units, &p.table.def.name, 1.0, Vec::new());
+                done.push((&p.table, None, 1.0, Vec::new()));
                 continue;
             }
-            let size = old_size
-                .unwrap_or(0)
-                .max(p.new.as_ref().map(item_size).unwrap_or(0));
-            let index_units = if input.return_consumed == ReturnConsumedCapacity::None {
-                Vec::new()
-            } else {
-                crate::index::write_units(&p.table.def, old.item(), p.new.as_ref())
-            };
+            let new_size = p.new.as_ref().map(item_size);
+            let size = old_size.unwrap_or(0).max(new_size.unwrap_or(0));
+            let index_units = crate::index::write_units(&p.table.def, old.item(), p.new.as_ref());
+            done.push((
+                &p.table,
+                new_size.or(old_size),
+                write_units(size),
+                index_units.clone(),
+            ));
             add_units(
                 &mut units,
                 &p.table.def.name,
@@ -179,6 +185,13 @@ impl Engine {
             deltas.push((&*p.table, delta));
         }
         self.commit_locked(locks, batch, deltas)?;
+        for (table, bytes, u, ix) in done {
+            let activity = &table.counters.activity;
+            if let Some(b) = bytes {
+                activity.wrote(b);
+            }
+            activity.write_units(u, &ix);
+        }
         Ok(BatchWriteOutput {
             consumed: units
                 .into_iter()
@@ -291,6 +304,10 @@ impl Engine {
                 let item = self.read_item_for(req.consistent_read, &p.table.def, key)?;
                 let size = item.as_ref().map(item_size).unwrap_or(0);
                 units += read_units(size, req.consistent_read);
+                p.table
+                    .counters
+                    .activity
+                    .read(u64::from(item.is_some()), size as u64);
                 if let Some(item) = item {
                     bytes_out += size;
                     items.push(match &p.projection {
@@ -302,6 +319,7 @@ impl Engine {
             if !skipped.is_empty() {
                 out.unprocessed.push((p.table.def.name.clone(), skipped));
             }
+            p.table.counters.activity.read_units(None, units);
             out.responses.push((p.table.def.name.clone(), items));
             if let Some(c) = ConsumedCapacity::read(return_consumed, &p.table.def.name, units) {
                 out.consumed.push(c);

@@ -248,18 +248,22 @@ fn check_conditional_write_params(
     Ok(())
 }
 
-/// Write capacity of one item change: the table's units plus every touched index's share.
+/// Write capacity of one item change: the table's units plus every touched index's share,
+/// also counted in the table's activity (the change itself is counted by the caller).
 pub(crate) fn write_capacity(
     mode: ReturnConsumedCapacity,
-    def: &TableDef,
+    table: &Table,
     table_units: f64,
     old: Option<&Item>,
     new: Option<&Item>,
 ) -> Option<ConsumedCapacity> {
+    let def = &table.def;
+    // Empty (no allocation) for a table without secondary indexes.
+    let indexes = crate::index::write_units(def, old, new);
+    table.counters.activity.write_units(table_units, &indexes);
     if mode == ReturnConsumedCapacity::None {
         return None;
     }
-    let indexes = crate::index::write_units(def, old, new);
     ConsumedCapacity::with_indexes(mode, &def.name, Some(table_units), &indexes)
 }
 
@@ -422,9 +426,10 @@ impl Engine {
             Old::from(decoded.as_ref())
         };
         self.commit_item(locks, "PutItem", &table, &key, old, Some(&input.item))?;
+        table.counters.activity.wrote(new_size);
         let consumed = write_capacity(
             input.return_consumed,
-            def,
+            &table,
             write_units(old.size().unwrap_or(0).max(new_size)),
             old.item(),
             Some(&input.item),
@@ -486,10 +491,13 @@ impl Engine {
             self.commit_item(locks, "DeleteItem", &table, &key, old.as_ref().into(), None)?;
         }
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
+        if old.is_some() {
+            table.counters.activity.wrote(old_size);
+        }
         Ok(WriteOutput {
             consumed: write_capacity(
                 input.return_consumed,
-                def,
+                &table,
                 write_units(old_size),
                 old.as_ref(),
                 None,
@@ -591,6 +599,9 @@ impl Engine {
         }
         let new_size = item_size(&new);
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
+        if written {
+            table.counters.activity.wrote(new_size);
+        }
         let paths: Vec<Path> = update
             .as_ref()
             .map(|u| u.updated_paths())
@@ -605,7 +616,7 @@ impl Engine {
         Ok(WriteOutput {
             consumed: write_capacity(
                 input.return_consumed,
-                def,
+                &table,
                 write_units(old_size.max(new_size)),
                 old.as_ref(),
                 written.then_some(&new),
@@ -668,13 +679,13 @@ impl Engine {
                 (Some(ReadItem::Stored(raw)), size)
             }
         };
+        let units = read_units(size, input.consistent_read);
+        let activity = &table.counters.activity;
+        activity.read(u64::from(item.is_some()), size as u64);
+        activity.read_units(None, units);
         Ok(GetOutput {
             item,
-            consumed: ConsumedCapacity::read(
-                input.return_consumed,
-                &def.name,
-                read_units(size, input.consistent_read),
-            ),
+            consumed: ConsumedCapacity::read(input.return_consumed, &def.name, units),
         })
     }
 }

@@ -11,6 +11,7 @@
 //!   writes are linearizable per item.
 #![forbid(unsafe_code)]
 
+pub mod activity;
 pub mod audit;
 pub mod backups;
 pub mod batch;
@@ -119,6 +120,8 @@ pub struct Counters {
     collection_limit: u64,
     /// Capacity buckets of the table and its global indexes (used only when enforcing).
     pub(crate) buckets: throttle::TableBuckets,
+    /// What the table did since the process started, for metrics (`activity.rs`).
+    pub activity: activity::Activity,
 }
 
 impl Counters {
@@ -458,6 +461,11 @@ impl Engine {
 
     pub fn flush(&self) -> Result<(), Error> {
         self.storage.flush().map_err(storage_err)
+    }
+
+    /// The storage engine's internals (memtables, journals, caches, fsyncs), for metrics.
+    pub fn storage_stats(&self) -> ferrodyn_storage::StorageStats {
+        self.storage.storage_stats()
     }
 }
 

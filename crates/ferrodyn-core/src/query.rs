@@ -18,6 +18,7 @@ use ferrodyn_model::keycodec::{encode_key_tuple, encode_key_value};
 use ferrodyn_model::size::item_size;
 use ferrodyn_model::{AttributeValue, Error, Item};
 
+use crate::activity::Activity;
 use crate::capacity::{read_units, ConsumedCapacity, ReturnConsumedCapacity};
 use crate::items::ExprParams;
 use crate::keys::{key_of_key_param, partition_prefix_of};
@@ -772,7 +773,7 @@ impl Engine {
         if let Some(e) = page.error.take() {
             return Err(e);
         }
-        self.finish(page, &input.read)
+        self.finish(&table.counters.activity, page, &input.read)
     }
 
     pub fn scan(&self, input: ScanInput) -> Result<ReadOutput, Error> {
@@ -847,19 +848,24 @@ impl Engine {
         if let Some(e) = page.error.take() {
             return Err(e);
         }
-        self.finish(page, &input.read)
+        self.finish(&table.counters.activity, page, &input.read)
     }
 
     /// Filters and projects the visited entries of a page (fetching base items for local index
     /// reads that need non-projected attributes).
-    fn finish(&self, mut page: Page<'_>, r: &ReadOptions) -> Result<ReadOutput, Error> {
+    fn finish(
+        &self,
+        activity: &Activity,
+        mut page: Page<'_>,
+        r: &ReadOptions,
+    ) -> Result<ReadOutput, Error> {
         let def = page.target.def;
         let plan = page.plan;
         if page.passes_through {
             let stored = std::mem::take(&mut page.stored);
             let items = (!plan.count_only).then_some(PageItems::Stored(stored));
             let count = page.scanned;
-            return Ok(self.output(page, r, count, items));
+            return Ok(self.output(activity, page, r, count, items));
         }
         let mut items = Vec::new();
         let mut count = 0;
@@ -894,11 +900,12 @@ impl Engine {
             }
         }
         let items = (!plan.count_only).then_some(PageItems::Built(items));
-        Ok(self.output(page, r, count, items))
+        Ok(self.output(activity, page, r, count, items))
     }
 
     fn output(
         &self,
+        activity: &Activity,
         page: Page<'_>,
         r: &ReadOptions,
         count: usize,
@@ -909,12 +916,15 @@ impl Engine {
             Some(p) => p.units(page.last_key.is_none(), r.consistent_read),
             None => read_units(page.bytes, r.consistent_read),
         };
+        let index = r.index_name.as_deref().and_then(|n| def.index(n));
+        activity.read(page.scanned as u64, page.bytes as u64);
+        activity.read_units(index.map(|(ix, _)| ix.name.as_str()), units);
         ReadOutput {
             items,
             count,
             scanned_count: page.scanned,
             last_evaluated_key: page.last_key,
-            consumed: match r.index_name.as_deref().and_then(|n| def.index(n)) {
+            consumed: match index {
                 Some((ix, global)) => ConsumedCapacity::index_read(
                     r.return_consumed,
                     &def.name,

@@ -414,6 +414,7 @@ pub(crate) fn stage(
     let lane = lane_of(key);
     let sk = stream_key(def, label);
     if let Some(records) = shared {
+        table.counters.activity.stream_record(lane, 0);
         // Numbered at commit, under the lane's database lock (`number_shared`).
         records.push(PendingRecord {
             stream_key: sk,
@@ -463,6 +464,7 @@ pub(crate) fn stage(
     };
     st.in_flight.insert(seq, key.to_vec());
     drop(st);
+    table.counters.activity.stream_record(lane, seq);
     batch.put(STREAMS, record_key(&sk, lane, start, seq), value);
 }
 
@@ -1354,6 +1356,8 @@ impl Engine {
         let mut raw: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut bytes = 0usize;
         let mut exhausted = true;
+        // The first record left for the next call, when the page ended before it.
+        let mut next_seq = None;
         if pos.after < upper_seq {
             self.storage
                 .scan(
@@ -1362,13 +1366,18 @@ impl Engine {
                     Bound::Included(&upper[..]),
                     false,
                     &mut |k, v| {
+                        let seq = k
+                            .get(prefix.len()..)
+                            .and_then(|s| s.try_into().ok())
+                            .map(u64::from_be_bytes);
                         if raw.len() == limit || bytes + v.len() > MAX_RECORDS_BYTES {
                             exhausted = false;
+                            next_seq = seq;
                             return false;
                         }
-                        if let Some(s) = k.get(prefix.len()..).and_then(|s| s.try_into().ok()) {
+                        if let Some(s) = seq {
                             bytes += v.len();
-                            raw.push((u64::from_be_bytes(s), v.to_vec()));
+                            raw.push((s, v.to_vec()));
                         }
                         true
                     },
@@ -1380,6 +1389,9 @@ impl Engine {
             records.push(decode_record(*seq, v, &meta.view_type)?);
         }
         let after = raw.last().map_or(pos.after, |(s, _)| *s);
+        if let Some(t) = self.stream_table(&meta) {
+            t.counters.activity.stream_read(pos.lane, after, next_seq);
+        }
         // A closed shard ends once everything before its child (or before the stream was
         // disabled) is committed and read.
         let ended = closed

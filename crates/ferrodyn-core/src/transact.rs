@@ -377,6 +377,16 @@ struct Prepared<'a> {
     return_old: bool,
 }
 
+/// One action's figures for its table's activity: the table, the size of an item a check read,
+/// the bytes written, the table's units and the indexes' shares.
+type ActionActivity<'a> = (
+    &'a Table,
+    Option<usize>,
+    Option<usize>,
+    f64,
+    Vec<IndexUnits>,
+);
+
 /// Per-table capacity totals in order of first appearance.
 fn add_units(acc: &mut Vec<(String, f64)>, table: &str, units: f64) {
     match acc.iter_mut().find(|(t, _)| t == table) {
@@ -725,6 +735,9 @@ impl Engine {
         let mut deltas: Vec<(usize, StatDelta)> = Vec::new();
         let mut write_units_by_table: Vec<(String, f64, Vec<IndexUnits>)> = Vec::new();
         let mut read_units_by_table = Vec::new();
+        // Per action, for the tables' activity once committed: (item read by a check, bytes
+        // written, table units, index shares).
+        let mut done: Vec<ActionActivity<'_>> = Vec::with_capacity(prepared.len());
         for (i, p) in prepared.iter().enumerate() {
             let old = olds[i].as_ref();
             let old_size = old.map(item_size).unwrap_or(0);
@@ -732,42 +745,37 @@ impl Engine {
             match &news[i] {
                 // A condition check reads, as a transactional read.
                 None if matches!(p.change, Change::Check) => {
-                    crate::batch::add_units(
-                        &mut write_units_by_table,
-                        name,
-                        2.0 * read_units(old_size, true),
-                        Vec::new(),
-                    );
+                    let u = 2.0 * read_units(old_size, true);
+                    crate::batch::add_units(&mut write_units_by_table, name, u, Vec::new());
+                    let checked = old.map(|_| old_size);
+                    done.push((&p.table, checked, None, u, Vec::new()));
                 }
                 None => {
                     // Nothing to write (deleting a missing item, removing from a missing one).
-                    crate::batch::add_units(
-                        &mut write_units_by_table,
-                        name,
-                        2.0 * write_units(old_size),
-                        Vec::new(),
-                    );
+                    let u = 2.0 * write_units(old_size);
+                    crate::batch::add_units(&mut write_units_by_table, name, u, Vec::new());
+                    done.push((&p.table, None, None, u, Vec::new()));
                 }
                 Some(new) => {
-                    let new_size = new.as_ref().map(item_size).unwrap_or(0);
+                    let new_size = new.as_ref().map(item_size);
                     // Each index the write updates is charged its share, doubled too.
-                    let index_units = if input.return_consumed == ReturnConsumedCapacity::None {
-                        Vec::new()
-                    } else {
+                    let index_units: Vec<IndexUnits> =
                         crate::index::write_units(&p.table.def, old, new.as_ref())
                             .into_iter()
                             .map(|i| IndexUnits {
                                 units: 2.0 * i.units,
                                 ..i
                             })
-                            .collect()
-                    };
-                    crate::batch::add_units(
-                        &mut write_units_by_table,
-                        name,
-                        2.0 * write_units(old_size.max(new_size)),
-                        index_units,
-                    );
+                            .collect();
+                    let u = 2.0 * write_units(old_size.max(new_size.unwrap_or(0)));
+                    done.push((
+                        &p.table,
+                        None,
+                        Some(new_size.unwrap_or(old_size)),
+                        u,
+                        index_units.clone(),
+                    ));
+                    crate::batch::add_units(&mut write_units_by_table, name, u, index_units);
                     let d =
                         stage_item_change(&p.table, &keys[i], old.into(), new.as_ref(), &mut batch);
                     deltas.push((i, d));
@@ -795,6 +803,16 @@ impl Engine {
         }
         let deltas = deltas.into_iter().map(|(i, d)| (&*prepared[i].table, d));
         let ticket = self.commit_locked(locks, batch, deltas)?;
+        for (table, checked, written, u, ix) in done {
+            let activity = &table.counters.activity;
+            if let Some(b) = checked {
+                activity.read(1, b as u64);
+            }
+            if let Some(b) = written {
+                activity.wrote(b);
+            }
+            activity.write_units(u, &ix);
+        }
         if let Some(claim) = claim {
             claim.complete(read_units_by_table, ticket);
         }
@@ -925,7 +943,11 @@ impl Engine {
         let mut items = Vec::with_capacity(n);
         for ((table, projection), item) in prepared.iter().zip(raw) {
             let size = item.as_ref().map(item_size).unwrap_or(0);
-            add_units(&mut units, &table.def.name, 2.0 * read_units(size, true));
+            let u = 2.0 * read_units(size, true);
+            add_units(&mut units, &table.def.name, u);
+            let activity = &table.counters.activity;
+            activity.read(u64::from(item.is_some()), size as u64);
+            activity.read_units(None, u);
             items.push(match (item, projection) {
                 (Some(i), Some(p)) => Some(ferrodyn_expr::project(&i, p)),
                 (i, _) => i,

@@ -15,7 +15,10 @@
 //!   next scrape). Keys and item contents are never labels.
 #![forbid(unsafe_code)]
 
+mod scraped;
 pub mod text;
+
+pub use scraped::{HistogramScrape, StorageScrape, TableActivityScrape};
 
 use std::sync::Mutex;
 
@@ -90,6 +93,10 @@ pub struct Scrape {
     pub ttl_deleted: Option<u64>,
     /// Every stream trigger.
     pub triggers: Vec<TriggerScrape>,
+    /// Every table's activity since the process started.
+    pub activity: Vec<TableActivityScrape>,
+    /// The storage engine's internals.
+    pub storage: StorageScrape,
 }
 
 /// The server's metrics; one per server, shared by every connection.
@@ -112,6 +119,8 @@ pub struct Metrics {
     trigger_retried: Family<TriggerLabels, Gauge>,
     trigger_dead_lettered: Family<TriggerLabels, Gauge>,
     trigger_iterator_age: Family<TriggerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Figures encoded straight from the current scrape (`scraped.rs`).
+    scraped: scraped::Scraped,
     /// Scrapes set the scrape-time gauges and encode under this lock, one at a time.
     registry: Mutex<Registry>,
 }
@@ -167,6 +176,7 @@ impl Metrics {
             trigger_retried: Family::default(),
             trigger_dead_lettered: Family::default(),
             trigger_iterator_age: Family::default(),
+            scraped: scraped::Scraped::default(),
             registry: Mutex::new(Registry::with_prefix("ferrodyn")),
         };
         {
@@ -245,6 +255,7 @@ impl Metrics {
                 Unit::Seconds,
                 m.trigger_iterator_age.clone(),
             );
+            r.register_collector(Box::new(m.scraped.clone()));
         }
         m
     }
@@ -352,6 +363,11 @@ impl Metrics {
                 .get_or_create(&label)
                 .set(t.iterator_age_seconds);
         }
+        {
+            let mut cur = self.scraped.0.lock().unwrap_or_else(|e| e.into_inner());
+            cur.activity = scrape.activity.clone();
+            cur.storage = scrape.storage.clone();
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
@@ -409,6 +425,7 @@ mod tests {
                 dead_lettered: 1,
                 iterator_age_seconds: 0.5,
             }],
+            ..Scrape::default()
         });
         let s = text::parse(&text).unwrap();
         let v = |name: &str, labels: &[(&str, &str)]| text::value(&s, name, labels);
@@ -526,6 +543,96 @@ mod tests {
             Some(2.0)
         );
         drop(a);
+    }
+
+    #[test]
+    fn scraped_figures_are_encoded_and_absent_ones_omitted() {
+        let m = Metrics::new([]);
+        let scrape = Scrape {
+            activity: vec![TableActivityScrape {
+                table: "T".into(),
+                read_items: 3,
+                read_bytes: 300,
+                written_items: 2,
+                written_bytes: 200,
+                read_units: 1.5,
+                write_units: 4.0,
+                indexes: vec![("ix".into(), 0.5, 2.0)],
+                stream_records: 2,
+                stream_lag_seconds: Some(7.5),
+            }],
+            storage: StorageScrape {
+                memtable_bytes: Some(1024),
+                compactions: Some(4),
+                read_cache_hits: Some(3),
+                read_cache_misses: Some(1),
+                fsync_seconds: Some(HistogramScrape {
+                    bounds: vec![0.001, 0.01],
+                    counts: vec![2, 1, 1],
+                    sum: 0.5,
+                }),
+                ..StorageScrape::default()
+            },
+            ..Scrape::default()
+        };
+        let s = text::parse(&m.render(&scrape)).unwrap();
+        let v = |name: &str, labels: &[(&str, &str)]| text::value(&s, name, labels);
+        let t = [("table", "T")];
+        let ix = [("table", "T"), ("index", "ix")];
+        assert_eq!(v("ferrodyn_table_read_items_total", &t), Some(3.0));
+        assert_eq!(v("ferrodyn_table_read_bytes_total", &t), Some(300.0));
+        assert_eq!(v("ferrodyn_table_written_items_total", &t), Some(2.0));
+        assert_eq!(v("ferrodyn_table_written_bytes_total", &t), Some(200.0));
+        assert_eq!(
+            v("ferrodyn_table_consumed_read_capacity_units_total", &t),
+            Some(1.5)
+        );
+        assert_eq!(
+            v("ferrodyn_table_consumed_write_capacity_units_total", &t),
+            Some(4.0)
+        );
+        assert_eq!(
+            v("ferrodyn_index_consumed_read_capacity_units_total", &ix),
+            Some(0.5)
+        );
+        assert_eq!(
+            v("ferrodyn_index_consumed_write_capacity_units_total", &ix),
+            Some(2.0)
+        );
+        assert_eq!(v("ferrodyn_stream_records_total", &t), Some(2.0));
+        assert_eq!(v("ferrodyn_stream_consumer_lag_seconds", &t), Some(7.5));
+        assert_eq!(v("ferrodyn_storage_memtable_bytes", &[]), Some(1024.0));
+        assert_eq!(v("ferrodyn_storage_compactions_total", &[]), Some(4.0));
+        assert_eq!(v("ferrodyn_storage_read_cache_hits_total", &[]), Some(3.0));
+        assert_eq!(v("ferrodyn_storage_read_cache_hit_ratio", &[]), Some(0.75));
+        // Buckets are cumulative, the last one unbounded.
+        let b = |le: &str| {
+            v(
+                "ferrodyn_storage_fsync_duration_seconds_bucket",
+                &[("le", le)],
+            )
+        };
+        assert_eq!(b("0.001"), Some(2.0));
+        assert_eq!(b("0.01"), Some(3.0));
+        assert_eq!(b("+Inf"), Some(4.0));
+        assert_eq!(
+            v("ferrodyn_storage_fsync_duration_seconds_count", &[]),
+            Some(4.0)
+        );
+        assert_eq!(
+            v("ferrodyn_storage_fsync_duration_seconds_sum", &[]),
+            Some(0.5)
+        );
+        // What the engine does not have is not exported.
+        assert_eq!(v("ferrodyn_storage_journals", &[]), None);
+        assert_eq!(v("ferrodyn_storage_group_commit_batches_count", &[]), None);
+        // A table gone from the catalog is gone from the next scrape.
+        let s = text::parse(&m.render(&Scrape::default())).unwrap();
+        assert_eq!(text::value(&s, "ferrodyn_table_read_items_total", &t), None);
+        assert_eq!(
+            text::value(&s, "ferrodyn_storage_memtable_bytes", &[]),
+            None
+        );
     }
 
     #[test]

@@ -422,6 +422,24 @@ fn scrape(
                 iterator_age_seconds: f.iterator_age_seconds,
             })
             .collect(),
+        activity: shared
+            .engine
+            .table_activity()
+            .into_iter()
+            .map(|a| ferrodyn_metrics::TableActivityScrape {
+                table: a.table,
+                read_items: a.read_items,
+                read_bytes: a.read_bytes,
+                written_items: a.written_items,
+                written_bytes: a.written_bytes,
+                read_units: a.read_units,
+                write_units: a.write_units,
+                indexes: a.indexes,
+                stream_records: a.stream_records,
+                stream_lag_seconds: a.stream_lag_seconds,
+            })
+            .collect(),
+        storage: storage_scrape(shared.engine.storage_stats()),
     });
     finish(
         StatusCode::OK,
@@ -429,6 +447,32 @@ fn scrape(
         request_id,
         text.into_bytes(),
     )
+}
+
+/// The storage engine's internals as the metrics crate encodes them.
+fn storage_scrape(s: ferrodyn_storage::StorageStats) -> ferrodyn_metrics::StorageScrape {
+    let histogram = |h: ferrodyn_storage::HistogramStats| ferrodyn_metrics::HistogramScrape {
+        bounds: h.bounds,
+        counts: h.counts,
+        sum: h.sum,
+    };
+    ferrodyn_metrics::StorageScrape {
+        memtable_bytes: s.memtable_bytes,
+        sealed_memtables: s.sealed_memtables,
+        pending_flushes: s.pending_flushes,
+        journals: s.journals,
+        journal_bytes: s.journal_bytes,
+        active_compactions: s.active_compactions,
+        compactions: s.compactions,
+        segments: s.segments,
+        block_cache_bytes: s.block_cache_bytes,
+        block_cache_capacity_bytes: s.block_cache_capacity_bytes,
+        read_cache_hits: s.read_cache_hits,
+        read_cache_misses: s.read_cache_misses,
+        read_cache_bytes: s.read_cache_bytes,
+        fsync_seconds: s.fsync_seconds.map(histogram),
+        group_commit_batches: s.group_commit_batches.map(histogram),
+    }
 }
 
 async fn handle_request(

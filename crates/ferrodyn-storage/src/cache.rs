@@ -40,7 +40,7 @@ use std::sync::Arc;
 use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering, RwLock};
 use crate::{
     key_unstorable, prefix_end, range_is_empty, CommitTicket, Durability, DurableFuture,
-    KeyspaceStats, Result, Snapshot, Storage, WriteBatch,
+    KeyspaceStats, Result, Snapshot, Storage, StorageStats, WriteBatch,
 };
 
 /// Keys sharing this many leading bytes form a group.
@@ -215,6 +215,10 @@ struct Shard {
     writing: AtomicU32,
     /// Bumped by every finished write; guarded so that fills and invalidations serialize.
     epoch: Mutex<u64>,
+    /// Cacheable reads of the shard answered from memory, and passed to the engine (counted
+    /// per shard so that readers of different groups do not share a counter).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// A key written by a batch, between [`CachedStorage::begin_write`] and `end_write`.
@@ -440,18 +444,24 @@ impl<S: Storage> Storage for CachedStorage<S> {
         let id = self.id_of(keyspace);
         let shard = self.shard(id, group);
         if shard.writing.load(Ordering::SeqCst) > 0 {
+            shard.misses.fetch_add(1, Ordering::Relaxed);
             return self.inner.get(keyspace, key);
         }
         let row = row_key(id, key);
         match self.cache.get(&row) {
-            Some(Cached::Row(v)) => return Ok(v.map(|v| v.to_vec())),
+            Some(Cached::Row(v)) => {
+                shard.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(v.map(|v| v.to_vec()));
+            }
             Some(_) => {}
             None => {
                 if let Some(Cached::Group(g)) = self.cache.get(&group_key(id, group)) {
+                    shard.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(g.get(key).map(<[u8]>::to_vec));
                 }
             }
         }
+        shard.misses.fetch_add(1, Ordering::Relaxed);
         let epoch = *shard.epoch.lock();
         let value = self.inner.get(keyspace, key)?;
         self.fill(
@@ -478,16 +488,22 @@ impl<S: Storage> Storage for CachedStorage<S> {
         let id = self.id_of(keyspace);
         let shard = self.shard(id, group);
         if shard.writing.load(Ordering::SeqCst) > 0 {
+            shard.misses.fetch_add(1, Ordering::Relaxed);
             return self.inner.scan(keyspace, lower, upper, reverse, f);
         }
         let gkey = group_key(id, group);
         match self.cache.get(&gkey) {
             Some(Cached::Group(g)) => {
+                shard.hits.fetch_add(1, Ordering::Relaxed);
                 g.scan(lower, upper, reverse, f);
                 Ok(())
             }
-            Some(_) => self.inner.scan(keyspace, lower, upper, reverse, f),
+            Some(_) => {
+                shard.misses.fetch_add(1, Ordering::Relaxed);
+                self.inner.scan(keyspace, lower, upper, reverse, f)
+            }
             None => {
+                shard.misses.fetch_add(1, Ordering::Relaxed);
                 let epoch = *shard.epoch.lock();
                 match self.load_group(keyspace, group)? {
                     Some(g) => {
@@ -549,6 +565,21 @@ impl<S: Storage> Storage for CachedStorage<S> {
 
     fn verify_files(&self) -> Result<Vec<crate::FileDamage>> {
         self.inner.verify_files()
+    }
+
+    fn storage_stats(&self) -> StorageStats {
+        let count = |f: fn(&Shard) -> &AtomicU64| {
+            self.shards
+                .iter()
+                .map(|s| f(s).load(Ordering::Relaxed))
+                .sum::<u64>()
+        };
+        StorageStats {
+            read_cache_hits: Some(count(|s| &s.hits)),
+            read_cache_misses: Some(count(|s| &s.misses)),
+            read_cache_bytes: Some(self.cache.weight()),
+            ..self.inner.storage_stats()
+        }
     }
 }
 

@@ -92,19 +92,20 @@ impl GroupCommit {
     }
 
     /// The sync thread: runs `sync` (which must make every batch appended before it was
-    /// called durable) whenever committed tickets are not yet durable, and `background` every
+    /// called durable; it is told how many batches it covers) whenever committed tickets are not yet durable, and `background` every
     /// `interval`; returns after [`GroupCommit::stop`] or a failed `sync`.
     pub(crate) fn run(
         &self,
         interval: Duration,
-        mut sync: impl FnMut() -> Result<()>,
+        mut sync: impl FnMut(u64) -> Result<()>,
         mut background: impl FnMut(),
     ) {
         let mut last_background = Instant::now();
         loop {
             let target = self.committed.load(Ordering::SeqCst);
-            if target > self.watermark.durable() {
-                match sync() {
+            let durable = self.watermark.durable();
+            if target > durable {
+                match sync(target - durable) {
                     Ok(()) => self.watermark.publish(target),
                     Err(e) => {
                         tracing::error!(error = %e, "journal sync failed; refusing durable writes");

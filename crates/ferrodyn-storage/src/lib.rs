@@ -56,6 +56,7 @@ mod memory;
 mod sync;
 
 use std::ops::Bound;
+use std::sync::atomic::AtomicU64;
 
 pub use cache::{CachedStorage, GROUP_PREFIX, MAX_GROUP_BYTES};
 pub use durable::{CommitTicket, DurableFuture};
@@ -198,6 +199,100 @@ pub struct KeyspaceStats {
     pub approximate_keys: u64,
     /// Approximate size in bytes (on-disk size for fjall; keys + values for the memory engine).
     pub approximate_bytes: u64,
+}
+
+/// Figures of an engine's internals, read when metrics are scraped ([`Storage::storage_stats`]).
+/// `None`: the engine has no such thing (the in-memory engine has no memtables, journals or
+/// fsyncs; an engine without a read cache has no hits). Counts are since the storage opened.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StorageStats {
+    /// Bytes held in memtables, active and sealed, over all keyspaces.
+    pub memtable_bytes: Option<u64>,
+    /// Sealed memtables waiting to be flushed to disk, over all keyspaces.
+    pub sealed_memtables: Option<u64>,
+    /// Flush tasks queued.
+    pub pending_flushes: Option<u64>,
+    /// Journal files on disk (more than one: memtables not yet flushed hold older journals).
+    pub journals: Option<u64>,
+    /// Bytes of those journal files.
+    pub journal_bytes: Option<u64>,
+    /// Compactions running now.
+    pub active_compactions: Option<u64>,
+    /// Compactions finished.
+    pub compactions: Option<u64>,
+    /// Disk segments (sorted table files), over all keyspaces.
+    pub segments: Option<u64>,
+    /// Bytes in the engine's block cache, and its capacity.
+    pub block_cache_bytes: Option<u64>,
+    pub block_cache_capacity_bytes: Option<u64>,
+    /// Reads the read cache ([`CachedStorage`]) answered from memory, and reads it passed to
+    /// the engine; bytes it holds.
+    pub read_cache_hits: Option<u64>,
+    pub read_cache_misses: Option<u64>,
+    pub read_cache_bytes: Option<u64>,
+    /// Seconds each journal fsync of group commit took.
+    pub fsync_seconds: Option<HistogramStats>,
+    /// Durable batches each group-commit fsync covered.
+    pub group_commit_batches: Option<HistogramStats>,
+}
+
+/// A histogram: `counts[i]` observations at most `bounds[i]` (and above `bounds[i - 1]`),
+/// `counts[bounds.len()]` above the last bound.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HistogramStats {
+    pub bounds: Vec<f64>,
+    pub counts: Vec<u64>,
+    pub sum: f64,
+}
+
+impl HistogramStats {
+    /// Observations in all.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// A fixed-bucket histogram of relaxed atomics, recorded by one thread and read by scrapes.
+#[derive(Debug)]
+pub(crate) struct AtomicHistogram {
+    bounds: &'static [f64],
+    counts: Box<[AtomicU64]>,
+    /// Sum of the observations, as `f64` bits.
+    sum: AtomicU64,
+}
+
+impl AtomicHistogram {
+    pub(crate) fn new(bounds: &'static [f64]) -> AtomicHistogram {
+        AtomicHistogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+
+    pub(crate) fn observe(&self, v: f64) {
+        let i = self.bounds.partition_point(|b| *b < v);
+        if let Some(c) = self.counts.get(i) {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let _ = self.sum.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |s| Some((f64::from_bits(s) + v).to_bits()),
+        );
+    }
+
+    pub(crate) fn stats(&self) -> HistogramStats {
+        HistogramStats {
+            bounds: self.bounds.to_vec(),
+            counts: self
+                .counts
+                .iter()
+                .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+                .collect(),
+            sum: f64::from_bits(self.sum.load(std::sync::atomic::Ordering::Relaxed)),
+        }
+    }
 }
 
 /// One operation of a [`WriteBatch`], as seen by [`WriteBatch::iter`].
@@ -481,6 +576,11 @@ pub trait Storage: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// The engine's internals, read at scrape time (nothing known by default).
+    fn storage_stats(&self) -> StorageStats {
+        StorageStats::default()
+    }
+
     /// True for an engine shared by several Ferrodyn nodes (a database server): it keeps
     /// concurrency control itself, and the engine above runs every read-check-write in one of
     /// its [`Transaction`]s instead of under in-process locks. Embedded engines answer false
@@ -623,5 +723,36 @@ pub fn range_is_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
             l >= u
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod stats_tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_take_values_up_to_their_bound() {
+        let h = AtomicHistogram::new(&[1.0, 2.0, 4.0]);
+        for v in [0.5, 1.0, 1.5, 4.0, 9.0] {
+            h.observe(v);
+        }
+        let s = h.stats();
+        assert_eq!(s.counts, vec![2, 1, 1, 1]);
+        assert_eq!(s.count(), 5);
+        assert_eq!(s.sum, 16.0);
+    }
+
+    #[test]
+    fn engines_without_internals_report_none() {
+        let m = MemoryStorage::new();
+        assert_eq!(m.storage_stats(), StorageStats::default());
+        let c = CachedStorage::new(MemoryStorage::new(), 1 << 20);
+        c.create_keyspace("k").unwrap();
+        let key = b"group-01key".to_vec();
+        c.get("k", &key).unwrap();
+        c.get("k", &key).unwrap();
+        let s = c.storage_stats();
+        assert_eq!((s.read_cache_hits, s.read_cache_misses), (Some(1), Some(1)));
+        assert!(s.memtable_bytes.is_none() && s.fsync_seconds.is_none());
     }
 }

@@ -20,7 +20,7 @@ mod cache;
 
 pub(crate) use ferrodyn_storage::{
     key_unstorable, prefix_end, range_is_empty, CommitTicket, Durability, DurableFuture,
-    FileDamage, KeyspaceStats, Result, Snapshot, Storage, WriteBatch, WriteFault,
+    FileDamage, KeyspaceStats, Result, Snapshot, Storage, StorageStats, WriteBatch, WriteFault,
 };
 
 use std::ops::Bound;

@@ -370,3 +370,333 @@ fn json_logs_carry_the_request_id_of_slow_requests() {
     assert_eq!(j["fields"]["outcome"], "ResourceNotFoundException");
     assert!(j["fields"]["duration_ms"].as_f64().is_some());
 }
+
+/// A value of a sample that must be there.
+fn present(s: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    text::value(s, name, labels).unwrap_or_else(|| panic!("{name} {labels:?} missing"))
+}
+
+fn streams_call(server: &TestServer, op: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = server.raw_with(
+        Some(&format!("DynamoDBStreams_20120810.{op}")),
+        &body.to_string(),
+        true,
+    );
+    assert_eq!(r.status, 200, "{op}: {}", r.body);
+    r.json()
+}
+
+#[test]
+fn items_bytes_and_capacity_are_counted_by_table_and_index() {
+    use serde_json::json;
+    let server = TestServer::in_memory();
+    server.ok(
+        "CreateTable",
+        json!({
+            "TableName": "Act",
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "g", "AttributeType": "S"}
+            ],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "GlobalSecondaryIndexes": [{
+                "IndexName": "byG",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"}
+            }],
+            "BillingMode": "PAY_PER_REQUEST"
+        }),
+    );
+    // Item sizes by DynamoDB's rules: attribute names plus string values.
+    // a: "pk"+"a" (3) + "g"+"x" (2) + "v" + 1994 chars (1995) = 2000 bytes.
+    let a = json!({"pk": {"S": "a"}, "g": {"S": "x"}, "v": {"S": "x".repeat(1994)}});
+    // b: 3 + "v" + 94 chars = 98 bytes, not in the index (no `g`).
+    let b = json!({"pk": {"S": "b"}, "v": {"S": "y".repeat(94)}});
+    let put = server.ok(
+        "PutItem",
+        json!({"TableName": "Act", "Item": a, "ReturnConsumedCapacity": "INDEXES"}),
+    );
+    // The figures below are the ones ConsumedCapacity reports.
+    assert_eq!(put["ConsumedCapacity"]["Table"]["CapacityUnits"], 2.0);
+    assert_eq!(
+        put["ConsumedCapacity"]["GlobalSecondaryIndexes"]["byG"]["CapacityUnits"],
+        2.0
+    );
+    server.ok("PutItem", json!({"TableName": "Act", "Item": b}));
+    let key = |k: &str| json!({"pk": {"S": k}});
+    server.ok(
+        "GetItem",
+        json!({"TableName": "Act", "Key": key("a"), "ConsistentRead": true}),
+    );
+    server.ok("GetItem", json!({"TableName": "Act", "Key": key("a")}));
+    server.ok("GetItem", json!({"TableName": "Act", "Key": key("none")}));
+    let q = server.ok(
+        "Query",
+        json!({
+            "TableName": "Act", "IndexName": "byG",
+            "KeyConditionExpression": "g = :g",
+            "ExpressionAttributeValues": {":g": {"S": "x"}}
+        }),
+    );
+    assert_eq!(q["ScannedCount"], 1);
+    server.ok("DeleteItem", json!({"TableName": "Act", "Key": key("b")}));
+    // a grows by "w"+"z": 2002 bytes.
+    server.ok(
+        "UpdateItem",
+        json!({
+            "TableName": "Act", "Key": key("a"),
+            "UpdateExpression": "SET w = :z",
+            "ExpressionAttributeValues": {":z": {"S": "z"}}
+        }),
+    );
+    server.ok(
+        "TransactGetItems",
+        json!({"TransactItems": [{"Get": {"TableName": "Act", "Key": key("a")}}]}),
+    );
+    // c: "pk"+"c" + "v"+"q" = 5 bytes; d: 3 bytes.
+    server.ok(
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Put": {"TableName": "Act",
+            "Item": {"pk": {"S": "c"}, "v": {"S": "q"}}}}]}),
+    );
+    server.ok(
+        "BatchWriteItem",
+        json!({"RequestItems": {"Act": [{"PutRequest": {"Item": {"pk": {"S": "d"}}}}]}}),
+    );
+
+    let s = scrape(&server.url);
+    let t = [("table", "Act")];
+    // Read: two GetItems of a, the Query's one index entry, the TransactGet of a (the
+    // GetItem of a missing key reads nothing, but is charged).
+    assert_eq!(present(&s, "ferrodyn_table_read_items_total", &t), 4.0);
+    assert_eq!(
+        present(&s, "ferrodyn_table_read_bytes_total", &t),
+        (2000 + 2000 + 2000 + 2002) as f64
+    );
+    // 1 (consistent) + 0.5 + 0.5 (missing) + 2 (transactional, consistent, doubled).
+    assert_eq!(
+        present(&s, "ferrodyn_table_consumed_read_capacity_units_total", &t),
+        4.0
+    );
+    let ix = [("table", "Act"), ("index", "byG")];
+    assert_eq!(
+        present(&s, "ferrodyn_index_consumed_read_capacity_units_total", &ix),
+        0.5
+    );
+    // Written: puts of a and b, delete of b, update of a, transactional put of c, batch put
+    // of d.
+    assert_eq!(present(&s, "ferrodyn_table_written_items_total", &t), 6.0);
+    assert_eq!(
+        present(&s, "ferrodyn_table_written_bytes_total", &t),
+        (2000 + 98 + 98 + 2002 + 5 + 3) as f64
+    );
+    // 2 + 1 + 1 + 2 + 2 (transactional) + 1.
+    assert_eq!(
+        present(&s, "ferrodyn_table_consumed_write_capacity_units_total", &t),
+        9.0
+    );
+    // The index took a's put and its update.
+    assert_eq!(
+        present(
+            &s,
+            "ferrodyn_index_consumed_write_capacity_units_total",
+            &ix
+        ),
+        4.0
+    );
+    assert_eq!(present(&s, "ferrodyn_stream_records_total", &t), 0.0);
+    // No stream: no lag.
+    assert_eq!(
+        text::value(&s, "ferrodyn_stream_consumer_lag_seconds", &t),
+        None
+    );
+    // A failed condition counts nothing.
+    let (code, _) = server.err(
+        "PutItem",
+        json!({"TableName": "Act", "Item": {"pk": {"S": "a"}},
+               "ConditionExpression": "attribute_not_exists(pk)"}),
+    );
+    assert_eq!(code, "ConditionalCheckFailedException");
+    let s2 = scrape(&server.url);
+    assert_eq!(present(&s2, "ferrodyn_table_written_items_total", &t), 6.0);
+    // A dropped table is gone from the next scrape.
+    server.ok("DeleteTable", json!({"TableName": "Act"}));
+    let s3 = scrape(&server.url);
+    assert_eq!(
+        text::value(&s3, "ferrodyn_table_read_items_total", &t),
+        None
+    );
+}
+
+#[test]
+fn stream_records_and_consumer_lag() {
+    use serde_json::json;
+    let server = TestServer::in_memory();
+    server.ok(
+        "CreateTable",
+        json!({
+            "TableName": "Str",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_IMAGE"}
+        }),
+    );
+    let t = [("table", "Str")];
+    let s = scrape(&server.url);
+    assert_eq!(present(&s, "ferrodyn_stream_records_total", &t), 0.0);
+    assert_eq!(present(&s, "ferrodyn_stream_consumer_lag_seconds", &t), 0.0);
+    for i in 0..5 {
+        server.ok(
+            "PutItem",
+            json!({"TableName": "Str", "Item": {"pk": {"S": format!("k{i}")}}}),
+        );
+    }
+    // Overwriting with the same item changes nothing: no record.
+    server.ok(
+        "PutItem",
+        json!({"TableName": "Str", "Item": {"pk": {"S": "k0"}}}),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let s = scrape(&server.url);
+    assert_eq!(present(&s, "ferrodyn_stream_records_total", &t), 5.0);
+    let lag = present(&s, "ferrodyn_stream_consumer_lag_seconds", &t);
+    assert!((1.0..60.0).contains(&lag), "{lag}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let later = present(
+        &scrape(&server.url),
+        "ferrodyn_stream_consumer_lag_seconds",
+        &t,
+    );
+    assert!(
+        later > lag,
+        "lag rises while nobody reads: {lag} then {later}"
+    );
+
+    // A consumer reads every shard from its start, one record per call.
+    let arn = server.ok("DescribeTable", json!({"TableName": "Str"}))["Table"]["LatestStreamArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shards = streams_call(&server, "DescribeStream", json!({"StreamArn": arn}))
+        ["StreamDescription"]["Shards"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut read = 0;
+    let mut first = true;
+    for shard in &shards {
+        let mut it = streams_call(
+            &server,
+            "GetShardIterator",
+            json!({"StreamArn": arn, "ShardId": shard["ShardId"],
+                   "ShardIteratorType": "TRIM_HORIZON"}),
+        )["ShardIterator"]
+            .as_str()
+            .map(str::to_owned);
+        while let Some(i) = it.take() {
+            let page = streams_call(
+                &server,
+                "GetRecords",
+                json!({"ShardIterator": i, "Limit": 1}),
+            );
+            let n = page["Records"].as_array().unwrap().len();
+            read += n;
+            if n == 0 {
+                break;
+            }
+            if first {
+                // Part read: still behind.
+                first = false;
+                let mid = present(
+                    &scrape(&server.url),
+                    "ferrodyn_stream_consumer_lag_seconds",
+                    &t,
+                );
+                assert!(mid > 0.0, "{mid}");
+            }
+            it = page["NextShardIterator"].as_str().map(str::to_owned);
+        }
+    }
+    assert_eq!(read, 5);
+    let s = scrape(&server.url);
+    assert_eq!(present(&s, "ferrodyn_stream_consumer_lag_seconds", &t), 0.0);
+    assert_eq!(present(&s, "ferrodyn_stream_records_total", &t), 5.0);
+}
+
+#[test]
+fn storage_internals_on_fjall_and_not_in_memory() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::durable(dir.path());
+    server.ok(
+        "CreateTable",
+        json!({
+            "TableName": "Dur",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST"
+        }),
+    );
+    let before = scrape(&server.url);
+    for i in 0..10 {
+        server.ok(
+            "PutItem",
+            json!({"TableName": "Dur", "Item": {"pk": {"S": format!("k{i}")}}}),
+        );
+    }
+    for _ in 0..3 {
+        server.ok(
+            "GetItem",
+            json!({"TableName": "Dur", "Key": {"pk": {"S": "k1"}}}),
+        );
+    }
+    let s = scrape(&server.url);
+    let d = |name: &str| present(&s, name, &[]) - present(&before, name, &[]);
+    // Every put waited for a group-commit fsync: the syncs since covered ten batches at least,
+    // and no more syncs ran than batches they covered.
+    let syncs = d("ferrodyn_storage_fsync_duration_seconds_count");
+    let batches = d("ferrodyn_storage_group_commit_batches_sum");
+    assert!(syncs >= 1.0, "{syncs}");
+    assert!(batches >= 10.0 && batches >= syncs, "{batches} {syncs}");
+    assert!(d("ferrodyn_storage_group_commit_batches_count") >= 1.0);
+    assert!(present(&s, "ferrodyn_storage_fsync_duration_seconds_sum", &[]) > 0.0);
+    assert_eq!(
+        present(
+            &s,
+            "ferrodyn_storage_fsync_duration_seconds_bucket",
+            &[("le", "+Inf")]
+        ),
+        present(&s, "ferrodyn_storage_fsync_duration_seconds_count", &[])
+    );
+    assert!(present(&s, "ferrodyn_storage_memtable_bytes", &[]) > 0.0);
+    assert!(present(&s, "ferrodyn_storage_journals", &[]) >= 1.0);
+    assert!(present(&s, "ferrodyn_storage_journal_bytes", &[]) > 0.0);
+    for name in [
+        "ferrodyn_storage_sealed_memtables",
+        "ferrodyn_storage_pending_flushes",
+        "ferrodyn_storage_active_compactions",
+        "ferrodyn_storage_compactions_total",
+        "ferrodyn_storage_segments",
+        "ferrodyn_storage_block_cache_bytes",
+    ] {
+        present(&s, name, &[]);
+    }
+    assert!(present(&s, "ferrodyn_storage_block_cache_capacity_bytes", &[]) > 0.0);
+    // The first GetItem of k1 misses the read cache, the next two hit it.
+    assert!(d("ferrodyn_storage_read_cache_hits_total") >= 2.0);
+    assert!(d("ferrodyn_storage_read_cache_misses_total") >= 1.0);
+    let ratio = present(&s, "ferrodyn_storage_read_cache_hit_ratio", &[]);
+    assert!(ratio > 0.0 && ratio < 1.0, "{ratio}");
+    assert!(present(&s, "ferrodyn_storage_read_cache_bytes", &[]) > 0.0);
+
+    // The in-memory engine has none of these.
+    let mem = TestServer::in_memory();
+    let s = scrape(&mem.url);
+    let storage: Vec<&str> = s
+        .iter()
+        .map(|x| x.name.as_str())
+        .filter(|n| n.starts_with("ferrodyn_storage_"))
+        .collect();
+    assert!(storage.is_empty(), "{storage:?}");
+}
