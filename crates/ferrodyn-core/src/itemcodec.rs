@@ -274,9 +274,14 @@ impl<'a> Reader<'a> {
     }
     fn map(&mut self, depth: usize) -> R<BTreeMap<String, AttributeValue>> {
         let n = self.len()?;
-        let mut m = BTreeMap::new();
+        let mut m: BTreeMap<String, AttributeValue> = BTreeMap::new();
         for _ in 0..n {
             let k = self.string()?;
+            // The encoder writes a map in its (byte) order, so names strictly increase; a
+            // repeated or misplaced name is damage, not an item (it would shadow an entry).
+            if m.last_key_value().is_some_and(|(prev, _)| *prev >= k) {
+                return Err(Corrupt("attribute names out of order"));
+            }
             let v = self.value(depth + 1)?;
             m.insert(k, v);
         }
@@ -352,8 +357,15 @@ impl<'a> Reader<'a> {
     }
     fn walk_map<V: Visitor + ?Sized>(&mut self, v: &mut V, top_level: bool, depth: usize) -> R<()> {
         let n = self.len()?;
+        let mut prev: Option<&[u8]> = None;
         for i in 0..n {
-            if !v.name_bytes(self.bytes()?, top_level, i == 0) {
+            let name = self.bytes()?;
+            // As in `map`: names strictly increase, or the bytes are damaged.
+            if prev.is_some_and(|p| p >= name) {
+                return Err(Corrupt("attribute names out of order"));
+            }
+            prev = Some(name);
+            if !v.name_bytes(name, top_level, i == 0) {
                 return Err(Corrupt("invalid utf-8"));
             }
             self.walk_value(v, depth + 1)?;
@@ -642,5 +654,26 @@ mod tests {
             decode_item(&[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err()
         );
         assert!(decode_item(&[9]).is_err());
+    }
+
+    #[test]
+    fn repeated_or_unordered_names_are_damage() {
+        // Found by the item_codec fuzz target: format 1, two attributes both named "" (an N,
+        // then an S). Decoding kept the S alone while walking the bytes produced both, so a
+        // response written from the stored bytes differed from the decoded item.
+        let dup = [1, 2, 0, 1, 1, 0x8d, 0, 0, 2, 1, b'x'];
+        assert!(decode_item(&dup).is_err());
+        assert!(walk_stored(&dup, &mut Recorder::default()).is_err());
+        // "b" before "a", in a map inside an item and at the top level.
+        let top = [1, 2, 1, b'b', T_NULL, 1, b'a', T_NULL];
+        assert!(decode_item(&top).is_err());
+        assert!(walk_stored(&top, &mut Recorder::default()).is_err());
+        let nested = [1, 1, 1, b'm', T_M, 2, 1, b'b', T_NULL, 1, b'a', T_NULL];
+        assert!(decode_item(&nested).is_err());
+        assert!(walk_stored(&nested, &mut Recorder::default()).is_err());
+        // In order, the same bytes are an item.
+        let ordered = [1, 2, 1, b'a', T_NULL, 1, b'b', T_NULL];
+        assert_eq!(decode_item(&ordered).unwrap().len(), 2);
+        assert!(walk_stored(&ordered, &mut Recorder::default()).is_ok());
     }
 }
