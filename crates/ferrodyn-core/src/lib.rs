@@ -17,6 +17,7 @@ pub mod batch;
 pub mod capacity;
 pub mod collections;
 pub mod control;
+pub mod formats;
 pub mod index;
 pub mod itemcodec;
 pub mod items;

@@ -10,6 +10,7 @@ pub mod authz;
 mod http;
 mod in_process;
 pub mod ops;
+mod raw;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use ferrodyn_metrics::Metrics;
 use tokio::net::TcpListener;
 
 pub use in_process::InProcess;
+pub use raw::RawFront;
 
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
