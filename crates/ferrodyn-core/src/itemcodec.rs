@@ -293,15 +293,19 @@ impl<'a> Reader<'a> {
         let header = self.byte()?;
         let negative = header < 0x80;
         let mut digits = 0;
+        let mut first = None;
         loop {
             let raw = self.byte()?;
+            first.get_or_insert(raw);
             let b = if negative { 255 - raw } else { raw };
             digits += 1;
             if b % 2 == 0 {
                 break;
             }
         }
-        Ok(if header == 0x80 && digits == 1 {
+        // Zero is `80 00`; header 80 with a non-zero digit is a positive number of base-100
+        // exponent -64 (e.g. 2E-130), sized like any other.
+        Ok(if header == 0x80 && first == Some(0) {
             1
         } else {
             1 + digits + usize::from(negative)
@@ -675,5 +679,17 @@ mod tests {
         let ordered = [1, 2, 1, b'a', T_NULL, 1, b'b', T_NULL];
         assert_eq!(decode_item(&ordered).unwrap().len(), 2);
         assert!(walk_stored(&ordered, &mut Recorder::default()).is_ok());
+    }
+
+    #[test]
+    fn format_1_sizes_the_smallest_numbers_as_numbers() {
+        // Found by the item_codec fuzz target: `80 04` (2E-130, base-100 exponent -64) was sized
+        // as zero (1 byte instead of 2) when a format-1 item was sized by walking it.
+        for text in ["2E-130", "1E-130", "0", "9.9E-129", "-2E-130"] {
+            let mut item = Item::new();
+            item.insert("n".into(), AttributeValue::N(Number::parse(text).unwrap()));
+            let v1 = to_format_1(&encode_item(&item));
+            assert_eq!(stored_size(&v1).unwrap(), item_size(&item), "{text}");
+        }
     }
 }
