@@ -2,7 +2,7 @@
 //! hyper's parser, body limits, routing on X-Amz-Target, shape validation, the engine (in
 //! memory) and the error mapping, up to the response bytes.
 //!
-//! Each input gets a fresh in-memory engine holding one table, `tbl` (pk S, sk N; a GSI `g` on
+//! Each input gets a fresh in-memory engine holding one table, `tbl` (pk S, sk N; a GSI `gsi` on
 //! `a`; streams on), so item operations reach real code. Invariants: nothing panics or hangs;
 //! every response is well-formed HTTP/1.1 with a status below 500 (in memory nothing fails
 //! inside, so a 500 is a request that was not refused cleanly)
@@ -20,7 +20,7 @@ use libfuzzer_sys::fuzz_target;
 /// Local does.
 const AUTH: &str = "Authorization: AWS4-HMAC-SHA256 Credential=k/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\n";
 
-const SETUP: &str = r#"{"TableName":"tbl","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"N"},{"AttributeName":"a","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}],"BillingMode":"PAY_PER_REQUEST","GlobalSecondaryIndexes":[{"IndexName":"g","KeySchema":[{"AttributeName":"a","KeyType":"HASH"}],"Projection":{"ProjectionType":"ALL"}}],"StreamSpecification":{"StreamEnabled":true,"StreamViewType":"NEW_AND_OLD_IMAGES"}}"#;
+const SETUP: &str = r#"{"TableName":"tbl","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"N"},{"AttributeName":"a","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}],"BillingMode":"PAY_PER_REQUEST","GlobalSecondaryIndexes":[{"IndexName":"gsi","KeySchema":[{"AttributeName":"a","KeyType":"HASH"}],"Projection":{"ProjectionType":"ALL"}}],"StreamSpecification":{"StreamEnabled":true,"StreamViewType":"NEW_AND_OLD_IMAGES"}}"#;
 
 fn request(target: &str, body: &str) -> Vec<u8> {
     format!(
