@@ -172,12 +172,21 @@ impl Conn {
 
     /// Sends one signed request and returns the response body of a 200 answer.
     pub async fn call(&mut self, target: Target, body: Bytes) -> Result<Bytes, CallError> {
+        self.call_target(target.header(), body).await
+    }
+
+    /// Like [`Conn::call`] with the full `X-Amz-Target` value (e.g.
+    /// `DynamoDBStreams_20120810.GetRecords`), for operations [`Target`] does not name.
+    pub async fn call_target(
+        &mut self,
+        target_str: &'static str,
+        body: Bytes,
+    ) -> Result<Bytes, CallError> {
         if self.sender.is_none() && self.connect().await.is_err() {
             return Err(CallError::Transport("ConnectError"));
         }
         self.refresh_date();
         let date_str = std::str::from_utf8(&self.date).unwrap_or("19700101T000000Z");
-        let target_str = target.header();
         let auth = match &self.token {
             None => {
                 let headers = [

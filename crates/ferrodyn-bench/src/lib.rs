@@ -20,6 +20,7 @@ pub mod client;
 pub mod keygen;
 pub mod report;
 pub mod sigv4;
+pub mod soak;
 pub mod workload;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -190,12 +191,17 @@ pub enum Scenario {
     /// items, RestoreTableFromBackup and RestoreTableToPointInTime; times, disk growth and
     /// checks of the restored tables.
     Backup(backup::BackupArgs),
+    /// A long mixed workload (item operations, batches, transactions, indexes, streams, TTL,
+    /// table and index churn) that checks its answers and samples the server's RSS and open
+    /// file descriptors; fails on any unexpected error.
+    Soak(soak::SoakArgs),
 }
 
 /// Entry point of `ferrodyn bench [SCENARIO]`.
 pub fn main_with_command(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd.scenario {
         Some(Scenario::Backup(args)) => backup::main_with_args(args),
+        Some(Scenario::Soak(args)) => soak::main_with_args(args),
         None => main_with_args(cmd.args),
     }
 }

@@ -372,7 +372,7 @@ fn encode_anchor(first_seq: u64, prev_hash: &Hash) -> Vec<u8> {
     v
 }
 
-fn decode_anchor(v: &[u8]) -> Option<(u64, Hash)> {
+pub(crate) fn decode_anchor(v: &[u8]) -> Option<(u64, Hash)> {
     if v.len() != ANCHOR_LEN || v[0] != ANCHOR_V1 {
         return None;
     }
@@ -455,7 +455,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Decodes a stored record (key: its sequence number).
-fn decode_record(key: &[u8], value: &[u8]) -> Result<AuditRecord, String> {
+pub(crate) fn decode_record(key: &[u8], value: &[u8]) -> Result<AuditRecord, String> {
     let seq = seq_of_key(key).ok_or("bad key")?;
     let (stored_seq, time_ms, prev_hash, hash) = tail(value).ok_or("not a format-1 record")?;
     if stored_seq != seq {
@@ -506,7 +506,7 @@ const AUDIT_HEAD: &str = "audit-head";
 const HEAD_KEY: &[u8] = b"head";
 
 impl Head {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(48);
         v.extend_from_slice(&self.seq.to_be_bytes());
         v.extend_from_slice(&self.hash);
@@ -514,7 +514,7 @@ impl Head {
         v
     }
 
-    fn decode(raw: &[u8]) -> Option<Head> {
+    pub(crate) fn decode(raw: &[u8]) -> Option<Head> {
         Some(Head {
             seq: u64::from_be_bytes(raw.get(..8)?.try_into().ok()?),
             hash: raw.get(8..40)?.try_into().ok()?,

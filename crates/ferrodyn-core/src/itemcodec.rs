@@ -274,9 +274,14 @@ impl<'a> Reader<'a> {
     }
     fn map(&mut self, depth: usize) -> R<BTreeMap<String, AttributeValue>> {
         let n = self.len()?;
-        let mut m = BTreeMap::new();
+        let mut m: BTreeMap<String, AttributeValue> = BTreeMap::new();
         for _ in 0..n {
             let k = self.string()?;
+            // The encoder writes a map in its (byte) order, so names strictly increase; a
+            // repeated or misplaced name is damage, not an item (it would shadow an entry).
+            if m.last_key_value().is_some_and(|(prev, _)| *prev >= k) {
+                return Err(Corrupt("attribute names out of order"));
+            }
             let v = self.value(depth + 1)?;
             m.insert(k, v);
         }
@@ -288,15 +293,19 @@ impl<'a> Reader<'a> {
         let header = self.byte()?;
         let negative = header < 0x80;
         let mut digits = 0;
+        let mut first = None;
         loop {
             let raw = self.byte()?;
+            first.get_or_insert(raw);
             let b = if negative { 255 - raw } else { raw };
             digits += 1;
             if b % 2 == 0 {
                 break;
             }
         }
-        Ok(if header == 0x80 && digits == 1 {
+        // Zero is `80 00`; header 80 with a non-zero digit is a positive number of base-100
+        // exponent -64 (e.g. 2E-130), sized like any other.
+        Ok(if header == 0x80 && first == Some(0) {
             1
         } else {
             1 + digits + usize::from(negative)
@@ -352,8 +361,15 @@ impl<'a> Reader<'a> {
     }
     fn walk_map<V: Visitor + ?Sized>(&mut self, v: &mut V, top_level: bool, depth: usize) -> R<()> {
         let n = self.len()?;
+        let mut prev: Option<&[u8]> = None;
         for i in 0..n {
-            if !v.name_bytes(self.bytes()?, top_level, i == 0) {
+            let name = self.bytes()?;
+            // As in `map`: names strictly increase, or the bytes are damaged.
+            if prev.is_some_and(|p| p >= name) {
+                return Err(Corrupt("attribute names out of order"));
+            }
+            prev = Some(name);
+            if !v.name_bytes(name, top_level, i == 0) {
                 return Err(Corrupt("invalid utf-8"));
             }
             self.walk_value(v, depth + 1)?;
@@ -642,5 +658,38 @@ mod tests {
             decode_item(&[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err()
         );
         assert!(decode_item(&[9]).is_err());
+    }
+
+    #[test]
+    fn repeated_or_unordered_names_are_damage() {
+        // Found by the item_codec fuzz target: format 1, two attributes both named "" (an N,
+        // then an S). Decoding kept the S alone while walking the bytes produced both, so a
+        // response written from the stored bytes differed from the decoded item.
+        let dup = [1, 2, 0, 1, 1, 0x8d, 0, 0, 2, 1, b'x'];
+        assert!(decode_item(&dup).is_err());
+        assert!(walk_stored(&dup, &mut Recorder::default()).is_err());
+        // "b" before "a", in a map inside an item and at the top level.
+        let top = [1, 2, 1, b'b', T_NULL, 1, b'a', T_NULL];
+        assert!(decode_item(&top).is_err());
+        assert!(walk_stored(&top, &mut Recorder::default()).is_err());
+        let nested = [1, 1, 1, b'm', T_M, 2, 1, b'b', T_NULL, 1, b'a', T_NULL];
+        assert!(decode_item(&nested).is_err());
+        assert!(walk_stored(&nested, &mut Recorder::default()).is_err());
+        // In order, the same bytes are an item.
+        let ordered = [1, 2, 1, b'a', T_NULL, 1, b'b', T_NULL];
+        assert_eq!(decode_item(&ordered).unwrap().len(), 2);
+        assert!(walk_stored(&ordered, &mut Recorder::default()).is_ok());
+    }
+
+    #[test]
+    fn format_1_sizes_the_smallest_numbers_as_numbers() {
+        // Found by the item_codec fuzz target: `80 04` (2E-130, base-100 exponent -64) was sized
+        // as zero (1 byte instead of 2) when a format-1 item was sized by walking it.
+        for text in ["2E-130", "1E-130", "0", "9.9E-129", "-2E-130"] {
+            let mut item = Item::new();
+            item.insert("n".into(), AttributeValue::N(Number::parse(text).unwrap()));
+            let v1 = to_format_1(&encode_item(&item));
+            assert_eq!(stored_size(&v1).unwrap(), item_size(&item), "{text}");
+        }
     }
 }

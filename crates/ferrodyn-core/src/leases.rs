@@ -39,7 +39,7 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn decode(raw: &[u8]) -> Option<([u8; 16], u64)> {
+pub(crate) fn decode(raw: &[u8]) -> Option<([u8; 16], u64)> {
     let holder: [u8; 16] = raw.get(..16)?.try_into().ok()?;
     let expiry = u64::from_be_bytes(raw.get(16..24)?.try_into().ok()?);
     Some((holder, expiry))

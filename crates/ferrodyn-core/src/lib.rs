@@ -19,6 +19,7 @@ pub mod capacity;
 pub mod check;
 pub mod collections;
 pub mod control;
+pub mod formats;
 pub mod index;
 pub mod itemcodec;
 pub mod items;

@@ -109,7 +109,7 @@ pub(crate) fn stage(def: &TableDef, key: &[u8], old: Option<&Item>, batch: &mut 
 }
 
 /// Splits a history key into (item key, time).
-fn split(key: &[u8]) -> Option<(&[u8], u64)> {
+pub(crate) fn split(key: &[u8]) -> Option<(&[u8], u64)> {
     if key.len() <= SUFFIX {
         return None;
     }
@@ -119,7 +119,7 @@ fn split(key: &[u8]) -> Option<(&[u8], u64)> {
 }
 
 /// The stored item of a history value (`None`: the item was absent).
-fn image(value: &[u8]) -> Result<Option<&[u8]>, Error> {
+pub(crate) fn image(value: &[u8]) -> Result<Option<&[u8]>, Error> {
     match value.split_first() {
         Some((0, _)) => Ok(None),
         Some((1, raw)) => Ok(Some(raw)),

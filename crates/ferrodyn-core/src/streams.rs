@@ -282,7 +282,7 @@ pub struct StreamRecord {
     pub by_service: bool,
 }
 
-fn decode_record(seq: u64, raw: &[u8], view_type: &str) -> Result<StreamRecord, Error> {
+pub(crate) fn decode_record(seq: u64, raw: &[u8], view_type: &str) -> Result<StreamRecord, Error> {
     let bad = || Error::internal("corrupt stream record");
     if raw.len() < 11 || raw[0] != REC_V1 {
         return Err(bad());
@@ -488,7 +488,7 @@ pub(crate) struct PendingRecord {
 
 /// The state of one lane of a stream on a shared engine.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct LaneRow {
+pub(crate) struct LaneRow {
     /// First sequence number of the lane's open shard.
     start: u64,
     /// Records in that shard.
@@ -500,7 +500,7 @@ struct LaneRow {
 }
 
 impl LaneRow {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(32);
         v.extend_from_slice(&self.start.to_be_bytes());
         v.extend_from_slice(&self.count.to_be_bytes());
@@ -509,7 +509,7 @@ impl LaneRow {
         v
     }
 
-    fn decode(raw: &[u8]) -> Option<LaneRow> {
+    pub(crate) fn decode(raw: &[u8]) -> Option<LaneRow> {
         let word = |i: usize| -> Option<u64> {
             Some(u64::from_be_bytes(
                 raw.get(i * 8..i * 8 + 8)?.try_into().ok()?,
@@ -668,7 +668,7 @@ pub struct RecordsPage {
 }
 
 /// Where an iterator points: after `after` in shard (lane, start) of stream `arn`.
-struct Position {
+pub(crate) struct Position {
     arn: String,
     lane: u8,
     start: u64,
@@ -686,7 +686,7 @@ fn fnv(bytes: &[u8]) -> u64 {
 }
 
 impl Position {
-    fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let body = format!(
             "{}|{}|{}|{}|{}",
             self.lane, self.start, self.after, self.issued_ms, self.arn
@@ -697,7 +697,7 @@ impl Position {
         }
         out
     }
-    fn decode(s: &str) -> Option<Position> {
+    pub(crate) fn decode(s: &str) -> Option<Position> {
         if s.len() < 16 || !s.len().is_multiple_of(2) || !s.is_ascii() {
             return None;
         }

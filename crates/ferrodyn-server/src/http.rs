@@ -70,7 +70,7 @@ pub(crate) async fn accept_loop(
                 };
                 match tls {
                     None => {
-                        tokio::spawn(serve_connection(stream, peer, false, shared, conn_shutdown, kind));
+                        tokio::spawn(serve_connection(stream, peer, false, shared, conn_shutdown, kind, false));
                     }
                     Some(acceptor) => {
                         tokio::spawn(async move {
@@ -80,7 +80,7 @@ pub(crate) async fn accept_loop(
                             );
                             match handshake.await {
                                 Ok(Ok(tls)) => {
-                                    serve_connection(tls, peer, true, shared, conn_shutdown, kind).await
+                                    serve_connection(tls, peer, true, shared, conn_shutdown, kind, false).await
                                 }
                                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -98,14 +98,17 @@ pub(crate) async fn accept_loop(
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves HTTP/1.1 on one accepted connection (plain or TLS) until it closes or the server
-/// shuts down (in-flight requests finish first).
-async fn serve_connection<IO>(
+/// shuts down (in-flight requests finish first). With `half_close`, a client that shuts down
+/// its sending side still gets the answers to the requests it sent (`RawFront`); sockets
+/// close at once, as hyper does by default.
+pub(crate) async fn serve_connection<IO>(
     io: IO,
     peer: SocketAddr,
     secure: bool,
     shared: Arc<Shared>,
     mut conn_shutdown: tokio::sync::watch::Receiver<bool>,
     kind: Listener,
+    half_close: bool,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -117,6 +120,7 @@ async fn serve_connection<IO>(
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        .half_close(half_close)
         .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);

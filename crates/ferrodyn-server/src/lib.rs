@@ -11,6 +11,7 @@ pub mod databases;
 mod http;
 mod in_process;
 pub mod ops;
+mod raw;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use ferrodyn_metrics::Metrics;
 use tokio::net::TcpListener;
 
 pub use in_process::InProcess;
+pub use raw::RawFront;
 
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,

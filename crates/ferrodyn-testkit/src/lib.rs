@@ -341,6 +341,11 @@ impl ServerProcess {
         self.child.try_wait().ok().flatten()
     }
 
+    /// The server's process id (for tools that sample it from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL, as a crash would.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
