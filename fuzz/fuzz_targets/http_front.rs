@@ -41,8 +41,10 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Checks the responses in `out` (one after the other on the connection).
-fn check(out: &[u8]) {
+/// Checks the responses in `out` (one after the other on the connection). `encoded`: the
+/// request named a Content-Encoding, whose body may not decode; DynamoDB answers that with a
+/// 500 `InternalServerError`, and so does Ferrodyn (`EdgeError::BadContentEncoding`).
+fn check(out: &[u8], encoded: bool) {
     let mut rest = out;
     while !rest.is_empty() {
         let end = rest
@@ -79,7 +81,13 @@ fn check(out: &[u8]) {
         // operations then answer an internal error by design.
         let no_triggers =
             String::from_utf8_lossy(&body[..len]).contains("trigger service is not running");
-        assert!(status < 500 || no_triggers, "server error answered: {head}");
+        let bad_encoding = encoded
+            && status == 500
+            && String::from_utf8_lossy(&body[..len]).contains("#InternalServerError");
+        assert!(
+            status < 500 || no_triggers || bad_encoding,
+            "server error answered: {head}"
+        );
         // hyper's own answers (unparseable requests, 100 Continue) have no body and no
         // headers of ours; every body comes from the server, with its checksum.
         if len > 0 {
@@ -109,5 +117,8 @@ fuzz_target!(|data: &[u8]| {
         String::from_utf8_lossy(&out)
     );
     let out = rt.block_on(front.exchange(data));
-    check(&out);
+    let encoded = data
+        .windows(17)
+        .any(|w| w.eq_ignore_ascii_case(b"content-encoding:"));
+    check(&out, encoded);
 });
