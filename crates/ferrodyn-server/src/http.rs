@@ -241,10 +241,12 @@ async fn handle(
                 hyper::header::ACCESS_CONTROL_MAX_AGE,
                 HeaderValue::from_static("172800"),
             );
-            if let Some(m) = want_method {
+            // The preflight's own values are echoed only when they are visible ASCII (what
+            // a browser sends); opaque bytes are never reflected into a response.
+            if let Some(m) = want_method.filter(|v| v.to_str().is_ok()) {
                 rh.insert(hyper::header::ACCESS_CONTROL_ALLOW_METHODS, m);
             }
-            if let Some(hs) = want_headers {
+            if let Some(hs) = want_headers.filter(|v| v.to_str().is_ok()) {
                 rh.insert(hyper::header::ACCESS_CONTROL_ALLOW_HEADERS, hs);
             }
         }
