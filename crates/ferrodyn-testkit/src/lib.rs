@@ -404,6 +404,20 @@ pub fn ok_json(url: &str, op: &str, body: serde_json::Value) -> serde_json::Valu
     v
 }
 
+/// Every item of `table` on the server at `url` whose key is a string `pk` and whose value is a
+/// number `v`, as pk -> v (the shape the fault-injection tests write).
+pub fn pk_numbers(url: &str, table: &str) -> std::collections::BTreeMap<String, u64> {
+    scan_items(|op, body| ok_json(url, op, body), table, None)
+        .into_iter()
+        .map(|item| {
+            (
+                item["pk"]["S"].as_str().expect("pk S").to_owned(),
+                item["v"]["N"].as_str().expect("v N").parse().expect("v"),
+            )
+        })
+        .collect()
+}
+
 /// Every item of `table` (or of its `index`), page after page, through `request` (which sends
 /// an operation and returns its successful answer); table scans are strongly consistent.
 pub fn scan_items(

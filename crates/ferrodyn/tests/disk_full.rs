@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ferrodyn_testkit::{call_json, http_get, ok_json, ServerProcess};
+use ferrodyn_testkit::{call_json, http_get, ok_json, pk_numbers, ServerProcess};
 use serde_json::{json, Value};
 
 const INTERNAL: &str = "com.amazonaws.dynamodb.v20120810#InternalServerError";
@@ -92,19 +92,6 @@ fn start(dir: &Path, log: &Path) -> ServerProcess {
         &[],
         Some(log),
     )
-}
-
-/// Every item of table `tbl` as key -> v.
-fn all_items(url: &str) -> std::collections::BTreeMap<String, u64> {
-    ferrodyn_testkit::scan_items(|op, body| ok_json(url, op, body), "tbl", None)
-        .into_iter()
-        .map(|item| {
-            (
-                item["pk"]["S"].as_str().unwrap().to_owned(),
-                item["v"]["N"].as_str().unwrap().parse().unwrap(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -205,7 +192,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
         json!({"TableName": "tbl", "Key": {"pk": {"S": "k1"}}, "ConsistentRead": true}),
     );
     assert_eq!(item["Item"]["v"]["N"], "1");
-    assert_eq!(all_items(&url), acked);
+    assert_eq!(pk_numbers(&url, "tbl"), acked);
     // One loud line for the whole episode, not one per refused request.
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.matches("DISK FULL").count(), 1, "server log:\n{text}");
@@ -237,5 +224,5 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     // Nothing acknowledged is lost, across a crash.
     server.kill9();
     let server = start(&data, &log);
-    assert_eq!(all_items(&server.url), acked);
+    assert_eq!(pk_numbers(&server.url, "tbl"), acked);
 }

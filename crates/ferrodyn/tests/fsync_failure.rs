@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferrodyn_testkit::{call_json, faultfs_library, http_get, ok_json, ServerProcess};
+use ferrodyn_testkit::{call_json, faultfs_library, http_get, ok_json, pk_numbers, ServerProcess};
 use serde_json::{json, Value};
 
 const INTERNAL: &str = "com.amazonaws.dynamodb.v20120810#InternalServerError";
@@ -35,18 +35,6 @@ fn assert_refused(status: u16, body: &Value) {
             && message.contains("Input/output error"),
         "the message names the cause: {message}"
     );
-}
-
-fn all_items(url: &str) -> std::collections::BTreeMap<String, u64> {
-    ferrodyn_testkit::scan_items(|op, body| ok_json(url, op, body), "tbl", None)
-        .into_iter()
-        .map(|item| {
-            (
-                item["pk"]["S"].as_str().unwrap().to_owned(),
-                item["v"]["N"].as_str().unwrap().parse().unwrap(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -132,7 +120,7 @@ fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged(
         json!({"TableName": "tbl", "Key": {"pk": {"S": "k7"}}, "ConsistentRead": true}),
     );
     assert_eq!(item["Item"]["v"]["N"], "7");
-    let seen = all_items(&url);
+    let seen = pk_numbers(&url, "tbl");
     for (k, v) in &acked {
         assert_eq!(seen.get(k), Some(v), "{k}");
     }
@@ -152,7 +140,7 @@ fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged(
     let server = ServerProcess::start_env(binary, &args, &[], Some(&log));
     let url = server.url.clone();
     assert_eq!(http_get(&url, "/health/ready").0, 200);
-    let seen = all_items(&url);
+    let seen = pk_numbers(&url, "tbl");
     for (k, v) in &acked {
         assert_eq!(seen.get(k), Some(v), "{k} lost after the restart");
     }
