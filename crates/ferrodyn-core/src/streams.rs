@@ -230,6 +230,9 @@ fn trim_cutoff_seq(now: f64, retention: f64) -> u64 {
 /// record after an accepted position is still there. Without the lag an iterator at the trim
 /// horizon of a shard older than the retention was refused as trimmed as soon as the clock
 /// moved on, though nothing after it had been deleted.
+/// Stream records deleted per storage batch when trimming.
+const TRIM_CHUNK: usize = 10_000;
+
 fn trim_lag(retention: f64) -> f64 {
     ITERATOR_TTL_SECS.min(retention)
 }
@@ -1440,21 +1443,37 @@ impl Engine {
                 } else {
                     Some(record_key(&meta.stream_key, *lane, *start, cutoff))
                 };
-                let mut doomed = Vec::new();
-                self.storage
-                    .scan(
-                        STREAMS,
-                        Bound::Included(&prefix[..]),
-                        upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-                        false,
-                        &mut |k, _| {
-                            doomed.push(k.to_vec());
-                            doomed.len() < 10_000
-                        },
-                    )
-                    .map_err(storage_err)?;
-                for k in doomed {
-                    batch.delete(STREAMS, k);
+                // Everything past the cutoff goes in this pass, in batches of TRIM_CHUNK keys
+                // (bounded memory): a pass that stopped at one chunk per shard fell behind any
+                // stream written faster than a chunk per sweep interval, and its store grew
+                // without bound.
+                loop {
+                    let mut doomed = Vec::new();
+                    self.storage
+                        .scan(
+                            STREAMS,
+                            Bound::Included(&prefix[..]),
+                            upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                            false,
+                            &mut |k, _| {
+                                doomed.push(k.to_vec());
+                                doomed.len() < TRIM_CHUNK
+                            },
+                        )
+                        .map_err(storage_err)?;
+                    let more = doomed.len() >= TRIM_CHUNK;
+                    let mut chunk = WriteBatch::default();
+                    for k in doomed {
+                        chunk.delete(STREAMS, k);
+                    }
+                    if !chunk.is_empty() {
+                        self.storage
+                            .write(chunk, self.config.durability)
+                            .map_err(storage_err)?;
+                    }
+                    if !more {
+                        break;
+                    }
                 }
                 // A closed shard goes once its child (hence all its records) is past retention.
                 if expired || child.is_some_and(|c| c < cutoff) {
@@ -1480,6 +1499,88 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One sweep trims everything past the cutoff, not one chunk per shard: with more than
+    /// TRIM_CHUNK old records in one shard, nothing old is left after a single pass.
+    #[test]
+    fn one_sweep_trims_every_old_record_of_a_shard() {
+        use ferrodyn_model::{AttributeValue as AV, Item, ScalarType};
+        use ferrodyn_storage::{MemoryStorage, Storage};
+
+        use crate::control::{CreateTableInput, KeySchemaElement, KeyType};
+        use crate::items::PutItemInput;
+        use crate::table::{BillingMode, KeyAttr, StreamSpec};
+        use crate::{Engine, EngineConfig};
+
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let engine = Engine::open(
+            storage.clone(),
+            EngineConfig {
+                stream_retention: std::time::Duration::from_millis(500),
+                ..EngineConfig::default()
+            },
+        )
+        .unwrap();
+        engine
+            .create_table(CreateTableInput {
+                name: "trimmed".into(),
+                attribute_definitions: vec![KeyAttr {
+                    name: "pk".into(),
+                    ty: ScalarType::S,
+                }],
+                key_schema: vec![KeySchemaElement {
+                    name: "pk".into(),
+                    key_type: KeyType::Hash,
+                }],
+                billing_mode: Some(BillingMode::PayPerRequest),
+                stream: Some(StreamSpec {
+                    enabled: true,
+                    view_type: Some("KEYS_ONLY".into()),
+                }),
+                ..Default::default()
+            })
+            .unwrap();
+        let n = TRIM_CHUNK + 50;
+        for i in 0..n {
+            engine
+                .put_item(PutItemInput {
+                    table: "trimmed".into(),
+                    // One key: every record lands in the same shard.
+                    item: Item::from([
+                        ("pk".to_string(), AV::S("k".into())),
+                        ("n".to_string(), AV::N(i.to_string().parse().unwrap())),
+                    ]),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        let count = || {
+            let mut c = 0usize;
+            storage
+                .scan(
+                    STREAMS,
+                    Bound::Unbounded,
+                    Bound::Unbounded,
+                    false,
+                    &mut |_, _| {
+                        c += 1;
+                        true
+                    },
+                )
+                .unwrap();
+            c
+        };
+        assert!(count() >= n, "every write has its stream record");
+        // Past the retention and the trim lag (both 0.5 s here).
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        engine.trim_streams().unwrap();
+        // What is left: the stream's meta and shard rows, no record.
+        assert!(
+            count() < 10,
+            "{} stream entries left after one sweep",
+            count()
+        );
+    }
 
     #[test]
     fn iterator_round_trip_and_tamper() {
