@@ -77,15 +77,8 @@ pub async fn run(args: CopyArgs) -> Result<()> {
                 table::schema_summary(&desc)
             ),
             Some(t) => println!(
-                "target table {}{where_to} exists ({}){}",
-                args.to,
-                table::schema_summary(t),
-                if target_has_items {
-                    "; it already has items: items with the same keys would be overwritten \
-                     (asks for confirmation unless --yes)"
-                } else {
-                    " and is empty"
-                }
+                "target {}",
+                table::existing_target(&format!("{}{where_to}", args.to), t, target_has_items)
             ),
         }
         println!(

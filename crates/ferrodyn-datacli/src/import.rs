@@ -599,17 +599,7 @@ async fn dry_run(
     match desc {
         Some(d) => {
             let has = table::has_items(client, &args.table).await?;
-            println!(
-                "table {} exists ({}){}",
-                args.table,
-                table::schema_summary(d),
-                if has {
-                    "; it already has items: items with the same keys would be overwritten \
-                     (asks for confirmation unless --yes)"
-                } else {
-                    " and is empty"
-                }
-            );
+            println!("{}", table::existing_target(&args.table, d, has));
         }
         None if args.create => {
             let key = |k: &KeySpec| format!("{} ({})", k.name, k.kind.as_str());

@@ -286,6 +286,21 @@ pub fn key_summary(desc: &TableDescription) -> String {
 }
 
 /// `key pk (HASH, S), 2 global secondary indexes (byA, byB), 0 local, PAY_PER_REQUEST`.
+/// The dry-run line for a target table that exists: `table NAME exists (SCHEMA)` and whether
+/// items with the same keys would be overwritten.
+pub fn existing_target(name: &str, desc: &TableDescription, has_items: bool) -> String {
+    format!(
+        "table {name} exists ({}){}",
+        schema_summary(desc),
+        if has_items {
+            "; it already has items: items with the same keys would be overwritten \
+             (asks for confirmation unless --yes)"
+        } else {
+            " and is empty"
+        }
+    )
+}
+
 pub fn schema_summary(desc: &TableDescription) -> String {
     let names = |v: Vec<&str>| {
         if v.is_empty() {
