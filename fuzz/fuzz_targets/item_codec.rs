@@ -9,40 +9,9 @@
 
 use ferrodyn_core::itemcodec::{decode_item, encode_item, stored_size, walk_stored};
 use ferrodyn_model::size::item_size;
-use ferrodyn_model::visit::{Kind, Visitor};
+use ferrodyn_model::visit::EventLog;
 use fuzz_support::Gen;
 use libfuzzer_sys::fuzz_target;
-
-/// Records every event, to compare walks of stored bytes with walks of decoded items.
-#[derive(Default)]
-struct Events(Vec<String>);
-
-impl Visitor for Events {
-    fn begin(&mut self, kind: Kind) {
-        self.0.push(format!("begin {kind:?}"));
-    }
-    fn end(&mut self, kind: Kind) {
-        self.0.push(format!("end {kind:?}"));
-    }
-    fn name(&mut self, name: &str, top_level: bool, first: bool) {
-        self.0.push(format!("name {name:?} {top_level} {first}"));
-    }
-    fn element(&mut self, first: bool, in_set: bool) {
-        self.0.push(format!("element {first} {in_set}"));
-    }
-    fn string(&mut self, s: &str) {
-        self.0.push(format!("S {s:?}"));
-    }
-    fn number(&mut self, n: &ferrodyn_model::Number) {
-        self.0.push(format!("N {n}"));
-    }
-    fn binary(&mut self, b: &[u8]) {
-        self.0.push(format!("B {b:?}"));
-    }
-    fn boolean(&mut self, b: bool) {
-        self.0.push(format!("BOOL {b}"));
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
@@ -56,19 +25,19 @@ fuzz_target!(|data: &[u8]| {
             stored_size(&bytes).expect("own encoding sizes"),
             item_size(&item)
         );
-        let mut walked = Events::default();
+        let mut walked = EventLog::default();
         walk_stored(&bytes, &mut walked).expect("own encoding walks");
-        let mut direct = Events::default();
+        let mut direct = EventLog::default();
         ferrodyn_model::visit::walk_item(&item, &mut direct);
         assert_eq!(walked.0, direct.0);
     } else {
         let decoded = decode_item(rest);
         let _ = stored_size(rest);
-        let mut c = Events::default();
+        let mut c = EventLog::default();
         let walked = walk_stored(rest, &mut c);
         if let Ok(item) = decoded {
             assert!(walked.is_ok(), "decodes but does not walk");
-            let mut direct = Events::default();
+            let mut direct = EventLog::default();
             ferrodyn_model::visit::walk_item(&item, &mut direct);
             assert_eq!(
                 c.0, direct.0,

@@ -475,39 +475,8 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use ferrodyn_model::size::item_size;
-    use ferrodyn_model::visit::walk_item;
+    use ferrodyn_model::visit::{walk_item, EventLog};
     use proptest::prelude::*;
-
-    /// Records every event as text, to compare two walks.
-    #[derive(Default)]
-    struct Recorder(Vec<String>);
-
-    impl Visitor for Recorder {
-        fn begin(&mut self, kind: Kind) {
-            self.0.push(format!("begin {kind:?}"));
-        }
-        fn end(&mut self, kind: Kind) {
-            self.0.push(format!("end {kind:?}"));
-        }
-        fn name(&mut self, name: &str, top_level: bool, first: bool) {
-            self.0.push(format!("name {name:?} {top_level} {first}"));
-        }
-        fn element(&mut self, first: bool, in_set: bool) {
-            self.0.push(format!("element {first} {in_set}"));
-        }
-        fn string(&mut self, s: &str) {
-            self.0.push(format!("S {s:?}"));
-        }
-        fn number(&mut self, n: &Number) {
-            self.0.push(format!("N {n}"));
-        }
-        fn binary(&mut self, b: &[u8]) {
-            self.0.push(format!("B {b:?}"));
-        }
-        fn boolean(&mut self, b: bool) {
-            self.0.push(format!("BOOL {b}"));
-        }
-    }
 
     fn value() -> impl Strategy<Value = AttributeValue> {
         let number = (any::<bool>(), 0u128..10u128.pow(20), -40i32..40)
@@ -537,14 +506,14 @@ mod tests {
             item in prop::collection::btree_map(".{0,6}", value(), 0..5)
         ) {
             let enc = encode_item(&item);
-            let (mut stored, mut direct) = (Recorder::default(), Recorder::default());
+            let (mut stored, mut direct) = (EventLog::default(), EventLog::default());
             walk_stored(&enc, &mut stored).unwrap();
             walk_item(&item, &mut direct);
             prop_assert_eq!(&stored.0, &direct.0);
             prop_assert_eq!(stored_size(&enc).unwrap(), item_size(&item));
             // The same item as an earlier build stored it (format 1) reads the same.
             let v1 = to_format_1(&enc);
-            let mut old = Recorder::default();
+            let mut old = EventLog::default();
             walk_stored(&v1, &mut old).unwrap();
             prop_assert_eq!(&old.0, &direct.0);
             prop_assert_eq!(stored_size(&v1).unwrap(), item_size(&item));
@@ -555,11 +524,11 @@ mod tests {
         fn walking_garbage_is_an_error_or_agrees_with_decoding(
             bytes in prop::collection::vec(any::<u8>(), 0..40)
         ) {
-            let mut r = Recorder::default();
+            let mut r = EventLog::default();
             match (walk_stored(&bytes, &mut r), decode_item(&bytes)) {
                 // Garbage may list names unsorted or twice, which decoding normalises.
                 (Ok(()), Ok(item)) if encode_item(&item) == bytes => {
-                    let mut direct = Recorder::default();
+                    let mut direct = EventLog::default();
                     walk_item(&item, &mut direct);
                     prop_assert_eq!(r.0, direct.0);
                 }
@@ -631,7 +600,7 @@ mod tests {
         item.insert("s".into(), AttributeValue::S("\u{e9}".into()));
         item.insert("ss".into(), AttributeValue::SS(vec!["\u{e9}".into()]));
         let enc = encode_item(&item);
-        let mut r = Recorder::default();
+        let mut r = EventLog::default();
         walk_stored(&enc, &mut r).unwrap();
         // Each 0xc3 0xa9 ("é") in turn becomes 0xff 0xa9, which is not UTF-8.
         let spots: Vec<usize> = (0..enc.len() - 1)
@@ -641,7 +610,7 @@ mod tests {
         for i in spots {
             let mut bad = enc.clone();
             bad[i] = 0xff;
-            assert!(walk_stored(&bad, &mut Recorder::default()).is_err());
+            assert!(walk_stored(&bad, &mut EventLog::default()).is_err());
             assert!(decode_item(&bad).is_err());
         }
     }
@@ -667,18 +636,18 @@ mod tests {
         // response written from the stored bytes differed from the decoded item.
         let dup = [1, 2, 0, 1, 1, 0x8d, 0, 0, 2, 1, b'x'];
         assert!(decode_item(&dup).is_err());
-        assert!(walk_stored(&dup, &mut Recorder::default()).is_err());
+        assert!(walk_stored(&dup, &mut EventLog::default()).is_err());
         // "b" before "a", in a map inside an item and at the top level.
         let top = [1, 2, 1, b'b', T_NULL, 1, b'a', T_NULL];
         assert!(decode_item(&top).is_err());
-        assert!(walk_stored(&top, &mut Recorder::default()).is_err());
+        assert!(walk_stored(&top, &mut EventLog::default()).is_err());
         let nested = [1, 1, 1, b'm', T_M, 2, 1, b'b', T_NULL, 1, b'a', T_NULL];
         assert!(decode_item(&nested).is_err());
-        assert!(walk_stored(&nested, &mut Recorder::default()).is_err());
+        assert!(walk_stored(&nested, &mut EventLog::default()).is_err());
         // In order, the same bytes are an item.
         let ordered = [1, 2, 1, b'a', T_NULL, 1, b'b', T_NULL];
         assert_eq!(decode_item(&ordered).unwrap().len(), 2);
-        assert!(walk_stored(&ordered, &mut Recorder::default()).is_ok());
+        assert!(walk_stored(&ordered, &mut EventLog::default()).is_ok());
     }
 
     #[test]

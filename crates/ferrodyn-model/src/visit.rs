@@ -69,6 +69,38 @@ pub trait Visitor {
     fn boolean(&mut self, b: bool);
 }
 
+/// A visitor that records every event as a line of text, so that two walks (of an item in
+/// memory and of its stored bytes, say) can be compared event for event.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct EventLog(pub Vec<String>);
+
+impl Visitor for EventLog {
+    fn begin(&mut self, kind: Kind) {
+        self.0.push(format!("begin {kind:?}"));
+    }
+    fn end(&mut self, kind: Kind) {
+        self.0.push(format!("end {kind:?}"));
+    }
+    fn name(&mut self, name: &str, top_level: bool, first: bool) {
+        self.0.push(format!("name {name:?} {top_level} {first}"));
+    }
+    fn element(&mut self, first: bool, in_set: bool) {
+        self.0.push(format!("element {first} {in_set}"));
+    }
+    fn string(&mut self, s: &str) {
+        self.0.push(format!("S {s:?}"));
+    }
+    fn number(&mut self, n: &Number) {
+        self.0.push(format!("N {n}"));
+    }
+    fn binary(&mut self, b: &[u8]) {
+        self.0.push(format!("B {b:?}"));
+    }
+    fn boolean(&mut self, b: bool) {
+        self.0.push(format!("BOOL {b}"));
+    }
+}
+
 /// Walks an item in memory.
 pub fn walk_item<V: Visitor + ?Sized>(item: &Item, v: &mut V) {
     for (i, (name, value)) in item.iter().enumerate() {
