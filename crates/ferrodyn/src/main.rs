@@ -597,7 +597,27 @@ fn spawn_key_reloader(store: Arc<ferrodyn_auth::keys::KeyStore>) {
     });
 }
 
+/// Raises the soft limit on open descriptors to the hard limit (at most 2^20). The embedded
+/// engine caches up to 900 table files (fjall's descriptor table on Linux), and every
+/// connection takes one more: under the common soft limit of 1024 a busy server would otherwise
+/// refuse connections (`accept` fails with EMFILE; the accept loop logs it and retries) long
+/// before the machine's real limit.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let target = hard.min(1 << 20);
+    if soft < target {
+        match setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = target, "raised the open file limit"),
+            Err(e) => tracing::warn!(error = %e, soft, "could not raise the open file limit"),
+        }
+    }
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    raise_open_file_limit();
     let auth = auth_mode(&args)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(
@@ -884,6 +904,18 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::dynamodb_local_args;
+
+    #[test]
+    fn serving_raises_the_soft_open_file_limit_to_the_hard_one() {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let low = hard.min(256);
+        setrlimit(Resource::RLIMIT_NOFILE, low, hard).unwrap();
+        super::raise_open_file_limit();
+        let (soft, hard_after) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert_eq!(hard_after, hard);
+        assert_eq!(soft, hard.min(1 << 20));
+    }
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
