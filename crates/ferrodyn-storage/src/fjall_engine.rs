@@ -351,13 +351,14 @@ fn parse_internal_name(name: &str) -> Option<u64> {
 const MARKER_LEN: u64 = 4;
 
 /// Removes what a crash left of fjall's creation of a new database, so that it is created
-/// again. fjall creates the lock file, the `keyspaces` directory and an empty first journal,
-/// then writes and syncs its marker (`version`) last, and decides between creating and
-/// recovering by the marker's presence alone: after a crash before the marker was complete
-/// the directory could never be opened again (the journal's exclusive creation fails, or the
-/// partial marker is refused). Nothing was ever written then, so nothing is lost. Anything
-/// more in the directory (a journal with content, a keyspace) is left alone for fjall to
-/// judge; so is a directory another process holds the lock of.
+/// again. fjall creates the lock file, the `keyspaces` directory and a first journal
+/// (preallocated: zeros), then writes and syncs its marker (`version`) last, and decides
+/// between creating and recovering by the marker's presence alone: after a crash before the
+/// marker was complete the directory could never be opened again (the journal's exclusive
+/// creation fails, or the partial marker is refused). Nothing was ever written then (the journal, preallocated,
+/// holds only zeros), so nothing is lost. Anything more in the directory (a journal with
+/// content, a keyspace) is left alone for fjall to judge; so is a directory another process
+/// holds the lock of.
 fn discard_interrupted_creation(path: &Path) -> Result<()> {
     let io = |what: &str, e: std::io::Error| {
         StorageError::Engine(format!("{what} in {}: {e}", path.display()))
@@ -392,7 +393,10 @@ fn discard_interrupted_creation(path: &Path) -> Result<()> {
                     return Ok(());
                 }
             }
-            Some(n) if n.ends_with(".jnl") && meta.is_file() && meta.len() == 0 => {
+            Some(n) if n.ends_with(".jnl") && meta.is_file() => {
+                if !all_zero(&entry.path()).map_err(|e| io("reading a journal", e))? {
+                    return Ok(());
+                }
                 journals.push(entry.path());
             }
             // Not fjall's, or holding data: fjall decides.
@@ -430,6 +434,22 @@ fn discard_interrupted_creation(path: &Path) -> Result<()> {
     }
     drop(lock);
     Ok(())
+}
+
+/// True if the file holds nothing but zero bytes (fjall preallocates a new journal).
+fn all_zero(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+    }
 }
 
 impl FjallStorage {
@@ -1358,16 +1378,22 @@ mod tests {
     use super::*;
 
     /// What a crash inside fjall's creation of a new database leaves (found by the
-    /// system-call crash points): the lock, the keyspaces directory, an empty first journal
-    /// and no marker or a partial one. It opens, as a new database; a directory that holds
-    /// more is left for fjall to refuse.
+    /// system-call crash points): the lock, the keyspaces directory, a first journal empty or
+    /// preallocated (zeros) and no marker or a partial one. It opens, as a new database; a
+    /// directory that holds more is left for fjall to refuse.
     #[test]
     fn an_interrupted_creation_is_created_again() {
-        for marker in [None, Some(&b""[..]), Some(&b"FJ"[..])] {
+        let cases = [
+            (None, 0),
+            (Some(&b""[..]), 0),
+            (Some(&b"FJ"[..]), 0),
+            (None, 1 << 20),
+        ];
+        for (marker, journal_len) in cases {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("lock"), b"").unwrap();
             std::fs::create_dir(dir.path().join("keyspaces")).unwrap();
-            std::fs::write(dir.path().join("0.jnl"), b"").unwrap();
+            std::fs::write(dir.path().join("0.jnl"), vec![0u8; journal_len]).unwrap();
             if let Some(m) = marker {
                 std::fs::write(dir.path().join("version"), m).unwrap();
             }

@@ -12,6 +12,9 @@
 //! * tags, TTL settings and billing mode as acknowledged;
 //! * streams hold every acknowledged change once, in order per item, with its images;
 //! * ItemCount and TableSizeBytes settle to the true count and size;
+//! * every backup listed is AVAILABLE and restores (indexes included) to exactly its table's
+//!   items at its snapshot, every acknowledged backup is listed and no other one; a
+//!   point-in-time restore of a surviving source gives its items at the chosen time;
 //! * the data directory holds no table, index, history or backup keyspace that no catalog or
 //!   backup record names (read with the server stopped).
 //!
@@ -20,14 +23,27 @@
 //! regular test run a bounded number of points runs; by hand, thousands:
 //!
 //! ```text
-//! FERRODYN_CRASH_POINTS=2000 cargo test --release -p ferrodyn --test crash_points -- --ignored --nocapture
+//! FERRODYN_CRASH_POINTS=2000 cargo test --release -p ferrodyn --test crash_points -- --ignored --exact crash_points_many --nocapture
 //! ```
 //!
-//! Variables: `FERRODYN_CRASH_POINTS` (points over all scenarios, default 700; the regular
-//! run's `FERRODYN_CRASH_POINTS_CI`, default 21), `FERRODYN_CRASH_SEED`
-//! (default 1), `FERRODYN_CRASH_SCENARIOS` (comma-separated names, default all),
-//! `FERRODYN_CRASH_JOBS` (points run at once, default 2). A failing point keeps its data
-//! directory and prints the crash point, so `FERRODYN_CRASH_AT` reproduces it.
+//! The same scenarios run with crash points at the system-call boundary, inside fjall's
+//! flushes and compactions: the `ferrodyn-faultfs` library preloaded, counting in the
+//! crash-free run and aborting at `FERRODYN_FAULTFS_ABORT=OP.KIND N before|after` (e.g.
+//! `write.table 40 after`, `unlink.table 3 before`); an equal share of the points for each
+//! operation and file kind the run saw:
+//!
+//! ```text
+//! FERRODYN_CRASH_POINTS=300 cargo test -p ferrodyn --test crash_points -- --ignored --exact syscall_crash_points_many --nocapture
+//! ```
+//!
+//! Variables: `FERRODYN_CRASH_POINTS` (points over all scenarios, default 700, 300 at the
+//! system calls; the regular runs' `FERRODYN_CRASH_POINTS_CI`, default 21, and
+//! `FERRODYN_SYSCALL_POINTS_CI`, default 6), `FERRODYN_CRASH_SEED` (default 1),
+//! `FERRODYN_CRASH_SCENARIOS` (comma-separated names, default all but `flush` for the engine
+//! points; `settle,flush,tables,backups,restores` for the system calls; the regular run of
+//! system-call points runs `flush`), `FERRODYN_CRASH_JOBS` (points run at once, default 2).
+//! A failing point keeps its data directory and prints the crash point, so
+//! `FERRODYN_CRASH_AT` (or `FERRODYN_FAULTFS_ABORT` with the library preloaded) reproduces it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -1894,8 +1910,21 @@ fn run_point(
                             if crashed && !server.exited().is_some_and(|s| is_abort(&s)) {
                                 return fail(format!("server exited: {:?}", server.exited()), dir);
                             }
-                            server.kill9();
-                            (c.model, None, crashed)
+                            if !crashed && matches!(points, Points::Syscalls(_)) {
+                                // A clean shutdown deletes the table files compactions
+                                // replaced: the system-call points reach into it too.
+                                let _ = std::process::Command::new("kill")
+                                    .args(["-TERM", &server.pid().to_string()])
+                                    .status();
+                                match server.wait_exit(Duration::from_secs(60)) {
+                                    Some(st) if st.success() => (c.model, None, false),
+                                    Some(st) if is_abort(&st) => (c.model, None, true),
+                                    st => return fail(format!("clean shutdown: {st:?}"), dir),
+                                }
+                            } else {
+                                server.kill9();
+                                (c.model, None, crashed)
+                            }
                         }
                     }
                     Err(Stop::Died) => match server.wait_exit(Duration::from_secs(10)) {
@@ -1985,19 +2014,47 @@ fn pick_syscall_points(
     points: usize,
     rng: &mut Rng,
 ) -> Vec<String> {
-    let kinds: Vec<(&String, u64)> = counts
+    let mut kinds: Vec<(&String, u64)> = counts
         .iter()
         .filter(|(k, &n)| n > 0 && !k.ends_with(".other"))
         .map(|(k, &n)| (k, n))
         .collect();
+    // Table and version files first (flushes and compactions), in an order of the seed's;
+    // a share is only taken once every kind before it has one.
+    let order: Vec<(bool, u64)> = kinds
+        .iter()
+        .map(|(k, _)| (k.ends_with(".journal"), rng.next()))
+        .collect();
+    let mut idx: Vec<usize> = (0..kinds.len()).collect();
+    idx.sort_by_key(|&i| order[i]);
+    kinds = idx.iter().map(|&i| kinds[i]).collect();
+    // Round-robin, at most two points (before and after) per call a kind has.
+    let mut shares = vec![0usize; kinds.len()];
+    let mut left = points;
+    while left > 0 {
+        let before = left;
+        for (share, (_, count)) in shares.iter_mut().zip(&kinds) {
+            if left > 0 && (*share as u64) < count * 2 {
+                *share += 1;
+                left -= 1;
+            }
+        }
+        if left == before {
+            break;
+        }
+    }
     let mut out = Vec::new();
-    for (i, (kind, count)) in kinds.iter().enumerate() {
-        let share = (points / kinds.len()) + usize::from(i < points % kinds.len());
+    for ((kind, count), share) in kinds.iter().zip(shares) {
         for j in 0..share as u64 {
             let lo = count * j / share as u64;
             let hi = (count * (j + 1) / share as u64).max(lo + 1);
             let n = 1 + lo + rng.below(hi - lo);
-            let when = if rng.below(2) == 0 { "before" } else { "after" };
+            // More points than calls: both sides of each call.
+            let when = if share as u64 > *count {
+                ["before", "after"][j as usize % 2]
+            } else {
+                ["before", "after"][rng.below(2) as usize]
+            };
             out.push(format!("{kind} {n} {when}"));
         }
     }
@@ -2167,7 +2224,7 @@ fn syscall_points() -> Points {
 #[test]
 fn syscall_crash_points_bounded() {
     run_harness(
-        env_or("FERRODYN_CRASH_POINTS_CI", 6),
+        env_or("FERRODYN_SYSCALL_POINTS_CI", 6),
         &syscall_points(),
         &["flush"],
     );
