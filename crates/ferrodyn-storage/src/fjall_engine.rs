@@ -347,6 +347,111 @@ fn parse_internal_name(name: &str) -> Option<u64> {
     name.strip_prefix('k')?.parse().ok()
 }
 
+/// Length of fjall's database marker (`version`): magic `FJL` and a format byte.
+const MARKER_LEN: u64 = 4;
+
+/// Removes what a crash left of fjall's creation of a new database, so that it is created
+/// again. fjall creates the lock file, the `keyspaces` directory and a first journal
+/// (preallocated: zeros), then writes and syncs its marker (`version`) last, and decides
+/// between creating and recovering by the marker's presence alone: after a crash before the
+/// marker was complete the directory could never be opened again (the journal's exclusive
+/// creation fails, or the partial marker is refused). Nothing was ever written then (the journal, preallocated,
+/// holds only zeros), so nothing is lost. Anything more in the directory (a journal with
+/// content, a keyspace) is left alone for fjall to judge; so is a directory another process
+/// holds the lock of.
+fn discard_interrupted_creation(path: &Path) -> Result<()> {
+    let io = |what: &str, e: std::io::Error| {
+        StorageError::Engine(format!("{what} in {}: {e}", path.display()))
+    };
+    let marker = path.join("version");
+    let partial_marker = match std::fs::metadata(&marker) {
+        Ok(m) if m.len() >= MARKER_LEN => return Ok(()),
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io("reading the database marker", e)),
+    };
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("listing the data directory", e)),
+    };
+    let mut journals = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io("listing the data directory", e))?;
+        let name = entry.file_name();
+        let meta = entry
+            .metadata()
+            .map_err(|e| io("reading the data directory", e))?;
+        match name.to_str() {
+            Some("lock" | "version") => {}
+            Some("keyspaces") if meta.is_dir() => {
+                let empty = std::fs::read_dir(entry.path())
+                    .map_err(|e| io("listing the keyspaces", e))?
+                    .next()
+                    .is_none();
+                if !empty {
+                    return Ok(());
+                }
+            }
+            Some(n) if n.ends_with(".jnl") && meta.is_file() => {
+                if !all_zero(&entry.path()).map_err(|e| io("reading a journal", e))? {
+                    return Ok(());
+                }
+                journals.push(entry.path());
+            }
+            // Not fjall's, or holding data: fjall decides.
+            _ => return Ok(()),
+        }
+    }
+    if journals.is_empty() && !partial_marker {
+        // Nothing fjall's creation would trip over.
+        return Ok(());
+    }
+    let lock = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path.join("lock"))
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("opening the lock file", e)),
+    };
+    if lock.try_lock().is_err() {
+        return Ok(());
+    }
+    tracing::warn!(
+        dir = %path.display(),
+        "the creation of this data directory was interrupted (no complete database marker, \
+         no data): creating it again"
+    );
+    for j in journals {
+        std::fs::remove_file(&j).map_err(|e| io("removing an empty journal", e))?;
+    }
+    match std::fs::remove_file(&marker) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("removing the partial database marker", e)),
+    }
+    drop(lock);
+    Ok(())
+}
+
+/// True if the file holds nothing but zero bytes (fjall preallocates a new journal).
+fn all_zero(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+    }
+}
+
 impl FjallStorage {
     /// Opens (or creates) the data directory at `path` with default options.
     pub fn open(path: &Path) -> Result<Self> {
@@ -371,6 +476,7 @@ impl FjallStorage {
                 .unwrap_or(DEFAULT_WORKER_THREADS)
                 .max(1),
         );
+        discard_interrupted_creation(path)?;
         // fjall truncates a journal silently at the first batch it cannot decode; refuse
         // instead when that batch is not a torn tail (journal_check.rs).
         crate::journal_check::check_journals(path)?;
@@ -1270,6 +1376,44 @@ impl Snapshot for FjallSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a crash inside fjall's creation of a new database leaves (found by the
+    /// system-call crash points): the lock, the keyspaces directory, a first journal empty or
+    /// preallocated (zeros) and no marker or a partial one. It opens, as a new database; a
+    /// directory that holds more is left for fjall to refuse.
+    #[test]
+    fn an_interrupted_creation_is_created_again() {
+        let cases = [
+            (None, 0),
+            (Some(&b""[..]), 0),
+            (Some(&b"FJ"[..]), 0),
+            (None, 1 << 20),
+        ];
+        for (marker, journal_len) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("lock"), b"").unwrap();
+            std::fs::create_dir(dir.path().join("keyspaces")).unwrap();
+            std::fs::write(dir.path().join("0.jnl"), vec![0u8; journal_len]).unwrap();
+            if let Some(m) = marker {
+                std::fs::write(dir.path().join("version"), m).unwrap();
+            }
+            let s = FjallStorage::open(dir.path()).expect("opens as a new database");
+            s.create_keyspace("t").unwrap();
+            let mut b = WriteBatch::default();
+            b.put("t", b"k".to_vec(), b"v".to_vec());
+            s.write(b, Durability::Sync).unwrap();
+            drop(s);
+            let s = FjallStorage::open(dir.path()).unwrap();
+            assert_eq!(s.get("t", b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        }
+        // A journal with content and no marker is not an interrupted creation.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lock"), b"").unwrap();
+        std::fs::create_dir(dir.path().join("keyspaces")).unwrap();
+        std::fs::write(dir.path().join("0.jnl"), b"data").unwrap();
+        assert!(FjallStorage::open(dir.path()).is_err());
+        assert_eq!(std::fs::read(dir.path().join("0.jnl")).unwrap(), b"data");
+    }
 
     /// A storage whose settle thread starts after 20 ms without writes, beside one fjall worker.
     fn open_settling(path: &Path) -> FjallStorage {

@@ -12,6 +12,9 @@
 //! * tags, TTL settings and billing mode as acknowledged;
 //! * streams hold every acknowledged change once, in order per item, with its images;
 //! * ItemCount and TableSizeBytes settle to the true count and size;
+//! * every backup listed is AVAILABLE and restores (indexes included) to exactly its table's
+//!   items at its snapshot, every acknowledged backup is listed and no other one; a
+//!   point-in-time restore of a surviving source gives its items at the chosen time;
 //! * the data directory holds no table, index, history or backup keyspace that no catalog or
 //!   backup record names (read with the server stopped).
 //!
@@ -20,14 +23,27 @@
 //! regular test run a bounded number of points runs; by hand, thousands:
 //!
 //! ```text
-//! FERRODYN_CRASH_POINTS=2000 cargo test --release -p ferrodyn --test crash_points -- --ignored --nocapture
+//! FERRODYN_CRASH_POINTS=2000 cargo test --release -p ferrodyn --test crash_points -- --ignored --exact crash_points_many --nocapture
 //! ```
 //!
-//! Variables: `FERRODYN_CRASH_POINTS` (points over all scenarios, default 700; the regular
-//! run's `FERRODYN_CRASH_POINTS_CI`, default 21), `FERRODYN_CRASH_SEED`
-//! (default 1), `FERRODYN_CRASH_SCENARIOS` (comma-separated names, default all),
-//! `FERRODYN_CRASH_JOBS` (points run at once, default 2). A failing point keeps its data
-//! directory and prints the crash point, so `FERRODYN_CRASH_AT` reproduces it.
+//! The same scenarios run with crash points at the system-call boundary, inside fjall's
+//! flushes and compactions: the `ferrodyn-faultfs` library preloaded, counting in the
+//! crash-free run and aborting at `FERRODYN_FAULTFS_ABORT=OP.KIND N before|after` (e.g.
+//! `write.table 40 after`, `unlink.table 3 before`); an equal share of the points for each
+//! operation and file kind the run saw:
+//!
+//! ```text
+//! FERRODYN_CRASH_POINTS=300 cargo test -p ferrodyn --test crash_points -- --ignored --exact syscall_crash_points_many --nocapture
+//! ```
+//!
+//! Variables: `FERRODYN_CRASH_POINTS` (points over all scenarios, default 700, 300 at the
+//! system calls; the regular runs' `FERRODYN_CRASH_POINTS_CI`, default 21, and
+//! `FERRODYN_SYSCALL_POINTS_CI`, default 6), `FERRODYN_CRASH_SEED` (default 1),
+//! `FERRODYN_CRASH_SCENARIOS` (comma-separated names, default all but `flush` for the engine
+//! points; `settle,flush,tables,backups,restores` for the system calls; the regular run of
+//! system-call points runs `flush`), `FERRODYN_CRASH_JOBS` (points run at once, default 2).
+//! A failing point keeps its data directory and prints the crash point, so
+//! `FERRODYN_CRASH_AT` (or `FERRODYN_FAULTFS_ABORT` with the library preloaded) reproduces it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -134,6 +150,32 @@ struct Model {
     tables: BTreeMap<String, TableModel>,
     /// Stream retention when the scenario shortens it: records older than this may be gone.
     retention: Option<Duration>,
+    /// Backups by name.
+    backups: BTreeMap<String, BackupModel>,
+    /// Point-in-time restores that must give these items, as long as their source exists.
+    pitr: Vec<PitrCheck>,
+}
+
+/// What a backup must hold: the items of `base` plus the first k of `extra` (the puts of a
+/// writer running while it was taken, in order), k between `min_extra` and `max_extra`.
+#[derive(Clone, Debug)]
+struct BackupModel {
+    table: String,
+    base: BTreeMap<String, Value>,
+    extra: Vec<(String, Value)>,
+    min_extra: usize,
+    max_extra: usize,
+    /// Acknowledged and seen AVAILABLE: it must exist. Otherwise (CreateBackup or
+    /// DeleteBackup in flight at the crash) it may be absent, but if present it is complete.
+    required: bool,
+}
+
+#[derive(Clone, Debug)]
+struct PitrCheck {
+    source: String,
+    /// Epoch seconds.
+    at: f64,
+    items: BTreeMap<String, Value>,
 }
 
 impl Model {
@@ -497,6 +539,24 @@ const SCENARIOS: &[Scenario] = &[
         run: scenario_settle,
         weights: [3, 2, 5],
     },
+    Scenario {
+        name: "flush",
+        args: &[],
+        run: scenario_flush,
+        weights: [3, 2, 5],
+    },
+    Scenario {
+        name: "backups",
+        args: &[],
+        run: scenario_backups,
+        weights: [6, 4, 0],
+    },
+    Scenario {
+        name: "restores",
+        args: &[],
+        run: scenario_restores,
+        weights: [6, 4, 0],
+    },
 ];
 
 /// Table creation and deletion, with indexes, streams and tags, names reused.
@@ -813,6 +873,359 @@ fn scenario_settle(c: &mut Ctx) -> Result<(), Stop> {
     Ok(())
 }
 
+/// Overwrites and deletes on a table with an index, several memtables' worth (1 MiB each), so
+/// fjall flushes the table's and the index's trees several times and compacts them, in its
+/// workers and, in the pauses, in the settle thread.
+fn scenario_flush(c: &mut Ctx) -> Result<(), Stop> {
+    let mut body = hash_table(&[("pk", "S"), ("gk", "S")], &["pk"]);
+    body["GlobalSecondaryIndexes"] = json!([gsi("gix", "gk", "ALL")]);
+    c.create_table("flu", body, false)?;
+    let pad = "y".repeat(1500);
+    for round in 0..4i64 {
+        let items = (0..400)
+            .map(|i| {
+                json!({"pk": s(&format!("k{:04}", (i + round * 200) % 800)), "gk": s(&format!("g{}", (i + round) % 9)), "v": n(round), "pad": s(&pad)})
+            })
+            .collect();
+        c.batch_put("flu", items)?;
+        for i in 0..30 {
+            c.delete(
+                "flu",
+                json!({"pk": s(&format!("k{:04}", (i * 29 + round * 7) % 800))}),
+            )?;
+        }
+        if round % 2 == 1 {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+    }
+    Ok(())
+}
+
+/// What a writer thread did: its puts in order (the last one possibly unacknowledged), with
+/// when each was sent and acknowledged.
+struct WriterLog {
+    puts: Vec<(Value, Instant, Option<Instant>)>,
+    stop: Option<Stop>,
+}
+
+/// Puts fresh items `{prefix}{i}` into `table` one after the other until `stop` is set or
+/// the server goes away.
+fn spawn_writer(
+    url: &str,
+    table: &str,
+    prefix: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<WriterLog> {
+    let (url, table, prefix) = (url.to_owned(), table.to_owned(), prefix.to_owned());
+    std::thread::spawn(move || {
+        let client = client();
+        let mut log = WriterLog {
+            puts: Vec::new(),
+            stop: None,
+        };
+        let mut i = 0;
+        while !stop.load(Ordering::SeqCst) && i < 5000 {
+            let item = json!({"pk": s(&format!("{prefix}{i}")), "gk": s(&format!("g{}", i % 3)), "v": n(i)});
+            let sent = Instant::now();
+            log.puts.push((item.clone(), sent, None));
+            match send(
+                &client,
+                &url,
+                "PutItem",
+                &json!({"TableName": table, "Item": item}),
+            ) {
+                Ok((200, _)) => log.puts.last_mut().unwrap().2 = Some(Instant::now()),
+                Ok((st, v)) => {
+                    log.stop = Some(Stop::Wrong(format!("PutItem: {st} {v}")));
+                    break;
+                }
+                Err(e) => {
+                    log.stop = Some(e);
+                    break;
+                }
+            }
+            i += 1;
+        }
+        log
+    })
+}
+
+/// Polls DescribeBackup until the backup is AVAILABLE.
+fn wait_backup(c: &Ctx, arn: &str) -> Result<(), Stop> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = c.read("DescribeBackup", json!({"BackupArn": arn}))?;
+        if d["BackupDescription"]["BackupDetails"]["BackupStatus"] == "AVAILABLE" {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Stop::Wrong(format!("backup never became AVAILABLE: {d}")));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// CreateBackup of `table` named `name` while a writer adds items to it; registers the
+/// backup in the model (required once acknowledged and AVAILABLE).
+fn backup_while_writing(
+    c: &mut Ctx,
+    table: &str,
+    name: &str,
+    prefix: &str,
+) -> Result<String, Stop> {
+    let base = c.model.t(table).items.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = spawn_writer(&c.url, table, prefix, stop.clone());
+    std::thread::sleep(Duration::from_millis(30));
+    let t0 = Instant::now();
+    let answer = send(
+        &c.client,
+        &c.url,
+        "CreateBackup",
+        &json!({"TableName": table, "BackupName": name}),
+    );
+    let t1 = Instant::now();
+    std::thread::sleep(Duration::from_millis(30));
+    stop.store(true, Ordering::SeqCst);
+    let log = writer.join().unwrap();
+    let died = matches!(answer, Err(Stop::Died)) || matches!(log.stop, Some(Stop::Died));
+    // The model of the table: every acknowledged put; the one in flight may be absent.
+    let tm = c.model.t(table);
+    for (item, _, acked) in &log.puts {
+        let key = tm.key_of(item);
+        tm.put(item.clone());
+        if acked.is_none() {
+            tm.expiring.insert(key);
+        }
+    }
+    let min_extra = log
+        .puts
+        .iter()
+        .take_while(|(_, _, acked)| acked.is_some_and(|a| a < t0))
+        .count();
+    let max_extra = match answer {
+        Ok(_) => log.puts.iter().filter(|(_, sent, _)| *sent < t1).count(),
+        Err(_) => log.puts.len(),
+    };
+    let extra = log
+        .puts
+        .iter()
+        .map(|(item, _, _)| (tm.key_of(item), item.clone()))
+        .collect();
+    c.model.backups.insert(
+        name.to_owned(),
+        BackupModel {
+            table: table.to_owned(),
+            base,
+            extra,
+            min_extra,
+            max_extra,
+            required: false,
+        },
+    );
+    if let Some(Stop::Wrong(e)) = log.stop {
+        return Err(Stop::Wrong(e));
+    }
+    if died {
+        return Err(Stop::Died);
+    }
+    let v = match answer? {
+        (200, v) => v,
+        (st, v) => return Err(Stop::Wrong(format!("CreateBackup: {st} {v}"))),
+    };
+    let arn = v["BackupDetails"]["BackupArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    wait_backup(c, &arn)?;
+    c.model.backups.get_mut(name).unwrap().required = true;
+    Ok(arn)
+}
+
+/// DeleteBackup: the backup may survive a crash while the request is in flight.
+fn delete_backup(c: &mut Ctx, name: &str, arn: &str) -> Result<(), Stop> {
+    c.model.backups.get_mut(name).unwrap().required = false;
+    let n = name.to_owned();
+    c.write("DeleteBackup", json!({"BackupArn": arn}), move |m| {
+        m.backups.remove(&n);
+    })?;
+    Ok(())
+}
+
+/// Backups of a populated table with an index while a writer adds items, changes between
+/// them, and the deletion of one.
+fn scenario_backups(c: &mut Ctx) -> Result<(), Stop> {
+    let mut body = hash_table(&[("pk", "S"), ("gk", "S")], &["pk"]);
+    body["GlobalSecondaryIndexes"] = json!([gsi("gix", "gk", "ALL")]);
+    c.create_table("bks", body, false)?;
+    let items = (0..300)
+        .map(|i| json!({"pk": s(&format!("k{i:03}")), "gk": s(&format!("g{}", i % 5)), "v": n(i)}))
+        .collect();
+    c.batch_put("bks", items)?;
+    let mut arns = Vec::new();
+    for round in 0..3 {
+        let name = format!("bk{round}");
+        arns.push(backup_while_writing(
+            c,
+            "bks",
+            &name,
+            &format!("w{round}-"),
+        )?);
+        for i in 0..15 {
+            let k = format!("k{:03}", (i * 17 + round * 5) % 300);
+            if i % 3 == 0 {
+                c.delete("bks", json!({"pk": s(&k)}))?;
+            } else {
+                c.update(
+                    "bks",
+                    json!({"pk": s(&k)}),
+                    json!({"v": n(1000 + i), "gk": s("moved")}),
+                )?;
+            }
+        }
+        if round == 1 {
+            delete_backup(c, "bk0", &arns[0])?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `table` is ACTIVE with its indexes and checks that its items are exactly the
+/// model's: a restore is never shown ACTIVE with part of its items.
+fn wait_restored(c: &Ctx, table: &str) -> Result<(), Stop> {
+    c.wait_indexes(table)?;
+    let got: BTreeMap<String, Value> = {
+        let tm = &c.model.tables[table];
+        scan_all(c, table, None)?
+            .into_iter()
+            .map(|i| (tm.key_of(&i), i))
+            .collect()
+    };
+    let want = &c.model.tables[table].items;
+    if canonical(got.values().cloned()) != canonical(want.values().cloned()) {
+        return Err(Stop::Wrong(format!(
+            "{table} is ACTIVE with {} items, expected {}",
+            got.len(),
+            want.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A table restored from `items` with the indexes of `like` (a restore keeps the key
+/// schema, indexes and billing mode, not tags, TTL or the stream).
+fn restored_model(like: &TableModel, items: BTreeMap<String, Value>) -> TableModel {
+    TableModel {
+        key: like.key.clone(),
+        items,
+        expiring: BTreeSet::new(),
+        indexes: like.indexes.clone(),
+        tags: BTreeMap::new(),
+        ttl: None,
+        billing: like.billing,
+        stream: None,
+    }
+}
+
+fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Point-in-time recovery and restores: a table with a global and a local index, PITR on,
+/// writes before and after a chosen time, a backup, a restore from it and one to the chosen
+/// time, writes to the restored table, then the backup deleted.
+fn scenario_restores(c: &mut Ctx) -> Result<(), Stop> {
+    let mut body = hash_table(
+        &[("pk", "S"), ("sk", "S"), ("gk", "S"), ("lk", "S")],
+        &["pk", "sk"],
+    );
+    body["GlobalSecondaryIndexes"] = json!([gsi("gix", "gk", "ALL")]);
+    body["LocalSecondaryIndexes"] = json!([{
+        "IndexName": "lix",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "lk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }]);
+    c.create_table("rsrc", body, false)?;
+    let item = |i: i64, v: i64| json!({"pk": s(&format!("p{}", i % 10)), "sk": s(&format!("s{i:03}")), "gk": s(&format!("g{}", (i + v) % 4)), "lk": s(&format!("l{}", i % 7)), "v": n(v)});
+    c.batch_put("rsrc", (0..300).map(|i| item(i, 0)).collect())?;
+    c.write(
+        "UpdateContinuousBackups",
+        json!({"TableName": "rsrc", "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true}}),
+        |_| {},
+    )?;
+    let writes = |c: &mut Ctx, phase: i64| -> Result<(), Stop> {
+        for i in 0..40 {
+            let k = (i * 7 + phase * 3) % 320;
+            if i % 4 == 3 {
+                let key = json!({"pk": s(&format!("p{}", k % 10)), "sk": s(&format!("s{k:03}"))});
+                c.delete("rsrc", key)?;
+            } else {
+                c.put("rsrc", item(k, phase))?;
+            }
+        }
+        Ok(())
+    };
+    writes(c, 1)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let at = epoch_now();
+    let then = c.model.t("rsrc").items.clone();
+    c.model.pitr.push(PitrCheck {
+        source: "rsrc".into(),
+        at,
+        items: then.clone(),
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    writes(c, 2)?;
+    let base = c.model.t("rsrc").items.clone();
+    c.model.backups.insert(
+        "rbk".into(),
+        BackupModel {
+            table: "rsrc".into(),
+            base: base.clone(),
+            extra: Vec::new(),
+            min_extra: 0,
+            max_extra: 0,
+            required: false,
+        },
+    );
+    let v = c.read(
+        "CreateBackup",
+        json!({"TableName": "rsrc", "BackupName": "rbk"}),
+    )?;
+    let arn = v["BackupDetails"]["BackupArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    wait_backup(c, &arn)?;
+    c.model.backups.get_mut("rbk").unwrap().required = true;
+    let from_backup = restored_model(c.model.t("rsrc"), base);
+    c.write(
+        "RestoreTableFromBackup",
+        json!({"TargetTableName": "rfb", "BackupArn": arn}),
+        move |m| {
+            m.tables.insert("rfb".into(), from_backup);
+        },
+    )?;
+    let to_time = restored_model(c.model.t("rsrc"), then);
+    c.write(
+        "RestoreTableToPointInTime",
+        json!({"SourceTableName": "rsrc", "TargetTableName": "rpit", "RestoreDateTime": at}),
+        move |m| {
+            m.tables.insert("rpit".into(), to_time);
+        },
+    )?;
+    wait_restored(c, "rfb")?;
+    wait_restored(c, "rpit")?;
+    for i in 0..5 {
+        c.put("rfb", item(400 + i, 9))?;
+    }
+    delete_backup(c, "rbk", &arn)?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading back and checking.
 
@@ -1027,24 +1440,7 @@ fn read_actual(c: &Ctx) -> Result<BTreeMap<String, ActualTable>, Stop> {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        let mut indexes = BTreeSet::new();
-        for kind in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
-            for ix in d[kind].as_array().into_iter().flatten() {
-                let ix_name = ix["IndexName"].as_str().unwrap();
-                indexes.insert(ix_name.to_owned());
-                let want = canonical(items.iter().filter_map(|i| project(i, ix, &key)));
-                let got = canonical(scan_all(c, &name, Some(ix_name))?);
-                if want != got {
-                    let w: BTreeSet<_> = want.iter().collect();
-                    let g: BTreeSet<_> = got.iter().collect();
-                    return Err(Stop::Wrong(format!(
-                        "{name}: index {ix_name} differs from its table: missing {:?}, extra {:?}",
-                        w.difference(&g).take(5).collect::<Vec<_>>(),
-                        g.difference(&w).take(5).collect::<Vec<_>>()
-                    )));
-                }
-            }
-        }
+        let indexes = check_indexes(c, &name, &d, &items, &key)?;
         let arn = d["TableArn"].as_str().unwrap();
         let tags = c.read("ListTagsOfResource", json!({"ResourceArn": arn}))?["Tags"]
             .as_array()
@@ -1090,6 +1486,159 @@ fn read_actual(c: &Ctx) -> Result<BTreeMap<String, ActualTable>, Stop> {
         );
     }
     Ok(out)
+}
+
+/// Checks that every index of the table `name` (described by `d`) equals the projection of
+/// its `items`; the names of its indexes.
+fn check_indexes(
+    c: &Ctx,
+    name: &str,
+    d: &Value,
+    items: &[Value],
+    key: &[String],
+) -> Result<BTreeSet<String>, Stop> {
+    let mut indexes = BTreeSet::new();
+    for kind in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
+        for ix in d[kind].as_array().into_iter().flatten() {
+            let ix_name = ix["IndexName"].as_str().unwrap();
+            indexes.insert(ix_name.to_owned());
+            let want = canonical(items.iter().filter_map(|i| project(i, ix, key)));
+            let got = canonical(scan_all(c, name, Some(ix_name))?);
+            if want != got {
+                let w: BTreeSet<_> = want.iter().collect();
+                let g: BTreeSet<_> = got.iter().collect();
+                return Err(Stop::Wrong(format!(
+                    "{name}: index {ix_name} differs from its table: missing {:?}, extra {:?}",
+                    w.difference(&g).take(5).collect::<Vec<_>>(),
+                    g.difference(&w).take(5).collect::<Vec<_>>()
+                )));
+            }
+        }
+    }
+    Ok(indexes)
+}
+
+/// Waits for the restored table `name` to be ACTIVE, checks its indexes and deletes it; its
+/// items by key.
+fn read_restored(c: &Ctx, name: &str) -> Result<BTreeMap<String, Value>, Stop> {
+    c.wait_indexes(name)?;
+    let d = c.describe(name)?;
+    let key: Vec<String> = d["KeySchema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
+        .collect();
+    let items = scan_all(c, name, None)?;
+    check_indexes(c, name, &d, &items, &key)?;
+    c.read("DeleteTable", json!({"TableName": name}))?;
+    Ok(items
+        .into_iter()
+        .map(|i| {
+            let k: BTreeMap<&str, &Value> = key.iter().map(|a| (a.as_str(), &i[a])).collect();
+            (serde_json::to_string(&k).unwrap(), i)
+        })
+        .collect())
+}
+
+fn same_items(a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>) -> bool {
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            b.get(k)
+                .is_some_and(|w| canonical([v.clone()]) == canonical([w.clone()]))
+        })
+}
+
+/// After a restart: every backup the model requires exists, every backup is AVAILABLE (or
+/// gone, if allowed) and restores, with its indexes, to exactly its items; no other backup
+/// exists; point-in-time restores of surviving sources give the items at their time.
+fn check_backups(c: &Ctx, model: &Model) -> Result<(), String> {
+    let wrong = |e: Stop| format!("checking backups: {e:?}");
+    let mut listed: BTreeMap<String, String> = BTreeMap::new(); // name -> ARN
+    let mut start: Option<String> = None;
+    loop {
+        let mut body = json!({"BackupType": "ALL"});
+        if let Some(s) = &start {
+            body["ExclusiveStartBackupArn"] = json!(s);
+        }
+        let page = c.read("ListBackups", body).map_err(wrong)?;
+        for b in page["BackupSummaries"].as_array().into_iter().flatten() {
+            listed.insert(
+                b["BackupName"].as_str().unwrap_or_default().to_owned(),
+                b["BackupArn"].as_str().unwrap_or_default().to_owned(),
+            );
+        }
+        match page["LastEvaluatedBackupArn"].as_str() {
+            Some(s) => start = Some(s.to_owned()),
+            None => break,
+        }
+    }
+    for name in listed.keys() {
+        if !model.backups.contains_key(name) {
+            return Err(format!("unexpected backup {name}"));
+        }
+    }
+    for (i, (name, b)) in model.backups.iter().enumerate() {
+        let Some(arn) = listed.get(name) else {
+            if b.required {
+                return Err(format!("acknowledged backup {name} is gone"));
+            }
+            continue;
+        };
+        // An interrupted copy is removed at the start; anything listed must be complete.
+        let d = c
+            .read("DescribeBackup", json!({"BackupArn": arn}))
+            .map_err(wrong)?;
+        let status = &d["BackupDescription"]["BackupDetails"]["BackupStatus"];
+        if status != "AVAILABLE" {
+            return Err(format!("backup {name} is {status} after the restart"));
+        }
+        let target = format!("chk{i}");
+        c.read(
+            "RestoreTableFromBackup",
+            json!({"TargetTableName": target, "BackupArn": arn}),
+        )
+        .map_err(wrong)?;
+        let got = read_restored(c, &target).map_err(wrong)?;
+        let fits = (b.min_extra..=b.max_extra.min(b.extra.len())).any(|k| {
+            let mut want = b.base.clone();
+            want.extend(b.extra[..k].iter().cloned());
+            same_items(&want, &got)
+        });
+        if !fits {
+            return Err(format!(
+                "backup {name} of {} restores {} items, not its table's at its time ({} items plus {}..={} of {} written meanwhile)",
+                b.table,
+                got.len(),
+                b.base.len(),
+                b.min_extra,
+                b.max_extra,
+                b.extra.len()
+            ));
+        }
+    }
+    for (i, p) in model.pitr.iter().enumerate() {
+        if !model.tables.contains_key(&p.source) {
+            continue;
+        }
+        let target = format!("chkp{i}");
+        c.read(
+            "RestoreTableToPointInTime",
+            json!({"SourceTableName": p.source, "TargetTableName": target, "RestoreDateTime": p.at}),
+        )
+        .map_err(wrong)?;
+        let got = read_restored(c, &target).map_err(wrong)?;
+        if !same_items(&p.items, &got) {
+            return Err(format!(
+                "{} restored to {} holds {} items, expected {}",
+                p.source,
+                p.at,
+                got.len(),
+                p.items.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Differences between the model and what was read back (empty: they match).
@@ -1220,6 +1769,7 @@ fn check_restart(
         Err(format!("differs from the acknowledged state: {before:?}"))
     };
     verdict?;
+    check_backups(&c, model)?;
     drop(server);
     let leaked = leaked_keyspaces(dir);
     if !leaked.is_empty() {
@@ -1283,18 +1833,56 @@ struct PointResult {
     crashed: bool,
 }
 
-/// Runs `scenario` with `crash_at` (a `FERRODYN_CRASH_AT` value) on a fresh directory.
+/// Where crash points are counted and armed.
+#[derive(Clone, Debug)]
+enum Points {
+    /// In the storage engine, around its calls into fjall (`FERRODYN_CRASH_AT`).
+    Engine,
+    /// At the system-call boundary, inside fjall's flushes and compactions too: the
+    /// `ferrodyn-faultfs` library at this path, preloaded (`FERRODYN_FAULTFS_ABORT`).
+    Syscalls(PathBuf),
+}
+
+impl Points {
+    /// The environment that arms `point` (`count`: counts, into `report`) for a server on `dir`.
+    fn env(&self, point: &str, report: Option<&Path>, dir: &Path) -> Vec<(&'static str, String)> {
+        let path = |p: &Path| p.to_str().unwrap().to_owned();
+        match self {
+            Points::Engine => {
+                let mut env = vec![("FERRODYN_CRASH_AT", point.to_owned())];
+                if let Some(r) = report {
+                    env.push(("FERRODYN_CRASH_REPORT", path(r)));
+                }
+                env
+            }
+            Points::Syscalls(shim) => {
+                // The library compares with the kernel's name of each file: no symlink.
+                let dir = dir.canonicalize().unwrap();
+                let mut env = vec![
+                    ("LD_PRELOAD", path(shim)),
+                    ("FERRODYN_FAULTFS_DIR", path(&dir)),
+                ];
+                match report {
+                    Some(r) => env.push(("FERRODYN_FAULTFS_COUNTS", path(r))),
+                    None => env.push(("FERRODYN_FAULTFS_ABORT", point.to_owned())),
+                }
+                env
+            }
+        }
+    }
+}
+
+/// Runs `scenario` with the crash point `point` of `points` on a fresh directory (with
+/// `report`: counts its events there instead, and shuts down cleanly).
 fn run_point(
     scenario: &Scenario,
-    crash_at: &str,
+    points: &Points,
+    point: &str,
     report: Option<&Path>,
 ) -> Result<PointResult, (String, PathBuf)> {
     let dir = tempfile::tempdir().unwrap();
     let fail = |msg: String, dir: tempfile::TempDir| Err((msg, dir.keep()));
-    let mut env = vec![("FERRODYN_CRASH_AT", crash_at.to_owned())];
-    if let Some(r) = report {
-        env.push(("FERRODYN_CRASH_REPORT", r.to_str().unwrap().to_owned()));
-    }
+    let env = points.env(point, report, dir.path());
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let args = serve_args(dir.path(), scenario);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -1322,8 +1910,21 @@ fn run_point(
                             if crashed && !server.exited().is_some_and(|s| is_abort(&s)) {
                                 return fail(format!("server exited: {:?}", server.exited()), dir);
                             }
-                            server.kill9();
-                            (c.model, None, crashed)
+                            if !crashed && matches!(points, Points::Syscalls(_)) {
+                                // A clean shutdown deletes the table files compactions
+                                // replaced: the system-call points reach into it too.
+                                let _ = std::process::Command::new("kill")
+                                    .args(["-TERM", &server.pid().to_string()])
+                                    .status();
+                                match server.wait_exit(Duration::from_secs(60)) {
+                                    Some(st) if st.success() => (c.model, None, false),
+                                    Some(st) if is_abort(&st) => (c.model, None, true),
+                                    st => return fail(format!("clean shutdown: {st:?}"), dir),
+                                }
+                            } else {
+                                server.kill9();
+                                (c.model, None, crashed)
+                            }
                         }
                     }
                     Err(Stop::Died) => match server.wait_exit(Duration::from_secs(10)) {
@@ -1405,9 +2006,64 @@ fn pick_points(
     out
 }
 
-fn counts_of(scenario: &Scenario) -> BTreeMap<String, u64> {
+/// `points` crash points at the system-call boundary: an equal share for each operation on
+/// each kind of file the crash-free run saw (`write.table`, `rename.version`, ...; calls on
+/// other files, directories and the lock file, are left out), each share spread over the run.
+fn pick_syscall_points(
+    counts: &BTreeMap<String, u64>,
+    points: usize,
+    rng: &mut Rng,
+) -> Vec<String> {
+    let mut kinds: Vec<(&String, u64)> = counts
+        .iter()
+        .filter(|(k, &n)| n > 0 && !k.ends_with(".other"))
+        .map(|(k, &n)| (k, n))
+        .collect();
+    // Table and version files first (flushes and compactions), in an order of the seed's;
+    // a share is only taken once every kind before it has one.
+    let order: Vec<(bool, u64)> = kinds
+        .iter()
+        .map(|(k, _)| (k.ends_with(".journal"), rng.next()))
+        .collect();
+    let mut idx: Vec<usize> = (0..kinds.len()).collect();
+    idx.sort_by_key(|&i| order[i]);
+    kinds = idx.iter().map(|&i| kinds[i]).collect();
+    // Round-robin, at most two points (before and after) per call a kind has.
+    let mut shares = vec![0usize; kinds.len()];
+    let mut left = points;
+    while left > 0 {
+        let before = left;
+        for (share, (_, count)) in shares.iter_mut().zip(&kinds) {
+            if left > 0 && (*share as u64) < count * 2 {
+                *share += 1;
+                left -= 1;
+            }
+        }
+        if left == before {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for ((kind, count), share) in kinds.iter().zip(shares) {
+        for j in 0..share as u64 {
+            let lo = count * j / share as u64;
+            let hi = (count * (j + 1) / share as u64).max(lo + 1);
+            let n = 1 + lo + rng.below(hi - lo);
+            // More points than calls: both sides of each call.
+            let when = if share as u64 > *count {
+                ["before", "after"][j as usize % 2]
+            } else {
+                ["before", "after"][rng.below(2) as usize]
+            };
+            out.push(format!("{kind} {n} {when}"));
+        }
+    }
+    out
+}
+
+fn counts_of(scenario: &Scenario, points: &Points) -> BTreeMap<String, u64> {
     let report = tempfile::NamedTempFile::new().unwrap();
-    if let Err((msg, dir)) = run_point(scenario, "count", Some(report.path())) {
+    if let Err((msg, dir)) = run_point(scenario, points, "count", Some(report.path())) {
         panic!(
             "{}: crash-free run failed: {msg} (data directory {})",
             scenario.name,
@@ -1431,34 +2087,42 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// Runs `points` crash points spread over the scenarios; panics listing every failure.
-fn run_harness(points: usize) {
+/// Runs `points` crash points of `mode` spread over the scenarios (`default`, unless
+/// `FERRODYN_CRASH_SCENARIOS` names others); panics listing every failure.
+fn run_harness(points: usize, mode: &Points, default: &[&str]) {
     let seed: u64 = env_or("FERRODYN_CRASH_SEED", 1);
     let jobs: usize = env_or("FERRODYN_CRASH_JOBS", 2usize).max(1);
-    let only: Option<Vec<String>> = std::env::var("FERRODYN_CRASH_SCENARIOS")
-        .ok()
-        .map(|v| v.split(',').map(str::to_owned).collect());
+    let only: Vec<String> = match std::env::var("FERRODYN_CRASH_SCENARIOS") {
+        Ok(v) => v.split(',').map(str::to_owned).collect(),
+        Err(_) => default.iter().map(|s| s.to_string()).collect(),
+    };
     let scenarios: Vec<&Scenario> = SCENARIOS
         .iter()
-        .filter(|s| only.as_ref().is_none_or(|o| o.iter().any(|n| n == s.name)))
+        .filter(|s| only.is_empty() || only.iter().any(|n| n == s.name))
         .collect();
     let per = points.div_ceil(scenarios.len().max(1));
     let mut work: Vec<(&Scenario, String)> = Vec::new();
     for (i, scenario) in scenarios.iter().enumerate() {
         let started = Instant::now();
-        let counts = counts_of(scenario);
+        let counts = counts_of(scenario, mode);
         eprintln!(
             "{}: crash-free run counted {counts:?} in {:.1}s",
             scenario.name,
             started.elapsed().as_secs_f64()
         );
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64 + 1) | 1);
-        for p in pick_points(scenario, &counts, per, &mut rng) {
+        let picked = match mode {
+            Points::Engine => pick_points(scenario, &counts, per, &mut rng),
+            Points::Syscalls(_) => pick_syscall_points(&counts, per, &mut rng),
+        };
+        for p in picked {
             work.push((scenario, p));
         }
     }
     let next = AtomicUsize::new(0);
     let crashed = AtomicUsize::new(0);
+    // Points that crashed, by their first word (`commit`, `rename.version`, ...).
+    let by_kind: Mutex<BTreeMap<String, usize>> = Mutex::default();
     let failures = Mutex::new(Vec::new());
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -1468,15 +2132,21 @@ fn run_harness(points: usize) {
                 let Some((scenario, point)) = work.get(i) else {
                     return;
                 };
-                match run_point(scenario, point, None) {
+                match run_point(scenario, mode, point, None) {
                     Ok(r) => {
                         if r.crashed {
                             crashed.fetch_add(1, Ordering::SeqCst);
+                            let kind = point.split([' ', ':']).next().unwrap_or_default();
+                            *by_kind.lock().unwrap().entry(kind.to_owned()).or_default() += 1;
                         }
                     }
                     Err((msg, dir)) => {
+                        let var = match mode {
+                            Points::Engine => "FERRODYN_CRASH_AT",
+                            Points::Syscalls(_) => "FERRODYN_FAULTFS_ABORT",
+                        };
                         let line = format!(
-                            "{} at FERRODYN_CRASH_AT={point}: {msg} (data directory {})",
+                            "{} at {var}='{point}': {msg} (data directory {})",
                             scenario.name,
                             dir.display()
                         );
@@ -1489,9 +2159,10 @@ fn run_harness(points: usize) {
     });
     let failures = failures.into_inner().unwrap();
     eprintln!(
-        "crash points: {} run, {} crashed at their point, {} failed, in {:.0}s",
+        "crash points: {} run, {} crashed at their point ({:?}), {} failed, in {:.0}s",
         work.len(),
         crashed.load(Ordering::SeqCst),
+        by_kind.into_inner().unwrap(),
         failures.len(),
         started.elapsed().as_secs_f64()
     );
@@ -1507,15 +2178,65 @@ fn run_harness(points: usize) {
     );
 }
 
+/// The scenarios of the engine's points.
+const ENGINE_SCENARIOS: &[&str] = &[
+    "tables",
+    "gsi_backfill",
+    "ttl",
+    "streams",
+    "transactions",
+    "catalog",
+    "settle",
+    "backups",
+    "restores",
+];
+
+/// The scenarios of the system-call points: those that flush, compact, and create and drop
+/// keyspaces.
+const SYSCALL_SCENARIOS: &[&str] = &["settle", "flush", "tables", "backups", "restores"];
+
 /// The bounded run of the regular test suite.
 #[test]
 fn crash_points_bounded() {
-    run_harness(env_or("FERRODYN_CRASH_POINTS_CI", 21));
+    run_harness(
+        env_or("FERRODYN_CRASH_POINTS_CI", 21),
+        &Points::Engine,
+        ENGINE_SCENARIOS,
+    );
 }
 
 /// Thousands of points, by hand (see the module documentation).
 #[test]
 #[ignore = "long: run by hand with FERRODYN_CRASH_POINTS"]
 fn crash_points_many() {
-    run_harness(env_or("FERRODYN_CRASH_POINTS", 700));
+    run_harness(
+        env_or("FERRODYN_CRASH_POINTS", 700),
+        &Points::Engine,
+        ENGINE_SCENARIOS,
+    );
+}
+
+fn syscall_points() -> Points {
+    Points::Syscalls(ferrodyn_testkit::faultfs_library(Path::new(BIN)))
+}
+
+/// The bounded run of system-call points: inside a flush and a compaction.
+#[test]
+fn syscall_crash_points_bounded() {
+    run_harness(
+        env_or("FERRODYN_SYSCALL_POINTS_CI", 6),
+        &syscall_points(),
+        &["flush"],
+    );
+}
+
+/// Hundreds of system-call points, by hand (see the module documentation).
+#[test]
+#[ignore = "long: run by hand with FERRODYN_CRASH_POINTS"]
+fn syscall_crash_points_many() {
+    run_harness(
+        env_or("FERRODYN_CRASH_POINTS", 300),
+        &syscall_points(),
+        SYSCALL_SCENARIOS,
+    );
 }
