@@ -569,6 +569,22 @@ pub trait Storage: Send + Sync + 'static {
         None
     }
 
+    /// How many times the engine has reopened its store in-process (0 for engines that never
+    /// do). A reopen (the fjall engine's recovery from a full disk that poisoned it) replays
+    /// the journal: a write that was visible but not yet durable may be gone after it, so state
+    /// cached from reads must not outlive a change of this number (see
+    /// [`Storage::on_reopen`]). Cheap: one atomic load.
+    fn generation(&self) -> u64 {
+        0
+    }
+
+    /// Registers `listener`, called after every reopen, before any read of the reopened
+    /// store and before writes resume. It runs under the engine's store lock: it must not
+    /// call into the storage. Engines that never reopen ignore it.
+    fn on_reopen(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        let _ = listener;
+    }
+
     /// Verifies every data file the engine keeps against the checksum recorded when it was
     /// written (fjall: every table and blob file of every keyspace, hashed whole) and returns
     /// the damaged ones. Engines without files of their own have nothing to verify.
