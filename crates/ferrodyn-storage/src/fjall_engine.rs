@@ -168,6 +168,16 @@ fn sync_journals(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(path)?.sync_all()
 }
 
+/// The error of a batch staged against a store that has been reopened since.
+#[cold]
+fn stale_batch() -> StorageError {
+    StorageError::Refused(WriteFault::DiskFull(
+        "No space left on device: the storage engine reopened its data directory after a full \
+         disk while this write was prepared; it was not applied, retry it"
+            .into(),
+    ))
+}
+
 /// The error of a read while a reopen could not open the data directory.
 #[cold]
 fn reopening() -> StorageError {
@@ -360,6 +370,8 @@ struct Store {
     meta: Keyspace,
     /// Logical name -> fjall handle; changes only under `Inner::ddl`.
     handles: HashMap<String, Keyspace>,
+    /// Reopens before this store was opened ([`Storage::generation`]).
+    generation: u64,
 }
 
 /// Called after a reopen ([`FjallStorage::on_reopen`]).
@@ -565,7 +577,15 @@ fn open_store(path: &Path, params: &OpenParams) -> Result<(Store, u64)> {
             None => tracing::warn!(keyspace = %other, "ignoring unknown fjall keyspace"),
         }
     }
-    Ok((Store { db, meta, handles }, max_id))
+    Ok((
+        Store {
+            db,
+            meta,
+            handles,
+            generation: 0,
+        },
+        max_id,
+    ))
 }
 
 impl FjallStorage {
@@ -656,6 +676,9 @@ impl Inner {
     ) -> Result<Option<fjall::OwnedWriteBatch>> {
         if batch.is_empty() {
             return Ok(None);
+        }
+        if batch.generation().is_some_and(|g| g != store.generation) {
+            return Err(stale_batch());
         }
         let (names, ops) = batch.into_effective()?;
         let handles: Vec<&Keyspace> = names
@@ -1125,7 +1148,7 @@ impl Inner {
         // A point read that cloned a handle before the lock was taken keeps the old database
         // (and its lock file) a moment longer.
         let deadline = std::time::Instant::now() + LOCK_WAIT;
-        let (new, max_id) = loop {
+        let (mut new, max_id) = loop {
             match open_store(&self.path, &self.params) {
                 Err(StorageError::Engine(m))
                     if m == LOCKED && std::time::Instant::now() < deadline =>
@@ -1135,22 +1158,21 @@ impl Inner {
                 other => break other?,
             }
         };
+        new.generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        *store = Some(new);
+        *next_id = (*next_id).max(max_id + 1);
+        for listener in self.listeners.lock().iter() {
+            listener();
+        }
         // The journals replayed hold bytes written after their last sync (the tail fjall
         // wrote out when the old database was dropped): make them durable before a sync of
         // the newest journal is taken to cover them. A failure here is a failed fsync.
         if let Err(e) = sync_journals(&self.path) {
-            *store = Some(new);
             self.fail(
                 &format!("syncing the replayed journals failed ({e})"),
                 FaultCause::Io,
             );
             return Err(StorageError::Io(e));
-        }
-        *store = Some(new);
-        *next_id = (*next_id).max(max_id + 1);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        for listener in self.listeners.lock().iter() {
-            listener();
         }
         self.dirty.store(false, Ordering::Release);
         self.group.recover();
@@ -2407,6 +2429,17 @@ mod reopen_tests {
             std::task::Poll::Ready(Err(_))
         ));
         acked.push("after".into());
+        // A batch staged against the old store is refused; one staged now is written.
+        let mut b = WriteBatch::new();
+        b.put("t", b"stale", b"v");
+        b.staged_at(0);
+        assert!(st.write(b, Durability::Sync).unwrap_err().is_disk_full());
+        assert_eq!(st.get("t", b"stale").unwrap(), None);
+        let mut b = WriteBatch::new();
+        b.put("t", b"fresh", b"v");
+        b.staged_at(st.generation());
+        st.write(b, Durability::Sync).unwrap();
+        acked.push("fresh".into());
         for k in &acked {
             assert!(st.get("t", k.as_bytes()).unwrap().is_some(), "{k}");
         }

@@ -376,6 +376,9 @@ impl IntoBytes for &str {
 pub struct WriteBatch {
     keyspaces: Vec<String>,
     ops: Vec<Op>,
+    /// The engine's [`Storage::generation`] the batch was staged against, if the stager
+    /// relied on state read before it (see [`WriteBatch::staged_at`]).
+    generation: Option<u64>,
 }
 
 impl WriteBatch {
@@ -389,7 +392,22 @@ impl WriteBatch {
         Self {
             keyspaces: Vec::new(),
             ops: Vec::with_capacity(ops),
+            generation: None,
         }
+    }
+
+    /// Marks the batch as staged against the engine's store of `generation`
+    /// ([`Storage::generation`]): an engine that has reopened its store since refuses it
+    /// (with [`WriteFault::DiskFull`]: the reopen follows a full disk), so nothing staged from
+    /// state that the reopen may have lost (cached sequence numbers, chain heads) is written
+    /// into the new store.
+    pub fn staged_at(&mut self, generation: u64) {
+        self.generation = Some(generation);
+    }
+
+    /// The generation given to [`WriteBatch::staged_at`], if any.
+    pub fn generation(&self) -> Option<u64> {
+        self.generation
     }
 
     fn keyspace_index(&mut self, keyspace: &str) -> usize {
@@ -451,7 +469,7 @@ impl WriteBatch {
         for op in &self.ops {
             check_key(&op.key)?;
         }
-        let WriteBatch { keyspaces, ops } = self;
+        let WriteBatch { keyspaces, ops, .. } = self;
         if ops.len() <= 1 {
             return Ok((keyspaces, ops));
         }
