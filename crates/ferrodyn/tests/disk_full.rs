@@ -234,14 +234,62 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     assert_eq!(pk_numbers(&server.url, "tbl"), acked);
 }
 
-fn create_table(url: &str) {
-    ok_json(
+/// Creates `tbl` with a stream; returns the stream's ARN.
+fn create_table_with_stream(url: &str) -> String {
+    let out = ok_json(
         url,
         "CreateTable",
         json!({"TableName": "tbl", "BillingMode": "PAY_PER_REQUEST",
                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-               "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}),
+               "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+               "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "KEYS_ONLY"}}),
     );
+    out["TableDescription"]["LatestStreamArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The partition keys of every record of the stream, shard by shard from TRIM_HORIZON.
+fn stream_keys(url: &str, arn: &str) -> Vec<String> {
+    let client = reqwest::blocking::Client::new();
+    let streams = |op: &str, body: Value| -> Value {
+        let (status, text) = ferrodyn_testkit::call(
+            &client,
+            url,
+            &format!("DynamoDBStreams_20120810.{op}"),
+            body.to_string(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{op}: {text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let desc = streams("DescribeStream", json!({"StreamArn": arn}));
+    let mut keys = Vec::new();
+    for shard in desc["StreamDescription"]["Shards"].as_array().unwrap() {
+        let it = streams(
+            "GetShardIterator",
+            json!({"StreamArn": arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}),
+        );
+        let mut it = it["ShardIterator"].as_str().map(str::to_owned);
+        while let Some(i) = it {
+            let page = streams("GetRecords", json!({"ShardIterator": i}));
+            let records = page["Records"].as_array().unwrap();
+            if records.is_empty() {
+                break;
+            }
+            for r in records {
+                keys.push(
+                    r["dynamodb"]["Keys"]["pk"]["S"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+            it = page["NextShardIterator"].as_str().map(str::to_owned);
+        }
+    }
+    keys
 }
 
 /// Every acknowledged write is in `seen`, and nothing else but writes answered with an error
@@ -276,7 +324,7 @@ fn a_full_disk_met_by_the_journal_itself_is_recovered_without_a_restart() {
     let log = base.path().join("server.log");
     let mut server = start_with_reserve(&data, &log, "0");
     let url = server.url.clone();
-    create_table(&url);
+    let arn = create_table_with_stream(&url);
     let mut acked = std::collections::BTreeMap::new();
     for i in 0..50u64 {
         let (status, body) = put(&url, &format!("k{i}"), i);
@@ -396,10 +444,23 @@ fn a_full_disk_met_by_the_journal_itself_is_recovered_without_a_restart() {
         acked.insert(format!("k{i}"), i);
     }
     assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
+    // The stream holds a record of every acknowledged write, once, in readable shards.
+    let check_stream = |url: &str| {
+        let keys = stream_keys(url, &arn);
+        for k in acked.keys() {
+            assert_eq!(
+                keys.iter().filter(|r| *r == k).count(),
+                1,
+                "stream records of {k}: {keys:?}"
+            );
+        }
+    };
+    check_stream(&url);
 
     // Nothing acknowledged is lost, across a crash.
     server.kill9();
     let server = start_with_reserve(&data, &log, "0");
+    check_stream(&server.url);
     assert_acked_present(&pk_numbers(&server.url, "tbl"), &acked);
     let (status, body) = put(&server.url, "after-restart", 1);
     assert_eq!(status, 200, "{body}");
