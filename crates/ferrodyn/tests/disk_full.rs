@@ -465,3 +465,93 @@ fn a_full_disk_met_by_the_journal_itself_is_recovered_without_a_restart() {
     let (status, body) = put(&server.url, "after-restart", 1);
     assert_eq!(status, 200, "{body}");
 }
+
+/// The same recovery with the full disk injected at the system-call boundary
+/// (`ferrodyn-faultfs`: every write to a file of the data directory answers ENOSPC while the
+/// statfs figures still show space): the engine reopens only once a probe file can really be
+/// written and synced, i.e. once the fault is gone, and then resumes without a restart.
+#[test]
+fn an_injected_enospc_on_journal_writes_is_recovered_once_writes_succeed_again() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_ferrodyn"));
+    let shim = ferrodyn_testkit::faultfs_library(binary);
+    let base = tempfile::tempdir().unwrap();
+    let data = base.path().canonicalize().unwrap().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let control = base.path().join("faults");
+    let log = base.path().join("server.log");
+    let args = [
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--min-free-mb",
+        "1",
+    ];
+    let env = [
+        ("LD_PRELOAD", shim.to_str().unwrap()),
+        ("FERRODYN_FAULTFS_DIR", data.to_str().unwrap()),
+        ("FERRODYN_FAULTFS_CONTROL", control.to_str().unwrap()),
+    ];
+    let mut server = ServerProcess::start_env(binary, &args, &env, Some(&log));
+    let url = server.url.clone();
+    create_table_with_stream(&url);
+    let mut acked = std::collections::BTreeMap::new();
+    for i in 0..20u64 {
+        let (status, body) = put(&url, &format!("k{i}"), i);
+        assert_eq!(status, 200, "{body}");
+        acked.insert(format!("k{i}"), i);
+    }
+
+    std::fs::write(&control, "write ENOSPC\n").unwrap();
+    let (status, body) = put(&url, "f0", 0);
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["__type"], INTERNAL, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No space left on device"),
+        "{body}"
+    );
+    // Space looks free, but nothing can be written: no reopen, writes stay refused.
+    std::thread::sleep(Duration::from_millis(1000));
+    let (status, body) = put(&url, "f1", 1);
+    assert_eq!(status, 500, "{body}");
+    let (status, body) = http_get(&url, "/health/ready");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("degraded"), "{body}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains("reopening the data directory"),
+        "log:\n{text}"
+    );
+    assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
+
+    std::fs::write(&control, "").unwrap();
+    let started = Instant::now();
+    loop {
+        let (status, body) = put(&url, "back", 1);
+        if status == 200 {
+            acked.insert("back".into(), 1);
+            break;
+        }
+        assert_eq!(status, 500, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "writes never resumed: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, body) = http_get(&url, "/health/ready");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
+    for i in 20..40u64 {
+        let (status, body) = put(&url, &format!("k{i}"), i);
+        assert_eq!(status, 200, "{body}");
+        acked.insert(format!("k{i}"), i);
+    }
+    assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
+    server.kill9();
+    let server = ServerProcess::start_env(binary, &args, &[], Some(&log));
+    assert_acked_present(&pk_numbers(&server.url, "tbl"), &acked);
+}
