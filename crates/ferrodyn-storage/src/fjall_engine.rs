@@ -668,6 +668,21 @@ impl Inner {
         RwLockReadGuard::try_map(self.store.read(), |s| s.as_ref()).map_err(|_| reopening())
     }
 
+    /// The store for writing, for keyspace DDL. A commit holds the store's read lock through
+    /// fjall's write backpressure (sleeps while memtables wait to be flushed), and a waiting
+    /// writer of a fair lock blocks new readers: so this first tries for a moment without
+    /// queueing, and queues only if commits never leave a gap.
+    fn store_for_ddl(&self) -> parking_lot::RwLockWriteGuard<'_, Option<Store>> {
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        while std::time::Instant::now() < deadline {
+            if let Some(guard) = self.store.try_write() {
+                return guard;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.store.write()
+    }
+
     /// Translates a batch into a fjall batch (`None` when empty), validating it first.
     fn fjall_batch(
         &self,
@@ -1466,7 +1481,7 @@ impl Storage for FjallStorage {
             inner.commit(store, batch, Durability::Sync)?;
             handle
         };
-        if let Some(store) = inner.store.write().as_mut() {
+        if let Some(store) = inner.store_for_ddl().as_mut() {
             store.handles.insert(name.to_owned(), handle);
         }
         Ok(())
@@ -1488,7 +1503,7 @@ impl Storage for FjallStorage {
             (handle, db)
         };
         let others: Vec<Keyspace> = {
-            let mut guard = inner.store.write();
+            let mut guard = inner.store_for_ddl();
             let Some(store) = guard.as_mut() else {
                 return Err(reopening());
             };
