@@ -1163,4 +1163,20 @@ mod tests {
         t.state.lock().expire(Instant::now() + TOKEN_TTL);
         assert!(matches!(t.begin("tok", 2), Ok(TokenBegin::Run(_))));
     }
+
+    /// A reopen of the store may have lost a recorded transaction (its ticket never becomes
+    /// durable): the records of the older store are forgotten and a retry runs again.
+    #[test]
+    fn a_reopen_of_the_store_forgets_the_tokens() {
+        let t = TokenTable::default();
+        t.sync_generation(0);
+        match t.begin("tok", 1) {
+            Ok(TokenBegin::Run(c)) => c.complete(vec![], CommitTicket::DURABLE),
+            _ => panic!("first use must run"),
+        }
+        t.sync_generation(0);
+        assert!(matches!(t.begin("tok", 1), Ok(TokenBegin::Replay(..))));
+        t.sync_generation(1);
+        assert!(matches!(t.begin("tok", 1), Ok(TokenBegin::Run(_))));
+    }
 }
