@@ -374,7 +374,7 @@ struct Store {
     generation: u64,
 }
 
-/// Called after a reopen ([`FjallStorage::on_reopen`]).
+/// Called after a reopen ([`Storage::on_reopen`]).
 type ReopenListener = Box<dyn Fn() + Send + Sync>;
 
 struct Inner {
@@ -390,7 +390,7 @@ struct Inner {
     /// Held by the settle thread for a whole pass and by a reopen, which so never drops the
     /// database under a running idle compaction.
     settle_pass: Mutex<()>,
-    /// Reopens so far ([`FjallStorage::generation`]).
+    /// Reopens so far ([`Storage::generation`]).
     generation: AtomicU64,
     listeners: Mutex<Vec<ReopenListener>>,
     persist_mode: PersistMode,
