@@ -245,6 +245,9 @@ pub(crate) struct AuditLog {
     /// The chain head. Held across assigning sequence numbers, hashing the tails, and committing
     /// the batch; never across a durability wait.
     head: Mutex<Head>,
+    /// The storage generation the head was read from (changed under `head`): a reopen of the
+    /// store may have lost the last records, so the head is read again from the new store.
+    generation: std::sync::atomic::AtomicU64,
     reads: bool,
     retention: Duration,
     /// One retention pass at a time.
@@ -585,9 +588,11 @@ impl AuditLog {
             // The head is a row there (`Engine::seal_shared`), read by each writer.
             storage.create_keyspace(AUDIT_HEAD).map_err(storage_err)?;
         }
+        let generation = storage.generation();
         let head = stored_head(storage)?;
         Ok(Some(AuditLog {
             head: Mutex::new(head),
+            generation: std::sync::atomic::AtomicU64::new(generation),
             reads: config.reads,
             retention: config.retention,
             trim: Mutex::new(()),
@@ -665,6 +670,15 @@ impl Engine {
             _ => return self.commit_only(batch),
         };
         let mut head = log.head.lock();
+        let now = self.storage.generation();
+        if log.generation.load(std::sync::atomic::Ordering::Relaxed) != now {
+            *head = stored_head(&*self.storage)?;
+            log.generation
+                .store(now, std::sync::atomic::Ordering::Relaxed);
+        }
+        if batch.generation().is_none() {
+            batch.staged_at(now);
+        }
         let next = AuditLog::seal(*head, audit, &mut batch);
         let ticket = self.commit_only(batch)?;
         *head = next;

@@ -280,6 +280,11 @@ impl JobContext {
     /// Builds a `Creating` global index from the table's current items, then makes it `Active`.
     fn backfill(&self, table: &str, id: &str, index: &str) -> Result<(), Error> {
         let mut cursor: Option<Vec<u8>> = None;
+        // Chunks written before a reopen of the store may be lost with it (with buffered
+        // durability): the cursor then runs ahead of the index, so every chunk is staged
+        // against the store the backfill began on, and the job stops (to resume from the
+        // start at the next open) if the store is reopened meanwhile.
+        let generation = self.storage.generation();
         loop {
             let Some(t) = self.current(table, id) else {
                 return Ok(()); // table deleted meanwhile
@@ -313,7 +318,7 @@ impl JobContext {
                 break;
             };
             loop {
-                match self.backfill_chunk(&t, ix, &keys) {
+                match self.backfill_chunk(&t, ix, &keys, generation) {
                     Err(Error::Retry(_)) => std::thread::sleep(Duration::from_millis(5)),
                     other => break other?,
                 }
@@ -338,10 +343,17 @@ impl JobContext {
     }
 
     /// Indexes the items at `keys` (one step of a backfill) under their locks.
-    fn backfill_chunk(&self, t: &Table, ix: &IndexDef, keys: &[Vec<u8>]) -> Result<(), Error> {
+    fn backfill_chunk(
+        &self,
+        t: &Table,
+        ix: &IndexDef,
+        keys: &[Vec<u8>],
+        generation: u64,
+    ) -> Result<(), Error> {
         let targets: Vec<(&Table, &[u8])> = keys.iter().map(|k| (t, k.as_slice())).collect();
         let mut locks = self.locks.lock(&targets)?;
         let mut batch = WriteBatch::default();
+        batch.staged_at(generation);
         for k in keys {
             let Some(raw) = locks.get(&t.def.keyspace, k)? else {
                 continue;

@@ -126,6 +126,14 @@ impl Engine {
             // Statistics are database counters, current after every commit.
             return Ok(());
         }
+        if self.storage.generation() != 0 {
+            // The store was reopened after a full disk: the counters may count writes the
+            // reopen lost, so none are saved and the next open recounts every table.
+            tracing::info!(
+                "table statistics not saved (the store was reopened): the next start recounts them"
+            );
+            return self.flush();
+        }
         let mut batch = WriteBatch::default();
         for t in self.tables.read().values() {
             if t.counters.recounting.load(Ordering::Acquire) {

@@ -88,6 +88,9 @@ struct StateInner {
     in_flight: BTreeMap<u64, Vec<u8>>,
     /// Records after which a shard is closed (0: the default, [`ROLL_RECORDS`]).
     roll_records: u64,
+    /// The storage generation the lanes were opened in: a reopen of the store may have lost
+    /// the shard record of an open lane, so lanes staged against a newer store start afresh.
+    generation: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -429,6 +432,10 @@ pub(crate) fn stage(
 
     let mut st = table.counters.stream.inner.lock();
     st.reset_for(label);
+    if let Some(g) = batch.generation().filter(|g| *g != st.generation) {
+        st.generation = g;
+        st.lanes = Default::default();
+    }
     let seq = st.allocate(now);
     let roll = match &st.lanes[lane as usize] {
         None => true,

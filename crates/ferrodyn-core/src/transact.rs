@@ -133,6 +133,10 @@ pub struct TransactGetOutput {
 #[derive(Default)]
 pub struct TokenTable {
     state: Mutex<TokenState>,
+    /// The storage generation the records were made in: a reopen of the store may have lost
+    /// a recorded transaction (its ticket is never durable), so the records are forgotten
+    /// and a retry runs again.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -188,6 +192,17 @@ impl Drop for TokenClaim<'_> {
 }
 
 impl TokenTable {
+    /// Forgets every record if the storage reopened its store since they were made.
+    fn sync_generation(&self, generation: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.generation.load(Relaxed) != generation {
+            let mut st = self.state.lock();
+            st.entries.clear();
+            st.completed.clear();
+            self.generation.store(generation, Relaxed);
+        }
+    }
+
     fn begin(&self, token: &str, fingerprint: u64) -> Result<TokenBegin<'_>, Error> {
         let mut st = self.state.lock();
         st.expire(Instant::now());
@@ -644,16 +659,19 @@ impl Engine {
         }
 
         let claim = match &input.client_request_token {
-            Some(token) => match self.tx_tokens.begin(token, fingerprint(&input.items))? {
-                TokenBegin::Run(claim) => Some(claim),
-                TokenBegin::Replay(units, ticket) => {
-                    self.after_commit(ticket)?;
-                    return Ok(TransactWriteOutput {
-                        consumed: consumed_list(input.return_consumed, units, UnitKind::Read),
-                        item_collection_metrics: Vec::new(),
-                    });
+            Some(token) => {
+                self.tx_tokens.sync_generation(self.storage.generation());
+                match self.tx_tokens.begin(token, fingerprint(&input.items))? {
+                    TokenBegin::Run(claim) => Some(claim),
+                    TokenBegin::Replay(units, ticket) => {
+                        self.after_commit(ticket)?;
+                        return Ok(TransactWriteOutput {
+                            consumed: consumed_list(input.return_consumed, units, UnitKind::Read),
+                            item_collection_metrics: Vec::new(),
+                        });
+                    }
                 }
-            },
+            }
             None => None,
         };
 
@@ -1144,5 +1162,21 @@ mod tests {
         // Expiry forgets completed tokens.
         t.state.lock().expire(Instant::now() + TOKEN_TTL);
         assert!(matches!(t.begin("tok", 2), Ok(TokenBegin::Run(_))));
+    }
+
+    /// A reopen of the store may have lost a recorded transaction (its ticket never becomes
+    /// durable): the records of the older store are forgotten and a retry runs again.
+    #[test]
+    fn a_reopen_of_the_store_forgets_the_tokens() {
+        let t = TokenTable::default();
+        t.sync_generation(0);
+        match t.begin("tok", 1) {
+            Ok(TokenBegin::Run(c)) => c.complete(vec![], CommitTicket::DURABLE),
+            _ => panic!("first use must run"),
+        }
+        t.sync_generation(0);
+        assert!(matches!(t.begin("tok", 1), Ok(TokenBegin::Replay(..))));
+        t.sync_generation(1);
+        assert!(matches!(t.begin("tok", 1), Ok(TokenBegin::Run(_))));
     }
 }

@@ -65,11 +65,21 @@ impl Engine {
         self.storage.durable(ticket)
     }
 
+    /// An empty storage batch marked with the storage's generation: state cached in memory
+    /// and staged into it (stream lanes, the audit head) was read from that store, so the
+    /// storage refuses the batch if it reopened its store since (see ARCHITECTURE.md, "Storage
+    /// faults").
+    fn staged_batch(&self) -> WriteBatch {
+        let mut batch = WriteBatch::default();
+        batch.staged_at(self.storage.generation());
+        batch
+    }
+
     /// An empty batch of item changes made by `operation` (the name audit records carry when
     /// the change is made outside a request's audit context).
     pub(crate) fn item_batch(&self, operation: &'static str) -> ItemBatch {
         ItemBatch {
-            batch: WriteBatch::default(),
+            batch: self.staged_batch(),
             audit: self.audit.is_some().then(Vec::new),
             operation,
             records: self.shared.then(Vec::new),
@@ -80,7 +90,7 @@ impl Engine {
     /// is one audited control-plane operation, so its items carry no audit records.
     pub(crate) fn load_batch(&self) -> ItemBatch {
         ItemBatch {
-            batch: WriteBatch::default(),
+            batch: self.staged_batch(),
             audit: None,
             operation: "RestoreTable",
             records: self.shared.then(Vec::new),

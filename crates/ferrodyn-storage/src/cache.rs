@@ -32,6 +32,8 @@
 //!   is running). No other write of the key can then have been applied after it, so its value
 //!   is the engine's. Every other writer removes the row.
 //! * Snapshots bypass the cache (it holds only the latest values).
+//! * A reopen of the engine underneath ([`Storage::on_reopen`]) empties the cache and moves
+//!   every shard's epoch, before any read of the reopened store.
 
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -267,8 +269,10 @@ fn common_group<'a>(lower: Bound<&'a [u8]>, upper: Bound<&[u8]>) -> Option<&'a [
 /// A [`Storage`] that answers repeated reads from memory. See the module docs.
 pub struct CachedStorage<S> {
     inner: S,
-    cache: quick_cache::sync::Cache<Key, Cached, Weigher>,
-    shards: Box<[Shard]>,
+    /// Shared with the engine's reopen listener (std's `Arc`: the model tests check the
+    /// shard protocol, not this sharing).
+    cache: std::sync::Arc<quick_cache::sync::Cache<Key, Cached, Weigher>>,
+    shards: std::sync::Arc<[Shard]>,
     ids: RwLock<HashMap<String, u64>>,
     next_id: AtomicU64,
 }
@@ -277,17 +281,32 @@ impl<S: Storage> CachedStorage<S> {
     /// Wraps `inner` with a cache of at most `capacity_bytes` of keys and values.
     pub fn new(inner: S, capacity_bytes: u64) -> Self {
         let estimated_items = (capacity_bytes / 2048).clamp(16, 1 << 22) as usize;
-        Self {
+        let this = Self {
             inner,
-            cache: quick_cache::sync::Cache::with_weighter(
+            cache: std::sync::Arc::new(quick_cache::sync::Cache::with_weighter(
                 estimated_items,
                 capacity_bytes.max(1),
                 Weigher,
-            ),
+            )),
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             ids: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(1),
-        }
+        };
+        // A reopen of the engine may lose writes that were visible (not yet durable): forget
+        // everything. Every epoch moves first, so a reader that read the old store before the
+        // reopen cannot insert what it read afterwards ([`Self::fill`]); the engine holds its
+        // store closed meanwhile, so no reader reads the new store before the cache is empty.
+        let (cache, shards) = (
+            std::sync::Arc::clone(&this.cache),
+            std::sync::Arc::clone(&this.shards),
+        );
+        this.inner.on_reopen(Box::new(move || {
+            for shard in shards.iter() {
+                *shard.epoch.lock() += 1;
+            }
+            cache.clear();
+        }));
+        this
     }
 
     /// The engine underneath.
@@ -561,6 +580,14 @@ impl<S: Storage> Storage for CachedStorage<S> {
 
     fn write_fault(&self) -> Option<crate::WriteFault> {
         self.inner.write_fault()
+    }
+
+    fn generation(&self) -> u64 {
+        self.inner.generation()
+    }
+
+    fn on_reopen(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        self.inner.on_reopen(listener)
     }
 
     fn verify_files(&self) -> Result<Vec<crate::FileDamage>> {

@@ -6,8 +6,14 @@
 //!   durable once the watermark is at or above its ticket; the watermark only grows.
 //! * The publisher stores the new watermark *before* it takes the waiter lock, and a waiter
 //!   re-checks the watermark *after* registering under that lock, so no wake-up is lost.
-//! * A failure is sticky: once published, every waiter whose ticket is not yet durable (now or
-//!   later) gets the error.
+//! * A failure holds until [`Watermark::recover`]: once published, every waiter whose ticket is
+//!   not yet durable (now or later) gets the error. Recovery (the engine reopened its store)
+//!   turns the tickets that were not durable at the failure, up to the last one handed out, into
+//!   a *lost range* for good: they are never reported durable, whatever a later sync publishes.
+//!   Tickets after the range are waited for as usual.
+//! * The fast path checks `lost_hi` after `durable` (both acquire), and recovery raises
+//!   `lost_hi` before it publishes past the range, so a waiter that sees the new watermark
+//!   also sees the range.
 //! * No async runtime is assumed: [`DurableFuture`] only uses the standard `Waker`.
 
 use std::future::Future;
@@ -40,7 +46,9 @@ impl CommitTicket {
 
 #[derive(Default)]
 struct Waiters {
-    failed: Option<String>,
+    failed: Option<WriteFault>,
+    /// Ticket ranges `(after, upto]` lost to failures the engine recovered from.
+    lost: Vec<(u64, u64, WriteFault)>,
     wakers: Vec<(u64, Waker)>,
     /// Threads blocked in [`Watermark::wait`].
     blocked: usize,
@@ -50,15 +58,17 @@ struct Waiters {
 #[derive(Default)]
 pub(crate) struct Watermark {
     durable: AtomicU64,
-    /// Set once a failure was recorded (fast check without the lock).
+    /// Set while a failure is recorded (fast check without the lock).
     failed: AtomicBool,
+    /// The highest ticket of any lost range (0: none); tickets above it are never lost.
+    lost_hi: AtomicU64,
     waiters: Mutex<Waiters>,
     cv: Condvar,
 }
 
-/// The error of a ticket the failed sync did not cover: `e` is the engine's whole message.
-fn sync_failed(e: &str) -> StorageError {
-    StorageError::Refused(WriteFault::Failed(e.to_owned()))
+/// The error of a ticket the failed sync did not cover.
+fn sync_failed(e: &WriteFault) -> StorageError {
+    StorageError::Refused(e.clone())
 }
 
 impl Watermark {
@@ -84,8 +94,8 @@ impl Watermark {
         }
     }
 
-    /// Records a sticky failure and wakes everyone.
-    pub(crate) fn fail(&self, error: String) {
+    /// Records a failure (the first one is kept) and wakes everyone.
+    pub(crate) fn fail(&self, error: WriteFault) {
         let mut w = self.waiters.lock();
         w.failed.get_or_insert(error);
         self.failed.store(true, Ordering::Release);
@@ -95,27 +105,67 @@ impl Watermark {
         self.cv.notify_all();
     }
 
-    /// The sticky failure, if any.
-    pub(crate) fn failure(&self) -> Option<String> {
+    /// The recorded failure, if any.
+    pub(crate) fn failure(&self) -> Option<WriteFault> {
         if !self.failed.load(Ordering::Acquire) {
             return None;
         }
         self.waiters.lock().failed.clone()
     }
 
+    /// Ends the recorded failure after the engine recovered: every ticket after the durable
+    /// watermark up to `committed` (the last ticket handed out; the caller guarantees no commit
+    /// is in flight) is lost for good, and the watermark moves to `committed` so that the next
+    /// sync covers only tickets handed out from now on. Does nothing without a failure.
+    pub(crate) fn recover(&self, committed: u64) {
+        let mut w = self.waiters.lock();
+        let Some(fault) = w.failed.take() else {
+            return;
+        };
+        let durable = self.durable();
+        if committed > durable {
+            w.lost.push((durable, committed, fault));
+            self.lost_hi.fetch_max(committed, Ordering::AcqRel);
+        }
+        self.failed.store(false, Ordering::Release);
+        drop(w);
+        self.publish(committed);
+    }
+
+    /// Whether `ticket` is durable (`Some(Ok)`), lost or failed (`Some(Err)`), or still to be
+    /// waited for (`None`); called under the waiter lock.
+    fn state(&self, w: &Waiters, ticket: u64) -> Option<Result<()>> {
+        if ticket <= self.lost_hi.load(Ordering::Acquire) {
+            if let Some((_, _, e)) = w
+                .lost
+                .iter()
+                .find(|(after, upto, _)| *after < ticket && ticket <= *upto)
+            {
+                return Some(Err(sync_failed(e)));
+            }
+        }
+        if self.durable() >= ticket {
+            return Some(Ok(()));
+        }
+        w.failed.as_ref().map(|e| Err(sync_failed(e)))
+    }
+
+    /// The lock-free answer for a ticket that is durable and outside every lost range.
+    #[inline]
+    fn durable_fast(&self, ticket: u64) -> bool {
+        self.durable() >= ticket && ticket > self.lost_hi.load(Ordering::Acquire)
+    }
+
     /// Blocks the calling thread until `ticket` is durable.
     pub(crate) fn wait(&self, ticket: CommitTicket) -> Result<()> {
-        if self.durable() >= ticket.0 {
+        if self.durable_fast(ticket.0) {
             return Ok(());
         }
         let mut w = self.waiters.lock();
         w.blocked += 1;
         let res = loop {
-            if self.durable() >= ticket.0 {
-                break Ok(());
-            }
-            if let Some(e) = &w.failed {
-                break Err(sync_failed(e));
+            if let Some(res) = self.state(&w, ticket.0) {
+                break res;
             }
             self.cv.wait(&mut w);
         };
@@ -124,15 +174,12 @@ impl Watermark {
     }
 
     fn poll_ticket(&self, ticket: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.durable() >= ticket {
+        if self.durable_fast(ticket) {
             return Poll::Ready(Ok(()));
         }
         let mut w = self.waiters.lock();
-        if self.durable() >= ticket {
-            return Poll::Ready(Ok(()));
-        }
-        if let Some(e) = &w.failed {
-            return Poll::Ready(Err(sync_failed(e)));
+        if let Some(res) = self.state(&w, ticket) {
+            return Poll::Ready(res);
         }
         match w
             .wakers

@@ -3,7 +3,7 @@
 //! only work inside a model.
 
 use crate::durable::*;
-use crate::Result;
+use crate::{Result, WriteFault};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::AtomicUsize;
@@ -42,7 +42,7 @@ fn future_wakes_when_its_ticket_is_published() {
     assert!(poll(&mut f5, &waker).is_pending());
     wm.publish(2); // never goes backwards
     assert_eq!(wm.durable(), 4);
-    wm.fail("disk gone".into());
+    wm.fail(WriteFault::Failed("disk gone".into()));
     assert!(matches!(poll(&mut f5, &waker), Poll::Ready(Err(_))));
     assert!(matches!(
         poll(&mut DurableFuture::new(wm.clone(), CommitTicket(1)), &waker),
@@ -65,6 +65,42 @@ fn blocking_wait_returns_once_published() {
     let wm3 = wm.clone();
     let t = std::thread::spawn(move || wm3.wait(CommitTicket(8)));
     std::thread::sleep(std::time::Duration::from_millis(20));
-    wm.fail("io".into());
+    wm.fail(WriteFault::Failed("io".into()));
     assert!(t.join().unwrap().is_err());
+}
+
+#[test]
+fn recovery_keeps_the_tickets_not_durable_at_the_failure_lost() {
+    let wm = Arc::new(Watermark::default());
+    let waker = Waker::noop();
+    wm.publish(3);
+    wm.fail(WriteFault::DiskFull("No space left on device".into()));
+    // Tickets 4..=6 were handed out when the engine recovered.
+    wm.recover(6);
+    assert!(wm.failure().is_none());
+    assert_eq!(wm.durable(), 6);
+    for t in 4..=6 {
+        assert!(wm.wait(CommitTicket(t)).unwrap_err().is_disk_full(), "{t}");
+        assert!(matches!(
+            poll(&mut DurableFuture::new(wm.clone(), CommitTicket(t)), waker),
+            Poll::Ready(Err(_))
+        ));
+    }
+    assert!(wm.wait(CommitTicket(3)).is_ok());
+    // Later tickets are waited for and published as usual, and a later publish never makes
+    // a lost ticket durable.
+    let mut f8 = DurableFuture::new(wm.clone(), CommitTicket(8));
+    assert!(poll(&mut f8, waker).is_pending());
+    wm.publish(9);
+    assert!(matches!(poll(&mut f8, waker), Poll::Ready(Ok(()))));
+    assert!(wm.wait(CommitTicket(5)).is_err());
+    // A second failure and recovery add a second range.
+    wm.fail(WriteFault::Failed("io".into()));
+    assert!(wm.wait(CommitTicket(10)).is_err());
+    wm.recover(11);
+    assert!(wm.wait(CommitTicket(10)).is_err());
+    assert!(wm.wait(CommitTicket(5)).is_err());
+    assert!(wm.wait(CommitTicket(9)).is_ok());
+    wm.publish(12);
+    assert!(wm.wait(CommitTicket(12)).is_ok());
 }

@@ -32,18 +32,31 @@
 //!   written, so a batch another writer read is in the journal before that writer's own record,
 //!   and the sync covering the reader's ticket covers it too.
 //! * **Faults** ([`Refusal`]): the engine refuses writes with one relaxed atomic load of
-//!   `refusal` before each commit. A failed journal sync, or any failed journal write or flush
-//!   inside fjall (which then poisons its database for good), sets `FAILED`: sticky, every
-//!   ticket not yet durable fails, `flush` and the final sync on drop are skipped (an fsync
-//!   after a failed one can succeed without the lost pages reaching the disk: fsyncgate), and
-//!   only a restart (journal recovery) ends it. A full disk sets `FULL` *before* fjall fails:
-//!   the sync thread reads the filesystem's free space every [`SPACE_CHECK_INTERVAL`] and
-//!   refuses writes while it is below `min_free_bytes`, so that fjall's own journal writes,
-//!   flushes and compactions keep room; `FULL` clears by itself once space is back.
+//!   `refusal` before each commit. A failed journal sync, or another I/O failure inside fjall
+//!   (which then poisons its database for good), sets `FAILED`: sticky, every ticket not yet
+//!   durable fails, `flush` and the final sync on drop are skipped (an fsync after a failed
+//!   one can succeed without the lost pages reaching the disk: fsyncgate), and only a restart
+//!   (journal recovery) ends it. A full disk sets `FULL` *before* fjall fails: the sync thread
+//!   reads the filesystem's free space every [`SPACE_CHECK_INTERVAL`] and refuses writes while
+//!   it is below `min_free_bytes`, so that fjall's own journal writes, flushes and compactions
+//!   keep room; `FULL` clears by itself once space is back.
+//! * **Reopen** ([`Inner::reopen`]): when fjall poisoned itself on a full disk anyway (a
+//!   journal *write* answered ENOSPC, or a poisoning whose error fjall kept to itself while
+//!   free space is short: [`FaultCause`]), the state is `REOPEN`: refused like `FAILED`, but
+//!   the sync thread, once free space is back at the reserve and a probe file of the reserve's
+//!   size was written and synced, drops the old database and opens the directory again (the
+//!   journal is intact up to a torn tail; the replay and the journal check run as at startup).
+//!   A failed sync is never a full disk, whatever its errno. The store (`db`, `meta`,
+//!   handles) lives in one `RwLock` that every lookup takes once; a commit holds it for
+//!   reading from its handles to its ticket, so a reopen (holding it for writing) sees no
+//!   commit in flight and marks every ticket not durable at that point lost for good
+//!   (`durable.rs`); snapshots keep the old database, so the reopen waits for them (bounded,
+//!   else it tries again later). Listeners ([`Storage::on_reopen`]) run before any read of
+//!   the new store; [`Storage::generation`] counts reopens.
 //! * **Keyspace DDL** is serialized by `ddl`. Creation creates the fjall keyspace first and then
 //!   durably records the name; dropping durably removes the name first and then deletes the fjall
 //!   keyspace. A crash in between leaves an unnamed `k<id>`, which is deleted on the next open.
-//! * `handles` caches name -> fjall handle; it changes only under `ddl`.
+//! * `Store::handles` caches name -> fjall handle; it changes only under `ddl`.
 //! * Point `get`s read the newest applied value; scans read through a fjall snapshot, so they
 //!   never observe part of a batch.
 //! * fjall runs background worker threads (flush/compaction; `min(cores, 4)` by default); this
@@ -60,7 +73,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, MappedRwLockReadGuard, Mutex, RwLock, RwLockReadGuard};
 
 use crate::crash::{self, Event};
 use crate::group::GroupCommit;
@@ -84,8 +97,93 @@ pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
 struct Refusal;
 impl Refusal {
     const NONE: u8 = 0;
+    /// Free space under the reserve; clears by itself.
     const FULL: u8 = 1;
+    /// A failed sync or I/O error; until a restart.
     const FAILED: u8 = 2;
+    /// fjall poisoned itself on a full disk; until the sync thread has reopened the store.
+    const REOPEN: u8 = 3;
+}
+
+/// What made a write or sync fail, which decides whether the engine may recover in-process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FaultCause {
+    /// A write (not a sync) found no space: nothing reached the disk that a journal replay
+    /// would not see, so reopening the directory once space is back is safe.
+    Space,
+    /// A failed sync or another I/O error: the kernel may have dropped pages a later sync
+    /// would claim durable (fsyncgate), so only a restart recovers.
+    Io,
+}
+
+/// Whether an I/O error of a write is a full disk (or quota).
+fn io_cause(e: &std::io::Error) -> FaultCause {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => FaultCause::Space,
+        _ => FaultCause::Io,
+    }
+}
+
+/// A poisoning we did not see the error of counts as a full disk while free space is under
+/// this (and under the reserve): a journal file's size.
+const POISON_SPACE_BYTES: u64 = 64 * 1024 * 1024;
+/// The smallest probe file written before a reopen (the reserve when larger).
+const PROBE_MIN_BYTES: u64 = 1024 * 1024;
+/// The probe file, in the data directory (removed at once, and at open if a crash left it).
+const PROBE_FILE: &str = "ferrodyn-space-probe";
+/// How long a reopen waits for open snapshots before it tries again later.
+const SNAPSHOT_WAIT: Duration = Duration::from_secs(2);
+/// How long a reopen waits for the old database's lock file to be released.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// The longest pause between two failed reopen attempts.
+const REOPEN_RETRY_MAX: Duration = Duration::from_secs(10);
+const LOCKED: &str = "the data directory is locked by another process (a running server?)";
+
+/// Free bytes of the filesystem holding `path`, for an unprivileged process.
+fn free_bytes(path: &Path) -> Option<u64> {
+    let st = nix::sys::statvfs::statvfs(path).ok()?;
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    Some((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+}
+
+/// Writes `bytes` of zeros to `path` and syncs them: proof that the filesystem takes them.
+fn write_probe(path: &Path, bytes: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        f.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()
+}
+
+/// Fully syncs every journal file of the data directory, and the directory.
+fn sync_journals(path: &Path) -> std::io::Result<()> {
+    for file in crate::journal_check::journal_files(path) {
+        std::fs::File::open(&file)?.sync_all()?;
+    }
+    std::fs::File::open(path)?.sync_all()
+}
+
+/// The error of a batch staged against a store that has been reopened since.
+#[cold]
+fn stale_batch() -> StorageError {
+    StorageError::Refused(WriteFault::DiskFull(
+        "No space left on device: the storage engine reopened its data directory after a full \
+         disk while this write was prepared; it was not applied, retry it"
+            .into(),
+    ))
+}
+
+/// The error of a read while a reopen could not open the data directory.
+#[cold]
+fn reopening() -> StorageError {
+    StorageError::Unavailable(
+        "the storage engine is reopening its data directory after a full disk".into(),
+    )
 }
 
 /// On-disk format version written by this build. 1: the first. 2: items may be stored in the
@@ -202,9 +300,7 @@ fn engine_err(e: fjall::Error) -> StorageError {
             | Lsm::Utf8(_),
         ) => StorageError::Corrupt(format!("{e:?}")),
         fjall::Error::Storage(Lsm::Io(io)) => StorageError::Io(io),
-        fjall::Error::Locked => StorageError::Engine(
-            "the data directory is locked by another process (a running server?)".into(),
-        ),
+        fjall::Error::Locked => StorageError::Engine(LOCKED.into()),
         other => StorageError::Engine(format!("{other:?}")),
     }
 }
@@ -267,15 +363,37 @@ fn damaged_files(name: &str, ks: &Keyspace) -> Vec<crate::FileDamage> {
 /// fjall records the size when a keyspace is created; later changes apply to new keyspaces.
 pub const DEFAULT_MEMTABLE_BYTES: u64 = 32 * 1024 * 1024;
 
-struct Inner {
+/// The open fjall database and the handles taken from it: replaced whole when the engine
+/// reopens the directory after fjall poisoned itself ([`Inner::reopen`]).
+struct Store {
     db: Database,
     meta: Keyspace,
-    handles: RwLock<HashMap<String, Keyspace>>,
-    /// Serializes keyspace DDL; holds the next free keyspace id.
+    /// Logical name -> fjall handle; changes only under `Inner::ddl`.
+    handles: HashMap<String, Keyspace>,
+    /// Reopens before this store was opened ([`Storage::generation`]).
+    generation: u64,
+}
+
+/// Called after a reopen ([`Storage::on_reopen`]).
+type ReopenListener = Box<dyn Fn() + Send + Sync>;
+
+struct Inner {
+    /// The store. Every handle lookup takes this lock for reading (one acquisition per
+    /// operation, as the handle map alone did before); a commit keeps it from its handles to
+    /// its ticket, so a reopen (the only writer besides keyspace DDL) finds no commit in
+    /// flight. `None` only while a reopen failed to open the directory (reads then answer
+    /// [`StorageError::Unavailable`] until a later attempt succeeds).
+    store: RwLock<Option<Store>>,
+    /// Serializes keyspace DDL and reopens; holds the next free keyspace id.
     ddl: Mutex<u64>,
+    params: OpenParams,
+    /// Held by the settle thread for a whole pass and by a reopen, which so never drops the
+    /// database under a running idle compaction.
+    settle_pass: Mutex<()>,
+    /// Reopens so far ([`Storage::generation`]).
+    generation: AtomicU64,
+    listeners: Mutex<Vec<ReopenListener>>,
     persist_mode: PersistMode,
-    memtable_bytes: u64,
-    kv_separation: Option<u32>,
     /// Tickets, the durable watermark and the sync thread's wake-ups (see `group.rs`).
     group: GroupCommit,
     /// Wakes the settle thread when the storage is dropped (waits under `group.control()`).
@@ -287,6 +405,8 @@ struct Inner {
     /// write; the message it stands for is in `fault` (written before it is set).
     refusal: AtomicU8,
     fault: Mutex<Option<WriteFault>>,
+    /// When the current failure began (for the log line of a reopen).
+    failed_at: Mutex<Option<std::time::Instant>>,
     /// The data directory, whose filesystem's free space the sync thread watches.
     path: PathBuf,
     min_free_bytes: u64,
@@ -319,7 +439,10 @@ pub struct FjallStorage {
 impl std::fmt::Debug for FjallStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FjallStorage")
-            .field("keyspaces", &self.inner.handles.read().len())
+            .field(
+                "keyspaces",
+                &self.inner.store().map_or(0, |s| s.handles.len()),
+            )
             .field("fsyncs", &self.inner.fsyncs.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -452,6 +575,125 @@ fn all_zero(path: &Path) -> std::io::Result<bool> {
     }
 }
 
+/// How a data directory is opened: kept for the reopen after a fault.
+#[derive(Clone, Copy, Debug)]
+struct OpenParams {
+    cache_bytes: u64,
+    worker_threads: usize,
+    memtable_bytes: u64,
+    kv_separation: Option<u32>,
+}
+
+/// Opens the fjall database at `path` after checking its journals (journal_check.rs), checks
+/// or writes the format version, loads the keyspace names and deletes keyspaces left unnamed;
+/// returns the store and the highest keyspace id in use.
+fn open_store(path: &Path, params: &OpenParams) -> Result<(Store, u64)> {
+    let _ = std::fs::remove_file(path.join(PROBE_FILE));
+    discard_interrupted_creation(path)?;
+    let memtable_bytes = params.memtable_bytes;
+    let kv_separation = params.kv_separation;
+    let keyspace_options = move || data_keyspace_options(memtable_bytes, kv_separation);
+    let meta_options = move || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes);
+    let builder = Database::builder(path)
+        .cache_size(params.cache_bytes)
+        // Batches are flushed to the OS / synced by this engine, not by fjall.
+        .manual_journal_persist(true)
+        .worker_threads(params.worker_threads);
+    // fjall truncates a journal silently at the first batch it cannot decode; refuse
+    // instead when that batch is not a torn tail (journal_check.rs).
+    crate::journal_check::check_journals(path)?;
+    let db = builder.open().map_err(engine_err)?;
+
+    let others: Vec<String> = db
+        .list_keyspace_names()
+        .iter()
+        .map(|n| n.to_string())
+        .filter(|n| n != META_KEYSPACE)
+        .collect();
+    let meta = db
+        .keyspace(META_KEYSPACE, meta_options)
+        .map_err(engine_err)?;
+    match meta.get(FORMAT_KEY).map_err(engine_err)? {
+        Some(v) => {
+            let found = decode_u64(&v, "format version")?;
+            if found > FORMAT_VERSION {
+                return Err(StorageError::UnsupportedFormat {
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            if found == 0 {
+                return Err(StorageError::Corrupt("format version 0".into()));
+            }
+            if found < FORMAT_VERSION {
+                meta.insert(FORMAT_KEY, FORMAT_VERSION.to_be_bytes())
+                    .map_err(engine_err)?;
+                db.persist(PersistMode::SyncAll).map_err(engine_err)?;
+                tracing::info!(
+                    from = found,
+                    to = FORMAT_VERSION,
+                    "raised the data directory's format version"
+                );
+            }
+        }
+        None => {
+            let meta_empty = meta.is_empty().map_err(engine_err)?;
+            if !others.is_empty() || !meta_empty {
+                return Err(StorageError::Corrupt(
+                    "directory holds data but no Ferrodyn format version".into(),
+                ));
+            }
+            meta.insert(FORMAT_KEY, FORMAT_VERSION.to_be_bytes())
+                .map_err(engine_err)?;
+            db.persist(PersistMode::SyncAll).map_err(engine_err)?;
+        }
+    }
+
+    // Load the name mapping and the handles.
+    let mut handles = HashMap::new();
+    let mut referenced = std::collections::HashSet::new();
+    let mut max_id = 0u64;
+    for guard in meta.prefix(NAME_PREFIX) {
+        let (k, v) = guard.into_inner().map_err(engine_err)?;
+        let name = std::str::from_utf8(&k[NAME_PREFIX.len()..])
+            .map_err(|_| StorageError::Corrupt("keyspace name is not UTF-8".into()))?
+            .to_owned();
+        let id = decode_u64(&v, "keyspace id")?;
+        let internal = internal_name(id);
+        if !db.keyspace_exists(&internal) {
+            tracing::warn!(keyspace = %name, "keyspace data missing; recreating it empty");
+        }
+        let handle = db
+            .keyspace(&internal, keyspace_options)
+            .map_err(engine_err)?;
+        referenced.insert(id);
+        max_id = max_id.max(id);
+        handles.insert(name, handle);
+    }
+    // Delete keyspaces left unnamed by a crash during create/drop.
+    for other in &others {
+        match parse_internal_name(other) {
+            Some(id) => {
+                max_id = max_id.max(id);
+                if !referenced.contains(&id) {
+                    let h = db.keyspace(other, keyspace_options).map_err(engine_err)?;
+                    db.delete_keyspace(h).map_err(engine_err)?;
+                }
+            }
+            None => tracing::warn!(keyspace = %other, "ignoring unknown fjall keyspace"),
+        }
+    }
+    Ok((
+        Store {
+            db,
+            meta,
+            handles,
+            generation: 0,
+        },
+        max_id,
+    ))
+}
+
 impl FjallStorage {
     /// Opens (or creates) the data directory at `path` with default options.
     pub fn open(path: &Path) -> Result<Self> {
@@ -461,124 +703,34 @@ impl FjallStorage {
     /// Opens (or creates) the data directory at `path`.
     pub fn open_with(path: &Path, options: FjallOptions) -> Result<Self> {
         crash::arm_from_env().map_err(StorageError::Engine)?;
-        let memtable_bytes = options.memtable_bytes.max(1024 * 1024);
-        let kv_separation = options.kv_separation;
-        let keyspace_options = move || data_keyspace_options(memtable_bytes, kv_separation);
-        let meta_options =
-            move || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes);
-        let mut builder = Database::builder(path)
-            .cache_size(options.cache_bytes)
-            // Batches are flushed to the OS / synced by this engine, not by fjall.
-            .manual_journal_persist(true);
-        builder = builder.worker_threads(
-            options
+        let params = OpenParams {
+            cache_bytes: options.cache_bytes,
+            worker_threads: options
                 .worker_threads
                 .unwrap_or(DEFAULT_WORKER_THREADS)
                 .max(1),
-        );
-        discard_interrupted_creation(path)?;
-        // fjall truncates a journal silently at the first batch it cannot decode; refuse
-        // instead when that batch is not a torn tail (journal_check.rs).
-        crate::journal_check::check_journals(path)?;
-        let db = builder.open().map_err(engine_err)?;
-
-        let others: Vec<String> = db
-            .list_keyspace_names()
-            .iter()
-            .map(|n| n.to_string())
-            .filter(|n| n != META_KEYSPACE)
-            .collect();
-        let meta = db
-            .keyspace(META_KEYSPACE, meta_options)
-            .map_err(engine_err)?;
-        match meta.get(FORMAT_KEY).map_err(engine_err)? {
-            Some(v) => {
-                let found = decode_u64(&v, "format version")?;
-                if found > FORMAT_VERSION {
-                    return Err(StorageError::UnsupportedFormat {
-                        found,
-                        supported: FORMAT_VERSION,
-                    });
-                }
-                if found == 0 {
-                    return Err(StorageError::Corrupt("format version 0".into()));
-                }
-                if found < FORMAT_VERSION {
-                    meta.insert(FORMAT_KEY, FORMAT_VERSION.to_be_bytes())
-                        .map_err(engine_err)?;
-                    db.persist(PersistMode::SyncAll).map_err(engine_err)?;
-                    tracing::info!(
-                        from = found,
-                        to = FORMAT_VERSION,
-                        "raised the data directory's format version"
-                    );
-                }
-            }
-            None => {
-                let meta_empty = meta.is_empty().map_err(engine_err)?;
-                if !others.is_empty() || !meta_empty {
-                    return Err(StorageError::Corrupt(
-                        "directory holds data but no Ferrodyn format version".into(),
-                    ));
-                }
-                meta.insert(FORMAT_KEY, FORMAT_VERSION.to_be_bytes())
-                    .map_err(engine_err)?;
-                db.persist(PersistMode::SyncAll).map_err(engine_err)?;
-            }
-        }
-
-        // Load the name mapping and the handles.
-        let mut handles = HashMap::new();
-        let mut referenced = std::collections::HashSet::new();
-        let mut max_id = 0u64;
-        for guard in meta.prefix(NAME_PREFIX) {
-            let (k, v) = guard.into_inner().map_err(engine_err)?;
-            let name = std::str::from_utf8(&k[NAME_PREFIX.len()..])
-                .map_err(|_| StorageError::Corrupt("keyspace name is not UTF-8".into()))?
-                .to_owned();
-            let id = decode_u64(&v, "keyspace id")?;
-            let internal = internal_name(id);
-            if !db.keyspace_exists(&internal) {
-                tracing::warn!(keyspace = %name, "keyspace data missing; recreating it empty");
-            }
-            let handle = db
-                .keyspace(&internal, keyspace_options)
-                .map_err(engine_err)?;
-            referenced.insert(id);
-            max_id = max_id.max(id);
-            handles.insert(name, handle);
-        }
-        // Delete keyspaces left unnamed by a crash during create/drop.
-        for other in &others {
-            match parse_internal_name(other) {
-                Some(id) => {
-                    max_id = max_id.max(id);
-                    if !referenced.contains(&id) {
-                        let h = db.keyspace(other, keyspace_options).map_err(engine_err)?;
-                        db.delete_keyspace(h).map_err(engine_err)?;
-                    }
-                }
-                None => tracing::warn!(keyspace = %other, "ignoring unknown fjall keyspace"),
-            }
-        }
-
+            memtable_bytes: options.memtable_bytes.max(1024 * 1024),
+            kv_separation: options.kv_separation,
+        };
+        let (store, max_id) = open_store(path, &params)?;
         let inner = Arc::new(Inner {
-            db,
-            meta,
-            handles: RwLock::new(handles),
+            store: RwLock::new(Some(store)),
             ddl: Mutex::new(max_id + 1),
+            params,
+            settle_pass: Mutex::new(()),
+            generation: AtomicU64::new(0),
+            listeners: Mutex::new(Vec::new()),
             persist_mode: match options.sync_mode {
                 SyncMode::SyncData => PersistMode::SyncData,
                 SyncMode::SyncAll => PersistMode::SyncAll,
             },
-            memtable_bytes,
-            kv_separation,
             group: GroupCommit::new(),
             settle: Condvar::new(),
             fsyncs: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
             refusal: AtomicU8::new(Refusal::NONE),
             fault: Mutex::new(None),
+            failed_at: Mutex::new(None),
             path: path.to_path_buf(),
             min_free_bytes: options.min_free_bytes,
             located: Mutex::new(std::collections::HashSet::new()),
@@ -616,24 +768,50 @@ impl FjallStorage {
 }
 
 impl Inner {
+    /// The store, for reading; fails only while a reopen could not open the directory.
+    #[inline]
+    fn store(&self) -> Result<MappedRwLockReadGuard<'_, Store>> {
+        RwLockReadGuard::try_map(self.store.read(), |s| s.as_ref()).map_err(|_| reopening())
+    }
+
+    /// The store for writing, for keyspace DDL. A commit holds the store's read lock through
+    /// fjall's write backpressure (sleeps while memtables wait to be flushed), and a waiting
+    /// writer of a fair lock blocks new readers: so this first tries for a moment without
+    /// queueing, and queues only if commits never leave a gap.
+    fn store_for_ddl(&self) -> parking_lot::RwLockWriteGuard<'_, Option<Store>> {
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        while std::time::Instant::now() < deadline {
+            if let Some(guard) = self.store.try_write() {
+                return guard;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.store.write()
+    }
+
     /// Translates a batch into a fjall batch (`None` when empty), validating it first.
-    fn fjall_batch(&self, batch: WriteBatch) -> Result<Option<fjall::OwnedWriteBatch>> {
+    fn fjall_batch(
+        &self,
+        store: &Store,
+        batch: WriteBatch,
+    ) -> Result<Option<fjall::OwnedWriteBatch>> {
         if batch.is_empty() {
             return Ok(None);
         }
+        if batch.generation().is_some_and(|g| g != store.generation) {
+            return Err(stale_batch());
+        }
         let (names, ops) = batch.into_effective()?;
-        let handles: Vec<Keyspace> = {
-            let map = self.handles.read();
-            names
-                .iter()
-                .map(|n| {
-                    map.get(n)
-                        .cloned()
-                        .ok_or_else(|| StorageError::KeyspaceNotFound(n.clone()))
-                })
-                .collect::<Result<_>>()?
-        };
-        let mut fb = fjall::OwnedWriteBatch::with_capacity(self.db.clone(), ops.len());
+        let handles: Vec<&Keyspace> = names
+            .iter()
+            .map(|n| {
+                store
+                    .handles
+                    .get(n)
+                    .ok_or_else(|| StorageError::KeyspaceNotFound(n.clone()))
+            })
+            .collect::<Result<_>>()?;
+        let mut fb = fjall::OwnedWriteBatch::with_capacity(store.db.clone(), ops.len());
         for op in ops {
             let Some(ks) = handles.get(op.ks) else {
                 continue; // indices come from the batch's own name table
@@ -647,11 +825,16 @@ impl Inner {
     }
 
     fn handle(&self, keyspace: &str) -> Result<Keyspace> {
-        self.handles
-            .read()
+        self.store()?
+            .handles
             .get(keyspace)
             .cloned()
             .ok_or_else(|| StorageError::KeyspaceNotFound(keyspace.to_owned()))
+    }
+
+    /// A clone of the database, for calls that must not hold the store lock (fsyncs).
+    fn db(&self) -> Result<Database> {
+        Ok(self.store()?.db.clone())
     }
 
     /// A read of `keyspace` failed with `e`. A corruption is logged with the damaged files of
@@ -682,10 +865,21 @@ impl Inner {
         }
     }
 
+    /// Hands fjall's buffered journal bytes to the operating system: a write, not a sync, so
+    /// a full disk here ([`FaultCause::Space`]) leaves the journal intact up to a torn tail.
+    fn write_out(&self, db: &Database) -> Result<()> {
+        db.persist(PersistMode::Buffer)
+            .map_err(|e| self.fjall_failed("writing the journal failed", e, false))
+    }
+
+    /// Writes out and syncs the journal through fjall (which holds its journal lock meanwhile).
     fn persist(&self, mode: PersistMode) -> Result<()> {
         let cp = crash::before(Event::Sync);
+        let db = self.db()?;
+        self.write_out(&db)?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.db.persist(mode).map_err(engine_err)?;
+        db.persist(mode)
+            .map_err(|e| self.fjall_failed("syncing the journal to disk failed", e, true))?;
         crash::after(Event::Sync, cp);
         Ok(())
     }
@@ -697,9 +891,14 @@ impl Inner {
             return self.persist(self.persist_mode);
         };
         let cp = crash::before(Event::Sync);
-        self.db.persist(PersistMode::Buffer).map_err(engine_err)?;
+        self.write_out(&self.db()?)?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        j.sync(self.persist_mode)?;
+        j.sync(self.persist_mode).map_err(|e| {
+            StorageError::Refused(self.fail(
+                &format!("syncing the journal to disk failed ({e})"),
+                FaultCause::Io,
+            ))
+        })?;
         crash::after(Event::Sync, cp);
         Ok(())
     }
@@ -731,42 +930,110 @@ impl Inner {
         self.fault.lock().clone()
     }
 
-    /// Refuses every write from now on, until a restart (sticky; the first cause is kept).
+    /// Refuses every write from now on: until a restart for [`FaultCause::Io`], until the
+    /// sync thread has reopened the store for [`FaultCause::Space`]. The first cause is kept,
+    /// except that an I/O failure overrides a full disk (it may not be reopened over).
     #[cold]
-    fn fail(&self, cause: &str) -> WriteFault {
+    fn fail(&self, cause: &str, kind: FaultCause) -> WriteFault {
         let mut fault = self.fault.lock();
-        if self.refusal.load(Ordering::Acquire) == Refusal::FAILED {
+        let state = self.refusal.load(Ordering::Acquire);
+        if state == Refusal::FAILED || (state == Refusal::REOPEN && kind == FaultCause::Space) {
             if let Some(f) = fault.as_ref() {
                 return f.clone();
             }
         }
-        let f = WriteFault::Failed(format!(
-            "The storage engine refuses writes: {cause}. Writes not yet durable were not \
-             acknowledged; restart the server to recover from its journal"
-        ));
-        tracing::error!(
-            data_dir = %self.path.display(),
-            cause,
-            "STORAGE FAILED: refusing every write until a restart; reads continue"
-        );
+        let f = match kind {
+            FaultCause::Space => {
+                tracing::error!(
+                    data_dir = %self.path.display(),
+                    cause,
+                    "DISK FULL: the storage engine met a full disk; refusing writes until space \
+                     is freed and the data directory is reopened; reads continue"
+                );
+                WriteFault::DiskFull(format!(
+                    "No space left on device: {cause}. Writes not yet durable were not \
+                     acknowledged; writes resume once space is freed"
+                ))
+            }
+            FaultCause::Io => {
+                tracing::error!(
+                    data_dir = %self.path.display(),
+                    cause,
+                    "STORAGE FAILED: refusing every write until a restart; reads continue"
+                );
+                WriteFault::Failed(format!(
+                    "The storage engine refuses writes: {cause}. Writes not yet durable were \
+                     not acknowledged; restart the server to recover from its journal"
+                ))
+            }
+        };
         *fault = Some(f.clone());
-        self.refusal.store(Refusal::FAILED, Ordering::Release);
-        self.group.watermark().fail(f.message().to_owned());
+        if state == Refusal::NONE || state == Refusal::FULL {
+            *self.failed_at.lock() = Some(std::time::Instant::now());
+        }
+        self.refusal.store(
+            match kind {
+                FaultCause::Space => Refusal::REOPEN,
+                FaultCause::Io => Refusal::FAILED,
+            },
+            Ordering::Release,
+        );
+        self.group.watermark().fail(f.clone());
         f
     }
 
-    /// Maps a failed fjall commit: fjall poisons its database when a journal write fails, so
-    /// the engine can write no more until a restart.
+    /// The fault the engine refuses writes with (after a failure).
+    fn current_fault(&self) -> WriteFault {
+        self.fault
+            .lock()
+            .clone()
+            .unwrap_or_else(|| WriteFault::Failed("the storage engine refuses writes".into()))
+    }
+
+    /// Why fjall poisoned itself when we did not see the error (a flush or compaction worker
+    /// failed, or an earlier write): a full disk if the filesystem is short of space now
+    /// (under the reserve, and under a journal file's 64 MiB), else an I/O failure.
+    fn poison_cause(&self) -> FaultCause {
+        if self.refusal.load(Ordering::Acquire) == Refusal::REOPEN {
+            return FaultCause::Space;
+        }
+        match free_bytes(&self.path) {
+            Some(free) if free < self.min_free_bytes.max(POISON_SPACE_BYTES) => FaultCause::Space,
+            _ => FaultCause::Io,
+        }
+    }
+
+    /// Refuses writes after fjall failed with `e` while doing `what`; `fsync` says whether
+    /// the call synced (an I/O error there is never a full disk that a reopen may cure).
     #[cold]
-    fn commit_failed(&self, e: fjall::Error) -> StorageError {
+    fn fjall_failed(&self, what: &str, e: fjall::Error, fsync: bool) -> StorageError {
+        let kind = match &e {
+            fjall::Error::Poisoned => self.poison_cause(),
+            fjall::Error::Io(io) | fjall::Error::Storage(fjall::LsmError::Io(io)) if !fsync => {
+                io_cause(io)
+            }
+            _ => FaultCause::Io,
+        };
         let cause = match &e {
-            fjall::Error::Io(io) => format!("writing the journal failed ({io})"),
             fjall::Error::Poisoned => {
                 "the store was poisoned by an earlier failed write, flush or compaction".into()
             }
-            _ => return engine_err(e),
+            fjall::Error::Io(io) => format!("{what} ({io})"),
+            other => format!("{what} ({other:?})"),
         };
-        StorageError::Refused(self.fail(&cause))
+        StorageError::Refused(self.fail(&cause, kind))
+    }
+
+    /// Maps a failed fjall commit: fjall poisons its database when a journal write fails, so
+    /// the engine can write no more until a reopen (full disk) or a restart.
+    #[cold]
+    fn commit_failed(&self, e: fjall::Error) -> StorageError {
+        match e {
+            fjall::Error::Io(_) | fjall::Error::Poisoned => {
+                self.fjall_failed("writing the journal failed", e, false)
+            }
+            other => engine_err(other),
+        }
     }
 
     /// Compares the data directory's free space with the reserve and refuses or resumes
@@ -775,11 +1042,9 @@ impl Inner {
         if self.min_free_bytes == 0 {
             return;
         }
-        let Ok(st) = nix::sys::statvfs::statvfs(&self.path) else {
+        let Some(free) = free_bytes(&self.path) else {
             return;
         };
-        #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-        let free = (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64);
         // Transitions happen under the `fault` lock (as in `fail`), so a failure is never
         // overwritten by a full disk, nor a full disk cleared over a failure.
         let state = self.refusal.load(Ordering::Acquire);
@@ -828,7 +1093,8 @@ impl Inner {
         }
     }
 
-    /// Commits `batch` to fjall (journal buffer + memtables) and returns its ticket.
+    /// Commits `batch` to fjall (journal buffer + memtables) and returns its ticket. The
+    /// caller holds the store lock (for reading) until this returns: see [`Inner::store`].
     fn commit_deferred(&self, batch: fjall::OwnedWriteBatch) -> Result<CommitTicket> {
         // Refused writes never reach the journal (the check comes first, so a failed engine
         // answers with its fault rather than the watermark's).
@@ -842,45 +1108,201 @@ impl Inner {
     }
 
     /// The sync thread: fsyncs whenever committed tickets are not yet durable, and `Buffered`
-    /// writes every `interval`; returns when the storage is dropped.
+    /// writes every `interval`; after a full disk poisoned fjall, reopens the store once space
+    /// is back ([`Inner::recover_loop`]); returns when the storage is dropped.
     fn sync_loop(&self, interval: Duration, mut journal: Option<JournalFile>) {
+        let mut space_logged = None;
+        loop {
+            self.group_loop(interval, &mut journal, &mut space_logged);
+            if !self.recover_loop(&mut journal) {
+                return;
+            }
+        }
+    }
+
+    /// Group commit until the storage is dropped or writes are refused for good (a failure).
+    fn group_loop(
+        &self,
+        interval: Duration,
+        journal: &mut Option<JournalFile>,
+        space_logged: &mut Option<std::time::Instant>,
+    ) {
         let mut last_background = std::time::Instant::now();
         let mut last_space = std::time::Instant::now();
-        let mut space_logged = None;
-        self.check_space(&mut space_logged);
+        self.check_space(space_logged);
         self.group.run(
             interval.min(SPACE_CHECK_INTERVAL),
             |covered| {
                 // Never again after a failure: the kernel may have dropped the dirty pages, and
                 // a later fsync can succeed without them.
-                if self.refusal.load(Ordering::Acquire) == Refusal::FAILED {
-                    return Err(StorageError::Refused(self.fail("an earlier sync failed")));
+                let state = self.refusal.load(Ordering::Acquire);
+                if state == Refusal::FAILED || state == Refusal::REOPEN {
+                    return Err(StorageError::Refused(self.current_fault()));
                 }
                 let started = std::time::Instant::now();
-                let synced = self.sync_journal(&mut journal);
+                let synced = self.sync_journal(journal);
                 self.sync_seconds.observe(started.elapsed().as_secs_f64());
                 self.sync_batches.observe(covered as f64);
-                synced.map_err(|e| {
-                    StorageError::Refused(
-                        self.fail(&format!("syncing the journal to disk failed ({e})")),
-                    )
-                })
+                synced
             },
             || {
+                let state = self.refusal.load(Ordering::Acquire);
+                if state == Refusal::FAILED || state == Refusal::REOPEN {
+                    return false;
+                }
                 if last_space.elapsed() >= SPACE_CHECK_INTERVAL {
                     last_space = std::time::Instant::now();
-                    self.check_space(&mut space_logged);
+                    self.check_space(space_logged);
                 }
                 if last_background.elapsed() >= interval {
                     last_background = std::time::Instant::now();
                     if self.dirty.swap(false, Ordering::AcqRel) {
-                        if let Err(e) = self.persist(self.persist_mode) {
-                            self.fail(&format!("syncing the journal to disk failed ({e})"));
-                        }
+                        // A failure is recorded by `persist` itself.
+                        let _ = self.persist(self.persist_mode);
                     }
                 }
+                true
             },
         );
+    }
+
+    /// After a failure: while it is a full disk that poisoned fjall, waits for space (free
+    /// space at the reserve and a probe file of the reserve's size written and synced), then
+    /// reopens the store; returns true once writes resume, false when the storage is dropped.
+    /// After an I/O failure it only waits for the drop (fsyncgate: never sync again).
+    fn recover_loop(&self, journal: &mut Option<JournalFile>) -> bool {
+        let mut delay = SPACE_CHECK_INTERVAL;
+        let mut started = false;
+        loop {
+            if !self.group.pause(delay) {
+                return false;
+            }
+            match self.refusal.load(Ordering::Acquire) {
+                Refusal::REOPEN => {}
+                Refusal::FAILED => {
+                    delay = Duration::from_secs(3600);
+                    continue;
+                }
+                _ => return true,
+            }
+            if !self.space_is_back() {
+                continue;
+            }
+            if !started {
+                started = true;
+                tracing::warn!(
+                    data_dir = %self.path.display(),
+                    "disk space is back: reopening the data directory to resume writes"
+                );
+            }
+            let began = std::time::Instant::now();
+            match self.reopen() {
+                Ok(true) => {
+                    *journal = JournalFile::open_newest(&self.path);
+                    let refused = self
+                        .failed_at
+                        .lock()
+                        .take()
+                        .map_or(Duration::ZERO, |t| t.elapsed());
+                    tracing::warn!(
+                        data_dir = %self.path.display(),
+                        refused_ms = refused.as_millis() as u64,
+                        reopen_ms = began.elapsed().as_millis() as u64,
+                        "data directory reopened: writes resume"
+                    );
+                    return true;
+                }
+                Ok(false) => delay = SPACE_CHECK_INTERVAL,
+                Err(e) => {
+                    delay = (delay * 2).min(REOPEN_RETRY_MAX);
+                    tracing::error!(
+                        data_dir = %self.path.display(),
+                        error = %e,
+                        retry_ms = delay.as_millis() as u64,
+                        "reopening the data directory failed; writes are still refused"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Whether the data directory can take writes again: free space at the reserve, and a
+    /// probe file of the reserve's size (at least [`PROBE_MIN_BYTES`]) written and synced.
+    fn space_is_back(&self) -> bool {
+        if free_bytes(&self.path).is_none_or(|free| free < self.min_free_bytes) {
+            return false;
+        }
+        let probe = self.path.join(PROBE_FILE);
+        let written = write_probe(&probe, self.min_free_bytes.max(PROBE_MIN_BYTES));
+        let _ = std::fs::remove_file(&probe);
+        written.is_ok()
+    }
+
+    /// Reopens the data directory after fjall poisoned itself on a full disk: under the DDL
+    /// lock and with no idle compaction running, waits (up to [`SNAPSHOT_WAIT`]) for the
+    /// snapshots on the old database to end (false: try again later), drops it (and its lock
+    /// file), opens the directory as at startup (journal check, replay), syncs the replayed
+    /// journals, swaps the new store in, tells the listeners, marks the tickets that were not
+    /// durable as lost and clears the refusal. Holding the store lock for writing excludes
+    /// every commit, handle lookup and new snapshot meanwhile: reads wait, and then read the
+    /// reopened store.
+    fn reopen(&self) -> Result<bool> {
+        let mut next_id = self.ddl.lock();
+        let _pass = self.settle_pass.lock();
+        let deadline = std::time::Instant::now() + SNAPSHOT_WAIT;
+        let mut store = loop {
+            let guard = self.store.write();
+            let open = guard
+                .as_ref()
+                .map_or(0, |s| s.db.supervisor.snapshot_tracker.open_snapshots());
+            if open == 0 {
+                break guard;
+            }
+            drop(guard);
+            if std::time::Instant::now() >= deadline {
+                tracing::info!(open, "snapshots still open: reopening later");
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        drop(store.take());
+        // A point read that cloned a handle before the lock was taken keeps the old database
+        // (and its lock file) a moment longer.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let (mut new, max_id) = loop {
+            match open_store(&self.path, &self.params) {
+                Err(StorageError::Engine(m))
+                    if m == LOCKED && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                other => break other?,
+            }
+        };
+        new.generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        *store = Some(new);
+        *next_id = (*next_id).max(max_id + 1);
+        for listener in self.listeners.lock().iter() {
+            listener();
+        }
+        // The journals replayed hold bytes written after their last sync (the tail fjall
+        // wrote out when the old database was dropped): make them durable before a sync of
+        // the newest journal is taken to cover them. A failure here is a failed fsync.
+        if let Err(e) = sync_journals(&self.path) {
+            self.fail(
+                &format!("syncing the replayed journals failed ({e})"),
+                FaultCause::Io,
+            );
+            return Err(StorageError::Io(e));
+        }
+        self.dirty.store(false, Ordering::Release);
+        self.group.recover();
+        let mut fault = self.fault.lock();
+        if self.refusal.load(Ordering::Acquire) == Refusal::REOPEN {
+            *fault = None;
+            self.refusal.store(Refusal::NONE, Ordering::Release);
+        }
+        Ok(true)
     }
 
     /// The settle thread. fjall compacts only in reaction to a flush (a few rounds each), so a
@@ -908,7 +1330,8 @@ impl Inner {
             /// Nothing left to do until the next write.
             Released,
         }
-        let mut seen = self.db.seqno();
+        let seqno = || self.store().map_or(0, |s| s.db.seqno());
+        let mut seen = seqno();
         let mut state = State::Unsettled;
         loop {
             {
@@ -923,33 +1346,44 @@ impl Inner {
             if state == State::Changing {
                 state = State::Unsettled; // one pass without waiting, not a spin
             }
-            let now = self.db.seqno();
+            let now = seqno();
             if now != seen {
                 (seen, state) = (now, State::Unsettled);
                 continue;
             }
+            // A pass holds clones of the database and its handles: a reopen waits for it to
+            // end, and none starts while writes are refused (it would need space anyway).
+            let _pass = self.settle_pass.lock();
+            if self.refusal.load(Ordering::Acquire) != Refusal::NONE {
+                continue;
+            }
+            let Ok((db, keyspaces)) = self.store().map(|s| {
+                let keyspaces: Vec<Keyspace> = std::iter::once(s.meta.clone())
+                    .chain(s.handles.values().cloned())
+                    .collect();
+                (s.db.clone(), keyspaces)
+            }) else {
+                continue;
+            };
             if state == State::Released
-                || self.db.outstanding_flushes() > 0
-                || self.db.active_compactions() > 0
+                || db.outstanding_flushes() > 0
+                || db.active_compactions() > 0
             {
                 continue;
             }
-            let keyspaces: Vec<Keyspace> = std::iter::once(self.meta.clone())
-                .chain(self.handles.read().values().cloned())
-                .collect();
             if state == State::Settled {
-                if self.release_old_versions(&keyspaces) {
+                if Self::release_old_versions(&db, &keyspaces) {
                     state = State::Released;
                 }
                 continue;
             }
             let mut changed = false;
             for ks in keyspaces {
-                if self.group.control().lock().stop || self.db.seqno() != seen {
+                if self.group.control().lock().stop || db.seqno() != seen {
                     break;
                 }
                 let before = ks.tree.current_version().id();
-                let gc = self.db.supervisor.snapshot_tracker.get_seqno_safe_to_gc();
+                let gc = db.supervisor.snapshot_tracker.get_seqno_safe_to_gc();
                 let cp = crash::before(Event::Compact);
                 if let Err(e) = ks.tree.compact(ks.config.compaction_strategy.clone(), gc) {
                     tracing::warn!(error = ?e, "idle compaction failed");
@@ -963,7 +1397,7 @@ impl Inner {
             }
             // Another pass right away while trees change, unless writes came meanwhile (the
             // next turn then sees them).
-            state = match (changed, self.db.seqno() == seen) {
+            state = match (changed, db.seqno() == seen) {
                 (_, false) => State::Unsettled,
                 (true, true) => State::Changing,
                 (false, true) => State::Settled,
@@ -987,9 +1421,9 @@ impl Inner {
     /// changed a tree for at least the settle delay and no read can still be between taking an
     /// older number and asking for its version. A read already running holds its version, and
     /// a table file is deleted only when its last holder drops it.
-    fn release_old_versions(&self, keyspaces: &[Keyspace]) -> bool {
+    fn release_old_versions(db: &Database, keyspaces: &[Keyspace]) -> bool {
         use fjall::AbstractTree;
-        let tracker = &self.db.supervisor.snapshot_tracker;
+        let tracker = &db.supervisor.snapshot_tracker;
         let watermark = tracker.get();
         if tracker.open_snapshots() > 0 {
             return false;
@@ -1006,12 +1440,19 @@ impl Inner {
         true
     }
 
-    /// Commits `batch` to fjall and, for `Sync`, waits for group commit.
-    fn commit(&self, batch: fjall::OwnedWriteBatch, durability: Durability) -> Result<()> {
+    /// Commits `batch` to fjall and, for `Sync`, waits for group commit. The caller holds the
+    /// store lock (for reading) and passes it in: it is released before the wait.
+    fn commit(
+        &self,
+        store: MappedRwLockReadGuard<'_, Store>,
+        batch: fjall::OwnedWriteBatch,
+        durability: Durability,
+    ) -> Result<()> {
         match durability {
             Durability::Sync => {
-                let ticket = self.commit_deferred(batch)?;
-                self.group.wait(ticket)
+                let ticket = self.commit_deferred(batch);
+                drop(store);
+                self.group.wait(ticket?)
             }
             Durability::Buffered => {
                 self.check_writable()?;
@@ -1123,42 +1564,65 @@ impl Storage for FjallStorage {
     fn create_keyspace(&self, name: &str) -> Result<()> {
         check_keyspace_name(name)?;
         let inner = &*self.inner;
-        if inner.handles.read().contains_key(name) {
+        if inner.store()?.handles.contains_key(name) {
             return Ok(());
         }
         inner.check_writable()?;
         let mut next_id = inner.ddl.lock();
-        if inner.handles.read().contains_key(name) {
-            return Ok(());
+        let handle = {
+            let store = inner.store()?;
+            if store.handles.contains_key(name) {
+                return Ok(());
+            }
+            let id = *next_id;
+            *next_id += 1;
+            let handle = store
+                .db
+                .keyspace(&internal_name(id), || {
+                    data_keyspace_options(inner.params.memtable_bytes, inner.params.kv_separation)
+                })
+                .map_err(engine_err)?;
+            let mut batch = store.db.batch();
+            batch.insert(&store.meta, name_key(name), id.to_be_bytes());
+            inner.commit(store, batch, Durability::Sync)?;
+            handle
+        };
+        if let Some(store) = inner.store_for_ddl().as_mut() {
+            store.handles.insert(name.to_owned(), handle);
         }
-        let id = *next_id;
-        *next_id += 1;
-        let handle = inner
-            .db
-            .keyspace(&internal_name(id), || {
-                data_keyspace_options(inner.memtable_bytes, inner.kv_separation)
-            })
-            .map_err(engine_err)?;
-        let mut batch = inner.db.batch();
-        batch.insert(&inner.meta, name_key(name), id.to_be_bytes());
-        inner.commit(batch, Durability::Sync)?;
-        inner.handles.write().insert(name.to_owned(), handle);
         Ok(())
     }
 
     fn drop_keyspace(&self, name: &str) -> Result<()> {
         let inner = &*self.inner;
         let _ddl = inner.ddl.lock();
-        let Some(handle) = inner.handles.read().get(name).cloned() else {
-            return Ok(());
+        let (handle, db) = {
+            let store = inner.store()?;
+            let Some(handle) = store.handles.get(name).cloned() else {
+                return Ok(());
+            };
+            inner.check_writable()?;
+            let db = store.db.clone();
+            let mut batch = store.db.batch();
+            batch.remove(&store.meta, name_key(name));
+            inner.commit(store, batch, Durability::Sync)?;
+            (handle, db)
         };
-        inner.check_writable()?;
-        let mut batch = inner.db.batch();
-        batch.remove(&inner.meta, name_key(name));
-        inner.commit(batch, Durability::Sync)?;
-        inner.handles.write().remove(name);
+        let others: Vec<Keyspace> = {
+            let mut guard = inner.store_for_ddl();
+            let Some(store) = guard.as_mut() else {
+                return Err(reopening());
+            };
+            store.handles.remove(name);
+            store
+                .handles
+                .values()
+                .cloned()
+                .chain(std::iter::once(store.meta.clone()))
+                .collect()
+        };
         // Files are removed when the last handle (e.g. of a running scan) is dropped.
-        inner.db.delete_keyspace(handle).map_err(engine_err)?;
+        db.delete_keyspace(handle).map_err(engine_err)?;
         // fjall's sealed journals also hold a handle of every keyspace written in them, until
         // every keyspace with writes in such a journal has flushed past them. On a quiet
         // server small keyspaces (catalog, statistics) can keep their memtables for hours, and
@@ -1166,19 +1630,24 @@ impl Storage for FjallStorage {
         // until the journals reached fjall's size limit or the next restart. Sealing the other
         // keyspaces' memtables lets their flushes retire those journals. Empty memtables are
         // left alone; the flushes run on fjall's workers, not here.
-        let others: Vec<Keyspace> = inner.handles.read().values().cloned().collect();
-        for ks in others.iter().chain(std::iter::once(&inner.meta)) {
+        for ks in &others {
             ks.rotate_memtable().map_err(engine_err)?;
         }
         Ok(())
     }
 
     fn keyspace_exists(&self, name: &str) -> bool {
-        self.inner.handles.read().contains_key(name)
+        self.inner
+            .store()
+            .is_ok_and(|s| s.handles.contains_key(name))
     }
 
     fn list_keyspaces(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.inner.handles.read().keys().cloned().collect();
+        let mut names: Vec<String> = self
+            .inner
+            .store()
+            .map(|s| s.handles.keys().cloned().collect())
+            .unwrap_or_default();
         names.sort();
         names
     }
@@ -1202,8 +1671,15 @@ impl Storage for FjallStorage {
         reverse: bool,
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
-        let ks = self.inner.handle(keyspace)?;
-        let snapshot = self.inner.db.snapshot();
+        let (ks, snapshot) = {
+            let store = self.inner.store()?;
+            let ks = store
+                .handles
+                .get(keyspace)
+                .cloned()
+                .ok_or_else(|| StorageError::KeyspaceNotFound(keyspace.to_owned()))?;
+            (ks, store.db.snapshot())
+        };
         scan_fjall(
             &self.inner,
             &snapshot,
@@ -1217,14 +1693,16 @@ impl Storage for FjallStorage {
     }
 
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
-        match self.inner.fjall_batch(batch)? {
-            Some(fb) => self.inner.commit(fb, durability),
+        let store = self.inner.store()?;
+        match self.inner.fjall_batch(&store, batch)? {
+            Some(fb) => self.inner.commit(store, fb, durability),
             None => Ok(()),
         }
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<CommitTicket> {
-        match self.inner.fjall_batch(batch)? {
+        let store = self.inner.store()?;
+        match self.inner.fjall_batch(&store, batch)? {
             Some(fb) => self.inner.commit_deferred(fb),
             None => Ok(CommitTicket::DURABLE),
         }
@@ -1239,9 +1717,11 @@ impl Storage for FjallStorage {
     }
 
     fn snapshot(&self) -> Box<dyn Snapshot> {
+        // Without a store (a reopen failed to open the directory) the snapshot's reads fail.
+        let snapshot = self.inner.store().ok().map(|s| s.db.snapshot());
         Box::new(FjallSnapshot {
             inner: Arc::clone(&self.inner),
-            snapshot: self.inner.db.snapshot(),
+            snapshot,
         })
     }
 
@@ -1254,16 +1734,11 @@ impl Storage for FjallStorage {
     }
 
     fn flush(&self) -> Result<()> {
-        if self.inner.refusal.load(Ordering::Acquire) == Refusal::FAILED {
+        if self.inner.refusal.load(Ordering::Acquire) >= Refusal::FAILED {
             return self.inner.refused();
         }
         self.inner.dirty.store(false, Ordering::Release);
-        self.inner.persist(PersistMode::SyncAll).map_err(|e| {
-            StorageError::Refused(
-                self.inner
-                    .fail(&format!("syncing the journal to disk failed ({e})")),
-            )
-        })
+        self.inner.persist(PersistMode::SyncAll)
     }
 
     fn fsync_count(&self) -> u64 {
@@ -1274,16 +1749,26 @@ impl Storage for FjallStorage {
         self.inner.write_fault()
     }
 
+    fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    fn on_reopen(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        self.inner.listeners.lock().push(listener);
+    }
+
     fn verify_files(&self) -> Result<Vec<crate::FileDamage>> {
-        let mut keyspaces: Vec<(String, Keyspace)> = self
-            .inner
-            .handles
-            .read()
-            .iter()
-            .map(|(n, k)| (n.clone(), k.clone()))
-            .collect();
-        keyspaces.sort_by(|a, b| a.0.cmp(&b.0));
-        keyspaces.push((META_KEYSPACE.to_owned(), self.inner.meta.clone()));
+        let keyspaces: Vec<(String, Keyspace)> = {
+            let store = self.inner.store()?;
+            let mut v: Vec<(String, Keyspace)> = store
+                .handles
+                .iter()
+                .map(|(n, k)| (n.clone(), k.clone()))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v.push((META_KEYSPACE.to_owned(), store.meta.clone()));
+            v
+        };
         Ok(keyspaces
             .iter()
             .flat_map(|(name, ks)| damaged_files(name, ks))
@@ -1292,9 +1777,13 @@ impl Storage for FjallStorage {
 
     fn storage_stats(&self) -> StorageStats {
         let inner = &self.inner;
-        let db = &inner.db;
-        let mut keyspaces: Vec<Keyspace> = inner.handles.read().values().cloned().collect();
-        keyspaces.push(inner.meta.clone());
+        let Ok((db, keyspaces)) = inner.store().map(|s| {
+            let mut keyspaces: Vec<Keyspace> = s.handles.values().cloned().collect();
+            keyspaces.push(s.meta.clone());
+            (s.db.clone(), keyspaces)
+        }) else {
+            return StorageStats::default();
+        };
         let sum = |f: &dyn Fn(&Keyspace) -> usize| keyspaces.iter().map(f).sum::<usize>() as u64;
         StorageStats {
             // fjall's own figures; some of these accessors are marked experimental by fjall.
@@ -1325,9 +1814,12 @@ impl Drop for FjallStorage {
         if let Some(t) = self.settler.take() {
             let _ = t.join();
         }
-        if self.inner.refusal.load(Ordering::Acquire) == Refusal::FAILED {
+        if self.inner.refusal.load(Ordering::Acquire) >= Refusal::FAILED {
             tracing::error!("storage failed earlier: no final journal sync");
-        } else if let Err(e) = self.inner.db.persist(PersistMode::SyncAll) {
+        } else if let Err(e) = self.inner.db().and_then(|db| {
+            db.persist(PersistMode::SyncAll)
+                .map_err(|e| StorageError::Engine(e.to_string()))
+        }) {
             tracing::error!(error = %e, "final journal sync failed");
         }
     }
@@ -1335,17 +1827,26 @@ impl Drop for FjallStorage {
 
 struct FjallSnapshot {
     inner: Arc<Inner>,
-    snapshot: fjall::Snapshot,
+    /// `None` if taken while the store was closed.
+    snapshot: Option<fjall::Snapshot>,
 }
 
+impl FjallSnapshot {
+    fn fjall(&self) -> Result<&fjall::Snapshot> {
+        self.snapshot.as_ref().ok_or_else(reopening)
+    }
+}
+
+/// A snapshot reads the handles of the store it was taken on: a reopen waits until no
+/// snapshot is open, so the store cannot change under one.
 impl Snapshot for FjallSnapshot {
     fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let snapshot = self.fjall()?;
         let ks = self.inner.handle(keyspace)?;
         if key_unstorable(key) {
             return Ok(None);
         }
-        Ok(self
-            .snapshot
+        Ok(snapshot
             .get(&ks, key)
             .map_err(|e| self.inner.read_err(keyspace, &ks, e))?
             .map(|v| v.to_vec()))
@@ -1359,10 +1860,11 @@ impl Snapshot for FjallSnapshot {
         reverse: bool,
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
+        let snapshot = self.fjall()?;
         let ks = self.inner.handle(keyspace)?;
         scan_fjall(
             &self.inner,
-            &self.snapshot,
+            snapshot,
             keyspace,
             &ks,
             lower,
@@ -1679,7 +2181,7 @@ mod tests {
         assert_eq!(st.get("t", b"k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(st.get("t", b"k2").unwrap(), None);
         assert!(
-            st.inner.db.persist(PersistMode::Buffer).is_ok(),
+            st.inner.db().unwrap().persist(PersistMode::Buffer).is_ok(),
             "fjall is not poisoned"
         );
         drop(st);
@@ -1928,5 +2430,218 @@ mod corruption_tests {
         let st = FjallStorage::open(dir.path()).unwrap();
         assert!(st.get("t", b"key-00028").unwrap().is_some());
         assert!(st.get("t", b"key-00029").unwrap().is_none());
+    }
+}
+
+/// Faults that poison fjall, on a real size-limited filesystem: a small tmpfs (mounting it
+/// needs root, as the server's disk-full tests do) that a ballast file fills.
+#[cfg(test)]
+mod reopen_tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A tmpfs mounted for a test, unmounted when dropped.
+    struct Tmpfs(PathBuf);
+
+    impl Tmpfs {
+        fn mount(at: &Path, size: &str) -> Tmpfs {
+            let out = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(at)
+                .output()
+                .expect("run mount");
+            assert!(
+                out.status.success(),
+                "mounting a tmpfs at {} failed (the test needs root): {}",
+                at.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Tmpfs(at.to_path_buf())
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+
+    /// Writes to `path` until the filesystem has no space left.
+    fn fill(path: &Path) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(path).unwrap();
+        let chunk = vec![0x5au8; 1 << 20];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("ballast: {e}"),
+            }
+        }
+    }
+
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// fjall meets ENOSPC itself (no reserve): the write whose journal bytes found no space is
+    /// refused with the disk-full error, its ticket and every later one before the reopen stay
+    /// failed for good, reads go on, a snapshot open meanwhile holds the reopen back and reads
+    /// what it saw; once space is back and the snapshot ended the store is reopened in-process
+    /// (the listener is told), writes resume, and every acknowledged write is there, also after
+    /// a restart.
+    #[test]
+    fn a_store_poisoned_by_a_full_disk_is_reopened_once_space_is_back() {
+        let base = tempfile::tempdir().unwrap();
+        let mnt = base.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        let _tmpfs = Tmpfs::mount(&mnt, "16m");
+        let dir = mnt.join("data");
+        let options = || FjallOptions {
+            min_free_bytes: 0,
+            cache_bytes: 1 << 20,
+            ..FjallOptions::default()
+        };
+        let st = FjallStorage::open_with(&dir, options()).unwrap();
+        let reopened = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&reopened);
+        st.on_reopen(Box::new(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }));
+        st.create_keyspace("t").unwrap();
+        let value = vec![0xa5u8; 700];
+        let mut acked = Vec::new();
+        for i in 0..20u32 {
+            let mut b = WriteBatch::new();
+            b.put("t", format!("a{i:05}"), value.clone());
+            st.write(b, Durability::Sync).unwrap();
+            acked.push(format!("a{i:05}"));
+        }
+        let snapshot = st.snapshot();
+
+        let ballast = mnt.join("ballast");
+        fill(&ballast);
+        let mut lost = None;
+        for i in 0..100_000u32 {
+            let key = format!("b{i:05}");
+            let mut b = WriteBatch::new();
+            b.put("t", key.as_bytes(), value.clone());
+            let ticket = st.commit(b).unwrap();
+            match st.wait_durable(ticket) {
+                Ok(()) => acked.push(key),
+                Err(e) => {
+                    assert!(e.is_disk_full(), "{e:?}");
+                    assert!(e.to_string().starts_with("No space left on device"), "{e}");
+                    lost = Some(ticket);
+                    break;
+                }
+            }
+        }
+        let lost = lost.expect("the journal never met the full disk");
+        let fault = st.write_fault().expect("writes are refused");
+        assert!(matches!(fault, WriteFault::DiskFull(_)), "{fault:?}");
+        let mut b = WriteBatch::new();
+        b.put("t", b"refused", b"v");
+        assert!(st
+            .write(b, Durability::Buffered)
+            .unwrap_err()
+            .is_disk_full());
+        for k in &acked {
+            assert!(st.get("t", k.as_bytes()).unwrap().is_some(), "{k}");
+        }
+
+        // Space is back, but the snapshot keeps the old database: no reopen yet.
+        std::fs::remove_file(&ballast).unwrap();
+        std::thread::sleep(SNAPSHOT_WAIT + Duration::from_millis(500));
+        assert_eq!(st.generation(), 0);
+        assert!(st.write_fault().is_some());
+        assert_eq!(
+            snapshot.get("t", b"a00003").unwrap().as_deref(),
+            Some(&value[..])
+        );
+        assert_eq!(snapshot.get("t", b"b00000").unwrap(), None);
+        drop(snapshot);
+
+        wait_for("the reopen", || st.write_fault().is_none());
+        assert_eq!(st.generation(), 1);
+        assert_eq!(reopened.load(Ordering::SeqCst), 1);
+        // The lost ticket stays failed, however far the watermark moves on.
+        let mut b = WriteBatch::new();
+        b.put("t", b"after", b"v");
+        st.write(b, Durability::Sync).unwrap();
+        assert!(st.wait_durable(lost).unwrap_err().is_disk_full());
+        let mut fut = st.durable(lost);
+        let waker = std::task::Waker::noop();
+        assert!(matches!(
+            std::future::Future::poll(
+                std::pin::Pin::new(&mut fut),
+                &mut std::task::Context::from_waker(waker)
+            ),
+            std::task::Poll::Ready(Err(_))
+        ));
+        acked.push("after".into());
+        // A batch staged against the old store is refused; one staged now is written.
+        let mut b = WriteBatch::new();
+        b.put("t", b"stale", b"v");
+        b.staged_at(0);
+        assert!(st.write(b, Durability::Sync).unwrap_err().is_disk_full());
+        assert_eq!(st.get("t", b"stale").unwrap(), None);
+        let mut b = WriteBatch::new();
+        b.put("t", b"fresh", b"v");
+        b.staged_at(st.generation());
+        st.write(b, Durability::Sync).unwrap();
+        acked.push("fresh".into());
+        for k in &acked {
+            assert!(st.get("t", k.as_bytes()).unwrap().is_some(), "{k}");
+        }
+        st.create_keyspace("u").unwrap();
+        assert!(st.keyspace_exists("u"));
+        drop(st);
+
+        let st = FjallStorage::open_with(&dir, options()).unwrap();
+        for k in &acked {
+            assert!(st.get("t", k.as_bytes()).unwrap().is_some(), "{k} lost");
+        }
+        assert!(st.keyspace_exists("u"));
+    }
+
+    /// After an I/O failure (a failed fsync: fsyncgate) the engine never reopens in-process,
+    /// however much space there is.
+    #[test]
+    fn an_io_failure_is_not_recovered_in_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = FjallStorage::open(dir.path()).unwrap();
+        st.create_keyspace("t").unwrap();
+        let mut b = WriteBatch::new();
+        b.put("t", b"k", b"v");
+        st.write(b, Durability::Sync).unwrap();
+        st.inner.fail(
+            "syncing the journal to disk failed (Input/output error (os error 5))",
+            FaultCause::Io,
+        );
+        std::thread::sleep(SPACE_CHECK_INTERVAL * 10);
+        assert!(matches!(st.write_fault(), Some(WriteFault::Failed(_))));
+        assert_eq!(st.generation(), 0);
+        let mut b = WriteBatch::new();
+        b.put("t", b"k2", b"v");
+        assert!(matches!(
+            st.write(b, Durability::Sync).unwrap_err(),
+            StorageError::Refused(WriteFault::Failed(_))
+        ));
+        // A full disk met afterwards does not turn it into a recoverable fault.
+        st.inner.fail(
+            "writing the journal failed (No space left on device)",
+            FaultCause::Space,
+        );
+        assert!(matches!(st.write_fault(), Some(WriteFault::Failed(_))));
+        assert_eq!(st.get("t", b"k").unwrap().as_deref(), Some(&b"v"[..]));
     }
 }

@@ -13,9 +13,11 @@
 //!   waits (all `SeqCst`). Either it sees the new ticket or the writer sees it idle and notifies
 //!   under `control`, which it holds until it waits. The timed wait is only for `Buffered`
 //!   background syncs; correctness never relies on it timing out.
-//! * A failed sync is sticky: the thread records it on the watermark (every waiter whose ticket
-//!   is not durable, now or later, gets the error) and returns; later commits are refused before
-//!   they reach the journal.
+//! * A failed sync is recorded on the watermark (every waiter whose ticket is not durable, now
+//!   or later, gets the error) and `run` returns; later commits are refused before they reach
+//!   the journal. Only [`GroupCommit::recover`], called by the engine after it reopened its
+//!   store with no commit in flight, ends the failure: the tickets it left undurable stay lost
+//!   (see `durable.rs`) and the engine calls `run` again.
 
 use std::time::{Duration, Instant};
 
@@ -66,7 +68,7 @@ impl GroupCommit {
     /// Appends a batch with `append` (refused once a sync failed) and returns its ticket.
     pub(crate) fn commit(&self, append: impl FnOnce() -> Result<()>) -> Result<CommitTicket> {
         if let Some(e) = self.watermark.failure() {
-            return Err(StorageError::Refused(WriteFault::Failed(e)));
+            return Err(StorageError::Refused(e));
         }
         append()?;
         let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
@@ -84,6 +86,25 @@ impl GroupCommit {
         self.watermark.wait(ticket)
     }
 
+    /// Ends a recorded failure: the tickets handed out so far that are not durable are lost for
+    /// good. The caller guarantees that no commit is in flight (between its append and its
+    /// ticket) and that the appends of those tickets are not in the journal the next sync
+    /// covers, or do not matter (see the engine's reopen).
+    pub(crate) fn recover(&self) {
+        self.watermark
+            .recover(self.committed.load(Ordering::SeqCst));
+    }
+
+    /// Waits up to `d` under [`GroupCommit::control`]; false once [`GroupCommit::stop`] was
+    /// called.
+    pub(crate) fn pause(&self, d: Duration) -> bool {
+        let mut c = self.control.lock();
+        if !c.stop {
+            self.work.wait_for(&mut c, d);
+        }
+        !c.stop
+    }
+
     /// Tells the sync thread (and whoever else waits under [`GroupCommit::control`] for it) to
     /// return; the caller wakes its own condition variables.
     pub(crate) fn stop(&self) {
@@ -92,13 +113,14 @@ impl GroupCommit {
     }
 
     /// The sync thread: runs `sync` (which must make every batch appended before it was
-    /// called durable; it is told how many batches it covers) whenever committed tickets are not yet durable, and `background` every
-    /// `interval`; returns after [`GroupCommit::stop`] or a failed `sync`.
+    /// called durable; it is told how many batches it covers) whenever committed tickets are
+    /// not yet durable, and `background` every `interval`; returns after [`GroupCommit::stop`],
+    /// a failed `sync`, or a `background` that returned false.
     pub(crate) fn run(
         &self,
         interval: Duration,
         mut sync: impl FnMut(u64) -> Result<()>,
-        mut background: impl FnMut(),
+        mut background: impl FnMut() -> bool,
     ) {
         let mut last_background = Instant::now();
         loop {
@@ -109,7 +131,10 @@ impl GroupCommit {
                     Ok(()) => self.watermark.publish(target),
                     Err(e) => {
                         tracing::error!(error = %e, "journal sync failed; refusing durable writes");
-                        self.watermark.fail(e.to_string());
+                        self.watermark.fail(match e {
+                            StorageError::Refused(fault) => fault,
+                            other => WriteFault::Failed(other.to_string()),
+                        });
                         return;
                     }
                 }
@@ -117,7 +142,9 @@ impl GroupCommit {
             }
             if last_background.elapsed() >= interval {
                 last_background = Instant::now();
-                background();
+                if !background() {
+                    return;
+                }
             }
             let mut c = self.control.lock();
             if c.stop {

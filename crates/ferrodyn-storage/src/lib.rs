@@ -376,6 +376,9 @@ impl IntoBytes for &str {
 pub struct WriteBatch {
     keyspaces: Vec<String>,
     ops: Vec<Op>,
+    /// The engine's [`Storage::generation`] the batch was staged against, if the stager
+    /// relied on state read before it (see [`WriteBatch::staged_at`]).
+    generation: Option<u64>,
 }
 
 impl WriteBatch {
@@ -389,7 +392,22 @@ impl WriteBatch {
         Self {
             keyspaces: Vec::new(),
             ops: Vec::with_capacity(ops),
+            generation: None,
         }
+    }
+
+    /// Marks the batch as staged against the engine's store of `generation`
+    /// ([`Storage::generation`]): an engine that has reopened its store since refuses it
+    /// (with [`WriteFault::DiskFull`]: the reopen follows a full disk), so nothing staged from
+    /// state that the reopen may have lost (cached sequence numbers, chain heads) is written
+    /// into the new store.
+    pub fn staged_at(&mut self, generation: u64) {
+        self.generation = Some(generation);
+    }
+
+    /// The generation given to [`WriteBatch::staged_at`], if any.
+    pub fn generation(&self) -> Option<u64> {
+        self.generation
     }
 
     fn keyspace_index(&mut self, keyspace: &str) -> usize {
@@ -451,7 +469,7 @@ impl WriteBatch {
         for op in &self.ops {
             check_key(&op.key)?;
         }
-        let WriteBatch { keyspaces, ops } = self;
+        let WriteBatch { keyspaces, ops, .. } = self;
         if ops.len() <= 1 {
             return Ok((keyspaces, ops));
         }
@@ -567,6 +585,22 @@ pub trait Storage: Send + Sync + 'static {
     /// atomic load): health checks and background tasks ask it before each round.
     fn write_fault(&self) -> Option<WriteFault> {
         None
+    }
+
+    /// How many times the engine has reopened its store in-process (0 for engines that never
+    /// do). A reopen (the fjall engine's recovery from a full disk that poisoned it) replays
+    /// the journal: a write that was visible but not yet durable may be gone after it, so state
+    /// cached from reads must not outlive a change of this number (see
+    /// [`Storage::on_reopen`]). Cheap: one atomic load.
+    fn generation(&self) -> u64 {
+        0
+    }
+
+    /// Registers `listener`, called after every reopen, before any read of the reopened
+    /// store and before writes resume. It runs under the engine's store lock: it must not
+    /// call into the storage. Engines that never reopen ignore it.
+    fn on_reopen(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        let _ = listener;
     }
 
     /// Verifies every data file the engine keeps against the checksum recorded when it was

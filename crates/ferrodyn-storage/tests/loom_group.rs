@@ -75,7 +75,7 @@ fn sync_thread(
     fail_at: Option<usize>,
 ) -> thread::JoinHandle<()> {
     let (g, j) = (Arc::clone(group), Arc::clone(journal));
-    thread::spawn(move || g.run(Duration::MAX, |_| j.sync(fail_at), || {}))
+    thread::spawn(move || g.run(Duration::MAX, |_| j.sync(fail_at), || true))
 }
 
 /// Every acknowledged write is inside the durable journal when its wait returns, and no

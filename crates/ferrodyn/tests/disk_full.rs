@@ -2,6 +2,9 @@
 //! directory on a small tmpfs, which a ballast file then fills. Writes are refused with
 //! InternalServerError naming the cause, logged once; reads go on; once the ballast is
 //! deleted writes resume without a restart; after kill -9 every acknowledged write is there.
+//! Both when the free-space reserve catches the full disk first, and when there is no reserve
+//! and fjall's own journal write meets ENOSPC (fjall then poisons its database and the engine
+//! reopens the data directory in-process once space is back).
 //!
 //! Mounting a tmpfs needs root (CAP_SYS_ADMIN), as tests and CI run on this project's
 //! machines.
@@ -77,6 +80,10 @@ fn put(url: &str, key: &str, v: u64) -> (u16, Value) {
 }
 
 fn start(dir: &Path, log: &Path) -> ServerProcess {
+    start_with_reserve(dir, log, "4")
+}
+
+fn start_with_reserve(dir: &Path, log: &Path, min_free_mb: &str) -> ServerProcess {
     let dir = dir.to_str().unwrap();
     ServerProcess::start_env(
         Path::new(env!("CARGO_BIN_EXE_ferrodyn")),
@@ -87,7 +94,7 @@ fn start(dir: &Path, log: &Path) -> ServerProcess {
             "--data-dir",
             dir,
             "--min-free-mb",
-            "4",
+            min_free_mb,
         ],
         &[],
         Some(log),
@@ -225,4 +232,326 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     server.kill9();
     let server = start(&data, &log);
     assert_eq!(pk_numbers(&server.url, "tbl"), acked);
+}
+
+/// Creates `tbl` with a stream; returns the stream's ARN.
+fn create_table_with_stream(url: &str) -> String {
+    let out = ok_json(
+        url,
+        "CreateTable",
+        json!({"TableName": "tbl", "BillingMode": "PAY_PER_REQUEST",
+               "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+               "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+               "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "KEYS_ONLY"}}),
+    );
+    out["TableDescription"]["LatestStreamArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The partition keys of every record of the stream, shard by shard from TRIM_HORIZON.
+fn stream_keys(url: &str, arn: &str) -> Vec<String> {
+    let client = reqwest::blocking::Client::new();
+    let streams = |op: &str, body: Value| -> Value {
+        let (status, text) = ferrodyn_testkit::call(
+            &client,
+            url,
+            &format!("DynamoDBStreams_20120810.{op}"),
+            body.to_string(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{op}: {text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let desc = streams("DescribeStream", json!({"StreamArn": arn}));
+    let mut keys = Vec::new();
+    for shard in desc["StreamDescription"]["Shards"].as_array().unwrap() {
+        let it = streams(
+            "GetShardIterator",
+            json!({"StreamArn": arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}),
+        );
+        let mut it = it["ShardIterator"].as_str().map(str::to_owned);
+        while let Some(i) = it {
+            let page = streams("GetRecords", json!({"ShardIterator": i}));
+            let records = page["Records"].as_array().unwrap();
+            if records.is_empty() {
+                break;
+            }
+            for r in records {
+                keys.push(
+                    r["dynamodb"]["Keys"]["pk"]["S"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+            it = page["NextShardIterator"].as_str().map(str::to_owned);
+        }
+    }
+    keys
+}
+
+/// Every acknowledged write is in `seen`, and nothing else but writes answered with an error
+/// (keys starting with `f`: they may or may not be present, as after any 500).
+fn assert_acked_present(
+    seen: &std::collections::BTreeMap<String, u64>,
+    acked: &std::collections::BTreeMap<String, u64>,
+) {
+    for (k, v) in acked {
+        assert_eq!(seen.get(k), Some(v), "acknowledged {k} missing");
+    }
+    for k in seen.keys() {
+        assert!(
+            acked.contains_key(k) || k.starts_with('f'),
+            "{k} was never written"
+        );
+    }
+}
+
+/// No reserve (`--min-free-mb 0`): fjall's own journal write meets ENOSPC and fjall poisons
+/// its database. The write is refused with the disk-full error, readiness says degraded, reads
+/// go on; once the ballast is deleted the engine reopens the data directory in-process and
+/// writes resume without a restart (reads during the reopen are answered); every
+/// acknowledged write is there, also after kill -9 and a restart.
+#[test]
+fn a_full_disk_met_by_the_journal_itself_is_recovered_without_a_restart() {
+    let base = tempfile::tempdir().unwrap();
+    let mnt = base.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let _tmpfs = Tmpfs::mount(&mnt, "64m");
+    let data = mnt.join("data");
+    let log = base.path().join("server.log");
+    let mut server = start_with_reserve(&data, &log, "0");
+    let url = server.url.clone();
+    let arn = create_table_with_stream(&url);
+    let mut acked = std::collections::BTreeMap::new();
+    for i in 0..50u64 {
+        let (status, body) = put(&url, &format!("k{i}"), i);
+        assert_eq!(status, 200, "{body}");
+        acked.insert(format!("k{i}"), i);
+    }
+
+    let ballast = mnt.join("ballast");
+    assert!(fill(&ballast) > 0);
+    // The journal's last page may still take a few records; then a write meets ENOSPC.
+    let mut refused = None;
+    for i in 0..10_000u64 {
+        let (status, body) = put(&url, &format!("f{i}"), i);
+        if status == 200 {
+            acked.insert(format!("f{i}"), i);
+            continue;
+        }
+        refused = Some(body);
+        break;
+    }
+    let body = refused.expect("no write met the full disk");
+    assert_eq!(body["__type"], INTERNAL, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("No space left on device"),
+        "the message names the cause: {message}"
+    );
+    let (status, body) = http_get(&url, "/health/ready");
+    assert_eq!(status, 200, "reads are served: {body}");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["status"], "degraded", "{body}");
+    assert!(
+        ready["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("No space left on device"),
+        "{body}"
+    );
+    for i in 0..5u64 {
+        let (status, body) = put(&url, &format!("f-again{i}"), i);
+        assert_eq!(status, 500, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("No space left on device"),
+            "{body}"
+        );
+    }
+    assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches("DISK FULL").count(), 1, "server log:\n{text}");
+
+    // Reads keep coming while space returns and the engine reopens the store.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (url, stop) = (url.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (status, body) = call_json(
+                    &url,
+                    "GetItem",
+                    json!({"TableName": "tbl", "Key": {"pk": {"S": "k1"}}, "ConsistentRead": true}),
+                );
+                answers.push((status, body));
+            }
+            answers
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::remove_file(&ballast).unwrap();
+    let started = Instant::now();
+    loop {
+        let (status, body) = put(&url, "back", 1);
+        if status == 200 {
+            acked.insert("back".into(), 1);
+            break;
+        }
+        assert_eq!(status, 500, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "writes never resumed: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let resumed_after = started.elapsed();
+    eprintln!("LOG:\n{}", std::fs::read_to_string(&log).unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers = reader.join().unwrap();
+    assert!(answers.len() > 5, "{} reads", answers.len());
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "a read during the recovery failed: {body}");
+        assert_eq!(body["Item"]["v"]["N"], "1", "{body}");
+    }
+    eprintln!(
+        "writes resumed {resumed_after:?} after the ballast was deleted; {} reads meanwhile",
+        answers.len()
+    );
+    let (status, body) = http_get(&url, "/health/ready");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text.matches("reopening the data directory to resume writes")
+            .count(),
+        1,
+        "server log:\n{text}"
+    );
+    assert!(
+        text.contains("data directory reopened: writes resume"),
+        "server log:\n{text}"
+    );
+    for i in 50..100u64 {
+        let (status, body) = put(&url, &format!("k{i}"), i);
+        assert_eq!(status, 200, "{body}");
+        acked.insert(format!("k{i}"), i);
+    }
+    assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
+    // The stream holds a record of every acknowledged write, once, in readable shards.
+    let check_stream = |url: &str| {
+        let keys = stream_keys(url, &arn);
+        for k in acked.keys() {
+            assert_eq!(
+                keys.iter().filter(|r| *r == k).count(),
+                1,
+                "stream records of {k}: {keys:?}"
+            );
+        }
+    };
+    check_stream(&url);
+
+    // Nothing acknowledged is lost, across a crash.
+    server.kill9();
+    let server = start_with_reserve(&data, &log, "0");
+    check_stream(&server.url);
+    assert_acked_present(&pk_numbers(&server.url, "tbl"), &acked);
+    let (status, body) = put(&server.url, "after-restart", 1);
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The same recovery with the full disk injected at the system-call boundary
+/// (`ferrodyn-faultfs`: every write to a file of the data directory answers ENOSPC while the
+/// statfs figures still show space): the engine reopens only once a probe file can really be
+/// written and synced, i.e. once the fault is gone, and then resumes without a restart.
+#[test]
+fn an_injected_enospc_on_journal_writes_is_recovered_once_writes_succeed_again() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_ferrodyn"));
+    let shim = ferrodyn_testkit::faultfs_library(binary);
+    let base = tempfile::tempdir().unwrap();
+    let data = base.path().canonicalize().unwrap().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let control = base.path().join("faults");
+    let log = base.path().join("server.log");
+    let args = [
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--min-free-mb",
+        "1",
+    ];
+    let env = [
+        ("LD_PRELOAD", shim.to_str().unwrap()),
+        ("FERRODYN_FAULTFS_DIR", data.to_str().unwrap()),
+        ("FERRODYN_FAULTFS_CONTROL", control.to_str().unwrap()),
+    ];
+    let mut server = ServerProcess::start_env(binary, &args, &env, Some(&log));
+    let url = server.url.clone();
+    create_table_with_stream(&url);
+    let mut acked = std::collections::BTreeMap::new();
+    for i in 0..20u64 {
+        let (status, body) = put(&url, &format!("k{i}"), i);
+        assert_eq!(status, 200, "{body}");
+        acked.insert(format!("k{i}"), i);
+    }
+
+    std::fs::write(&control, "write ENOSPC\n").unwrap();
+    let (status, body) = put(&url, "f0", 0);
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["__type"], INTERNAL, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No space left on device"),
+        "{body}"
+    );
+    // Space looks free, but nothing can be written: no reopen, writes stay refused.
+    std::thread::sleep(Duration::from_millis(1000));
+    let (status, body) = put(&url, "f1", 1);
+    assert_eq!(status, 500, "{body}");
+    let (status, body) = http_get(&url, "/health/ready");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("degraded"), "{body}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains("reopening the data directory"),
+        "log:\n{text}"
+    );
+    assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
+
+    std::fs::write(&control, "").unwrap();
+    let started = Instant::now();
+    loop {
+        let (status, body) = put(&url, "back", 1);
+        if status == 200 {
+            acked.insert("back".into(), 1);
+            break;
+        }
+        assert_eq!(status, 500, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "writes never resumed: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, body) = http_get(&url, "/health/ready");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
+    for i in 20..40u64 {
+        let (status, body) = put(&url, &format!("k{i}"), i);
+        assert_eq!(status, 200, "{body}");
+        acked.insert(format!("k{i}"), i);
+    }
+    assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
+    server.kill9();
+    let server = ServerProcess::start_env(binary, &args, &[], Some(&log));
+    assert_acked_present(&pk_numbers(&server.url, "tbl"), &acked);
 }
