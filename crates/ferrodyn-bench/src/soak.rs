@@ -1191,8 +1191,10 @@ async fn stream_consumer(sh: Arc<Shared>) -> anyhow::Result<()> {
     else {
         bail!("the main table has no LatestStreamArn");
     };
-    // Shard id → (iterator or None when closed, last sequence number).
-    let mut shards: BTreeMap<String, (Option<String>, Option<u128>)> = BTreeMap::new();
+    // Shard id → (iterator or None when closed, last sequence number: its value, to check the
+    // order, and its text as the server wrote it, to start again after it).
+    type Seen = Option<(u128, String)>;
+    let mut shards: BTreeMap<String, (Option<String>, Seen)> = BTreeMap::new();
     let mut last_describe: Option<Instant> = None;
     let mut draining = 0;
     loop {
@@ -1280,15 +1282,17 @@ async fn stream_consumer(sh: Arc<Shared>) -> anyhow::Result<()> {
                         }
                         let seq = rec["dynamodb"]["SequenceNumber"]
                             .as_str()
-                            .and_then(|s| s.parse::<u128>().ok());
-                        match (last, seq) {
+                            .and_then(|s| Some((s.parse::<u128>().ok()?, s.to_string())));
+                        match (&last, seq) {
                             (_, None) => sh.check_failed(format!(
                                 "GetRecords: shard {id}: a record without a sequence number"
                             )),
-                            (Some(prev), Some(cur)) if cur <= prev => sh.check_failed(format!(
-                                "GetRecords: shard {id}: sequence number {cur} after {prev}"
-                            )),
-                            _ => last = seq,
+                            (Some((prev, _)), Some((cur, _))) if cur <= *prev => {
+                                sh.check_failed(format!(
+                                    "GetRecords: shard {id}: sequence number {cur} after {prev}"
+                                ))
+                            }
+                            (_, seq) => last = seq,
                         }
                     }
                     let next = r["NextShardIterator"].as_str().map(str::to_string);
@@ -1299,11 +1303,15 @@ async fn stream_consumer(sh: Arc<Shared>) -> anyhow::Result<()> {
                         || kind == "TrimmedDataAccessException" =>
                 {
                     sh.expected_error(&kind);
-                    // Start again after the last record seen (or from the oldest one).
-                    let body = match last {
-                        Some(seq) => json!({"StreamArn": arn, "ShardId": id,
+                    // Start again after the last record seen (the sequence number exactly as
+                    // the server wrote it), or from the oldest one: when the consumer fell
+                    // further behind than the retention, the records after the last one seen
+                    // are trimmed too, and so is that position.
+                    let after = last.as_ref().filter(|_| kind == "ExpiredIteratorException");
+                    let body = match after {
+                        Some((_, seq)) => json!({"StreamArn": arn, "ShardId": id,
                             "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
-                            "SequenceNumber": seq.to_string()}),
+                            "SequenceNumber": seq}),
                         None => json!({"StreamArn": arn, "ShardId": id,
                             "ShardIteratorType": "TRIM_HORIZON"}),
                     };
@@ -1319,6 +1327,28 @@ async fn stream_consumer(sh: Arc<Shared>) -> anyhow::Result<()> {
                         Ok(v) => {
                             let it = v["ShardIterator"].as_str().map(str::to_string);
                             shards.insert(id, (it, last));
+                        }
+                        Err(CallError::Service(kind, _))
+                            if kind == "TrimmedDataAccessException" =>
+                        {
+                            // Trimmed since: from the oldest record, on the next round.
+                            sh.expected_error(&kind);
+                            let it = call(
+                                &sh,
+                                &mut conn,
+                                ddb("GetShardIterator"),
+                                "GetShardIterator",
+                                &json!({"StreamArn": arn, "ShardId": id,
+                                        "ShardIteratorType": "TRIM_HORIZON"}),
+                            )
+                            .await;
+                            match it {
+                                Ok(v) => {
+                                    let it = v["ShardIterator"].as_str().map(str::to_string);
+                                    shards.insert(id, (it, last));
+                                }
+                                Err(e) => sh.error("GetShardIterator", &e),
+                            }
                         }
                         Err(e) => sh.error("GetShardIterator", &e),
                     }
