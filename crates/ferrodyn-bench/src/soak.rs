@@ -1230,18 +1230,8 @@ async fn stream_consumer(sh: Arc<Shared>) -> anyhow::Result<()> {
                         continue;
                     };
                     if !shards.contains_key(id) {
-                        let it = call(
-                            &sh,
-                            &mut conn,
-                            ddb("GetShardIterator"),
-                            "GetShardIterator",
-                            &json!({"StreamArn": arn, "ShardId": id,
-                                    "ShardIteratorType": "TRIM_HORIZON"}),
-                        )
-                        .await;
-                        match it {
-                            Ok(v) => {
-                                let it = v["ShardIterator"].as_str().map(str::to_string);
+                        match shard_iterator(&sh, &mut conn, &arn, id, None).await {
+                            Ok(it) => {
                                 shards.insert(id.to_string(), (it, None));
                             }
                             Err(e) => sh.error("GetShardIterator", &e),
@@ -1307,48 +1297,21 @@ async fn stream_consumer(sh: Arc<Shared>) -> anyhow::Result<()> {
                     // the server wrote it), or from the oldest one: when the consumer fell
                     // further behind than the retention, the records after the last one seen
                     // are trimmed too, and so is that position.
-                    let after = last.as_ref().filter(|_| kind == "ExpiredIteratorException");
-                    let body = match after {
-                        Some((_, seq)) => json!({"StreamArn": arn, "ShardId": id,
-                            "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
-                            "SequenceNumber": seq}),
-                        None => json!({"StreamArn": arn, "ShardId": id,
-                            "ShardIteratorType": "TRIM_HORIZON"}),
-                    };
-                    match call(
-                        &sh,
-                        &mut conn,
-                        ddb("GetShardIterator"),
-                        "GetShardIterator",
-                        &body,
-                    )
-                    .await
+                    let after = last
+                        .as_ref()
+                        .filter(|_| kind == "ExpiredIteratorException")
+                        .map(|(_, seq)| seq.as_str());
+                    let mut it = shard_iterator(&sh, &mut conn, &arn, &id, after).await;
+                    if after.is_some()
+                        && matches!(&it, Err(CallError::Service(k, _)) if k == "TrimmedDataAccessException")
                     {
-                        Ok(v) => {
-                            let it = v["ShardIterator"].as_str().map(str::to_string);
+                        // Trimmed since: from the oldest record.
+                        sh.expected_error("TrimmedDataAccessException");
+                        it = shard_iterator(&sh, &mut conn, &arn, &id, None).await;
+                    }
+                    match it {
+                        Ok(it) => {
                             shards.insert(id, (it, last));
-                        }
-                        Err(CallError::Service(kind, _))
-                            if kind == "TrimmedDataAccessException" =>
-                        {
-                            // Trimmed since: from the oldest record, on the next round.
-                            sh.expected_error(&kind);
-                            let it = call(
-                                &sh,
-                                &mut conn,
-                                ddb("GetShardIterator"),
-                                "GetShardIterator",
-                                &json!({"StreamArn": arn, "ShardId": id,
-                                        "ShardIteratorType": "TRIM_HORIZON"}),
-                            )
-                            .await;
-                            match it {
-                                Ok(v) => {
-                                    let it = v["ShardIterator"].as_str().map(str::to_string);
-                                    shards.insert(id, (it, last));
-                                }
-                                Err(e) => sh.error("GetShardIterator", &e),
-                            }
                         }
                         Err(e) => sh.error("GetShardIterator", &e),
                     }
@@ -1370,6 +1333,24 @@ async fn stream_consumer(sh: Arc<Shared>) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// A shard iterator: after the sequence number `after` (as the server wrote it), or from the
+/// oldest record; `None` for a shard with nothing more to read.
+async fn shard_iterator(
+    sh: &Shared,
+    conn: &mut Conn,
+    arn: &str,
+    shard: &str,
+    after: Option<&str>,
+) -> Result<Option<String>, CallError> {
+    let body = match after {
+        Some(seq) => json!({"StreamArn": arn, "ShardId": shard,
+            "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": seq}),
+        None => json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+    };
+    let v = call(sh, conn, ddb("GetShardIterator"), "GetShardIterator", &body).await?;
+    Ok(v["ShardIterator"].as_str().map(str::to_string))
 }
 
 /// Table churn: alternately creates, uses and deletes a small table, and adds or removes a GSI
