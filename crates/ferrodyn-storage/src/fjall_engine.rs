@@ -2440,49 +2440,7 @@ mod reopen_tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    /// A tmpfs mounted for a test, unmounted when dropped.
-    struct Tmpfs(PathBuf);
-
-    impl Tmpfs {
-        fn mount(at: &Path, size: &str) -> Tmpfs {
-            let out = std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-                .arg(at)
-                .output()
-                .expect("run mount");
-            assert!(
-                out.status.success(),
-                "mounting a tmpfs at {} failed (the test needs root): {}",
-                at.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Tmpfs(at.to_path_buf())
-        }
-    }
-
-    impl Drop for Tmpfs {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
-
-    /// Writes to `path` until the filesystem has no space left.
-    fn fill(path: &Path) {
-        use std::io::Write;
-        let mut f = std::fs::File::create(path).unwrap();
-        let chunk = vec![0x5au8; 1 << 20];
-        loop {
-            match f.write(&chunk) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
-                Err(e) => panic!("ballast: {e}"),
-            }
-        }
-    }
+    use ferrodyn_testhost::{fill_until_full as fill, Tmpfs};
 
     fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);

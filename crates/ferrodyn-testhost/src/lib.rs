@@ -152,6 +152,61 @@ pub fn log_tail(path: &Path) -> String {
     }
 }
 
+/// A tmpfs mounted for a test (mounting needs root, as the disk-full tests have), unmounted
+/// (lazily) when dropped: a real filesystem of a chosen size, to fill.
+pub struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount -o size=`, e.g. `64m`) at the existing directory `at`;
+    /// panics, saying why, when it cannot.
+    pub fn mount(at: &Path, size: &str) -> Tmpfs {
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs at {} failed (the test needs root): {}",
+            at.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes incompressible data to a new file at `path` until its filesystem has no space left;
+/// returns the bytes written.
+pub fn fill_until_full(path: &Path) -> u64 {
+    use std::io::Write;
+    let mut f = fs::File::create(path).unwrap();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let chunk: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut written = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::StorageFull => break,
+            Err(e) => panic!("ballast: {e}"),
+        }
+    }
+    written
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

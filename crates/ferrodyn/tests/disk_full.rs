@@ -9,66 +9,33 @@
 //! Mounting a tmpfs needs root (CAP_SYS_ADMIN), as tests and CI run on this project's
 //! machines.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use ferrodyn_testhost::{fill_until_full as fill, Tmpfs};
 use ferrodyn_testkit::{call_json, http_get, ok_json, pk_numbers, ServerProcess};
 use serde_json::{json, Value};
 
 const INTERNAL: &str = "com.amazonaws.dynamodb.v20120810#InternalServerError";
 
-/// A tmpfs mounted for the test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs at {} failed (the test needs root): {}",
-            at.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(at.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// Writes incompressible data to `path` until the filesystem has no space left.
-fn fill(path: &Path) -> u64 {
-    let mut f = std::fs::File::create(path).unwrap();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let chunk: Vec<u8> = (0..1 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    let mut written = 0u64;
+/// Puts item `back` until it is accepted (every refusal meanwhile a 500), at most `within`;
+/// records it as acknowledged and returns how long it took.
+fn writes_resume(
+    url: &str,
+    acked: &mut std::collections::BTreeMap<String, u64>,
+    within: Duration,
+) -> Duration {
+    let started = Instant::now();
     loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
-            Err(e) => panic!("ballast: {e}"),
+        let (status, body) = put(url, "back", 1);
+        if status == 200 {
+            acked.insert("back".into(), 1);
+            return started.elapsed();
         }
+        assert_eq!(status, 500, "{body}");
+        assert!(started.elapsed() < within, "writes never resumed: {body}");
+        std::thread::sleep(Duration::from_millis(20));
     }
-    written
 }
 
 fn put(url: &str, key: &str, v: u64) -> (u16, Value) {
@@ -206,17 +173,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
 
     // Space comes back: writes resume by themselves.
     std::fs::remove_file(&ballast).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = put(&url, "back", 1);
-        if status == 200 {
-            acked.insert("back".into(), 1);
-            break;
-        }
-        assert_eq!(status, 500, "{body}");
-        assert!(Instant::now() < deadline, "writes never resumed: {body}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    writes_resume(&url, &mut acked, Duration::from_secs(10));
     for i in 50..100u64 {
         let (status, body) = put(&url, &format!("k{i}"), i);
         assert_eq!(status, 200, "{body}");
@@ -397,22 +354,7 @@ fn a_full_disk_met_by_the_journal_itself_is_recovered_without_a_restart() {
     };
     std::thread::sleep(Duration::from_millis(100));
     std::fs::remove_file(&ballast).unwrap();
-    let started = Instant::now();
-    loop {
-        let (status, body) = put(&url, "back", 1);
-        if status == 200 {
-            acked.insert("back".into(), 1);
-            break;
-        }
-        assert_eq!(status, 500, "{body}");
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "writes never resumed: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let resumed_after = started.elapsed();
-    eprintln!("LOG:\n{}", std::fs::read_to_string(&log).unwrap());
+    let resumed_after = writes_resume(&url, &mut acked, Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(100));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let answers = reader.join().unwrap();
@@ -529,20 +471,7 @@ fn an_injected_enospc_on_journal_writes_is_recovered_once_writes_succeed_again()
     assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
 
     std::fs::write(&control, "").unwrap();
-    let started = Instant::now();
-    loop {
-        let (status, body) = put(&url, "back", 1);
-        if status == 200 {
-            acked.insert("back".into(), 1);
-            break;
-        }
-        assert_eq!(status, 500, "{body}");
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "writes never resumed: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    writes_resume(&url, &mut acked, Duration::from_secs(20));
     let (status, body) = http_get(&url, "/health/ready");
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
     for i in 20..40u64 {
