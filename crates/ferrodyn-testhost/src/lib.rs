@@ -1,10 +1,11 @@
-//! What the test-server harnesses (ferrodyn-pgtest, ferrodyn-natstest) and the console's
-//! browser test (Chromium) need from the host.
+//! What the test-server harnesses (ferrodyn-pgtest, ferrodyn-natstest), the console's
+//! browser test (Chromium) and the disk-full tests need from the host.
 //!
 //! Owns: installing a missing Debian package with `apt-get` when the test process is root
 //! (serialized across processes by an `flock` on a lock file, and looking again once the lock
 //! is held, since another process may have just installed it), the choice of `nobody` as the
-//! user a server runs as when the tests run as root, and log tails for error messages.
+//! user a server runs as when the tests run as root, log tails for error messages, and a
+//! small tmpfs with a ballast file to fill it.
 //! No ferrodyn dependencies; dev-dependency only.
 
 use std::fs::{self, OpenOptions};
