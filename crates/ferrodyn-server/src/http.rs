@@ -570,9 +570,18 @@ async fn handle_request(
     // Authentication sees the request as it was signed: before the body is decompressed.
     let identity = {
         // `--auth none` looks at the Authorization header alone: no list of every header.
+        // Enforced, the list is on the stack unless the request has very many headers.
+        const ON_STACK: usize = 24;
+        let mut stack: [(&str, &[u8]); ON_STACK] = [("", &[]); ON_STACK];
         let all: Vec<(&str, &[u8])>;
         let one: [(&str, &[u8]); 1];
         let headers: &[(&str, &[u8])] = match &shared.auth {
+            auth::AuthMode::Enforced(_) if parts.headers.len() <= ON_STACK => {
+                for (slot, (k, v)) in stack.iter_mut().zip(parts.headers.iter()) {
+                    *slot = (k.as_str(), v.as_bytes());
+                }
+                &stack[..parts.headers.len()]
+            }
             auth::AuthMode::Enforced(_) => {
                 all = parts
                     .headers

@@ -56,6 +56,20 @@ struct Entry {
     mac: HmacSha256,
 }
 
+/// A signing key found or derived by [`SigningKeyCache::signing`].
+pub(crate) struct Signing(Arc<Entry>);
+
+impl Signing {
+    pub(crate) fn key(&self) -> &[u8; 32] {
+        &self.0.key
+    }
+
+    /// An HMAC state keyed with [`Signing::key`].
+    pub(crate) fn mac(&self) -> &HmacSha256 {
+        &self.0.mac
+    }
+}
+
 impl Entry {
     fn is(&self, scope: &str, secret: &str) -> bool {
         *self.scope == *scope && super::constant_time_eq(&self.secret, secret.as_bytes())
@@ -171,19 +185,17 @@ impl SigningKeyCache {
             .key
     }
 
-    /// An HMAC state keyed with the signing key of this secret and scope, `scope` being
+    /// The signing key of this secret and scope and an HMAC state keyed with it, `scope` being
     /// `access_key_id/date/region/service` (none of which holds a `/`).
-    pub(crate) fn signing_mac(
+    pub(crate) fn signing(
         &self,
         scope: &str,
         secret_access_key: &str,
         date: &str,
         region: &str,
         service: &str,
-    ) -> HmacSha256 {
-        self.entry(scope, secret_access_key, date, region, service)
-            .mac
-            .clone()
+    ) -> Signing {
+        Signing(self.entry(scope, secret_access_key, date, region, service))
     }
 
     fn entry(

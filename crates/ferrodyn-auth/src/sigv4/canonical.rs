@@ -165,73 +165,84 @@ fn canonical_uri_into(raw_path: &str, out: &mut Vec<u8>) {
     uri_encode(&normalized, true, out);
 }
 
-/// Where canonical text goes: straight into a hash (the normal path: nothing is buffered) or
-/// into a buffer (to show the text in a mismatch error). Both see the same bytes.
+/// Where canonical text goes: a buffer on the stack (the normal path, hashed once whole, and
+/// shown as it is in a mismatch error) or a vector (tests).
 pub(crate) trait Sink {
     fn put(&mut self, bytes: &[u8]);
+
+    /// One byte (the canonical text's separators): no copy routine for a single byte.
+    fn put_byte(&mut self, byte: u8) {
+        self.put(&[byte]);
+    }
 }
 
 impl Sink for Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
     }
-}
 
-impl Sink for Sha256 {
-    fn put(&mut self, bytes: &[u8]) {
-        Digest::update(self, bytes);
+    fn put_byte(&mut self, byte: u8) {
+        self.push(byte);
     }
 }
 
-/// A SHA-256 fed through a buffer on the stack: canonical text arrives in many small pieces,
-/// and the hash is cheaper fed whole blocks.
-pub(crate) struct BufferedSha256 {
-    hasher: Sha256,
-    buf: [u8; 256],
+/// Text gathered on the stack, up to `N` bytes, then on the heap: the canonical request and the
+/// string to sign are gathered whole, then hashed in one call (see `prefix`).
+pub(crate) struct StackText<const N: usize> {
+    buf: [u8; N],
     len: usize,
+    /// Everything, once more than `N` bytes came.
+    spilled: Option<Vec<u8>>,
 }
 
-impl BufferedSha256 {
+impl<const N: usize> StackText<N> {
     pub(crate) fn new() -> Self {
-        BufferedSha256 {
-            hasher: Sha256::new(),
-            buf: [0; 256],
+        StackText {
+            buf: [0; N],
             len: 0,
+            spilled: None,
         }
     }
 
-    pub(crate) fn finish(mut self) -> [u8; 32] {
-        self.hasher.update(&self.buf[..self.len]);
-        self.hasher.finalize().into()
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.spilled {
+            Some(v) => v,
+            None => &self.buf[..self.len],
+        }
     }
 }
 
-impl Sink for BufferedSha256 {
+impl<const N: usize> Sink for StackText<N> {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        if bytes.len() > self.buf.len() - self.len {
-            self.hasher.update(&self.buf[..self.len]);
-            self.len = 0;
-            if bytes.len() >= self.buf.len() {
-                self.hasher.update(bytes);
-                return;
-            }
+        if let Some(v) = &mut self.spilled {
+            v.extend_from_slice(bytes);
+        } else if bytes.len() <= N - self.len {
+            self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        } else {
+            let mut v = Vec::with_capacity(2 * N + bytes.len());
+            v.extend_from_slice(&self.buf[..self.len]);
+            v.extend_from_slice(bytes);
+            self.spilled = Some(v);
         }
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+    }
+
+    #[inline]
+    fn put_byte(&mut self, byte: u8) {
+        match &mut self.spilled {
+            None if self.len < N => {
+                self.buf[self.len] = byte;
+                self.len += 1;
+            }
+            _ => self.put(&[byte]),
+        }
     }
 }
 
 /// The first of two adjacent spaces in `s`.
 fn double_space(s: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(p) = s[from..].iter().position(|&c| c == b' ') {
-        let at = from + p;
-        if s.get(at + 1) == Some(&b' ') {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    memchr::memchr_iter(b' ', s).find(|&at| s.get(at + 1) == Some(&b' '))
 }
 
 /// A header value as it enters the canonical request: spaces and tabs trimmed at both ends,
@@ -244,6 +255,16 @@ pub(crate) fn canonical_header_value<S: Sink + ?Sized>(value: &[u8], out: &mut S
         .rposition(|c| !is_ws(c))
         .map_or(start, |e| e + 1);
     let mut rest = &value[start..end];
+    // Most values hold no run of spaces: one pass without early exit (vector instructions)
+    // tells, and the value goes in whole.
+    let runs = rest
+        .iter()
+        .zip(rest.get(1..).unwrap_or_default())
+        .fold(false, |run, (a, b)| run | ((*a == b' ') & (*b == b' ')));
+    if !runs {
+        out.put(rest);
+        return;
+    }
     // Each run of spaces: the text before it and one space, then past the run.
     while let Some(at) = double_space(rest) {
         out.put(&rest[..=at]);
@@ -282,11 +303,16 @@ impl<'a> SignedHeaders<'a> {
 /// Whether a SignedHeaders value is canonical as sent: non-empty lowercase names in strictly
 /// ascending order.
 fn is_canonical(list: &str) -> bool {
+    // One pass for case, without early exit (vector instructions), then the order.
+    if list
+        .bytes()
+        .fold(false, |upper, c| upper | c.is_ascii_uppercase())
+    {
+        return false;
+    }
     let mut previous: Option<&str> = None;
     super::split_ascii(list, b';').all(|name| {
-        let ok = !name.is_empty()
-            && !name.bytes().any(|c| c.is_ascii_uppercase())
-            && previous.is_none_or(|p| p < name);
+        let ok = !name.is_empty() && previous.is_none_or(|p| p < name);
         previous = Some(name);
         ok
     })
@@ -313,12 +339,22 @@ pub(crate) fn signed_header_names(signed_headers: &str) -> Vec<String> {
 
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
+/// The two lowercase hex digits of every byte: one load per byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut table = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = [HEX_LOWER[b >> 4], HEX_LOWER[b & 0xf]];
+        b += 1;
+    }
+    table
+};
+
 /// Lowercase hex of a 32-byte digest.
 pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
     let mut out = [0u8; 64];
     for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX_LOWER[usize::from(b >> 4)];
-        pair[1] = HEX_LOWER[usize::from(b & 0xf)];
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
     out
 }
@@ -353,52 +389,60 @@ fn put_lowercase<S: Sink + ?Sized>(out: &mut S, s: &str) {
 /// way).
 pub(crate) fn canonical_request_to<S: Sink + ?Sized>(input: &CanonicalInput<'_>, out: &mut S) {
     out.put(input.method.as_bytes());
-    out.put(b"\n");
+    out.put_byte(b'\n');
     if input.path.is_empty() || input.path == "/" {
         // `/` (and the empty path) normalize to `/`, which encodes to itself: the usual case.
-        out.put(b"/");
+        out.put_byte(b'/');
     } else {
         let mut uri = Vec::with_capacity(input.path.len() + 8);
         canonical_uri_into(input.path, &mut uri);
         out.put(&uri);
     }
-    out.put(b"\n");
+    out.put_byte(b'\n');
     if !input.query.is_empty() {
         let mut query = Vec::new();
         canonical_query_into(input.query, input.exclude_param, &mut query);
         out.put(&query);
     }
-    out.put(b"\n");
+    out.put_byte(b'\n');
+    // A canonical list's names are lowercase already.
+    let lowercase = matches!(input.signed_headers, SignedHeaders::Canonical(_));
     input.signed_headers.for_each(|name| {
-        put_lowercase(out, name);
-        out.put(b":");
+        if lowercase {
+            out.put(name.as_bytes());
+        } else {
+            put_lowercase(out, name);
+        }
+        out.put_byte(b':');
         let mut first = true;
         for (_, value) in input
             .headers
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            // Names arrive lowercase from HTTP/1 parsers: the exact comparison nearly always
+            // decides.
+            .filter(|(n, _)| *n == name || n.eq_ignore_ascii_case(name))
         {
             if !first {
-                out.put(b",");
+                out.put_byte(b',');
             }
             canonical_header_value(value, out);
             first = false;
         }
-        out.put(b"\n");
+        out.put_byte(b'\n');
     });
-    out.put(b"\n");
+    out.put_byte(b'\n');
     match input.signed_headers {
         SignedHeaders::Canonical(list) => out.put(list.as_bytes()),
         SignedHeaders::Sorted(names) => {
             for (i, name) in names.iter().enumerate() {
                 if i > 0 {
-                    out.put(b";");
+                    out.put_byte(b';');
                 }
                 put_lowercase(out, name);
             }
         }
     }
-    out.put(b"\n");
+    out.put_byte(b'\n');
     out.put(input.payload_hash);
 }
 
@@ -508,17 +552,20 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn buffered_hash_equals_the_hash_of_the_whole(
+        fn stack_text_keeps_every_byte_in_order(
             pieces in proptest::collection::vec(proptest::collection::vec(0u8..=255, 0..300), 0..20)
         ) {
-            let mut buffered = BufferedSha256::new();
+            let mut text = StackText::<256>::new();
             let mut whole = Vec::new();
-            for p in &pieces {
-                buffered.put(p);
+            for (i, p) in pieces.iter().enumerate() {
+                if i % 3 == 0 {
+                    text.put_byte(b':');
+                    whole.push(b':');
+                }
+                text.put(p);
                 whole.extend_from_slice(p);
             }
-            let expected: [u8; 32] = Sha256::digest(&whole).into();
-            proptest::prop_assert_eq!(buffered.finish(), expected);
+            proptest::prop_assert_eq!(text.as_bytes(), &whole[..]);
         }
 
         #[test]

@@ -65,13 +65,17 @@ mod cache;
 mod canonical;
 mod datetime;
 mod error;
+mod prefix;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use hmac::Mac;
+use sha2::digest::Update;
+use sha2::{Digest, Sha256};
 
 pub use cache::SigningKeyCache;
 pub use error::{
@@ -80,6 +84,7 @@ pub use error::{
 };
 
 use canonical::{CanonicalInput, QueryParam, Sink};
+use prefix::PrefixMemo;
 
 /// The only signing algorithm accepted.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -156,6 +161,7 @@ pub(crate) fn split_ascii(s: &str, delimiter: u8) -> impl Iterator<Item = &str> 
     let mut rest = Some(s);
     std::iter::from_fn(move || {
         let r = rest?;
+        // A byte loop: the pieces are a few bytes long, shorter than `memchr` pays off for.
         match r.bytes().position(|b| b == delimiter) {
             Some(i) => {
                 rest = Some(&r[i + 1..]);
@@ -252,12 +258,6 @@ impl<T: Credential + ?Sized> Credential for std::sync::Arc<T> {
     }
     fn session_token(&self) -> Option<&str> {
         (**self).session_token()
-    }
-}
-
-impl Sink for cache::HmacSha256 {
-    fn put(&mut self, bytes: &[u8]) {
-        Mac::update(self, bytes);
     }
 }
 
@@ -368,14 +368,41 @@ const SEPARATORS: [bool; 256] = {
     table
 };
 
-/// `s.split_once(is_separator)`, by bytes when `s` is ASCII.
-fn split_at_separator(s: &str, ascii: bool) -> Option<(&str, &str)> {
-    if ascii {
-        let i = s.bytes().position(|b| SEPARATORS[usize::from(b)])?;
-        Some((&s[..i], &s[i + 1..]))
-    } else {
-        s.split_once(is_separator)
+/// How an Authorization header's components may be separated, found once per header.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Separators {
+    /// ASCII with no whitespace but spaces (every SDK's header): `,` and ` ` are found with
+    /// `memchr2`, many bytes at a time.
+    Plain,
+    /// ASCII with other whitespace (tabs, line breaks): a table, one byte at a time.
+    Ascii,
+    /// Not ASCII: `char::is_whitespace` decides.
+    Unicode,
+}
+
+impl Separators {
+    fn of(s: &str) -> Separators {
+        // One pass without early exit, which the compiler turns into vector instructions.
+        let (wide, control) = s.bytes().fold((false, false), |(wide, control), b| {
+            (wide | (b >= 0x80), control | (b.wrapping_sub(b'\t') < 5))
+        });
+        match (wide, control) {
+            (true, _) => Separators::Unicode,
+            (false, true) => Separators::Ascii,
+            (false, false) => Separators::Plain,
+        }
     }
+}
+
+/// `s.split_once(is_separator)`, by bytes when `s` is ASCII.
+fn split_at_separator(s: &str, how: Separators) -> Option<(&str, &str)> {
+    let i = match how {
+        Separators::Plain => memchr::memchr2(b',', b' ', s.as_bytes())?,
+        Separators::Ascii => s.bytes().position(|b| SEPARATORS[usize::from(b)])?,
+        Separators::Unicode => return s.split_once(is_separator),
+    };
+    // The separator found is one ASCII byte, so both sides are on character boundaries.
+    Some((&s[..i], &s[i + 1..]))
 }
 
 fn query_value<'q>(params: &'q [QueryParam], name: &str) -> Option<&'q [u8]> {
@@ -452,8 +479,9 @@ impl Verifier {
     }
 
     /// Every check, in order; `done` makes the answer of an accepted request. Nothing is
-    /// buffered on the way: the canonical request goes straight into its hash and the string to
-    /// sign into the HMAC (both are built again, into buffers, only to describe a mismatch).
+    /// allocated on the way: the canonical request and the string to sign are gathered on the
+    /// stack, each hashed in one call from the state its leading blocks had the last time this
+    /// thread hashed them (see [`prefix`]), and shown as they are when the signature differs.
     fn check<K: Credential, T>(
         &self,
         req: &RequestParts<'_>,
@@ -487,31 +515,45 @@ impl Verifier {
             signed_headers: &signed_headers,
             payload_hash: &payload_hash,
         };
-        let mut hasher = canonical::BufferedSha256::new();
-        canonical::canonical_request_to(&input, &mut hasher);
-        let canonical_hash = canonical::hex32(&hasher.finish());
-        let mut mac = self.cache.signing_mac(
+        // Gathered whole, then hashed from the state its leading blocks had last time.
+        let mut canonical_request = canonical::StackText::<1024>::new();
+        canonical::canonical_request_to(&input, &mut canonical_request);
+        let canonical_hash = canonical::hex32(
+            &with_memo(
+                &CANONICAL_MEMO,
+                &[0; 32],
+                &Sha256::new(),
+                canonical_request.as_bytes(),
+            )
+            .finalize()
+            .into(),
+        );
+        let signing = self.cache.signing(
             scope.credential_scope,
             key.secret_access_key(),
             scope.date,
             scope.region,
             scope.service,
         );
-        string_to_sign_to(&scope, &canonical_hash, &mut mac);
-        let expected = canonical::hex32(&mac.finalize().into_bytes().into());
+        let mut string_to_sign = canonical::StackText::<192>::new();
+        string_to_sign_to(&scope, &canonical_hash, &mut string_to_sign);
+        let inner = with_memo(
+            &SIGNING_MEMO,
+            signing.key(),
+            signing.mac(),
+            string_to_sign.as_bytes(),
+        );
+        let expected = canonical::hex32(&inner.finalize().into_bytes().into());
         let signature_ok = constant_time_eq(&expected, presented.signature.as_bytes());
         let content_hash_ok = headers
             .content_sha256
             .is_none_or(|h| h.eq_ignore_ascii_case(&payload_hash));
         if !(signature_ok && content_hash_ok) {
-            let mut canonical_request = Vec::with_capacity(512);
-            canonical::canonical_request_to(&input, &mut canonical_request);
-            let mut string_to_sign = Vec::with_capacity(160);
-            string_to_sign_to(&scope, &canonical_hash, &mut string_to_sign);
             return Err(SigV4Error::SignatureDoesNotMatch(Box::new(
                 MismatchDetail {
-                    canonical_request: String::from_utf8_lossy(&canonical_request).into_owned(),
-                    string_to_sign: String::from_utf8_lossy(&string_to_sign).into_owned(),
+                    canonical_request: String::from_utf8_lossy(canonical_request.as_bytes())
+                        .into_owned(),
+                    string_to_sign: String::from_utf8_lossy(string_to_sign.as_bytes()).into_owned(),
                 },
             )));
         }
@@ -570,14 +612,14 @@ impl Verifier {
         if !trimmed.starts_with("AWS4-") {
             return Err(SigV4Error::MissingAuthenticationToken);
         }
-        let ascii = trimmed.is_ascii();
-        let (algorithm, mut rest) = split_at_separator(trimmed, ascii).unwrap_or((trimmed, ""));
+        let how = Separators::of(trimmed);
+        let (algorithm, mut rest) = split_at_separator(trimmed, how).unwrap_or((trimmed, ""));
         let mut credential = None;
         let mut signed_headers = None;
         let mut signature = None;
         let mut more = !rest.is_empty();
         while more {
-            let component = match split_at_separator(rest, ascii) {
+            let component = match split_at_separator(rest, how) {
                 Some((component, tail)) => {
                     rest = tail;
                     component
@@ -818,14 +860,43 @@ impl Verifier {
     }
 }
 
+thread_local! {
+    /// The leading blocks of the last canonical request hashed on this thread.
+    static CANONICAL_MEMO: RefCell<PrefixMemo<Sha256>> = RefCell::default();
+    /// The leading blocks of the last string to sign, and the signing key they were keyed with.
+    static SIGNING_MEMO: RefCell<PrefixMemo<cache::HmacSha256>> = RefCell::default();
+}
+
+/// `text` absorbed into `initial` through this thread's memo (see [`prefix`]); plainly when the
+/// memo is out of reach (a thread being torn down), which gives the same state.
+fn with_memo<S: Update + Clone + 'static>(
+    memo: &'static std::thread::LocalKey<RefCell<PrefixMemo<S>>>,
+    origin: &[u8; 32],
+    initial: &S,
+    text: &[u8],
+) -> S {
+    memo.try_with(|m| {
+        m.try_borrow_mut()
+            .ok()
+            .map(|mut m| m.absorb(origin, initial, text))
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| {
+        let mut state = initial.clone();
+        state.update(text);
+        state
+    })
+}
+
 /// The string to sign: algorithm, signing time, scope, hash of the canonical request.
 fn string_to_sign_to<S: Sink + ?Sized>(scope: &Scope<'_>, canonical_hash: &[u8], out: &mut S) {
     out.put(ALGORITHM.as_bytes());
-    out.put(b"\n");
+    out.put_byte(b'\n');
     out.put(&scope.request_iso);
-    out.put(b"\n");
+    out.put_byte(b'\n');
     out.put(scope.string_scope.as_bytes());
-    out.put(b"\n");
+    out.put_byte(b'\n');
     out.put(canonical_hash);
 }
 
