@@ -569,6 +569,23 @@ mod tests {
         }
 
         #[test]
+        fn header_values_canonicalize_as_trim_and_collapse(value in "[ \ta-c]{0,30}") {
+            let mut out = Vec::new();
+            canonical_header_value(value.as_bytes(), &mut out);
+            let trimmed = value.trim_matches(|c| c == ' ' || c == '\t');
+            let mut expected = String::new();
+            let mut after_space = false;
+            for c in trimmed.chars() {
+                if c == ' ' && after_space {
+                    continue;
+                }
+                after_space = c == ' ';
+                expected.push(c);
+            }
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
+
+        #[test]
         fn a_list_sent_canonical_or_not_gives_one_canonical_request(
             names in proptest::collection::btree_set("[a-z][a-z0-9-]{0,12}", 1..8),
             upper in proptest::collection::vec(proptest::bool::ANY, 8),

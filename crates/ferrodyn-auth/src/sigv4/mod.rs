@@ -916,3 +916,32 @@ fn parse_expires(raw: &str) -> Result<u64, SigV4Error> {
         _ => incomplete("X-Amz-Expires must be less than a week (in seconds) that is 604800"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The byte-wise splits agree with the character-wise one wherever they are chosen.
+        #[test]
+        fn every_separator_tier_splits_alike(s in "[ -~\t\n\r\u{b}\u{c},]{0,80}|[a-z=/, ]{0,80}") {
+            let how = Separators::of(&s);
+            prop_assert_eq!(split_at_separator(&s, how), s.split_once(is_separator));
+            prop_assert_eq!(
+                split_at_separator(&s, Separators::Ascii),
+                s.split_once(is_separator)
+            );
+            if how == Separators::Plain {
+                prop_assert!(!s.bytes().any(|b| (b'\t'..=b'\r').contains(&b)));
+            }
+        }
+
+        #[test]
+        fn non_ascii_headers_split_by_characters(s in "[a-z ,\u{a0}\u{2003}é]{0,40}") {
+            let how = Separators::of(&s);
+            prop_assert_eq!(how == Separators::Unicode, !s.is_ascii());
+            prop_assert_eq!(split_at_separator(&s, how), s.split_once(is_separator));
+        }
+    }
+}
