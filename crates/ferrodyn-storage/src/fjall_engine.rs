@@ -2219,15 +2219,7 @@ mod tests {
     fn deferred_commits_survive_journal_rotation() {
         let dir = tempfile::tempdir().unwrap();
         // Incompressible, so that the journal really grows.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let noise: Vec<u8> = (0..8192)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = ferrodyn_testhost::incompressible(8192);
         let value = |i: u32| &noise[(i % 4096) as usize..][..4096];
         let mut written = 0u32;
         {

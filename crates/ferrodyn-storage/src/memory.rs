@@ -66,11 +66,16 @@ struct State {
     pending_gc: Vec<(String, Vec<u8>)>,
 }
 
+type ReopenListener = Box<dyn Fn() + Send + Sync>;
+
 #[derive(Default)]
 struct Inner {
     state: RwLock<State>,
     /// Live snapshots: batch number -> count.
     live: Mutex<BTreeMap<u64, usize>>,
+    /// Moved only by [`MemoryStorage::mark_reopened`].
+    generation: std::sync::atomic::AtomicU64,
+    reopen_listeners: Mutex<Vec<ReopenListener>>,
 }
 
 /// In-memory [`Storage`]: fast, nothing is persisted. Clones share the same data.
@@ -91,6 +96,21 @@ impl MemoryStorage {
     /// An empty storage.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Behaves as an engine that has just reopened its store in place (see
+    /// [`Storage::generation`]): the generation moves on and every reopen listener runs. The
+    /// data stays as it is, so a test models what the reopen lost by writing to this storage
+    /// directly first. The memory engine never does this on its own; it lets the layers above
+    /// storage be tested against the reopen contract.
+    pub fn mark_reopened(&self) {
+        let listeners = self.inner.reopen_listeners.lock();
+        self.inner
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        for listener in listeners.iter() {
+            listener();
+        }
     }
 }
 
@@ -326,6 +346,16 @@ impl Storage for MemoryStorage {
 
     fn flush(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn generation(&self) -> u64 {
+        self.inner
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn on_reopen(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        self.inner.reopen_listeners.lock().push(listener);
     }
 }
 

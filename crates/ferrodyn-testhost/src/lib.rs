@@ -182,20 +182,25 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Writes incompressible data to a new file at `path` until its filesystem has no space left;
-/// returns the bytes written.
-pub fn fill_until_full(path: &Path) -> u64 {
-    use std::io::Write;
-    let mut f = fs::File::create(path).unwrap();
+/// `len` bytes that no compressor shrinks (xorshift output, the same every call).
+pub fn incompressible(len: usize) -> Vec<u8> {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let chunk: Vec<u8> = (0..1 << 20)
+    (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x as u8
         })
-        .collect();
+        .collect()
+}
+
+/// Writes incompressible data to a new file at `path` until its filesystem has no space left;
+/// returns the bytes written.
+pub fn fill_until_full(path: &Path) -> u64 {
+    use std::io::Write;
+    let mut f = fs::File::create(path).unwrap();
+    let chunk = incompressible(1 << 20);
     let mut written = 0u64;
     loop {
         match f.write(&chunk) {

@@ -517,6 +517,77 @@ pub fn faultfs_library(binary: &Path) -> std::path::PathBuf {
     lib
 }
 
+/// A server data directory whose file-system calls go through `ferrodyn-faultfs`, with the
+/// control file that injects faults into a running server and the server's log, all in one
+/// temporary directory.
+pub struct FaultyDir {
+    _base: tempfile::TempDir,
+    shim: std::path::PathBuf,
+    /// The data directory (canonical: the library compares with the kernel's names).
+    pub data: std::path::PathBuf,
+    /// Written with [`FaultyDir::inject`].
+    pub control: std::path::PathBuf,
+    /// Where every start writes the server's output.
+    pub log: std::path::PathBuf,
+    args: Vec<String>,
+}
+
+impl FaultyDir {
+    /// Builds the library and lays out the directory; `serve` will get `--port 0 --data-dir
+    /// DATA` and `extra`.
+    pub fn new(binary: &Path, extra: &[&str]) -> FaultyDir {
+        let shim = faultfs_library(binary);
+        let base = tempfile::tempdir().expect("temporary directory");
+        let data = base.path().canonicalize().expect("canonical").join("data");
+        std::fs::create_dir(&data).expect("data directory");
+        let mut args: Vec<String> = ["serve", "--port", "0", "--data-dir"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.push(data.to_str().expect("UTF-8 path").to_owned());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        FaultyDir {
+            shim,
+            control: base.path().join("faults"),
+            log: base.path().join("server.log"),
+            data,
+            args,
+            _base: base,
+        }
+    }
+
+    /// Starts the server with the library preloaded.
+    pub fn start(&self, binary: &Path) -> ServerProcess {
+        let env = [
+            ("LD_PRELOAD", self.shim.to_str().expect("UTF-8 path")),
+            (
+                "FERRODYN_FAULTFS_DIR",
+                self.data.to_str().expect("UTF-8 path"),
+            ),
+            (
+                "FERRODYN_FAULTFS_CONTROL",
+                self.control.to_str().expect("UTF-8 path"),
+            ),
+        ];
+        ServerProcess::start_env(binary, &self.args(), &env, Some(&self.log))
+    }
+
+    /// Starts the server on the same directory without the library (a restart after the fault).
+    pub fn start_plain(&self, binary: &Path) -> ServerProcess {
+        ServerProcess::start_env(binary, &self.args(), &[], Some(&self.log))
+    }
+
+    /// Replaces the faults in force (the library's control syntax, e.g. `"sync EIO\n"`; empty
+    /// for none).
+    pub fn inject(&self, faults: &str) {
+        std::fs::write(&self.control, faults).expect("write the fault control file");
+    }
+
+    fn args(&self) -> Vec<&str> {
+        self.args.iter().map(String::as_str).collect()
+    }
+}
+
 /// `GET url + path`: the status and the body.
 pub fn http_get(url: &str, path: &str) -> (u16, String) {
     let r = reqwest::blocking::get(format!("{url}{path}")).expect("GET");

@@ -271,12 +271,7 @@ impl Ctx {
     }
 
     fn create_table(&mut self, name: &str, body: Value, stream: bool) -> Result<(), Stop> {
-        let key: Vec<String> = body["KeySchema"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
-            .collect();
+        let key = key_names(&body);
         let mut indexes = BTreeSet::new();
         for kind in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
             for ix in body[kind].as_array().into_iter().flatten() {
@@ -491,72 +486,43 @@ struct Scenario {
     weights: [u32; 3],
 }
 
+/// A scenario with no more `serve` arguments; `weights` as in [`Scenario::weights`].
+const fn scenario(
+    name: &'static str,
+    run: fn(&mut Ctx) -> Result<(), Stop>,
+    weights: [u32; 3],
+) -> Scenario {
+    Scenario {
+        name,
+        args: &[],
+        run,
+        weights,
+    }
+}
+
+/// Mostly commits and syncs; the scenarios that exercise flushes and compactions weigh those.
+const WRITES: [u32; 3] = [6, 4, 0];
+const MAINTENANCE: [u32; 3] = [3, 2, 5];
+
 const SCENARIOS: &[Scenario] = &[
+    scenario("tables", scenario_tables, WRITES),
+    scenario("gsi_backfill", scenario_gsi_backfill, WRITES),
+    scenario("ttl", scenario_ttl, WRITES),
     Scenario {
-        name: "tables",
-        args: &[],
-        run: scenario_tables,
-        weights: [6, 4, 0],
-    },
-    Scenario {
-        name: "gsi_backfill",
-        args: &[],
-        run: scenario_gsi_backfill,
-        weights: [6, 4, 0],
-    },
-    Scenario {
-        name: "ttl",
-        args: &[],
-        run: scenario_ttl,
-        weights: [6, 4, 0],
-    },
-    Scenario {
-        name: "streams",
         args: &[
             "--stream-retention-secs",
             "3",
             "--stream-shard-records",
             "40",
         ],
-        run: scenario_streams,
-        weights: [6, 4, 0],
+        ..scenario("streams", scenario_streams, WRITES)
     },
-    Scenario {
-        name: "transactions",
-        args: &[],
-        run: scenario_transactions,
-        weights: [6, 4, 0],
-    },
-    Scenario {
-        name: "catalog",
-        args: &[],
-        run: scenario_catalog,
-        weights: [6, 4, 0],
-    },
-    Scenario {
-        name: "settle",
-        args: &[],
-        run: scenario_settle,
-        weights: [3, 2, 5],
-    },
-    Scenario {
-        name: "flush",
-        args: &[],
-        run: scenario_flush,
-        weights: [3, 2, 5],
-    },
-    Scenario {
-        name: "backups",
-        args: &[],
-        run: scenario_backups,
-        weights: [6, 4, 0],
-    },
-    Scenario {
-        name: "restores",
-        args: &[],
-        run: scenario_restores,
-        weights: [6, 4, 0],
-    },
+    scenario("transactions", scenario_transactions, WRITES),
+    scenario("catalog", scenario_catalog, WRITES),
+    scenario("settle", scenario_settle, MAINTENANCE),
+    scenario("flush", scenario_flush, MAINTENANCE),
+    scenario("backups", scenario_backups, WRITES),
+    scenario("restores", scenario_restores, WRITES),
 ];
 
 /// Table creation and deletion, with indexes, streams and tags, names reused.
@@ -1335,15 +1301,21 @@ fn item_size(item: &Value) -> u64 {
         .sum()
 }
 
-/// What an index holds for a table item: `None` if the item lacks an index key attribute.
-fn project(item: &Value, index: &Value, table_key: &[String]) -> Option<Value> {
-    let keys: Vec<&str> = index["KeySchema"]
+/// The attribute names of a `KeySchema` (of a table description, a CreateTable body or an
+/// index), hash key first.
+fn key_names(described: &Value) -> Vec<String> {
+    described["KeySchema"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| k["AttributeName"].as_str().unwrap())
-        .collect();
-    if keys.iter().any(|k| item.get(*k).is_none()) {
+        .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// What an index holds for a table item: `None` if the item lacks an index key attribute.
+fn project(item: &Value, index: &Value, table_key: &[String]) -> Option<Value> {
+    let keys = key_names(index);
+    if keys.iter().any(|k| item.get(k.as_str()).is_none()) {
         return None;
     }
     let p = &index["Projection"];
@@ -1357,7 +1329,7 @@ fn project(item: &Value, index: &Value, table_key: &[String]) -> Option<Value> {
                 .iter()
                 .any(|a| a == k),
             _ => false,
-        } || keys.contains(&k.as_str())
+        } || keys.contains(k)
             || table_key.iter().any(|t| t == k);
         if keep {
             out.insert(k.clone(), v.clone());
@@ -1391,12 +1363,7 @@ fn read_actual(c: &Ctx) -> Result<BTreeMap<String, ActualTable>, Stop> {
     for name in names {
         c.wait_indexes(&name)?;
         let d = c.describe(&name)?;
-        let key: Vec<String> = d["KeySchema"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
-            .collect();
+        let key = key_names(&d);
         let key_of = |item: &Value| {
             let k: BTreeMap<&str, &Value> = key.iter().map(|a| (a.as_str(), &item[a])).collect();
             serde_json::to_string(&k).unwrap()
@@ -1523,12 +1490,7 @@ fn check_indexes(
 fn read_restored(c: &Ctx, name: &str) -> Result<BTreeMap<String, Value>, Stop> {
     c.wait_indexes(name)?;
     let d = c.describe(name)?;
-    let key: Vec<String> = d["KeySchema"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
-        .collect();
+    let key = key_names(&d);
     let items = scan_all(c, name, None)?;
     check_indexes(c, name, &d, &items, &key)?;
     c.read("DeleteTable", json!({"TableName": name}))?;

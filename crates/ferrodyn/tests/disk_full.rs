@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ferrodyn_testhost::{fill_until_full as fill, Tmpfs};
-use ferrodyn_testkit::{call_json, http_get, ok_json, pk_numbers, ServerProcess};
+use ferrodyn_testkit::{call_json, http_get, ok_json, pk_numbers, FaultyDir, ServerProcess};
 use serde_json::{json, Value};
 
 const INTERNAL: &str = "com.amazonaws.dynamodb.v20120810#InternalServerError";
@@ -35,6 +35,19 @@ fn writes_resume(
         assert_eq!(status, 500, "{body}");
         assert!(started.elapsed() < within, "writes never resumed: {body}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Puts `k{i}` = i for every i of `range`, each acknowledged, and records them in `acked`.
+fn put_acked(
+    url: &str,
+    range: std::ops::Range<u64>,
+    acked: &mut std::collections::BTreeMap<String, u64>,
+) {
+    for i in range {
+        let (status, body) = put(url, &format!("k{i}"), i);
+        assert_eq!(status, 200, "{body}");
+        acked.insert(format!("k{i}"), i);
     }
 }
 
@@ -68,14 +81,37 @@ fn start_with_reserve(dir: &Path, log: &Path, min_free_mb: &str) -> ServerProces
     )
 }
 
+/// A 64 MiB tmpfs holding the data directory (`mnt/data`), and the server log beside it, off
+/// the tmpfs so that it can always be written.
+struct SmallDisk {
+    mnt: std::path::PathBuf,
+    data: std::path::PathBuf,
+    log: std::path::PathBuf,
+    // Unmounted before the directory holding the mount point goes.
+    _tmpfs: Tmpfs,
+    _base: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new() -> SmallDisk {
+        let base = tempfile::tempdir().unwrap();
+        let mnt = base.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        let tmpfs = Tmpfs::mount(&mnt, "64m");
+        SmallDisk {
+            data: mnt.join("data"),
+            log: base.path().join("server.log"),
+            mnt,
+            _tmpfs: tmpfs,
+            _base: base,
+        }
+    }
+}
+
 #[test]
 fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
-    let base = tempfile::tempdir().unwrap();
-    let mnt = base.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let _tmpfs = Tmpfs::mount(&mnt, "64m");
-    let data = mnt.join("data");
-    let log = base.path().join("server.log");
+    let disk = SmallDisk::new();
+    let (mnt, data, log) = (disk.mnt.clone(), disk.data.clone(), disk.log.clone());
     let mut server = start(&data, &log);
     let url = server.url.clone();
     ok_json(
@@ -86,11 +122,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}),
     );
     let mut acked = std::collections::BTreeMap::new();
-    for i in 0..50u64 {
-        let (status, body) = put(&url, &format!("k{i}"), i);
-        assert_eq!(status, 200, "{body}");
-        acked.insert(format!("k{i}"), i);
-    }
+    put_acked(&url, 0..50, &mut acked);
 
     let ballast = mnt.join("ballast");
     assert!(fill(&ballast) > 0);
@@ -174,11 +206,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     // Space comes back: writes resume by themselves.
     std::fs::remove_file(&ballast).unwrap();
     writes_resume(&url, &mut acked, Duration::from_secs(10));
-    for i in 50..100u64 {
-        let (status, body) = put(&url, &format!("k{i}"), i);
-        assert_eq!(status, 200, "{body}");
-        acked.insert(format!("k{i}"), i);
-    }
+    put_acked(&url, 50..100, &mut acked);
     let (status, body) = http_get(&url, "/health/ready");
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
     assert!(std::fs::read_to_string(&log)
@@ -273,21 +301,13 @@ fn assert_acked_present(
 /// acknowledged write is there, also after kill -9 and a restart.
 #[test]
 fn a_full_disk_met_by_the_journal_itself_is_recovered_without_a_restart() {
-    let base = tempfile::tempdir().unwrap();
-    let mnt = base.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let _tmpfs = Tmpfs::mount(&mnt, "64m");
-    let data = mnt.join("data");
-    let log = base.path().join("server.log");
+    let disk = SmallDisk::new();
+    let (mnt, data, log) = (disk.mnt.clone(), disk.data.clone(), disk.log.clone());
     let mut server = start_with_reserve(&data, &log, "0");
     let url = server.url.clone();
     let arn = create_table_with_stream(&url);
     let mut acked = std::collections::BTreeMap::new();
-    for i in 0..50u64 {
-        let (status, body) = put(&url, &format!("k{i}"), i);
-        assert_eq!(status, 200, "{body}");
-        acked.insert(format!("k{i}"), i);
-    }
+    put_acked(&url, 0..50, &mut acked);
 
     let ballast = mnt.join("ballast");
     assert!(fill(&ballast) > 0);
@@ -380,11 +400,7 @@ fn a_full_disk_met_by_the_journal_itself_is_recovered_without_a_restart() {
         text.contains("data directory reopened: writes resume"),
         "server log:\n{text}"
     );
-    for i in 50..100u64 {
-        let (status, body) = put(&url, &format!("k{i}"), i);
-        assert_eq!(status, 200, "{body}");
-        acked.insert(format!("k{i}"), i);
-    }
+    put_acked(&url, 50..100, &mut acked);
     assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
     // The stream holds a record of every acknowledged write, once, in readable shards.
     let check_stream = |url: &str| {
@@ -415,37 +431,14 @@ fn a_full_disk_met_by_the_journal_itself_is_recovered_without_a_restart() {
 #[test]
 fn an_injected_enospc_on_journal_writes_is_recovered_once_writes_succeed_again() {
     let binary = Path::new(env!("CARGO_BIN_EXE_ferrodyn"));
-    let shim = ferrodyn_testkit::faultfs_library(binary);
-    let base = tempfile::tempdir().unwrap();
-    let data = base.path().canonicalize().unwrap().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let control = base.path().join("faults");
-    let log = base.path().join("server.log");
-    let args = [
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--min-free-mb",
-        "1",
-    ];
-    let env = [
-        ("LD_PRELOAD", shim.to_str().unwrap()),
-        ("FERRODYN_FAULTFS_DIR", data.to_str().unwrap()),
-        ("FERRODYN_FAULTFS_CONTROL", control.to_str().unwrap()),
-    ];
-    let mut server = ServerProcess::start_env(binary, &args, &env, Some(&log));
+    let dir = FaultyDir::new(binary, &["--min-free-mb", "1"]);
+    let mut server = dir.start(binary);
     let url = server.url.clone();
     create_table_with_stream(&url);
     let mut acked = std::collections::BTreeMap::new();
-    for i in 0..20u64 {
-        let (status, body) = put(&url, &format!("k{i}"), i);
-        assert_eq!(status, 200, "{body}");
-        acked.insert(format!("k{i}"), i);
-    }
+    put_acked(&url, 0..20, &mut acked);
 
-    std::fs::write(&control, "write ENOSPC\n").unwrap();
+    dir.inject("write ENOSPC\n");
     let (status, body) = put(&url, "f0", 0);
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["__type"], INTERNAL, "{body}");
@@ -463,24 +456,20 @@ fn an_injected_enospc_on_journal_writes_is_recovered_once_writes_succeed_again()
     let (status, body) = http_get(&url, "/health/ready");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("degraded"), "{body}");
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = std::fs::read_to_string(&dir.log).unwrap();
     assert!(
         !text.contains("reopening the data directory"),
         "log:\n{text}"
     );
     assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
 
-    std::fs::write(&control, "").unwrap();
+    dir.inject("");
     writes_resume(&url, &mut acked, Duration::from_secs(20));
     let (status, body) = http_get(&url, "/health/ready");
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
-    for i in 20..40u64 {
-        let (status, body) = put(&url, &format!("k{i}"), i);
-        assert_eq!(status, 200, "{body}");
-        acked.insert(format!("k{i}"), i);
-    }
+    put_acked(&url, 20..40, &mut acked);
     assert_acked_present(&pk_numbers(&url, "tbl"), &acked);
     server.kill9();
-    let server = ServerProcess::start_env(binary, &args, &[], Some(&log));
+    let server = dir.start_plain(binary);
     assert_acked_present(&pk_numbers(&server.url, "tbl"), &acked);
 }

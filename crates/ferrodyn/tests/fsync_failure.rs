@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferrodyn_testkit::{call_json, faultfs_library, http_get, ok_json, pk_numbers, ServerProcess};
+use ferrodyn_testkit::{call_json, http_get, ok_json, pk_numbers, FaultyDir};
 use serde_json::{json, Value};
 
 const INTERNAL: &str = "com.amazonaws.dynamodb.v20120810#InternalServerError";
@@ -40,31 +40,8 @@ fn assert_refused(status: u16, body: &Value) {
 #[test]
 fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged() {
     let binary = Path::new(env!("CARGO_BIN_EXE_ferrodyn"));
-    let shim = faultfs_library(binary);
-    let base = tempfile::tempdir().unwrap();
-    let data = base.path().canonicalize().unwrap().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let control = base.path().join("faults");
-    let log = base.path().join("server.log");
-    let args = [
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--ttl-interval",
-        "0.2",
-    ];
-    let mut server = ServerProcess::start_env(
-        binary,
-        &args,
-        &[
-            ("LD_PRELOAD", shim.to_str().unwrap()),
-            ("FERRODYN_FAULTFS_DIR", data.to_str().unwrap()),
-            ("FERRODYN_FAULTFS_CONTROL", control.to_str().unwrap()),
-        ],
-        Some(&log),
-    );
+    let dir = FaultyDir::new(binary, &["--ttl-interval", "0.2"]);
+    let mut server = dir.start(binary);
     let url = server.url.clone();
     ok_json(
         &url,
@@ -81,7 +58,7 @@ fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged(
     }
 
     // Every fsync/fdatasync of a file in the data directory now fails.
-    std::fs::write(&control, "sync EIO\n").unwrap();
+    dir.inject("sync EIO\n");
     let (status, body) = put(&url, "refused0", 0);
     assert_refused(status, &body);
     let (status, body) = http_get(&url, "/health/ready");
@@ -97,7 +74,7 @@ fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged(
     );
 
     // fsync works again, but the engine does not trust it: writes stay refused.
-    std::fs::write(&control, "").unwrap();
+    dir.inject("");
     for i in 1..10u64 {
         let (status, body) = put(&url, &format!("refused{i}"), i);
         assert_refused(status, &body);
@@ -127,7 +104,7 @@ fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged(
     // The background tasks (TTL, stream trimming, backups) pause instead of failing each
     // round: the log holds the one failure line and no more after a few rounds.
     std::thread::sleep(Duration::from_millis(2500));
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = std::fs::read_to_string(&dir.log).unwrap();
     assert_eq!(text.matches("STORAGE FAILED").count(), 1, "log:\n{text}");
     assert!(
         !text.contains("sweep failed") && !text.contains("trim failed"),
@@ -137,7 +114,7 @@ fn a_failed_fsync_refuses_writes_until_a_restart_and_loses_nothing_acknowledged(
     // A restart without the fault recovers from the journal: every acknowledged write is
     // there, writes are accepted again. (Refused writes may or may not be there.)
     server.kill9();
-    let server = ServerProcess::start_env(binary, &args, &[], Some(&log));
+    let server = dir.start_plain(binary);
     let url = server.url.clone();
     assert_eq!(http_get(&url, "/health/ready").0, 200);
     let seen = pk_numbers(&url, "tbl");

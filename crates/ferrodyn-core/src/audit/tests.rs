@@ -975,64 +975,11 @@ fn audit_chain_survives_kill_9() {
     }
 }
 
-/// A memory engine whose generation ([`Storage::generation`]) a test moves, as a reopen of
-/// the fjall engine after a full disk does.
-struct Reopening {
-    inner: MemoryStorage,
-    generation: std::sync::atomic::AtomicU64,
-}
-
-impl Storage for Reopening {
-    fn create_keyspace(&self, name: &str) -> ferrodyn_storage::Result<()> {
-        self.inner.create_keyspace(name)
-    }
-    fn drop_keyspace(&self, name: &str) -> ferrodyn_storage::Result<()> {
-        self.inner.drop_keyspace(name)
-    }
-    fn keyspace_exists(&self, name: &str) -> bool {
-        self.inner.keyspace_exists(name)
-    }
-    fn list_keyspaces(&self) -> Vec<String> {
-        self.inner.list_keyspaces()
-    }
-    fn get(&self, keyspace: &str, key: &[u8]) -> ferrodyn_storage::Result<Option<Vec<u8>>> {
-        self.inner.get(keyspace, key)
-    }
-    fn scan(
-        &self,
-        keyspace: &str,
-        lower: Bound<&[u8]>,
-        upper: Bound<&[u8]>,
-        reverse: bool,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> ferrodyn_storage::Result<()> {
-        self.inner.scan(keyspace, lower, upper, reverse, f)
-    }
-    fn write(&self, batch: WriteBatch, durability: Durability) -> ferrodyn_storage::Result<()> {
-        self.inner.write(batch, durability)
-    }
-    fn snapshot(&self) -> Box<dyn ferrodyn_storage::Snapshot> {
-        self.inner.snapshot()
-    }
-    fn stats(&self, keyspace: &str) -> ferrodyn_storage::Result<ferrodyn_storage::KeyspaceStats> {
-        self.inner.stats(keyspace)
-    }
-    fn flush(&self) -> ferrodyn_storage::Result<()> {
-        self.inner.flush()
-    }
-    fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
 /// A reopen of the store lost the last audited write (its record is gone from the new
 /// store): the next record continues the chain the store holds, not the head in memory.
 #[test]
 fn after_a_reopen_the_chain_continues_from_the_stored_head() {
-    let storage = Arc::new(Reopening {
-        inner: MemoryStorage::new(),
-        generation: std::sync::atomic::AtomicU64::new(0),
-    });
+    let storage = Arc::new(MemoryStorage::new());
     let engine = Engine::open(storage.clone(), audited()).unwrap();
     crate::create_hash_table(&engine, "t");
     for i in 0..3 {
@@ -1042,9 +989,7 @@ fn after_a_reopen_the_chain_continues_from_the_stored_head() {
     }
     let lost = assert_verifies(&engine).last_seq.unwrap();
     store(&*storage, lost, None);
-    storage
-        .generation
-        .store(1, std::sync::atomic::Ordering::SeqCst);
+    storage.mark_reopened();
     engine.put_item(put("t", item("after", "v"))).unwrap();
     let report = assert_verifies(&engine);
     assert_eq!(
